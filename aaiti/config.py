@@ -1,0 +1,131 @@
+"""Settings: the only module that reads the environment.
+
+Read once at the edge (CLI command or flow entry) with :func:`load_settings` and pass the
+result down. Every option can be set as ``AAITI_<NAME>`` or in an optional ``.env`` file.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+#: Environment that keeps every tool offline and quiet (see shared/STACK.md).
+OFFLINE_ENV: dict[str, str] = {
+    "DO_NOT_TRACK": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    "OMP_WAIT_POLICY": "PASSIVE",
+}
+
+
+class Settings(BaseSettings):
+    """Everything configurable about AAITI, with defaults that run the bundled demo."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AAITI_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- where things live ---------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Folder for everything generated.")
+    warehouse_path: Path | None = Field(None, description="Writer's DuckDB file.")
+    serving_path: Path | None = Field(None, description="Read-only snapshot for readers.")
+    sample_dir: Path | None = Field(None, description="Bundled real candles (Parquet).")
+
+    # --- what to ingest by default -------------------------------------------------------
+    source: str = Field("sample", description="sample | synthetic | ccxt:<exchange id>")
+    exchange: str = "coinbase"
+    symbols: Annotated[list[str], NoDecode] = ["BTC/USD", "ETH/USD"]
+    timeframe: str = "4h"
+    backfill_since: datetime | None = Field(
+        None, description="Where an empty stream starts when no --since is given."
+    )
+
+    # --- market replay of the sample source ----------------------------------------------
+    replay_start: datetime = Field(
+        datetime(2025, 1, 1, tzinfo=UTC),
+        description="Bars opening before this are history, released on the first run.",
+    )
+    replay_bars_per_run: int = Field(1, ge=1, description="Bars released by each later run.")
+
+    # --- the writer lock -----------------------------------------------------------------
+    writer_lock_timeout_s: float = Field(30.0, ge=0)
+
+    # --- ccxt ----------------------------------------------------------------------------
+    ccxt_api_base_url: str | None = Field(
+        None, description="Replace the exchange's REST host (a loopback server in tests)."
+    )
+    ccxt_page_limit: int | None = Field(None, ge=1, description="Candles per request.")
+    ccxt_rate_limit_ms: int | None = Field(None, ge=0, description="Override ccxt rateLimit.")
+    ccxt_timeout_ms: int = Field(10_000, ge=1)
+    ccxt_max_retries: int = Field(5, ge=0)
+    ccxt_backoff_base_s: float = Field(0.5, ge=0)
+    ccxt_backoff_max_s: float = Field(30.0, ge=0)
+    ccxt_max_retry_after_s: float = Field(60.0, ge=0)
+    breaker_failure_threshold: int = Field(5, ge=1)
+    breaker_cooldown_s: float = Field(30.0, ge=0)
+
+    # --- synthetic -----------------------------------------------------------------------
+    synthetic_seed: int = 7
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("replay_start", "backfill_since")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        if self.warehouse_path is None:
+            self.warehouse_path = self.data_dir / "warehouse.duckdb"
+        if self.serving_path is None:
+            self.serving_path = self.data_dir / "serving.duckdb"
+        if self.sample_dir is None:
+            self.sample_dir = self.data_dir / "sample"
+        return self
+
+    # Paths of the tools that would otherwise write into the home folder.
+    @property
+    def prefect_home(self) -> Path:
+        return self.data_dir / "prefect"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{(self.data_dir / 'mlflow' / 'mlflow.db').resolve()}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        return self.data_dir / "mlflow" / "artifacts"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and ``.env``), with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def apply_tool_environment(settings: Settings) -> None:
+    """Point the tools' own state into the data folder and switch off their telemetry.
+
+    Called at the edge, before Prefect or MLflow are imported. Values already set by the
+    user win, so a test or an operator can still point elsewhere.
+    """
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home.resolve()))
+    os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)

@@ -1,0 +1,171 @@
+"""The one candle schema every source hands back, and the check that keeps bad rows out.
+
+Columns: ``exchange, symbol, timeframe, ts`` (UTC candle open time), ``open, high, low,
+close, volume``. :func:`split_valid` never drops a row silently: each row is either a valid
+candle or a rejected one with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from aaiti.market.timeframes import timeframe_ms
+
+CANDLE_COLUMNS: tuple[str, ...] = (
+    "exchange", "symbol", "timeframe", "ts", "open", "high", "low", "close", "volume",
+)
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+CANDLE_SCHEMA = pa.schema(
+    [
+        ("exchange", pa.string()),
+        ("symbol", pa.string()),
+        ("timeframe", pa.string()),
+        ("ts", pa.timestamp("ms", tz="UTC")),
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("volume", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One candle series: an exchange, a symbol and a timeframe."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+
+    def __str__(self) -> str:
+        return f"{self.exchange}:{self.symbol}:{self.timeframe}"
+
+
+@dataclass(frozen=True)
+class CheckedCandles:
+    """Result of :func:`split_valid`: candles fit for ``raw.ohlcv`` and rejected rows."""
+
+    valid: pd.DataFrame      # CANDLE_COLUMNS, ts sorted, unique per key
+    rejected: pd.DataFrame   # CANDLE_COLUMNS (best effort) + raw_record + reason
+    duplicates_dropped: int  # exact-key repeats inside the batch (the last one is kept)
+
+
+def empty_candles() -> pd.DataFrame:
+    return CANDLE_SCHEMA.empty_table().to_pandas()
+
+
+def _to_utc_ts(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        ts = values if getattr(values.dt, "tz", None) is not None else values.dt.tz_localize(UTC)
+        return ts.dt.tz_convert(UTC).astype("datetime64[ms, UTC]")
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().any() or values.isna().all():
+        return pd.to_datetime(numeric, unit="ms", utc=True).astype("datetime64[ms, UTC]")
+    return pd.to_datetime(values, utc=True, errors="coerce").astype("datetime64[ms, UTC]")
+
+
+def split_valid(
+    frame: pd.DataFrame, *, stream: Stream, now: datetime | None = None
+) -> CheckedCandles:
+    """Separate valid candles of ``stream`` from rows that are not valid candles.
+
+    A row is rejected when a price is missing or not positive, high < low, open or close
+    lie outside [low, high], volume is missing or negative, ts is missing, not aligned to
+    the timeframe or in the future, or the row names another exchange, symbol or timeframe.
+    Exact duplicates of a key keep the last occurrence (the newest answer of the source).
+    """
+    now = now or datetime.now(UTC)
+    step_ms = timeframe_ms(stream.timeframe)
+    missing = [c for c in CANDLE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"candle frame lacks columns {missing}; expected {list(CANDLE_COLUMNS)}")
+    if frame.empty:
+        return CheckedCandles(empty_candles(), _empty_rejected(), 0)
+
+    raw = frame.loc[:, list(CANDLE_COLUMNS)].reset_index(drop=True)
+    out = pd.DataFrame(
+        {
+            "exchange": raw["exchange"].astype(object),
+            "symbol": raw["symbol"].astype(object),
+            "timeframe": raw["timeframe"].astype(object),
+            "ts": _to_utc_ts(raw["ts"]),
+        }
+    )
+    checks: dict[str, np.ndarray] = {}
+    for col in (*PRICE_COLUMNS, "volume"):
+        values = pd.to_numeric(raw[col], errors="coerce").astype("float64")
+        checks[f"{col} is missing"] = raw[col].isna().to_numpy()
+        checks[f"{col} is not a number"] = (values.isna() & raw[col].notna()).to_numpy()
+        out[col] = values
+    with np.errstate(invalid="ignore"):
+        o, h, lo, c, v = (out[k].to_numpy() for k in (*PRICE_COLUMNS, "volume"))
+        for col, arr in zip(PRICE_COLUMNS, (o, h, lo, c), strict=True):
+            checks[f"{col} is not positive"] = arr <= 0
+            checks[f"{col} is not finite"] = np.isinf(arr)
+        checks["high < low"] = h < lo
+        checks["open outside [low, high]"] = (o > h) | (o < lo)
+        checks["close outside [low, high]"] = (c > h) | (c < lo)
+        checks["volume is negative"] = v < 0
+        checks["volume is not finite"] = np.isinf(v)
+    ts = out["ts"]
+    checks["ts is missing or unparseable"] = ts.isna().to_numpy()
+    epoch_ms = ((ts - _EPOCH) // pd.Timedelta(1, "ms")).to_numpy(dtype="float64", na_value=0.0)
+    checks[f"ts not aligned to {stream.timeframe}"] = np.mod(epoch_ms, step_ms) != 0
+    checks["ts is in the future"] = (ts > pd.Timestamp(now)).to_numpy()
+    for col in ("exchange", "symbol", "timeframe"):
+        expected = getattr(stream, col)
+        checks[f"{col} is not {expected}"] = (out[col] != expected).to_numpy()
+
+    names = list(checks)
+    matrix = np.column_stack([np.asarray(checks[n], dtype=bool) for n in names])
+    bad = matrix.any(axis=1)
+    if bad.any():
+        rejected = out[bad].copy()
+        rejected["raw_record"] = [
+            json.dumps({k: _jsonable(val) for k, val in rec.items()})
+            for rec in raw[bad].to_dict(orient="records")
+        ]
+        rejected["reason"] = [
+            "; ".join(n for n, hit in zip(names, row, strict=True) if hit) for row in matrix[bad]
+        ]
+    else:
+        rejected = _empty_rejected()
+
+    valid = out[~bad]
+    before = len(valid)
+    valid = (
+        valid.sort_values("ts", kind="stable")
+        .drop_duplicates(subset=["exchange", "symbol", "timeframe", "ts"], keep="last")
+        .reset_index(drop=True)
+    )
+    return CheckedCandles(valid, rejected.reset_index(drop=True), before - len(valid))
+
+
+def _empty_rejected() -> pd.DataFrame:
+    frame = empty_candles()
+    frame["raw_record"] = pd.Series(dtype=object)
+    frame["reason"] = pd.Series(dtype=object)
+    return frame
+
+
+def _jsonable(value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    if value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value if isinstance(value, str | int | bool) else str(value)

@@ -1,0 +1,5 @@
+-- Rejected rows with the reason ($1 = batch id, $2 = time, $3 = source).
+INSERT INTO raw.ohlcv_quarantine
+SELECT $1, $2, $3, exchange, symbol, timeframe, ts, open, high, low, close, volume,
+       raw_record, reason
+FROM rejected

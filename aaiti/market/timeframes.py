@@ -1,0 +1,28 @@
+"""Timeframes: the names accepted everywhere and their lengths."""
+
+from __future__ import annotations
+
+import difflib
+
+_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+#: Timeframes the pipeline supports (all are whole divisors of a day, or a day/week).
+SUPPORTED_TIMEFRAMES: tuple[str, ...] = (
+    "1m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d",
+)
+
+
+class UnsupportedTimeframeError(ValueError):
+    """A timeframe name the pipeline does not accept."""
+
+
+def timeframe_ms(timeframe: str) -> int:
+    """Length of one candle in milliseconds; raises with the accepted list otherwise."""
+    if timeframe not in SUPPORTED_TIMEFRAMES:
+        hint = difflib.get_close_matches(timeframe, SUPPORTED_TIMEFRAMES, n=1)
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise UnsupportedTimeframeError(
+            f"unsupported timeframe {timeframe!r}{extra}; supported: "
+            + ", ".join(SUPPORTED_TIMEFRAMES)
+        )
+    return int(timeframe[:-1]) * _UNIT_MS[timeframe[-1]]
