@@ -74,6 +74,9 @@ class Settings(BaseSettings):
 
     # --- synthetic -----------------------------------------------------------------------
     synthetic_seed: int = 7
+    synthetic_origin: datetime = Field(
+        datetime(2025, 1, 1, tzinfo=UTC), description="First candle of every synthetic stream."
+    )
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -82,7 +85,7 @@ class Settings(BaseSettings):
             return [s.strip() for s in value.split(",") if s.strip()]
         return value
 
-    @field_validator("replay_start", "backfill_since")
+    @field_validator("replay_start", "backfill_since", "synthetic_origin")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:

@@ -89,14 +89,15 @@ class Warehouse:
                 f"no serving snapshot at {self.serving_path}: run `aaiti ingest` "
                 "(or `make demo`) to build the warehouse first"
             )
-        return duckdb.connect(
-            str(self.serving_path), read_only=True, config={"TimeZone": "UTC"}
-        )
+        con = duckdb.connect(str(self.serving_path), read_only=True)
+        con.execute("SET TimeZone = 'UTC'")
+        return con
 
     # ------------------------------------------------------------------ internals
     def _connect_rw(self, *, migrate: bool = True) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), config={"TimeZone": "UTC"})
+        con = duckdb.connect(str(self.path))
+        con.execute("SET TimeZone = 'UTC'")
         if migrate:
             try:
                 apply_migrations(con)

@@ -38,6 +38,7 @@ CREATE TABLE raw.ohlcv_quarantine (
 -- One record per ingest run of one stream.
 CREATE TABLE ops.ingest_runs (
     run_id       VARCHAR     PRIMARY KEY,
+    pid          INTEGER     NOT NULL,      -- process that ran it (to spot abandoned runs)
     kind         VARCHAR     NOT NULL,      -- ingest | backfill | gap-fill
     source       VARCHAR     NOT NULL,
     exchange     VARCHAR     NOT NULL,
@@ -53,6 +54,7 @@ CREATE TABLE ops.ingest_runs (
     updated      BIGINT      NOT NULL DEFAULT 0,
     unchanged    BIGINT      NOT NULL DEFAULT 0,
     rejected     BIGINT      NOT NULL DEFAULT 0,
+    retries      BIGINT      NOT NULL DEFAULT 0,
     duration_s   DOUBLE,
     error        VARCHAR
 );

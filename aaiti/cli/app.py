@@ -1,0 +1,35 @@
+"""Command-line entry point."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from aaiti.cli import market as market_cmds
+
+app = typer.Typer(
+    name="aaiti",
+    help="AAITI — a workflow-orchestrated data and ML pipeline for crypto markets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("ingest")(market_cmds.ingest)
+app.command("backfill")(market_cmds.backfill)
+app.command("status")(market_cmds.status)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main() -> None:
+    app()

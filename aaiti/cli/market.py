@@ -1,0 +1,176 @@
+"""``aaiti ingest``, ``aaiti backfill`` and ``aaiti status``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aaiti.cli.errors import cli_errors, parse_when
+
+_probe = Console()
+# Piped output (CI logs, make) gets a width that fits the summary instead of rich's 80.
+out = _probe if _probe.is_terminal else Console(width=140)
+err_console = Console(stderr=True)
+
+SourceOpt = Annotated[
+    str | None, typer.Option("--source", help="sample | synthetic | ccxt:<exchange id>")
+]
+ExchangeOpt = Annotated[str | None, typer.Option("--exchange", help="Exchange id.")]
+SymbolsOpt = Annotated[
+    str | None, typer.Option("--symbols", help="Comma-separated, e.g. BTC/USD,ETH/USD.")
+]
+TimeframeOpt = Annotated[str | None, typer.Option("--timeframe", help="e.g. 1m, 1h, 4h, 1d.")]
+
+
+def _context(source, exchange, symbols, timeframe):
+    from aaiti.config import apply_tool_environment, load_settings
+    from aaiti.market import open_source
+    from aaiti.warehouse import Warehouse
+
+    settings = load_settings()
+    apply_tool_environment(settings)
+    src = open_source(settings, source=source or settings.source, exchange=exchange)
+    names = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else settings.symbols
+    tf = timeframe or settings.timeframe
+    streams = [src.validate_stream(name, tf) for name in names]
+    return settings, src, streams, Warehouse.from_settings(settings)
+
+
+def _summary(reports, title: str, warehouse) -> None:
+    table = Table(title=f"{title} — source {reports[0].source if reports else '-'}")
+    table.add_column("stream")
+    table.add_column("window (UTC)")
+    for col in ("fetched", "new", "changed", "same", "rejected", "holes", "s"):
+        table.add_column(col, justify="right")
+    table.add_column("status")
+    notes = []
+    for r in reports:
+        since = f"{r.since:%Y-%m-%d %H:%M}" if r.since else "start"
+        until = f"{r.until:%Y-%m-%d %H:%M}" if r.until else "now"
+        holes = f"{r.gaps.found}" if r.gaps else "-"
+        table.add_row(
+            f"{r.stream.symbol} {r.stream.timeframe}", f"{since} → {until}", f"{r.fetched:,}",
+            f"{r.inserted:,}", f"{r.updated:,}", f"{r.unchanged:,}", f"{r.rejected:,}", holes,
+            f"{r.duration_s:.1f}", r.status,
+        )
+        if r.duplicates or r.retries:
+            notes.append(f"{r.stream}: {r.duplicates} duplicate candle(s) dropped, {r.retries} retries")
+        if r.rejected:
+            notes.append(f"{r.stream}: {r.rejected} row(s) quarantined — see raw.ohlcv_quarantine")
+        if r.gaps and r.gaps.bars_missing:
+            notes.append(
+                f"{r.stream}: {r.gaps.found} hole(s), {r.gaps.bars_missing - r.gaps.bars_filled} "
+                f"bar(s) still missing after re-fetching {r.gaps.refetched} (see ops.gap_checks)"
+            )
+        if r.replay_exhausted:
+            notes.append(f"{r.stream}: market replay has reached the end of the sample")
+    out.print(table)
+    for note in notes:
+        out.print(f"  · {note}")
+    out.print(
+        f"warehouse (writer): {warehouse.path}\nserving snapshot:   {warehouse.serving_path}\n"
+        f"query it read-only: duckdb -readonly {warehouse.serving_path}"
+    )
+
+
+def ingest(
+    source: SourceOpt = None,
+    exchange: ExchangeOpt = None,
+    symbols: SymbolsOpt = None,
+    timeframe: TimeframeOpt = None,
+    since: Annotated[str | None, typer.Option(help="Start (UTC) instead of the high-water mark.")] = None,
+    fill_gaps: Annotated[bool, typer.Option("--fill-gaps/--no-fill-gaps", help="Re-fetch holes.")] = True,
+) -> None:
+    """Fetch the newest closed candles of each stream (the sample source replays one step)."""
+    from dataclasses import replace
+
+    from aaiti.market import fill_gaps as fill, ingest_stream, replay_config
+
+    with cli_errors():
+        since_dt = parse_when(since, option="--since")
+        settings, src, streams, warehouse = _context(source, exchange, symbols, timeframe)
+        reports = []
+        for stream in streams:
+            report = ingest_stream(
+                warehouse, src, stream, since=since_dt, replay=replay_config(settings, src),
+                default_since=settings.backfill_since,
+            )
+            if fill_gaps:
+                report = replace(report, gaps=fill(warehouse, src, stream))
+            reports.append(report)
+        warehouse.publish_snapshot()
+        _summary(reports, "aaiti ingest", warehouse)
+
+
+def backfill(
+    since: Annotated[str, typer.Option(help="First candle open time wanted (UTC).")],
+    until: Annotated[str | None, typer.Option(help="End, exclusive (UTC); default now.")] = None,
+    source: SourceOpt = None,
+    exchange: ExchangeOpt = None,
+    symbols: SymbolsOpt = None,
+    timeframe: TimeframeOpt = None,
+) -> None:
+    """Fetch a range of history, then re-fetch the holes inside it."""
+    from dataclasses import replace
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from aaiti.market import InvalidRangeError, fill_gaps, ingest_stream, replay_config, timeframe_ms
+
+    with cli_errors():
+        since_dt = parse_when(since, option="--since")
+        until_dt = parse_when(until, option="--until")
+        if until_dt is not None and since_dt >= until_dt:
+            raise InvalidRangeError(
+                f"--since ({since_dt:%Y-%m-%d %H:%M}) must be before --until ({until_dt:%Y-%m-%d %H:%M})"
+            )
+        settings, src, streams, warehouse = _context(source, exchange, symbols, timeframe)
+        reports = []
+        end = until_dt or datetime.now(UTC)
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f} bars"),
+            TimeRemainingColumn(), console=err_console, disable=not err_console.is_terminal,
+        ) as bar:
+            for stream in streams:
+                step_s = timeframe_ms(stream.timeframe) / 1000
+                expected = max(1, int((end - since_dt).total_seconds() // step_s))
+                task = bar.add_task(str(stream), total=expected)
+
+                def advance(ts: datetime, fetched: int, task=task) -> None:
+                    bar.update(task, completed=min(expected, (ts - since_dt).total_seconds() // step_s + 1))
+
+                report = ingest_stream(
+                    warehouse, src, stream, kind="backfill", since=since_dt, until=until_dt,
+                    replay=replay_config(settings, src), progress=advance,
+                )
+                bar.update(task, completed=expected)
+                gaps = fill_gaps(warehouse, src, stream, since=since_dt, until=until_dt)
+                reports.append(replace(report, gaps=gaps))
+        warehouse.publish_snapshot()
+        _summary(reports, "aaiti backfill", warehouse)
+
+
+def status() -> None:
+    """What the serving snapshot holds, per stream."""
+    from aaiti.config import load_settings
+    from aaiti.warehouse import Warehouse
+    from aaiti.warehouse.sql import load_sql
+
+    with cli_errors():
+        settings = load_settings()
+        warehouse = Warehouse.from_settings(settings)
+        con = warehouse.read()
+        try:
+            rows = con.execute(load_sql("aaiti.market", "stream_status")).fetchall()
+        finally:
+            con.close()
+        table = Table(title=f"streams in {warehouse.serving_path}")
+        for col in ("exchange", "symbol", "timeframe", "candles", "first", "last", "quarantined", "last run"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(*[str(v) if v is not None else "-" for v in r])
+        out.print(table)

@@ -1,0 +1,274 @@
+"""The ccxt adapter: the only module that imports ccxt.
+
+Pages ``fetch_ohlcv`` forward from ``since``, honours the exchange's rate limit (ccxt's own
+throttle), retries transient errors with exponential backoff and full jitter (or the
+server's Retry-After), never retries permanent ones, and guards the exchange with a
+:class:`~aaiti.market.breaker.CircuitBreaker`. The still-open last candle is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from aaiti.market.breaker import CircuitBreaker
+from aaiti.market.candles import CANDLE_COLUMNS, Stream
+from aaiti.market.errors import (
+    MarketDataError,
+    PermanentExchangeError,
+    TimeframeNotOfferedError,
+    TransientExchangeError,
+    UnknownExchangeError,
+    UnknownSymbolError,
+)
+from aaiti.market.timeframes import SUPPORTED_TIMEFRAMES, timeframe_ms
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+DEFAULT_PAGE_LIMIT = 500
+
+
+def known_exchange_ids() -> list[str]:
+    import ccxt
+
+    return list(ccxt.exchanges)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 5
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_retry_after_s: float = 60.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Full-jitter exponential backoff for the ``attempt``-th retry (1-based)."""
+        cap = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
+        return rng.uniform(0, cap)
+
+
+class MalformedResponseError(MarketDataError):
+    """The exchange answered with something that is not a list of candles."""
+
+
+class CcxtSource:
+    """Candles from any exchange ccxt supports."""
+
+    def __init__(
+        self,
+        exchange_id: str,
+        *,
+        breaker: CircuitBreaker,
+        retry: RetryPolicy | None = None,
+        api_base_url: str | None = None,
+        page_limit: int | None = None,
+        rate_limit_ms: int | None = None,
+        timeout_ms: int = 10_000,
+        sleep: Callable[[float], None] = time.sleep,
+        seed: int | None = None,
+    ) -> None:
+        self.exchange_id = exchange_id
+        self.breaker = breaker
+        self.retry = retry or RetryPolicy()
+        self.api_base_url = api_base_url
+        self.page_limit = page_limit
+        self.rate_limit_ms = rate_limit_ms
+        self.timeout_ms = timeout_ms
+        self.sleep = sleep
+        self.rng = random.Random(seed)
+        self.retries = 0  # transient retries made, for the run record
+        self._client: Any = None
+
+    @property
+    def name(self) -> str:
+        return f"ccxt:{self.exchange_id}"
+
+    # ------------------------------------------------------------------ client
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import ccxt
+
+            if self.exchange_id not in ccxt.exchanges:
+                raise UnknownExchangeError(self.exchange_id, ccxt.exchanges)
+            cls = getattr(ccxt, self.exchange_id)
+            config: dict[str, Any] = {
+                "enableRateLimit": True,
+                "timeout": self.timeout_ms,
+                "enableLastResponseHeaders": True,
+                "enableLastJsonResponse": True,
+                "enableLastHttpResponse": True,
+            }
+            defaults = cls().options if hasattr(cls, "options") else {}
+            if isinstance(defaults.get("fetchMarkets"), dict) and "types" in defaults["fetchMarkets"]:
+                config["options"] = {"fetchMarkets": {"types": ["spot"]}}
+            client = cls(config)
+            if self.rate_limit_ms is not None:
+                client.rateLimit = self.rate_limit_ms
+            if self.api_base_url:
+                client.urls["api"] = _rebase_urls(client.urls["api"], self.api_base_url)
+            self._client = client
+        return self._client
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one request under the breaker and the retry policy."""
+        import ccxt
+
+        attempt = 0
+        while True:
+            self.breaker.before_call()
+            try:
+                result = fn()
+            except (ccxt.OperationFailed, MalformedResponseError) as err:
+                # OperationFailed is ccxt's base of NetworkError (timeouts, 429, 5xx,
+                # maintenance) and BadResponse: failures that a retry can fix.
+                self.breaker.record_failure(f"{type(err).__name__}: {err}")
+                attempt += 1
+                if attempt > self.retry.max_retries:
+                    raise TransientExchangeError(
+                        f"{self.exchange_id} {what} still failing after "
+                        f"{self.retry.max_retries} retries: {type(err).__name__}: {err}"
+                    ) from err
+                delay = self._retry_after(err)
+                if delay is None:
+                    delay = self.retry.backoff(attempt, self.rng)
+                self.retries += 1
+                log.warning(
+                    "%s %s failed (%s: %s); retry %d/%d in %.2f s",
+                    self.exchange_id, what, type(err).__name__, str(err)[:200],
+                    attempt, self.retry.max_retries, delay,
+                )
+                self.breaker.before_call()  # an opened breaker stops the retries at once
+                self.sleep(delay)
+                continue
+            except ccxt.BaseError as err:
+                # BadSymbol, AuthenticationError, BadRequest and every other exchange error:
+                # retrying cannot fix them. They say nothing about the exchange's health.
+                raise PermanentExchangeError(
+                    f"{self.exchange_id} {what} refused: {type(err).__name__}: {err}"
+                ) from err
+            self.breaker.record_success()
+            return result
+
+    def _retry_after(self, err: Exception) -> float | None:
+        import ccxt
+
+        if not isinstance(err, ccxt.DDoSProtection):
+            return None
+        headers = getattr(self.client, "last_response_headers", None) or {}
+        value = headers.get("Retry-After") or headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                when = pd.Timestamp(value)
+                seconds = (when - pd.Timestamp.now(tz=UTC)).total_seconds()
+            except (ValueError, TypeError):
+                return None
+        return max(0.0, min(seconds, self.retry.max_retry_after_s))
+
+    # ------------------------------------------------------------------ streams
+    def validate_stream(self, symbol: str, timeframe: str) -> Stream:
+        """Check the symbol and timeframe against the exchange's own lists."""
+        timeframe_ms(timeframe)  # raises with the supported list
+        client = self.client
+        markets = self._call("load_markets", client.load_markets)
+        if symbol not in markets:
+            raise UnknownSymbolError(symbol, self.exchange_id, markets.keys())
+        offered = getattr(client, "timeframes", None) or {}
+        if offered and timeframe not in offered:
+            raise TimeframeNotOfferedError(
+                timeframe,
+                self.exchange_id,
+                [t for t in SUPPORTED_TIMEFRAMES if t in offered],
+            )
+        return Stream(self.exchange_id, symbol, timeframe)
+
+    def _page_limit(self) -> int:
+        if self.page_limit:
+            return self.page_limit
+        features = getattr(self.client, "features", None) or {}
+        limit = (features.get("spot") or {}).get("fetchOHLCV", {}) or {}
+        return int(limit.get("limit") or DEFAULT_PAGE_LIMIT)
+
+    def fetch(
+        self, stream: Stream, *, since: datetime, until: datetime | None = None
+    ) -> Iterator[pd.DataFrame]:
+        """Closed candles with ``since <= ts < until`` (until defaults to now), page by page."""
+        step = timeframe_ms(stream.timeframe)
+        client = self.client
+        limit = self._page_limit()
+        cursor = _ms(since)
+        end = _ms(until) if until else None
+        while True:
+            now = int(client.milliseconds())
+            stop = min(end, now) if end is not None else now
+            if cursor >= stop:
+                return
+            params = {"until": stop - 1}
+            page = self._call(
+                f"fetch_ohlcv {stream.symbol} {stream.timeframe}",
+                lambda c=cursor, p=params: self._fetch_page(stream, since=c, limit=limit, params=p),
+            )
+            if not page:
+                return
+            newest = max(row[0] for row in page)
+            frame = pd.DataFrame([row[:6] for row in page], columns=["ts", *CANDLE_COLUMNS[4:]])
+            frame = frame[(frame["ts"] >= cursor) & (frame["ts"] < stop)]
+            frame = frame[frame["ts"] + step <= now]  # the still-open candle is not a candle yet
+            if not frame.empty:
+                frame.insert(0, "timeframe", stream.timeframe)
+                frame.insert(0, "symbol", stream.symbol)
+                frame.insert(0, "exchange", stream.exchange)
+                yield frame.loc[:, list(CANDLE_COLUMNS)].reset_index(drop=True)
+            if newest < cursor:
+                return  # no progress: the exchange has nothing newer
+            cursor = newest + step
+
+    def _fetch_page(
+        self, stream: Stream, *, since: int, limit: int, params: dict[str, Any]
+    ) -> list[list[Any]]:
+        try:
+            page = self.client.fetch_ohlcv(
+                stream.symbol, stream.timeframe, since=since, limit=limit, params=params
+            )
+        except (TypeError, ValueError, KeyError, IndexError) as err:
+            raise MalformedResponseError(f"could not parse the candles: {err}") from err
+        body = getattr(self.client, "last_http_response", None)
+        if body and getattr(self.client, "last_json_response", None) is None:
+            # ccxt turns an unparseable body into an empty list: that is not "no candles".
+            raise MalformedResponseError(f"response is not valid JSON: {str(body)[:120]!r}")
+        return self._checked_page(page)
+
+    @staticmethod
+    def _checked_page(page: Any) -> list[list[Any]]:
+        if not isinstance(page, list) or not all(
+            isinstance(row, list | tuple) and len(row) >= 6 for row in page
+        ):
+            raise MalformedResponseError(f"expected a list of candles, got {str(page)[:120]!r}")
+        return page
+
+
+def _rebase_urls(urls: Any, base: str) -> Any:
+    """Point every REST URL of a ccxt exchange at ``base`` (keeping the path)."""
+    if isinstance(urls, dict):
+        return {k: _rebase_urls(v, base) for k, v in urls.items()}
+    if isinstance(urls, str):
+        return re.sub(r"^https?://[^/]+", base.rstrip("/"), urls)
+    return urls
+
+
+def _ms(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)

@@ -1,0 +1,351 @@
+"""Ingestion of one stream: source → validation → quarantine / upsert, with a run record.
+
+Network I/O happens outside the writer lock; every flush of fetched candles is one short
+transaction that writes the candles, their rejected rows, the high-water mark, the
+breaker state and the run's progress together. A run killed at any point leaves the
+warehouse consistent, and running it again converges to the same table.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import duckdb
+import pandas as pd
+
+from aaiti.market import replay as replay_mod
+from aaiti.market.breaker import BreakerState, CircuitBreaker
+from aaiti.market.candles import Stream, split_valid
+from aaiti.market.errors import InvalidRangeError
+from aaiti.market.store import (
+    UpsertResult,
+    advance_high_water_mark,
+    find_gaps,
+    high_water_mark,
+    quarantine_rows,
+    upsert_candles,
+)
+from aaiti.market.timeframes import timeframe_ms
+from aaiti.warehouse import Warehouse
+from aaiti.warehouse.sql import load_sql
+
+log = logging.getLogger(__name__)
+_SQL = "aaiti.market"
+
+
+class CandleSource(Protocol):
+    """What every source offers: one schema, validated streams, pages of candles."""
+
+    name: str
+
+    def validate_stream(self, symbol: str, timeframe: str) -> Stream: ...
+
+    def fetch(
+        self, stream: Stream, *, since: datetime | None, until: datetime | None
+    ) -> Iterator[pd.DataFrame]: ...
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    start: datetime
+    bars_per_run: int
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one run of one stream did (also stored in ``ops.ingest_runs``)."""
+
+    run_id: str
+    kind: str
+    source: str
+    stream: Stream
+    since: datetime | None
+    until: datetime | None
+    status: str
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    duration_s: float = 0.0
+    newest_ts: datetime | None = None
+    error: str | None = None
+    replay_exhausted: bool = False
+    gaps: GapFillReport | None = None
+
+
+@dataclass(frozen=True)
+class GapFillReport:
+    found: int
+    refetched: int
+    bars_missing: int
+    bars_filled: int
+
+
+@dataclass
+class _Tally:
+    fetched: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    upsert: UpsertResult = field(default_factory=lambda: UpsertResult(0, 0, 0))
+    newest: datetime | None = None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _load_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> None:
+    row = con.execute(load_sql(_SQL, "breaker_get"), [breaker.state.exchange]).fetchone()
+    if row:
+        state, failures, opens, opened_at, cooldown, last_error = row
+        breaker.state = BreakerState(
+            breaker.state.exchange, state, failures, opens,
+            float(opened_at) if opened_at is not None else None, cooldown, last_error,
+        )
+
+
+def _save_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> None:
+    s = breaker.state
+    con.execute(
+        load_sql(_SQL, "breaker_set"),
+        [s.exchange, s.state, s.consecutive_failures, s.open_count, s.opened_at, s.cooldown_s,
+         s.last_error, datetime.now(UTC)],
+    )
+
+
+def ingest_stream(
+    warehouse: Warehouse,
+    source: CandleSource,
+    stream: Stream,
+    *,
+    kind: str = "ingest",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    replay: ReplayConfig | None = None,
+    default_since: datetime | None = None,
+    default_lookback_bars: int = 500,
+    flush_rows: int = 50_000,
+    progress: Callable[[datetime, int], None] | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Fetch, validate and store one stream; returns (and records) what happened.
+
+    Without ``since`` the run continues from the stream's high-water mark. With ``replay``
+    (the sample source) the window is bounded by the market-replay clock, which the run
+    advances in the same transaction as the candles it releases.
+    """
+    since, until = _utc(since), _utc(until)
+    if since and until and since >= until:
+        raise InvalidRangeError(f"since ({since:%Y-%m-%d %H:%M}) must be before until ({until:%Y-%m-%d %H:%M})")
+    run_id = f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    step = timedelta(milliseconds=timeframe_ms(stream.timeframe))
+    breaker: CircuitBreaker | None = getattr(source, "breaker", None)
+    started = time.monotonic()
+    tally = _Tally()
+    replay_step: replay_mod.ReplayStep | None = None
+
+    with warehouse.writer(purpose=f"{kind} {stream}") as con:
+        for stale_id, pid in con.execute(
+            load_sql(_SQL, "runs_running"), [stream.exchange, stream.symbol, stream.timeframe]
+        ).fetchall():
+            if not _pid_alive(pid):
+                con.execute(load_sql(_SQL, "run_abandon"), [stale_id])
+        if breaker is not None:
+            _load_breaker(con, breaker)
+        hwm = high_water_mark(con, stream=stream)
+        if replay is not None:
+            candles = source.candles(stream)  # type: ignore[attr-defined]
+            replay_step = replay_mod.next_step(
+                candles,
+                released_until=replay_mod.replay_clock(con, stream),
+                start=replay.start,
+                bars_per_run=replay.bars_per_run,
+                timeframe=stream.timeframe,
+            )
+            if kind == "ingest":
+                since = since or (hwm + step if hwm else None)
+                until = replay_step.until
+            else:  # a backfill may not run ahead of the replay clock
+                released = replay_mod.replay_clock(con, stream) or _utc(replay.start)
+                until = min(until, released) if until else released
+        elif since is None:
+            if hwm is not None:
+                since = hwm + step
+            elif default_since is not None:
+                since = default_since
+            else:
+                since = (now or datetime.now(UTC)) - step * default_lookback_bars
+        con.execute(
+            load_sql(_SQL, "run_start"),
+            [run_id, os.getpid(), kind, source.name, stream.exchange, stream.symbol,
+             stream.timeframe, since, until, datetime.now(UTC)],
+        )
+
+    buffer: list[pd.DataFrame] = []
+    buffered = 0
+
+    def flush(*, final: bool) -> None:
+        nonlocal buffer, buffered
+        batch = pd.concat(buffer, ignore_index=True) if buffer else None
+        if batch is not None and not batch.empty:
+            before = len(batch)
+            batch = batch.drop_duplicates(
+                subset=["exchange", "symbol", "timeframe", "ts"], keep="last"
+            ).sort_values("ts")
+            tally.duplicates += before - len(batch)
+        with warehouse.writer(purpose=f"{kind} {stream}") as con:
+            if batch is not None and not batch.empty:
+                tally.upsert = tally.upsert + upsert_candles(con, batch, batch_id=run_id)
+                newest = batch["ts"].max().to_pydatetime()
+                tally.newest = max(tally.newest, newest) if tally.newest else newest
+                advance_high_water_mark(con, source=source.name, stream=stream, newest_ts=newest)
+            if final and replay is not None and replay_step is not None and kind == "ingest":
+                replay_mod.save_clock(
+                    con, stream, start=replay.start, bars_per_run=replay.bars_per_run,
+                    released_until=replay_step.until,
+                )
+            if breaker is not None:
+                _save_breaker(con, breaker)
+            u = tally.upsert
+            con.execute(
+                load_sql(_SQL, "run_progress"),
+                [run_id, tally.fetched, u.inserted, u.updated, u.unchanged, tally.rejected,
+                 getattr(source, "retries", 0), None],
+            )
+        buffer, buffered = [], 0
+
+    try:
+        if until is None or since is None or since < until:
+            for page in source.fetch(stream, since=since, until=until):
+                tally.fetched += len(page)
+                checked = split_valid(page, stream=stream, now=now)
+                tally.duplicates += checked.duplicates_dropped
+                if not checked.rejected.empty:
+                    tally.rejected += len(checked.rejected)
+                    with warehouse.writer(purpose=f"{kind} {stream}: quarantine") as con:
+                        quarantine_rows(con, checked.rejected, batch_id=run_id, source=source.name)
+                    log.warning(
+                        "%s: %d row(s) quarantined, first reason: %s",
+                        stream, len(checked.rejected), checked.rejected["reason"].iloc[0],
+                    )
+                if not checked.valid.empty:
+                    buffer.append(checked.valid)
+                    buffered += len(checked.valid)
+                    if progress:
+                        progress(checked.valid["ts"].max().to_pydatetime(), tally.fetched)
+                if buffered >= flush_rows:
+                    flush(final=False)
+        flush(final=True)
+    except BaseException as err:
+        _finish(warehouse, run_id, tally, source, breaker, status="failed",
+                started=started, error=f"{type(err).__name__}: {err}")
+        raise
+    _finish(warehouse, run_id, tally, source, breaker, status="ok", started=started, error=None)
+    u = tally.upsert
+    return IngestReport(
+        run_id=run_id, kind=kind, source=source.name, stream=stream, since=since, until=until,
+        status="ok", fetched=tally.fetched, inserted=u.inserted, updated=u.updated,
+        unchanged=u.unchanged, rejected=tally.rejected, duplicates=tally.duplicates,
+        retries=getattr(source, "retries", 0), duration_s=time.monotonic() - started,
+        newest_ts=tally.newest,
+        replay_exhausted=bool(replay_step and replay_step.exhausted),
+    )
+
+
+def _finish(
+    warehouse: Warehouse,
+    run_id: str,
+    tally: _Tally,
+    source: CandleSource,
+    breaker: CircuitBreaker | None,
+    *,
+    status: str,
+    started: float,
+    error: str | None,
+) -> None:
+    u = tally.upsert
+    try:
+        with warehouse.writer(purpose=f"finish {run_id}") as con:
+            if breaker is not None:
+                _save_breaker(con, breaker)
+            con.execute(
+                load_sql(_SQL, "run_finish"),
+                [run_id, status, datetime.now(UTC), time.monotonic() - started, error,
+                 tally.fetched, u.inserted, u.updated, u.unchanged, tally.rejected,
+                 getattr(source, "retries", 0)],
+            )
+    except Exception:  # recording the failure must not hide the original error
+        if status == "ok":
+            raise
+        log.exception("could not record the end of run %s", run_id)
+
+
+def fill_gaps(
+    warehouse: Warehouse,
+    source: CandleSource,
+    stream: Stream,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    recheck: bool = False,
+) -> GapFillReport:
+    """Find holes in the stored stream and ask the source for them again.
+
+    Holes the source could not fill before are skipped unless ``recheck`` (a real exchange
+    outage stays a hole; asking for it on every run would only burn rate limit).
+    """
+    since, until = _utc(since), _utc(until)
+    with warehouse.writer(purpose=f"gaps {stream}") as con:
+        gaps = find_gaps(con, stream=stream, since=since, until=until)
+        known = {
+            _utc(a): _utc(b)
+            for a, b in con.execute(
+                load_sql(_SQL, "gap_checks_done"), [stream.exchange, stream.symbol, stream.timeframe]
+            ).fetchall()
+        }
+    step = timedelta(milliseconds=timeframe_ms(stream.timeframe))
+    refetched = missing_total = filled_total = 0
+    for gap in gaps:
+        missing_total += gap.missing
+        if not recheck and known.get(gap.first) == gap.last:
+            continue
+        refetched += 1
+        pages = list(source.fetch(stream, since=gap.first, until=gap.last + step))
+        valid = [split_valid(p, stream=stream).valid for p in pages]
+        batch = pd.concat(valid, ignore_index=True) if valid else pd.DataFrame()
+        with warehouse.writer(purpose=f"gaps {stream}") as con:
+            filled = 0
+            if not batch.empty:
+                batch = batch.drop_duplicates(
+                    subset=["exchange", "symbol", "timeframe", "ts"], keep="last"
+                )
+                filled = upsert_candles(con, batch, batch_id=f"gap-fill-{uuid.uuid4().hex[:8]}").inserted
+            con.execute(
+                load_sql(_SQL, "gap_check_record"),
+                [stream.exchange, stream.symbol, stream.timeframe, gap.first, gap.last,
+                 gap.missing, filled, datetime.now(UTC)],
+            )
+        filled_total += filled
+    return GapFillReport(len(gaps), refetched, missing_total, filled_total)

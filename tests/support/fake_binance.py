@@ -1,0 +1,213 @@
+"""A loopback HTTP server that speaks enough of Binance's spot REST API for ccxt.
+
+It serves real sample candles through ``/api/v3/exchangeInfo`` and ``/api/v3/klines`` and
+can inject faults (timeouts, 429 with Retry-After, 5xx, malformed JSON, duplicated and
+out-of-order candles) so the real ccxt client and our adapter are tested end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pandas as pd
+
+INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
+
+
+@dataclass
+class Fault:
+    """One fault, applied to the next matching request."""
+
+    kind: str  # timeout | 429 | 500 | 503 | malformed | duplicate | shuffle | 400
+    seconds: float = 0.0  # timeout: how long to stall; 429: Retry-After value
+    path: str = "/api/v3/klines"
+
+
+@dataclass
+class FakeBinanceState:
+    candles: dict[str, pd.DataFrame] = field(default_factory=dict)  # "BTCUSDT" -> frame (1 tf)
+    interval: dict[str, str] = field(default_factory=dict)
+    faults: deque[Fault] = field(default_factory=deque)
+    requests: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
+    max_limit: int = 1000
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _symbol_entry(market: str, base: str, quote: str) -> dict:
+    return {
+        "symbol": market,
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": True,
+        "cancelReplaceAllowed": True,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
+            {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.0", "stepSize": "0.00001"},
+            {"filterType": "NOTIONAL", "minNotional": "5.0", "maxNotional": "9000000.0"},
+        ],
+        "permissions": ["SPOT"],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+        "allowedSelfTradePreventionModes": ["EXPIRE_TAKER"],
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: FakeBinanceState
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        url = urlparse(self.path)
+        params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        st = self.state
+        with st.lock:
+            st.requests.append((time.time(), url.path, params))
+            fault = st.faults.popleft() if st.faults and st.faults[0].path == url.path else None
+        if fault and fault.kind == "timeout":
+            time.sleep(fault.seconds)
+            self._send(504, '{"code": -1, "msg": "late"}')
+            return
+        if fault and fault.kind == "429":
+            self._send(
+                429,
+                '{"code": -1003, "msg": "Too many requests"}',
+                {"Retry-After": str(int(fault.seconds))},
+            )
+            return
+        if fault and fault.kind in ("500", "503"):
+            self._send(int(fault.kind), '{"code": -1001, "msg": "Internal error"}')
+            return
+        if fault and fault.kind == "malformed":
+            self._send(200, '[[1, "2", "3"')
+            return
+        if url.path == "/api/v3/ping":
+            self._send(200, "{}")
+        elif url.path == "/api/v3/time":
+            self._send(200, json.dumps({"serverTime": int(time.time() * 1000)}))
+        elif url.path == "/api/v3/exchangeInfo":
+            symbols = [
+                _symbol_entry(m, *self._split(m)) for m in sorted(st.candles)
+            ]
+            self._send(
+                200,
+                json.dumps(
+                    {
+                        "timezone": "UTC",
+                        "serverTime": int(time.time() * 1000),
+                        "rateLimits": [],
+                        "exchangeFilters": [],
+                        "symbols": symbols,
+                    }
+                ),
+            )
+        elif url.path == "/api/v3/klines":
+            self._klines(params, fault)
+        else:
+            self._send(404, '{"code": -1, "msg": "not found"}')
+
+    @staticmethod
+    def _split(market: str) -> tuple[str, str]:
+        for quote in ("USDT", "BUSD", "USD", "EUR", "BTC"):
+            if market.endswith(quote):
+                return market[: -len(quote)], quote
+        return market[:3], market[3:]
+
+    def _klines(self, params: dict[str, str], fault: Fault | None) -> None:
+        st = self.state
+        market = params.get("symbol", "")
+        if market not in st.candles:
+            self._send(400, '{"code": -1121, "msg": "Invalid symbol."}')
+            return
+        interval = params.get("interval")
+        if interval != st.interval[market]:
+            self._send(400, '{"code": -1120, "msg": "Invalid interval."}')
+            return
+        frame = st.candles[market]
+        ts = frame["ts_ms"]
+        mask = pd.Series(True, index=frame.index)
+        if "startTime" in params:
+            mask &= ts >= int(params["startTime"])
+        if "endTime" in params:
+            mask &= ts <= int(params["endTime"])
+        limit = min(int(params.get("limit", 500)), st.max_limit)
+        page = frame[mask].head(limit)
+        step = INTERVAL_MS[interval]
+        rows = [
+            [int(r.ts_ms), f"{r.open:.8f}", f"{r.high:.8f}", f"{r.low:.8f}", f"{r.close:.8f}",
+             f"{r.volume:.8f}", int(r.ts_ms) + step - 1, "0", 1, "0", "0", "0"]
+            for r in page.itertuples()
+        ]
+        if fault and fault.kind == "duplicate" and rows:
+            rows = rows + rows[: max(1, len(rows) // 3)]
+        if fault and fault.kind == "shuffle" and rows:
+            rows = rows[::-1]
+        self._send(200, json.dumps(rows))
+
+
+class FakeBinance:
+    """Context manager: ``with FakeBinance({...}) as ex: ex.url``."""
+
+    def __init__(self, candles: dict[str, pd.DataFrame], interval: str, *, max_limit: int = 1000):
+        self.state = FakeBinanceState(max_limit=max_limit)
+        for market, frame in candles.items():
+            f = frame.copy()
+            f["ts_ms"] = (f["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ms")
+            self.state.candles[market] = f.sort_values("ts_ms").reset_index(drop=True)
+            self.state.interval[market] = interval
+        handler = type("Handler", (_Handler,), {"state": self.state})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def inject(self, *faults: Fault) -> None:
+        with self.state.lock:
+            self.state.faults.extend(faults)
+
+    def kline_requests(self) -> list[dict[str, str]]:
+        return [p for _, path, p in self.state.requests if path == "/api/v3/klines"]
+
+    def __enter__(self) -> FakeBinance:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
