@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 #: Environment that keeps every tool offline and quiet (see shared/STACK.md).
 OFFLINE_ENV: dict[str, str] = {
@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         description="Bars opening before this are history, released on the first run.",
     )
     replay_bars_per_run: int = Field(1, ge=1, description="Bars released by each later run.")
+
+    ingest_flush_rows: int = Field(
+        50_000, ge=1, description="Candles buffered before one write transaction."
+    )
 
     # --- the writer lock -----------------------------------------------------------------
     writer_lock_timeout_s: float = Field(30.0, ge=0)

@@ -53,12 +53,21 @@ def _summary(reports, title: str, warehouse) -> None:
         until = f"{r.until:%Y-%m-%d %H:%M}" if r.until else "now"
         holes = f"{r.gaps.found}" if r.gaps else "-"
         table.add_row(
-            f"{r.stream.symbol} {r.stream.timeframe}", f"{since} → {until}", f"{r.fetched:,}",
-            f"{r.inserted:,}", f"{r.updated:,}", f"{r.unchanged:,}", f"{r.rejected:,}", holes,
-            f"{r.duration_s:.1f}", r.status,
+            f"{r.stream.symbol} {r.stream.timeframe}",
+            f"{since} → {until}",
+            f"{r.fetched:,}",
+            f"{r.inserted:,}",
+            f"{r.updated:,}",
+            f"{r.unchanged:,}",
+            f"{r.rejected:,}",
+            holes,
+            f"{r.duration_s:.1f}",
+            r.status,
         )
         if r.duplicates or r.retries:
-            notes.append(f"{r.stream}: {r.duplicates} duplicate candle(s) dropped, {r.retries} retries")
+            notes.append(
+                f"{r.stream}: {r.duplicates} duplicate candle(s) dropped, {r.retries} retries"
+            )
         if r.rejected:
             notes.append(f"{r.stream}: {r.rejected} row(s) quarantined — see raw.ohlcv_quarantine")
         if r.gaps and r.gaps.bars_missing:
@@ -82,13 +91,18 @@ def ingest(
     exchange: ExchangeOpt = None,
     symbols: SymbolsOpt = None,
     timeframe: TimeframeOpt = None,
-    since: Annotated[str | None, typer.Option(help="Start (UTC) instead of the high-water mark.")] = None,
-    fill_gaps: Annotated[bool, typer.Option("--fill-gaps/--no-fill-gaps", help="Re-fetch holes.")] = True,
+    since: Annotated[
+        str | None, typer.Option(help="Start (UTC) instead of the high-water mark.")
+    ] = None,
+    fill_gaps: Annotated[
+        bool, typer.Option("--fill-gaps/--no-fill-gaps", help="Re-fetch holes.")
+    ] = True,
 ) -> None:
     """Fetch the newest closed candles of each stream (the sample source replays one step)."""
     from dataclasses import replace
 
-    from aaiti.market import fill_gaps as fill, ingest_stream, replay_config
+    from aaiti.market import fill_gaps as fill
+    from aaiti.market import ingest_stream, replay_config
 
     with cli_errors():
         since_dt = parse_when(since, option="--since")
@@ -96,8 +110,13 @@ def ingest(
         reports = []
         for stream in streams:
             report = ingest_stream(
-                warehouse, src, stream, since=since_dt, replay=replay_config(settings, src),
+                warehouse,
+                src,
+                stream,
+                since=since_dt,
+                replay=replay_config(settings, src),
                 default_since=settings.backfill_since,
+                flush_rows=settings.ingest_flush_rows,
             )
             if fill_gaps:
                 report = replace(report, gaps=fill(warehouse, src, stream))
@@ -119,7 +138,13 @@ def backfill(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from aaiti.market import InvalidRangeError, fill_gaps, ingest_stream, replay_config, timeframe_ms
+    from aaiti.market import (
+        InvalidRangeError,
+        fill_gaps,
+        ingest_stream,
+        replay_config,
+        timeframe_ms,
+    )
 
     with cli_errors():
         since_dt = parse_when(since, option="--since")
@@ -132,20 +157,34 @@ def backfill(
         reports = []
         end = until_dt or datetime.now(UTC)
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f} bars"),
-            TimeRemainingColumn(), console=err_console, disable=not err_console.is_terminal,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f} bars"),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=not err_console.is_terminal,
         ) as bar:
             for stream in streams:
                 step_s = timeframe_ms(stream.timeframe) / 1000
                 expected = max(1, int((end - since_dt).total_seconds() // step_s))
                 task = bar.add_task(str(stream), total=expected)
 
-                def advance(ts: datetime, fetched: int, task=task) -> None:
-                    bar.update(task, completed=min(expected, (ts - since_dt).total_seconds() // step_s + 1))
+                def advance(
+                    ts: datetime, fetched: int, task=task, expected=expected, step_s=step_s
+                ) -> None:
+                    done = (ts - since_dt).total_seconds() // step_s + 1
+                    bar.update(task, completed=min(expected, done))
 
                 report = ingest_stream(
-                    warehouse, src, stream, kind="backfill", since=since_dt, until=until_dt,
-                    replay=replay_config(settings, src), progress=advance,
+                    warehouse,
+                    src,
+                    stream,
+                    kind="backfill",
+                    since=since_dt,
+                    until=until_dt,
+                    replay=replay_config(settings, src),
+                    progress=advance,
+                    flush_rows=settings.ingest_flush_rows,
                 )
                 bar.update(task, completed=expected)
                 gaps = fill_gaps(warehouse, src, stream, since=since_dt, until=until_dt)
@@ -169,7 +208,16 @@ def status() -> None:
         finally:
             con.close()
         table = Table(title=f"streams in {warehouse.serving_path}")
-        for col in ("exchange", "symbol", "timeframe", "candles", "first", "last", "quarantined", "last run"):
+        for col in (
+            "exchange",
+            "symbol",
+            "timeframe",
+            "candles",
+            "first",
+            "last",
+            "quarantined",
+            "last run",
+        ):
             table.add_column(col)
         for r in rows:
             table.add_row(*[str(v) if v is not None else "-" for v in r])

@@ -18,7 +18,15 @@ import pyarrow as pa
 from aaiti.market.timeframes import timeframe_ms
 
 CANDLE_COLUMNS: tuple[str, ...] = (
-    "exchange", "symbol", "timeframe", "ts", "open", "high", "low", "close", "volume",
+    "exchange",
+    "symbol",
+    "timeframe",
+    "ts",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
 )
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 _EPOCH = pd.Timestamp(0, tz="UTC")
@@ -54,8 +62,8 @@ class Stream:
 class CheckedCandles:
     """Result of :func:`split_valid`: candles fit for ``raw.ohlcv`` and rejected rows."""
 
-    valid: pd.DataFrame      # CANDLE_COLUMNS, ts sorted, unique per key
-    rejected: pd.DataFrame   # CANDLE_COLUMNS (best effort) + raw_record + reason
+    valid: pd.DataFrame  # CANDLE_COLUMNS, ts sorted, unique per key
+    rejected: pd.DataFrame  # CANDLE_COLUMNS (best effort) + raw_record + reason
     duplicates_dropped: int  # exact-key repeats inside the batch (the last one is kept)
 
 

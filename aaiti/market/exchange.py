@@ -108,7 +108,10 @@ class CcxtSource:
                 "enableLastHttpResponse": True,
             }
             defaults = cls().options if hasattr(cls, "options") else {}
-            if isinstance(defaults.get("fetchMarkets"), dict) and "types" in defaults["fetchMarkets"]:
+            if (
+                isinstance(defaults.get("fetchMarkets"), dict)
+                and "types" in defaults["fetchMarkets"]
+            ):
                 config["options"] = {"fetchMarkets": {"types": ["spot"]}}
             client = cls(config)
             if self.rate_limit_ms is not None:
@@ -143,8 +146,13 @@ class CcxtSource:
                 self.retries += 1
                 log.warning(
                     "%s %s failed (%s: %s); retry %d/%d in %.2f s",
-                    self.exchange_id, what, type(err).__name__, str(err)[:200],
-                    attempt, self.retry.max_retries, delay,
+                    self.exchange_id,
+                    what,
+                    type(err).__name__,
+                    str(err)[:200],
+                    attempt,
+                    self.retry.max_retries,
+                    delay,
                 )
                 self.breaker.before_call()  # an opened breaker stops the retries at once
                 self.sleep(delay)

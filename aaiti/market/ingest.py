@@ -34,7 +34,7 @@ from aaiti.market.store import (
 )
 from aaiti.market.timeframes import timeframe_ms
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql
+from aaiti.warehouse.sql import load_sql, one, run
 
 log = logging.getLogger(__name__)
 _SQL = "aaiti.market"
@@ -117,21 +117,35 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _load_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> None:
-    row = con.execute(load_sql(_SQL, "breaker_get"), [breaker.state.exchange]).fetchone()
+    row = one(con, load_sql(_SQL, "breaker_get"), [breaker.state.exchange])
     if row:
         state, failures, opens, opened_at, cooldown, last_error = row
         breaker.state = BreakerState(
-            breaker.state.exchange, state, failures, opens,
-            float(opened_at) if opened_at is not None else None, cooldown, last_error,
+            breaker.state.exchange,
+            state,
+            failures,
+            opens,
+            float(opened_at) if opened_at is not None else None,
+            cooldown,
+            last_error,
         )
 
 
 def _save_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> None:
     s = breaker.state
-    con.execute(
+    run(
+        con,
         load_sql(_SQL, "breaker_set"),
-        [s.exchange, s.state, s.consecutive_failures, s.open_count, s.opened_at, s.cooldown_s,
-         s.last_error, datetime.now(UTC)],
+        [
+            s.exchange,
+            s.state,
+            s.consecutive_failures,
+            s.open_count,
+            s.opened_at,
+            s.cooldown_s,
+            s.last_error,
+            datetime.now(UTC),
+        ],
     )
 
 
@@ -158,7 +172,9 @@ def ingest_stream(
     """
     since, until = _utc(since), _utc(until)
     if since and until and since >= until:
-        raise InvalidRangeError(f"since ({since:%Y-%m-%d %H:%M}) must be before until ({until:%Y-%m-%d %H:%M})")
+        raise InvalidRangeError(
+            f"since ({since:%Y-%m-%d %H:%M}) must be before until ({until:%Y-%m-%d %H:%M})"
+        )
     run_id = f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     step = timedelta(milliseconds=timeframe_ms(stream.timeframe))
     breaker: CircuitBreaker | None = getattr(source, "breaker", None)
@@ -171,7 +187,7 @@ def ingest_stream(
             load_sql(_SQL, "runs_running"), [stream.exchange, stream.symbol, stream.timeframe]
         ).fetchall():
             if not _pid_alive(pid):
-                con.execute(load_sql(_SQL, "run_abandon"), [stale_id])
+                run(con, load_sql(_SQL, "run_abandon"), [stale_id])
         if breaker is not None:
             _load_breaker(con, breaker)
         hwm = high_water_mark(con, stream=stream)
@@ -197,10 +213,21 @@ def ingest_stream(
                 since = default_since
             else:
                 since = (now or datetime.now(UTC)) - step * default_lookback_bars
-        con.execute(
+        run(
+            con,
             load_sql(_SQL, "run_start"),
-            [run_id, os.getpid(), kind, source.name, stream.exchange, stream.symbol,
-             stream.timeframe, since, until, datetime.now(UTC)],
+            [
+                run_id,
+                os.getpid(),
+                kind,
+                source.name,
+                stream.exchange,
+                stream.symbol,
+                stream.timeframe,
+                since,
+                until,
+                datetime.now(UTC),
+            ],
         )
 
     buffer: list[pd.DataFrame] = []
@@ -223,16 +250,28 @@ def ingest_stream(
                 advance_high_water_mark(con, source=source.name, stream=stream, newest_ts=newest)
             if final and replay is not None and replay_step is not None and kind == "ingest":
                 replay_mod.save_clock(
-                    con, stream, start=replay.start, bars_per_run=replay.bars_per_run,
+                    con,
+                    stream,
+                    start=replay.start,
+                    bars_per_run=replay.bars_per_run,
                     released_until=replay_step.until,
                 )
             if breaker is not None:
                 _save_breaker(con, breaker)
             u = tally.upsert
-            con.execute(
+            run(
+                con,
                 load_sql(_SQL, "run_progress"),
-                [run_id, tally.fetched, u.inserted, u.updated, u.unchanged, tally.rejected,
-                 getattr(source, "retries", 0), None],
+                [
+                    run_id,
+                    tally.fetched,
+                    u.inserted,
+                    u.updated,
+                    u.unchanged,
+                    tally.rejected,
+                    getattr(source, "retries", 0),
+                    None,
+                ],
             )
         buffer, buffered = [], 0
 
@@ -248,7 +287,9 @@ def ingest_stream(
                         quarantine_rows(con, checked.rejected, batch_id=run_id, source=source.name)
                     log.warning(
                         "%s: %d row(s) quarantined, first reason: %s",
-                        stream, len(checked.rejected), checked.rejected["reason"].iloc[0],
+                        stream,
+                        len(checked.rejected),
+                        checked.rejected["reason"].iloc[0],
                     )
                 if not checked.valid.empty:
                     buffer.append(checked.valid)
@@ -259,16 +300,35 @@ def ingest_stream(
                     flush(final=False)
         flush(final=True)
     except BaseException as err:
-        _finish(warehouse, run_id, tally, source, breaker, status="failed",
-                started=started, error=f"{type(err).__name__}: {err}")
+        _finish(
+            warehouse,
+            run_id,
+            tally,
+            source,
+            breaker,
+            status="failed",
+            started=started,
+            error=f"{type(err).__name__}: {err}",
+        )
         raise
     _finish(warehouse, run_id, tally, source, breaker, status="ok", started=started, error=None)
     u = tally.upsert
     return IngestReport(
-        run_id=run_id, kind=kind, source=source.name, stream=stream, since=since, until=until,
-        status="ok", fetched=tally.fetched, inserted=u.inserted, updated=u.updated,
-        unchanged=u.unchanged, rejected=tally.rejected, duplicates=tally.duplicates,
-        retries=getattr(source, "retries", 0), duration_s=time.monotonic() - started,
+        run_id=run_id,
+        kind=kind,
+        source=source.name,
+        stream=stream,
+        since=since,
+        until=until,
+        status="ok",
+        fetched=tally.fetched,
+        inserted=u.inserted,
+        updated=u.updated,
+        unchanged=u.unchanged,
+        rejected=tally.rejected,
+        duplicates=tally.duplicates,
+        retries=getattr(source, "retries", 0),
+        duration_s=time.monotonic() - started,
         newest_ts=tally.newest,
         replay_exhausted=bool(replay_step and replay_step.exhausted),
     )
@@ -290,11 +350,22 @@ def _finish(
         with warehouse.writer(purpose=f"finish {run_id}") as con:
             if breaker is not None:
                 _save_breaker(con, breaker)
-            con.execute(
+            run(
+                con,
                 load_sql(_SQL, "run_finish"),
-                [run_id, status, datetime.now(UTC), time.monotonic() - started, error,
-                 tally.fetched, u.inserted, u.updated, u.unchanged, tally.rejected,
-                 getattr(source, "retries", 0)],
+                [
+                    run_id,
+                    status,
+                    datetime.now(UTC),
+                    time.monotonic() - started,
+                    error,
+                    tally.fetched,
+                    u.inserted,
+                    u.updated,
+                    u.unchanged,
+                    tally.rejected,
+                    getattr(source, "retries", 0),
+                ],
             )
     except Exception:  # recording the failure must not hide the original error
         if status == "ok":
@@ -322,7 +393,8 @@ def fill_gaps(
         known = {
             _utc(a): _utc(b)
             for a, b in con.execute(
-                load_sql(_SQL, "gap_checks_done"), [stream.exchange, stream.symbol, stream.timeframe]
+                load_sql(_SQL, "gap_checks_done"),
+                [stream.exchange, stream.symbol, stream.timeframe],
             ).fetchall()
         }
     step = timedelta(milliseconds=timeframe_ms(stream.timeframe))
@@ -341,11 +413,22 @@ def fill_gaps(
                 batch = batch.drop_duplicates(
                     subset=["exchange", "symbol", "timeframe", "ts"], keep="last"
                 )
-                filled = upsert_candles(con, batch, batch_id=f"gap-fill-{uuid.uuid4().hex[:8]}").inserted
-            con.execute(
+                filled = upsert_candles(
+                    con, batch, batch_id=f"gap-fill-{uuid.uuid4().hex[:8]}"
+                ).inserted
+            run(
+                con,
                 load_sql(_SQL, "gap_check_record"),
-                [stream.exchange, stream.symbol, stream.timeframe, gap.first, gap.last,
-                 gap.missing, filled, datetime.now(UTC)],
+                [
+                    stream.exchange,
+                    stream.symbol,
+                    stream.timeframe,
+                    gap.first,
+                    gap.last,
+                    gap.missing,
+                    filled,
+                    datetime.now(UTC),
+                ],
             )
         filled_total += filled
     return GapFillReport(len(gaps), refetched, missing_total, filled_total)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from aaiti.market.candles import Stream
 from aaiti.market.timeframes import timeframe_ms
-from aaiti.warehouse.sql import load_sql
+from aaiti.warehouse.sql import load_sql, one, run
 
 _SQL = "aaiti.market"
 
@@ -31,9 +31,9 @@ class ReplayStep:
 
 
 def replay_clock(con: duckdb.DuckDBPyConnection, stream: Stream) -> datetime | None:
-    row = con.execute(
-        load_sql(_SQL, "replay_clock_get"), [stream.exchange, stream.symbol, stream.timeframe]
-    ).fetchone()
+    row = one(
+        con, load_sql(_SQL, "replay_clock_get"), [stream.exchange, stream.symbol, stream.timeframe]
+    )
     return row[2].astimezone(UTC) if row else None
 
 
@@ -69,7 +69,8 @@ def save_clock(
     bars_per_run: int,
     released_until: datetime,
 ) -> None:
-    con.execute(
+    run(
+        con,
         load_sql(_SQL, "replay_clock_set"),
         [
             stream.exchange,

@@ -66,8 +66,8 @@ class SampleSource:
             if row.empty:
                 self.validate_stream(stream.symbol, stream.timeframe)
             frame = pd.read_parquet(self.sample_dir / row["file"].iloc[0])
-            self._cache[stream] = frame.loc[:, list(CANDLE_COLUMNS)].sort_values("ts").reset_index(
-                drop=True
+            self._cache[stream] = (
+                frame.loc[:, list(CANDLE_COLUMNS)].sort_values("ts").reset_index(drop=True)
             )
         return self._cache[stream]
 

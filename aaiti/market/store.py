@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from aaiti.market.candles import CANDLE_SCHEMA, Stream
 from aaiti.market.timeframes import timeframe_ms
-from aaiti.warehouse.sql import load_sql
+from aaiti.warehouse.sql import load_sql, one, run
 
 _SQL = "aaiti.market"
 
@@ -70,13 +70,13 @@ def upsert_candles(
     at = ingested_at or datetime.now(UTC)
     con.register("incoming", table)
     try:
-        new_rows, changed, total = con.execute(load_sql(_SQL, "upsert_counts")).fetchone()
+        new_rows, changed, total = one(con, load_sql(_SQL, "upsert_counts"))
         if changed:
-            con.execute(load_sql(_SQL, "merge_changed"), [batch_id, at])
+            run(con, load_sql(_SQL, "merge_changed"), [batch_id, at])
         elif new_rows == total:
-            con.execute(load_sql(_SQL, "insert_all"), [batch_id, at])
+            run(con, load_sql(_SQL, "insert_all"), [batch_id, at])
         elif new_rows:
-            con.execute(load_sql(_SQL, "insert_new"), [batch_id, at])
+            run(con, load_sql(_SQL, "insert_new"), [batch_id, at])
     finally:
         con.unregister("incoming")
     return UpsertResult(int(new_rows), int(changed), int(total - new_rows - changed))
@@ -98,7 +98,7 @@ def quarantine_rows(
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     con.register("rejected", frame)
     try:
-        con.execute(load_sql(_SQL, "insert_quarantine"), [batch_id, at or datetime.now(UTC), source])
+        run(con, load_sql(_SQL, "insert_quarantine"), [batch_id, at or datetime.now(UTC), source])
     finally:
         con.unregister("rejected")
     return len(frame)
@@ -107,20 +107,20 @@ def quarantine_rows(
 def advance_high_water_mark(
     con: duckdb.DuckDBPyConnection, *, source: str, stream: Stream, newest_ts: datetime
 ) -> None:
-    con.execute(
+    run(
+        con,
         load_sql(_SQL, "upsert_watermark"),
         [source, stream.exchange, stream.symbol, stream.timeframe, newest_ts, datetime.now(UTC)],
     )
 
 
-def high_water_mark(
-    con: duckdb.DuckDBPyConnection, *, stream: Stream
-) -> datetime | None:
+def high_water_mark(con: duckdb.DuckDBPyConnection, *, stream: Stream) -> datetime | None:
     """Newest candle open time stored for the stream (from raw.ohlcv itself)."""
-    row = con.execute(
-        "SELECT max(ts) FROM raw.ohlcv WHERE exchange = ? AND symbol = ? AND timeframe = ?",
+    row = one(
+        con,
+        load_sql(_SQL, "high_water_mark"),
         [stream.exchange, stream.symbol, stream.timeframe],
-    ).fetchone()
+    )
     return _utc(row[0]) if row and row[0] is not None else None
 
 

@@ -92,8 +92,12 @@ def fit_garch_t(log_returns: np.ndarray, *, timeframe: str) -> GarchT:
         )
         return -float(np.sum(ll))
 
-    res = optimize.minimize(nll, np.array([2.0, -2.0, np.log(3.0)]), method="Nelder-Mead",
-                            options={"maxiter": 2000, "xatol": 1e-6, "fatol": 1e-6})
+    res = optimize.minimize(
+        nll,
+        np.array([2.0, -2.0, np.log(3.0)]),
+        method="Nelder-Mead",
+        options={"maxiter": 2000, "xatol": 1e-6, "fatol": 1e-6},
+    )
     alpha, beta, nu = unpack(res.x)
     return GarchT(mu, var * (1 - alpha - beta), alpha, beta, nu, timeframe)
 

@@ -8,7 +8,16 @@ _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 #: Timeframes the pipeline supports (all are whole divisors of a day, or a day/week).
 SUPPORTED_TIMEFRAMES: tuple[str, ...] = (
-    "1m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d",
+    "1m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "12h",
+    "1d",
 )
 
 

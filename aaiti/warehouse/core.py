@@ -46,7 +46,9 @@ class Warehouse:
         return self.path.with_name(self.path.name + ".lock")
 
     @contextmanager
-    def writer(self, *, purpose: str = "", publish: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(
+        self, *, purpose: str = "", publish: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived read-write connection inside one transaction, under the writer lock.
 
         Commits when the block ends normally, rolls back on any exception; with

@@ -49,7 +49,8 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[int]:
         " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
     )
     applied = {
-        v: c for v, c in con.execute("SELECT version, checksum FROM ops.schema_migrations").fetchall()
+        v: c
+        for v, c in con.execute("SELECT version, checksum FROM ops.schema_migrations").fetchall()
     }
     done = []
     for migration in available_migrations():

@@ -7,6 +7,7 @@ out-of-order candles) so the real ccxt client and our adapter are tested end to 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -36,6 +37,7 @@ class FakeBinanceState:
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
     max_limit: int = 1000
+    delay_s: float = 0.0  # added to every klines answer (to slow a backfill down)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -59,8 +61,18 @@ def _symbol_entry(market: str, base: str, quote: str) -> dict:
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
-            {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.0", "stepSize": "0.00001"},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.01",
+                "maxPrice": "1000000.00",
+                "tickSize": "0.01",
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": "0.00001",
+                "maxQty": "9000.0",
+                "stepSize": "0.00001",
+            },
             {"filterType": "NOTIONAL", "minNotional": "5.0", "maxNotional": "9000000.0"},
         ],
         "permissions": ["SPOT"],
@@ -84,12 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
         st = self.state
@@ -110,6 +120,12 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault.kind in ("500", "503"):
             self._send(int(fault.kind), '{"code": -1001, "msg": "Internal error"}')
             return
+        if fault and fault.kind == "400":
+            self._send(400, '{"code": -1100, "msg": "Illegal characters found in a parameter."}')
+            return
+        if fault and fault.kind == "401":
+            self._send(401, '{"code": -2015, "msg": "Invalid API-key, IP, or permissions."}')
+            return
         if fault and fault.kind == "malformed":
             self._send(200, '[[1, "2", "3"')
             return
@@ -118,9 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/api/v3/time":
             self._send(200, json.dumps({"serverTime": int(time.time() * 1000)}))
         elif url.path == "/api/v3/exchangeInfo":
-            symbols = [
-                _symbol_entry(m, *self._split(m)) for m in sorted(st.candles)
-            ]
+            symbols = [_symbol_entry(m, *self._split(m)) for m in sorted(st.candles)]
             self._send(
                 200,
                 json.dumps(
@@ -134,6 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
                 ),
             )
         elif url.path == "/api/v3/klines":
+            if st.delay_s:
+                time.sleep(st.delay_s)
             self._klines(params, fault)
         else:
             self._send(404, '{"code": -1, "msg": "not found"}')
@@ -166,8 +182,20 @@ class _Handler(BaseHTTPRequestHandler):
         page = frame[mask].head(limit)
         step = INTERVAL_MS[interval]
         rows = [
-            [int(r.ts_ms), f"{r.open:.8f}", f"{r.high:.8f}", f"{r.low:.8f}", f"{r.close:.8f}",
-             f"{r.volume:.8f}", int(r.ts_ms) + step - 1, "0", 1, "0", "0", "0"]
+            [
+                int(r.ts_ms),
+                f"{r.open:.8f}",
+                f"{r.high:.8f}",
+                f"{r.low:.8f}",
+                f"{r.close:.8f}",
+                f"{r.volume:.8f}",
+                int(r.ts_ms) + step - 1,
+                "0",
+                1,
+                "0",
+                "0",
+                "0",
+            ]
             for r in page.itertuples()
         ]
         if fault and fault.kind == "duplicate" and rows:
@@ -180,8 +208,15 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeBinance:
     """Context manager: ``with FakeBinance({...}) as ex: ex.url``."""
 
-    def __init__(self, candles: dict[str, pd.DataFrame], interval: str, *, max_limit: int = 1000):
-        self.state = FakeBinanceState(max_limit=max_limit)
+    def __init__(
+        self,
+        candles: dict[str, pd.DataFrame],
+        interval: str,
+        *,
+        max_limit: int = 1000,
+        delay_s: float = 0.0,
+    ):
+        self.state = FakeBinanceState(max_limit=max_limit, delay_s=delay_s)
         for market, frame in candles.items():
             f = frame.copy()
             f["ts_ms"] = (f["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ms")

@@ -1,0 +1,70 @@
+# AAITI — two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Keep every tool offline and quiet, and its state inside the project (shared/STACK.md).
+export DO_NOT_TRACK := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 60
+export MLFLOW_DISABLE_TELEMETRY := true
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
+export OMP_WAIT_POLICY := PASSIVE
+AAITI_DATA_DIR ?= $(CURDIR)/data
+export AAITI_DATA_DIR
+export PREFECT_HOME ?= $(AAITI_DATA_DIR)/prefect
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup demo test bench lint format clean help
+
+help:
+	@echo "make setup  - create .venv and install the locked dependencies"
+	@echo "make demo   - set up, run the pipeline on the bundled real candles, say where to look"
+	@echo "make test   - run the whole test suite"
+	@echo "make bench  - run the benchmarks (JSON results in benchmarks/results/)"
+	@echo "make lint   - ruff"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "AAITI needs Python 3.11 (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	@if $(BIN)/python -m pip install -q uv 2>/dev/null; then \
+		echo "installing the lock with uv"; \
+		$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock && \
+		$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e . ; \
+	else \
+		echo "uv unavailable: installing the lock with pip"; \
+		$(BIN)/python -m pip install -q -r requirements.lock && \
+		$(BIN)/python -m pip install -q --no-deps -e . ; \
+	fi
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/python -m flows.ingest
+	@$(BIN)/aaiti status
+	@echo
+	@echo "Done. Where to look:"
+	@echo "  SQL (read-only):  duckdb -readonly data/serving.duckdb   (or: $(BIN)/python -c \"import duckdb; print(duckdb.connect('data/serving.duckdb', read_only=True).sql('FROM raw.ohlcv LIMIT 5'))\")"
+	@echo "  streams:          $(BIN)/aaiti status"
+	@echo "  next replay bar:  $(BIN)/aaiti ingest      (each run releases the next bar of the sample)"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) data/*.duckdb data/*.duckdb.* data/prefect data/mlflow .pytest_cache

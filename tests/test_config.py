@@ -1,0 +1,39 @@
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aaiti.config import load_settings
+
+
+def test_defaults_run_the_bundled_demo(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings()
+    assert s.source == "sample"
+    assert (s.exchange, s.symbols, s.timeframe) == ("coinbase", ["BTC/USD", "ETH/USD"], "4h")
+    assert s.warehouse_path == Path("data/warehouse.duckdb")
+    assert s.serving_path == Path("data/serving.duckdb")
+    assert s.prefect_home == Path("data/prefect")
+    assert s.mlflow_tracking_uri.startswith("sqlite:///")
+
+
+def test_environment_and_dotenv_with_prefix(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("AAITI_TIMEFRAME=1h\nAAITI_SYMBOLS=BTC/USD\n")
+    monkeypatch.setenv("AAITI_SYMBOLS", "BTC/USD, ETH/USD ,LTC/USD")
+    monkeypatch.setenv("AAITI_DATA_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("AAITI_REPLAY_START", "2024-06-01T00:00:00")
+    s = load_settings()
+    assert s.timeframe == "1h"  # from .env
+    assert s.symbols == ["BTC/USD", "ETH/USD", "LTC/USD"]  # environment beats .env
+    assert s.warehouse_path == tmp_path / "elsewhere" / "warehouse.duckdb"
+    assert s.replay_start == datetime(2024, 6, 1, tzinfo=UTC)  # naive means UTC
+
+
+def test_only_config_reads_the_environment():
+    """Settings are read at the edge: no other library module touches os.environ/getenv."""
+    root = Path(__file__).resolve().parents[1] / "aaiti"
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if p.name != "config.py" and ("os.environ" in p.read_text() or "os.getenv" in p.read_text())
+    ]
+    assert offenders == []
