@@ -106,6 +106,9 @@ class CcxtSource:
                 "enableLastResponseHeaders": True,
                 "enableLastJsonResponse": True,
                 "enableLastHttpResponse": True,
+                # space requests evenly instead of ccxt's default rolling window, which lets
+                # a backfill burst a whole window's allowance at once
+                "rateLimiterAlgorithm": "leakyBucket",
             }
             defaults = cls().options if hasattr(cls, "options") else {}
             if (
@@ -113,9 +116,11 @@ class CcxtSource:
                 and "types" in defaults["fetchMarkets"]
             ):
                 config["options"] = {"fetchMarkets": {"types": ["spot"]}}
-            client = cls(config)
             if self.rate_limit_ms is not None:
-                client.rateLimit = self.rate_limit_ms
+                # ccxt builds its throttle from rateLimit at construction time
+                config["rateLimit"] = self.rate_limit_ms
+                config["enableRateLimit"] = self.rate_limit_ms > 0
+            client = cls(config)
             if self.api_base_url:
                 client.urls["api"] = _rebase_urls(client.urls["api"], self.api_base_url)
             self._client = client

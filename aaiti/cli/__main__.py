@@ -1,0 +1,3 @@
+from aaiti.cli import main
+
+main()
