@@ -1,0 +1,118 @@
+"""The command line: clear errors with non-zero exit codes, a summary that says what happened."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from aaiti.cli import app
+from aaiti.cli.errors import EXIT_BAD_INPUT, EXIT_WAREHOUSE_BUSY
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(settings, monkeypatch):
+    monkeypatch.setenv("AAITI_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("AAITI_SAMPLE_DIR", str(settings.sample_dir))
+    return settings
+
+
+def _run(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_ingest_prints_a_summary_and_where_to_query(env):
+    result = _run("ingest")
+    assert result.exit_code == 0, result.output
+    assert "BTC/USD 4h" in result.output and "ETH/USD 4h" in result.output
+    assert "duckdb -readonly" in result.output
+    assert env.serving_path.exists()
+    status = _run("status")
+    assert status.exit_code == 0
+    assert "BTC/USD" in status.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["ingest", "--source", "ccxt:binanse"],
+            "unknown exchange id 'binanse'; did you mean 'binance'",
+        ),
+        (["ingest", "--symbols", "BTC/USDD"], "unknown symbol 'BTC/USDD'"),
+        (["ingest", "--timeframe", "3h"], "unsupported timeframe '3h'; supported: 1m, 5m"),
+        (
+            ["ingest", "--timeframe", "5m"],
+            "timeframe '5m' is not offered by the sample for coinbase BTC/USD; offered: 1m, 1h, 4h, 1d",
+        ),
+        (["ingest", "--source", "kraken"], "unknown source 'kraken'; accepted: sample, synthetic"),
+        (["backfill", "--since", "2024-01-01", "--until", "2023-01-01"], "must be before --until"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_exit_code_2(env, args, message):
+    result = _run(*args)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert message in result.output
+    assert not env.warehouse_path.exists()  # nothing half-written
+
+
+def test_unparseable_date_is_refused(env):
+    result = _run("backfill", "--since", "yesterday-ish")
+    assert result.exit_code == 2
+    assert "YYYY-MM-DD" in result.output
+
+
+def test_a_held_warehouse_makes_ingest_wait_then_name_the_holder(env):
+    from aaiti.warehouse import Warehouse
+
+    lock = Warehouse.from_settings(env).lock_path
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import time
+            from pathlib import Path
+            from aaiti.warehouse import writer_lock
+            with writer_lock(Path({str(lock)!r}), timeout_s=5, purpose="nightly backfill"):
+                print("held", flush=True)
+                time.sleep(60)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = subprocess.run(
+            [sys.executable, "-m", "aaiti.cli", "ingest"],
+            env={**os.environ, "AAITI_WRITER_LOCK_TIMEOUT_S": "1"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == EXIT_WAREHOUSE_BUSY, result.stderr
+    assert f"held by another writer: pid {holder.pid}" in result.stderr
+    assert "nightly backfill" in result.stderr
+
+
+def test_backfill_of_the_sample_respects_the_replay_clock(env):
+    result = _run("backfill", "--since", "2024-01-01", "--symbols", "BTC/USD")
+    assert result.exit_code == 0, result.output
+    from aaiti.warehouse import Warehouse
+
+    con = Warehouse.from_settings(env).read()
+    first, last, n = con.execute("SELECT min(ts), max(ts), count(*) FROM raw.ohlcv").fetchall()[0]
+    con.close()
+    assert (first.year, first.month, first.day) == (2024, 1, 1)
+    assert (last.year, last.month, last.day, last.hour) == (2024, 12, 31, 20)  # replay start: 2025
+    assert n == 6 * 366
