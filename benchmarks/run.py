@@ -1,0 +1,18 @@
+"""Run every benchmark; each writes benchmarks/results/<name>.json."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = ["bench_ingest"]
+
+
+def main(names: list[str]) -> None:
+    for name in names or BENCHMARKS:
+        print(f"== {name}", flush=True)
+        importlib.import_module(f"benchmarks.{name}").main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
