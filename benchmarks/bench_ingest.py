@@ -25,7 +25,9 @@ def _params():
     from aaiti.market.synthetic import GarchT
 
     # fixed parameters (close to the calibration on the sample) so the bench needs no fit
-    return GarchT(mu=2.7e-4, omega=2.9e-6, alpha=0.1, beta=0.89, nu=3.3, timeframe="4h").rescaled("1m")
+    return GarchT(mu=2.7e-4, omega=2.9e-6, alpha=0.1, beta=0.89, nu=3.3, timeframe="4h").rescaled(
+        "1m"
+    )
 
 
 def _table():
@@ -111,7 +113,9 @@ def main() -> dict:
         import pyarrow.compute as pc
 
         new_bars = [
-            longer.filter(pc.equal(longer["ts"], pa.scalar(longer["ts"][BARS + k].as_py(), longer["ts"].type)))
+            longer.filter(
+                pc.equal(longer["ts"], pa.scalar(longer["ts"][BARS + k].as_py(), longer["ts"].type))
+            )
             for k in range(3)
         ]
         it = iter(new_bars)
@@ -148,7 +152,8 @@ def main() -> dict:
             "store_speed_vs_bare_merge >= 0.5": min(
                 merge_empty["median_s"] / store_empty["median_s"],
                 merge_full["median_s"] / store_full["median_s"],
-            ) >= 0.5,
+            )
+            >= 0.5,
             "incremental < 50 ms": incremental["median_s"] < 0.050,
             "peak RSS < 2 GB": rss < 2048,
         },

@@ -14,7 +14,9 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def timed(fn: Callable[[], object], *, repeat: int = 3, setup: Callable[[], object] | None = None) -> dict:
+def timed(
+    fn: Callable[[], object], *, repeat: int = 3, setup: Callable[[], object] | None = None
+) -> dict:
     """Median and all wall times of ``fn`` over ``repeat`` runs (``setup`` untimed before each)."""
     times = []
     for _ in range(repeat):
