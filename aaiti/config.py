@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, ge=0)
 
+    # --- dbt ----------------------------------------------------------------------------
+    dbt_project_dir: Path = Field(
+        Path(__file__).resolve().parents[1] / "models_dbt", description="The dbt project."
+    )
+    dbt_target: str = Field("dev", description="dbt target in models_dbt/profiles.yml.")
+
     # --- synthetic -----------------------------------------------------------------------
     synthetic_seed: int = 7
     synthetic_origin: datetime = Field(
@@ -112,6 +118,11 @@ class Settings(BaseSettings):
         return self.data_dir / "prefect"
 
     @property
+    def dbt_dir(self) -> Path:
+        """dbt's generated files (target, logs, docs) live under the data folder."""
+        return self.data_dir / "dbt"
+
+    @property
     def mlflow_tracking_uri(self) -> str:
         return f"sqlite:///{(self.data_dir / 'mlflow' / 'mlflow.db').resolve()}"
 
@@ -136,3 +147,13 @@ def apply_tool_environment(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home.resolve()))
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+
+
+def apply_dbt_environment(settings: Settings) -> None:
+    """The variables models_dbt/profiles.yml reads: the warehouse path, no usage stats.
+
+    Deliberately not ``AAITI_WAREHOUSE_PATH``: writing a settings variable here would make
+    every later ``load_settings()`` in the process point at this warehouse.
+    """
+    os.environ["DBT_DUCKDB_PATH"] = str(Path(settings.warehouse_path).resolve())
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"

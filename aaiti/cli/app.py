@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from aaiti.cli import market as market_cmds
+from aaiti.cli import transform as transform_cmds
 
 app = typer.Typer(
     name="aaiti",
@@ -19,6 +20,8 @@ app = typer.Typer(
 app.command("ingest")(market_cmds.ingest)
 app.command("backfill")(market_cmds.backfill)
 app.command("status")(market_cmds.status)
+app.command("transform")(transform_cmds.transform)
+app.command("docs")(transform_cmds.docs)
 
 
 @app.callback()
