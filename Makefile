@@ -44,13 +44,16 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(BIN)/python -m flows.ingest
+	$(BIN)/python -m flows.demo
 	@$(BIN)/aaiti status
 	@echo
 	@echo "Done. Where to look:"
-	@echo "  SQL (read-only):  duckdb -readonly data/serving.duckdb   (or: $(BIN)/python -c \"import duckdb; print(duckdb.connect('data/serving.duckdb', read_only=True).sql('FROM raw.ohlcv LIMIT 5'))\")"
+	@echo "  SQL (read-only):  duckdb -readonly data/serving.duckdb"
+	@echo "                    e.g. SELECT * FROM marts.fct_features WHERE timeframe = '4h' ORDER BY ts DESC LIMIT 5;"
+	@echo "                    (no duckdb shell? $(BIN)/python -c \"import duckdb; print(duckdb.connect('data/serving.duckdb', read_only=True).sql('FROM marts.fct_features ORDER BY ts DESC LIMIT 5'))\")"
+	@echo "  dbt docs/lineage: data/dbt/target/static_index.html (open in a browser, works offline)"
 	@echo "  streams:          $(BIN)/aaiti status"
-	@echo "  next replay bar:  $(BIN)/aaiti ingest      (each run releases the next bar of the sample)"
+	@echo "  next replay bar:  $(BIN)/aaiti ingest && $(BIN)/aaiti transform"
 
 test: setup
 	$(BIN)/python -m pytest -q

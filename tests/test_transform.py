@@ -52,7 +52,7 @@ def built(tmp_path_factory):
 
 
 def test_every_model_and_test_passes(built):
-    settings, report = built
+    _settings, report = built
     assert report.success, [(n.name, n.message) for n in report.failures]
     names = {n.name for n in report.models}
     assert {

@@ -6,6 +6,7 @@ from aaiti.features.compute import (
     MIN_BARS_FOR_INCREMENTAL,
     STATE_COLUMNS,
     RecursiveState,
+    compute_feature_arrays,
     compute_features,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "MIN_BARS_FOR_INCREMENTAL",
     "STATE_COLUMNS",
     "RecursiveState",
+    "compute_feature_arrays",
     "compute_features",
 ]

@@ -76,28 +76,35 @@ class RecursiveState:
         )
 
 
-def _calendar(ts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    seconds = (ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    seconds = seconds.to_numpy(dtype=np.int64)
-    hour = (seconds // 3600) % 24
-    day_of_week = (seconds // 86_400 + 3) % 7 + 1  # ISO: Monday = 1 (1970-01-01 was a Thursday)
+def _calendar(epoch_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    hour = (epoch_s // 3600) % 24
+    day_of_week = (epoch_s // 86_400 + 3) % 7 + 1  # ISO: Monday = 1 (1970-01-01 was a Thursday)
     return hour.astype(np.int32), day_of_week.astype(np.int32)
 
 
-def compute_features(
-    candles: pd.DataFrame, *, state: RecursiveState | None = None, lookback: int = 0
-) -> pd.DataFrame:
-    """Features for ``candles[lookback:]``; the first ``lookback`` rows only feed windows.
+def compute_feature_arrays(
+    *,
+    epoch_s: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    state: RecursiveState | None = None,
+    lookback: int = 0,
+) -> dict[str, np.ndarray]:
+    """Features (and state columns) for rows ``lookback:`` of one stream, as arrays.
 
-    ``candles`` has ``ts, open, high, low, close, volume`` of one stream, sorted by ts.
-    Without ``state`` everything is computed from the first row (``lookback`` must be 0).
+    Inputs are the stream's candles sorted by time (``epoch_s`` = open time in seconds).
+    Without ``state`` everything is computed from the first row (``lookback`` must be 0);
+    with it, the recursions continue from ``state`` (the row just before ``lookback``) and
+    the first ``lookback`` rows only feed the windows.
     """
     if state is None and lookback:
         raise ValueError("a lookback needs the state of the row before the new ones")
-    c = candles["close"].to_numpy(dtype=float)
-    h = candles["high"].to_numpy(dtype=float)
-    lo = candles["low"].to_numpy(dtype=float)
-    v = candles["volume"].to_numpy(dtype=float)
+    c = np.asarray(close, dtype=float)
+    h = np.asarray(high, dtype=float)
+    lo = np.asarray(low, dtype=float)
+    v = np.asarray(volume, dtype=float)
     n = len(c)
     out: dict[str, np.ndarray] = {}
 
@@ -158,12 +165,28 @@ def compute_features(
     out["macd_signal"] = signal
     out["macd_hist"] = macd - signal
     out["atr_14"] = atr
-    hour, dow = _calendar(candles["ts"])
-    out["hour_of_day"], out["day_of_week"] = hour, dow
+    out["hour_of_day"], out["day_of_week"] = _calendar(np.asarray(epoch_s, dtype=np.int64))
+    out["bar_index"] = bar_index
+    out["ema_12"], out["ema_26"] = ema_fast, ema_slow
+    out["rsi_avg_gain"], out["rsi_avg_loss"] = avg_gain, avg_loss
+    return {k: v[lookback:] for k, v in out.items()}
 
-    frame = pd.DataFrame({k: out[k] for k in FEATURE_COLUMNS})
-    frame.insert(0, "ts", candles["ts"].to_numpy())
-    frame["bar_index"] = bar_index
-    frame["ema_12"], frame["ema_26"] = ema_fast, ema_slow
-    frame["rsi_avg_gain"], frame["rsi_avg_loss"] = avg_gain, avg_loss
-    return frame.iloc[lookback:].reset_index(drop=True)
+
+def compute_features(
+    candles: pd.DataFrame, *, state: RecursiveState | None = None, lookback: int = 0
+) -> pd.DataFrame:
+    """Pandas convenience around :func:`compute_feature_arrays` (``ts`` kept as given)."""
+    ts = candles["ts"]
+    epoch_s = ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+    arrays = compute_feature_arrays(
+        epoch_s=epoch_s,
+        high=candles["high"].to_numpy(dtype=float),
+        low=candles["low"].to_numpy(dtype=float),
+        close=candles["close"].to_numpy(dtype=float),
+        volume=candles["volume"].to_numpy(dtype=float),
+        state=state,
+        lookback=lookback,
+    )
+    columns = ["ts", *FEATURE_COLUMNS, *[c for c in STATE_COLUMNS if c not in FEATURE_COLUMNS]]
+    data = {"ts": ts.iloc[lookback:].reset_index(drop=True), **arrays}
+    return pd.DataFrame({k: data[k] for k in columns})

@@ -1,51 +1,94 @@
 """The body of the ``int_features`` dbt Python model: plan the work, call the library.
 
-Kept here (not in the dbt file) so it is importable, typed and unit-testable; the dbt model
-is one call into it.
+Kept here (not in the dbt file) so it is importable and testable; the dbt model is one call
+into it. Data stays in Arrow: streams are zero-copy slices of one ordered table, the
+numbers go through numpy, and the key columns of the output are slices of the input.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
-import pandas as pd
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from aaiti.features.compute import (
+    FEATURE_COLUMNS,
     LOOKBACK_BARS,
     MIN_BARS_FOR_INCREMENTAL,
     STATE_COLUMNS,
     RecursiveState,
-    compute_features,
+    compute_feature_arrays,
 )
 from aaiti.warehouse.sql import load_sql
 
 log = logging.getLogger(__name__)
 _SQL = "aaiti.features"
-KEY = ["exchange", "symbol", "timeframe"]
-PASS_THROUGH = ["close", "is_complete", "gap_bars_before"]
+KEY = ("exchange", "symbol", "timeframe")
 #: Extra bars of time-based lookback to absorb holes before falling back to a full stream.
 LOOKBACK_SLACK = 64
+ORDERED = "SELECT * FROM {src} ORDER BY exchange, symbol, timeframe, ts"
 
 
-def _arrow_df(rel: duckdb.DuckDBPyRelation) -> pd.DataFrame:
-    return rel.to_arrow_table().to_pandas()
+@dataclass(frozen=True)
+class Slice:
+    key: tuple[str, str, str]
+    offset: int
+    length: int
 
 
-def _stream_rows(
-    candles: pd.DataFrame, features: pd.DataFrame, key: tuple, watermark
-) -> pd.DataFrame:
-    out = features.copy()
-    out.insert(0, "timeframe", key[2])
-    out.insert(0, "symbol", key[1])
-    out.insert(0, "exchange", key[0])
-    tail = candles.iloc[len(candles) - len(features) :].reset_index(drop=True)
-    for col in PASS_THROUGH:
-        out[col] = tail[col].to_numpy()
-    out["stream_watermark"] = watermark
+def _slices(con: duckdb.DuckDBPyConnection, table: pa.Table) -> list[Slice]:
+    con.register("_aaiti_rows", table)
+    try:
+        counts = con.sql(load_sql(_SQL, "stream_counts")).fetchall()
+    finally:
+        con.unregister("_aaiti_rows")
+    out, offset = [], 0
+    for exchange, symbol, timeframe, n in counts:
+        out.append(Slice((exchange, symbol, timeframe), offset, n))
+        offset += n
     return out
+
+
+def _epoch_s(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    micros = pc.cast(pc.cast(ts, pa.timestamp("us", tz="UTC")), pa.int64())
+    return micros.to_numpy() // 1_000_000
+
+
+def _features_for(
+    table: pa.Table, s: Slice, *, state: RecursiveState | None, lookback: int, watermark
+) -> pa.Table:
+    part = table.slice(s.offset, s.length)
+    arrays = compute_feature_arrays(
+        epoch_s=_epoch_s(part["ts"]),
+        high=part["high"].to_numpy(),
+        low=part["low"].to_numpy(),
+        close=part["close"].to_numpy(),
+        volume=part["volume"].to_numpy(),
+        state=state,
+        lookback=lookback,
+    )
+    rows = part.slice(lookback)
+    n = rows.num_rows
+    columns = {name: rows[name] for name in ("exchange", "symbol", "timeframe", "ts", "close")}
+    for name in FEATURE_COLUMNS:
+        columns[name] = _nullable(arrays[name])
+    columns["is_complete"] = rows["is_complete"]
+    columns["gap_bars_before"] = rows["gap_bars_before"]
+    for name in STATE_COLUMNS:
+        if name not in FEATURE_COLUMNS:
+            columns[name] = _nullable(arrays[name])
+    columns["stream_watermark"] = pa.repeat(pa.scalar(watermark, pa.timestamp("us", tz="UTC")), n)
+    return pa.table(columns)
+
+
+def _nullable(values: np.ndarray) -> pa.Array:
+    """NaN (warm-up, undefined) becomes NULL: SQL must see "no value", not a number."""
+    return pa.array(values, from_pandas=True)
 
 
 def build_features(
@@ -59,87 +102,95 @@ def build_features(
     candles.create_view("_aaiti_feature_candles", replace=True)
     eligible = con.sql(load_sql(_SQL, "eligible_candles"))
     con.register("eligible", eligible)
-    parts: list[pd.DataFrame] = []
-    full_streams: list[tuple] = []
-
-    if previous is None:
-        frame = _arrow_df(
-            con.sql("SELECT * FROM eligible ORDER BY exchange, symbol, timeframe, ts")
-        )
-        for key, group in frame.groupby(KEY, sort=False):
-            group = group.reset_index(drop=True)
-            parts.append(
-                _stream_rows(group, compute_features(group), key, group["loaded_at"].max())
-            )
-    else:
-        con.sql(f"SELECT * FROM {previous}").create_view("_aaiti_previous_features", replace=True)
-        state = _arrow_df(con.sql(load_sql(_SQL, "previous_state")))
-        con.register("state", state)
-        changes = _arrow_df(con.sql(load_sql(_SQL, "stream_changes")))
-        known = {tuple(r) for r in state[KEY].itertuples(index=False)}
-        every = {
-            tuple(r)
-            for r in _arrow_df(
-                con.sql("SELECT DISTINCT exchange, symbol, timeframe FROM eligible")
-            ).itertuples(index=False)
-        }
-        full_streams = sorted(every - known)
-        state_by_key = {tuple(r[k] for k in KEY): r for _, r in state.iterrows()}
-        incremental: list[tuple] = []
-        for _, row in changes.iterrows():
-            key = tuple(row[k] for k in KEY)
-            st = state_by_key[key]
-            if row["changed_past"] > 0 or st["bar_index"] + 1 < MIN_BARS_FOR_INCREMENTAL:
-                full_streams.append(key)
-            elif row["new_rows"] > 0:
-                incremental.append(key)
-        if incremental:
-            window = _query(con, "incremental_window", [LOOKBACK_BARS + LOOKBACK_SLACK])
-            groups = dict(tuple(window.groupby(KEY, sort=False)))
-            for key in incremental:
-                st = state_by_key[key]
-                group = groups[key].reset_index(drop=True)
-                last_ts = st["last_ts"]
-                before = group.index[group["ts"] <= last_ts]
-                if len(before) < LOOKBACK_BARS or group.loc[before[-1], "ts"] != last_ts:
-                    full_streams.append(key)  # holes ate the time-based lookback
-                    continue
-                start = before[-LOOKBACK_BARS]
-                group = group.iloc[start:].reset_index(drop=True)
-                feats = compute_features(
-                    group, state=RecursiveState.from_row(st), lookback=LOOKBACK_BARS
+    parts: list[pa.Table] = []
+    full_keys: list[tuple] = []
+    try:
+        if previous is None:
+            table = con.sql(ORDERED.format(src="eligible")).to_arrow_table()
+            for s in _slices(con, table):
+                part = table.slice(s.offset, s.length)
+                parts.append(
+                    _features_for(
+                        table,
+                        s,
+                        state=None,
+                        lookback=0,
+                        watermark=pc.max(part["loaded_at"]).as_py(),
+                    )
                 )
-                parts.append(_stream_rows(group, feats, key, group["loaded_at"].max()))
-        for key in full_streams:
-            group = _query(con, "stream_candles", list(key))
-            parts.append(
-                _stream_rows(group, compute_features(group), key, group["loaded_at"].max())
-            )
-        con.unregister("state")
-    con.unregister("eligible")
+        else:
+            parts, full_keys = _incremental(con, previous)
+    finally:
+        con.unregister("eligible")
     log.info(
-        "features: %d stream(s) in full, %d row(s) in all", len(full_streams), sum(map(len, parts))
+        "features: %d stream(s) in full, %d row(s)", len(full_keys), sum(p.num_rows for p in parts)
+    )
+    if not parts:
+        return _schema().empty_table()
+    out = pa.concat_tables([p.cast(_schema_without_computed()) for p in parts])
+    return out.append_column(
+        "computed_at", pa.repeat(pa.scalar(computed_at, pa.timestamp("us", tz="UTC")), out.num_rows)
     )
 
-    if not parts:
-        return _empty()
-    out = pd.concat(parts, ignore_index=True)
-    out["computed_at"] = computed_at
-    return pa.Table.from_pandas(out[_columns()], schema=_schema(), preserve_index=False)
+
+def _incremental(
+    con: duckdb.DuckDBPyConnection, previous: str
+) -> tuple[list[pa.Table], list[tuple]]:
+    con.sql(f"SELECT * FROM {previous}").create_view("_aaiti_previous_features", replace=True)
+    state = con.sql(load_sql(_SQL, "previous_state")).to_arrow_table()
+    con.register("state", state)
+    changes = con.sql(load_sql(_SQL, "stream_changes")).fetchall()
+    every = {tuple(r) for r in con.sql(load_sql(_SQL, "streams")).fetchall()}
+    states = {(r["exchange"], r["symbol"], r["timeframe"]): r for r in state.to_pylist()}
+    full_keys = sorted(every - set(states))
+    incremental = []
+    for exchange, symbol, timeframe, changed_past, new_rows in changes:
+        key = (exchange, symbol, timeframe)
+        if changed_past > 0 or states[key]["bar_index"] + 1 < MIN_BARS_FOR_INCREMENTAL:
+            full_keys.append(key)
+        elif new_rows > 0:
+            incremental.append(key)
+    parts: list[pa.Table] = []
+    if incremental:
+        window = con.sql(
+            load_sql(_SQL, "incremental_window"), params=[LOOKBACK_BARS + LOOKBACK_SLACK]
+        ).to_arrow_table()
+        con.unregister("state")
+        slices = {s.key: s for s in _slices(con, window)}
+        for key in incremental:
+            st, s = states[key], slices[key]
+            part = window.slice(s.offset, s.length)
+            ts = _epoch_s(part["ts"])
+            last = int(st["last_ts"].timestamp())
+            upto = int(np.searchsorted(ts, last, side="right"))  # rows with ts <= last
+            if upto < LOOKBACK_BARS or ts[upto - 1] != last:
+                full_keys.append(key)  # holes ate the time-based lookback
+                continue
+            start = upto - LOOKBACK_BARS
+            sub = Slice(key, s.offset + start, s.length - start)
+            parts.append(
+                _features_for(
+                    window,
+                    sub,
+                    state=RecursiveState(**{k: st[k] for k in STATE_COLUMNS}),
+                    lookback=LOOKBACK_BARS,
+                    watermark=pc.max(part["loaded_at"]).as_py(),
+                )
+            )
+    else:
+        con.unregister("state")
+    for key in full_keys:
+        table = con.sql(load_sql(_SQL, "stream_candles"), params=list(key)).to_arrow_table()
+        whole = Slice(key, 0, table.num_rows)
+        parts.append(
+            _features_for(
+                table, whole, state=None, lookback=0, watermark=pc.max(table["loaded_at"]).as_py()
+            )
+        )
+    return parts, full_keys
 
 
-def _query(con: duckdb.DuckDBPyConnection, name: str, params: list) -> pd.DataFrame:
-    """A named query with bound parameters, through Arrow (DuckDB's fast path to pandas)."""
-    return con.sql(load_sql(_SQL, name), params=params).to_arrow_table().to_pandas()
-
-
-def _columns() -> list[str]:
-    return [f.name for f in _schema()]
-
-
-def _schema() -> pa.Schema:
-    from aaiti.features.compute import FEATURE_COLUMNS
-
+def _schema_without_computed() -> pa.Schema:
     fields = [
         ("exchange", pa.string()),
         ("symbol", pa.string()),
@@ -153,12 +204,9 @@ def _schema() -> pa.Schema:
     for col in STATE_COLUMNS:
         if col not in FEATURE_COLUMNS:
             fields.append((col, pa.int64() if col == "bar_index" else pa.float64()))
-    fields += [
-        ("stream_watermark", pa.timestamp("us", tz="UTC")),
-        ("computed_at", pa.timestamp("us", tz="UTC")),
-    ]
+    fields.append(("stream_watermark", pa.timestamp("us", tz="UTC")))
     return pa.schema(fields)
 
 
-def _empty() -> pa.Table:
-    return _schema().empty_table()
+def _schema() -> pa.Schema:
+    return _schema_without_computed().append(pa.field("computed_at", pa.timestamp("us", tz="UTC")))

@@ -174,9 +174,15 @@ def build(
     exclude: str | None = None,
     full_refresh: bool = False,
     warehouse: Warehouse | None = None,
+    dbt_vars: dict | None = None,
+    run_tests: bool = True,
 ) -> TransformReport:
-    """``dbt build``: run the models and their tests in dependency order."""
-    command = ["build"]
+    """``dbt build`` (or ``dbt run`` without tests): the models in dependency order."""
+    import json
+
+    command = ["build" if run_tests else "run"]
+    if dbt_vars:
+        command += ["--vars", json.dumps(dbt_vars)]
     if select:
         command += ["--select", select]
     if exclude:

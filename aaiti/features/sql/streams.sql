@@ -1,0 +1,1 @@
+SELECT DISTINCT exchange, symbol, timeframe FROM eligible

@@ -1,0 +1,76 @@
+"""Transform and demo flows on a real (temporary) Prefect server."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def env(settings, monkeypatch):
+    monkeypatch.setenv("AAITI_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("AAITI_SAMPLE_DIR", str(settings.sample_dir))
+    return settings
+
+
+def test_demo_flow_ingests_transforms_publishes_and_documents(prefect_server, env):
+    from flows.demo import demo_flow
+
+    state = demo_flow(return_state=True)
+    assert state.is_completed(), state
+    result = state.result()
+    assert "0 failed" in result["transformed"]["summary"]
+    con = duckdb.connect(str(env.serving_path), read_only=True)
+    try:
+        tables = {
+            r[0]
+            for r in con.sql(
+                "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+            ).fetchall()
+        }
+        rows = con.sql(
+            "SELECT symbol, timeframe, count(*), count(rsi_14) FROM marts.fct_features GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+    assert {"marts.fct_features", "marts.fct_candles", "marts.dim_symbols"} <= tables
+    assert [(s, tf) for s, tf, *_ in rows] == [
+        ("BTC/USD", "1d"),
+        ("BTC/USD", "4h"),
+        ("ETH/USD", "1d"),
+        ("ETH/USD", "4h"),
+    ]
+    assert all(n > 3_000 and n - with_rsi == 14 for *_, n, with_rsi in rows)
+    assert (env.data_dir / "dbt" / "target" / "static_index.html").exists()
+
+
+def test_a_failing_dbt_test_fails_the_flow_and_names_it(prefect_server, env):
+    from aaiti.market import ReplayConfig, ingest_stream
+    from aaiti.market.sample import SampleSource
+    from aaiti.warehouse import Warehouse
+    from flows.transform import TransformFailedError, transform_flow
+
+    wh = Warehouse.from_settings(env)
+    src = SampleSource(env.sample_dir, exchange="coinbase")
+    ingest_stream(
+        wh, src, src.validate_stream("BTC/USD", "4h"), replay=ReplayConfig(env.replay_start, 1)
+    )
+    with wh.writer() as con:  # a bad row that slipped past ingestion (written by hand)
+        con.execute(
+            "UPDATE raw.ohlcv SET high = low * 0.5 WHERE ts = (SELECT max(ts) FROM raw.ohlcv)"
+        ).fetchall()
+    state = transform_flow(docs=False, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(TransformFailedError, match="expression_is_true_fct_candles_high"):
+        state.result()
+    assert not env.serving_path.exists()  # nothing was published
