@@ -82,6 +82,37 @@ class Settings(BaseSettings):
     )
     dbt_target: str = Field("dev", description="dbt target in models_dbt/profiles.yml.")
 
+    # --- quality gates (defaults pass the bundled real data; see README) -----------------
+    quality_max_abs_log_return: dict[str, float] = Field(
+        {
+            "1m": 0.25,
+            "5m": 0.3,
+            "15m": 0.35,
+            "30m": 0.4,
+            "1h": 0.45,
+            "2h": 0.5,
+            "4h": 0.6,
+            "6h": 0.65,
+            "12h": 0.75,
+            "1d": 0.9,
+        },
+        description="Largest |ln(close/previous close)| between consecutive bars, per timeframe.",
+    )
+    quality_max_spike: float = Field(
+        0.28,
+        gt=0,
+        description="Largest reverting spike: a close's log distance from both neighbours "
+        "beyond their own distance (a bad print, not a move).",
+    )
+    quality_max_stale_run: int = Field(
+        24, ge=2, description="Bars of equal close with zero volume."
+    )
+    quality_max_zero_volume_run: int = Field(24, ge=2, description="Consecutive zero-volume bars.")
+    quality_max_gap_hours: float = Field(168.0, gt=0, description="Largest hole (a warning).")
+    quality_quarantine: bool = Field(
+        True, description="Move rows failing critical expectations out of raw.ohlcv."
+    )
+
     # --- synthetic -----------------------------------------------------------------------
     synthetic_seed: int = 7
     synthetic_origin: datetime = Field(
@@ -121,6 +152,16 @@ class Settings(BaseSettings):
     def dbt_dir(self) -> Path:
         """dbt's generated files (target, logs, docs) live under the data folder."""
         return self.data_dir / "dbt"
+
+    @property
+    def gx_dir(self) -> Path:
+        """Great Expectations' project (results store, Data Docs) under the data folder."""
+        return self.data_dir / "gx"
+
+    @property
+    def expectations_dir(self) -> Path:
+        """The versioned suites."""
+        return Path(__file__).resolve().parents[1] / "expectations"
 
     @property
     def mlflow_tracking_uri(self) -> str:

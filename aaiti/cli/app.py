@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from aaiti.cli import market as market_cmds
+from aaiti.cli import quality as quality_cmds
 from aaiti.cli import transform as transform_cmds
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.command("ingest")(market_cmds.ingest)
 app.command("backfill")(market_cmds.backfill)
 app.command("status")(market_cmds.status)
+app.command("validate")(quality_cmds.validate)
 app.command("transform")(transform_cmds.transform)
 app.command("docs")(transform_cmds.docs)
 

@@ -26,12 +26,14 @@ class UpsertResult:
     inserted: int
     updated: int
     unchanged: int
+    blocked: int = 0  # identical to a candle a quality gate quarantined
 
     def __add__(self, other: UpsertResult) -> UpsertResult:
         return UpsertResult(
             self.inserted + other.inserted,
             self.updated + other.updated,
             self.unchanged + other.unchanged,
+            self.blocked + other.blocked,
         )
 
 
@@ -69,6 +71,16 @@ def upsert_candles(
         return UpsertResult(0, 0, 0)
     at = ingested_at or datetime.now(UTC)
     con.register("incoming", table)
+    blocked = con.sql(load_sql(_SQL, "gate_blocked")).fetchall()
+    if blocked:
+        import pyarrow.compute as pc
+
+        con.unregister("incoming")
+        stopped = pa.array([r[3] for r in blocked], table.schema.field("ts").type)
+        table = table.filter(pc.invert(pc.is_in(table["ts"], value_set=stopped)))
+        if table.num_rows == 0:
+            return UpsertResult(0, 0, 0, len(blocked))
+        con.register("incoming", table)
     try:
         new_rows, changed, total = one(con, load_sql(_SQL, "upsert_counts"))
         if changed:
@@ -79,7 +91,7 @@ def upsert_candles(
             run(con, load_sql(_SQL, "insert_new"), [batch_id, at])
     finally:
         con.unregister("incoming")
-    return UpsertResult(int(new_rows), int(changed), int(total - new_rows - changed))
+    return UpsertResult(int(new_rows), int(changed), int(total - new_rows - changed), len(blocked))
 
 
 def quarantine_rows(

@@ -176,10 +176,24 @@ def build(
     warehouse: Warehouse | None = None,
     dbt_vars: dict | None = None,
     run_tests: bool = True,
+    honour_requests: bool = True,
 ) -> TransformReport:
-    """``dbt build`` (or ``dbt run`` without tests): the models in dependency order."""
-    import json
+    """``dbt build`` (or ``dbt run`` without tests): the models in dependency order.
 
+    A pending request for a full rebuild (a quality gate removed candles, which incremental
+    models cannot see) turns this into a ``--full-refresh`` build, and is marked done when
+    the build succeeds.
+    """
+    import json
+    from datetime import UTC, datetime
+
+    warehouse = warehouse or Warehouse.from_settings(settings)
+    asked_at = datetime.now(UTC)
+    if honour_requests and not full_refresh:
+        pending, why = _pending_full_refresh(warehouse)
+        if pending:
+            log.warning("full rebuild requested: %s", why)
+            full_refresh = True
     command = ["build" if run_tests else "run"]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
@@ -189,7 +203,26 @@ def build(
         command += ["--exclude", exclude]
     if full_refresh:
         command.append("--full-refresh")
-    return run_dbt(settings, command, warehouse=warehouse)
+    report = run_dbt(settings, command, warehouse=warehouse)
+    if report.success and full_refresh and not select:
+        from aaiti.warehouse.sql import load_sql, run
+
+        with warehouse.writer(purpose="transform requests") as con:
+            run(
+                con,
+                load_sql("aaiti.transform", "mark_requests_done"),
+                [datetime.now(UTC), asked_at],
+            )
+    return report
+
+
+def _pending_full_refresh(warehouse: Warehouse) -> tuple[int, str | None]:
+    from aaiti.warehouse.sql import load_sql, one
+
+    warehouse.migrate()
+    with warehouse.writer(purpose="transform requests") as con:
+        count, reasons = one(con, load_sql("aaiti.transform", "pending_full_refresh"))
+    return int(count), reasons
 
 
 def generate_docs(settings: Settings, *, warehouse: Warehouse | None = None) -> Path:

@@ -1,0 +1,67 @@
+"""``aaiti validate``: run a quality checkpoint on the default streams."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from aaiti.cli.errors import EXIT_SOURCE_FAILED, cli_errors
+from aaiti.cli.market import out
+
+
+def validate(
+    checkpoint: Annotated[str, typer.Option(help="raw | features")] = "raw",
+    timeframe: Annotated[str | None, typer.Option(help="Stream timeframe to validate.")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols.")] = None,
+) -> None:
+    """Validate streams with the GX suites; quarantine bad raw rows; exit 4 if one is blocked."""
+    from aaiti.config import apply_tool_environment, load_settings
+    from aaiti.market import Stream
+    from aaiti.quality import FEATURES, RAW, run_gate, validator_for
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        if checkpoint not in (RAW, FEATURES):
+            raise ValueError(f"unknown checkpoint {checkpoint!r}; accepted: {RAW}, {FEATURES}")
+        settings = load_settings()
+        apply_tool_environment(settings)
+        warehouse = Warehouse.from_settings(settings)
+        validator = validator_for(settings)
+        exchange = settings.source.partition(":")[2] or settings.exchange
+        names = [s.strip() for s in symbols.split(",")] if symbols else settings.symbols
+        results = [
+            run_gate(
+                warehouse,
+                settings,
+                Stream(exchange, s, timeframe or settings.timeframe),
+                checkpoint=checkpoint,
+                validator=validator,
+            )
+            for s in names
+        ]
+        docs = validator.build_docs()
+        warehouse.publish_snapshot()
+        table = Table(title=f"quality gate: {checkpoint}")
+        for col in ("stream", "status", "rows", "critical failures", "warnings", "quarantined"):
+            table.add_column(col)
+        for r in results:
+            table.add_row(
+                str(r.stream),
+                r.status,
+                f"{r.attempts[0].rows:,}",
+                "; ".join(
+                    f"{o.description} ×{o.unexpected_count}"
+                    for o in r.attempts[0].critical_failures
+                )
+                or "-",
+                "; ".join(o.description for o in r.final.warnings) or "-",
+                str(r.quarantined),
+            )
+        out.print(table)
+        out.print(
+            f"results: ops.quality_results · quarantine: raw.ohlcv_quarantine · Data Docs: {docs}"
+        )
+        if any(not r.passed for r in results):
+            raise typer.Exit(EXIT_SOURCE_FAILED)

@@ -1,0 +1,192 @@
+"""The Great Expectations adapter: the only module that imports great_expectations.
+
+Suites are the JSON files in ``expectations/``. A batch is a pandas DataFrame taken from
+DuckDB (GX's SQL datasource fails on DuckDB, see STACK.md), validated through a file-backed
+GX project under the data folder so results land in its store and in Data Docs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+MAX_EXAMPLES = 20
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    description: str
+    severity: str  # critical | warning | info
+    success: bool
+    unexpected_count: int | None
+    unexpected_ts: list[str] = field(default_factory=list)
+    observed: str | None = None
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    suite: str
+    rows: int
+    outcomes: list[ExpectationOutcome]
+
+    @property
+    def critical_failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == "critical"]
+
+    @property
+    def warnings(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity != "critical"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.critical_failures
+
+
+class SuiteNotFoundError(FileNotFoundError):
+    pass
+
+
+def load_suite_json(expectations_dir: Path, name: str) -> dict:
+    path = expectations_dir / f"{name}.json"
+    if not path.exists():
+        known = sorted(p.stem for p in expectations_dir.glob("*.json"))
+        raise SuiteNotFoundError(f"no suite {name!r} in {expectations_dir}; have: {known}")
+    return json.loads(path.read_text())
+
+
+def suite_parameters(expectations_dir: Path, name: str) -> set[str]:
+    """Every $PARAMETER a suite needs."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "$PARAMETER" in node:
+                found.add(node["$PARAMETER"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(load_suite_json(expectations_dir, name)["expectations"])
+    return found
+
+
+class GxValidator:
+    """Runs the repository's suites on DataFrames; one GX project per data folder."""
+
+    def __init__(self, *, expectations_dir: Path, gx_dir: Path, docs: bool = True) -> None:
+        self.expectations_dir = Path(expectations_dir)
+        self.gx_dir = Path(gx_dir)
+        self.docs = docs
+        self._context: Any = None
+        self._checkpoints: dict[str, Any] = {}
+
+    @property
+    def context(self) -> Any:
+        if self._context is None:
+            import great_expectations as gx
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            self.gx_dir.mkdir(parents=True, exist_ok=True)
+            ctx = gx.get_context(mode="file", project_root_dir=str(self.gx_dir.resolve()))
+            ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+            ctx.variables.save()
+            self._context = ctx
+        return self._context
+
+    def _checkpoint(self, suite_name: str) -> Any:
+        if suite_name in self._checkpoints:
+            return self._checkpoints[suite_name]
+        import great_expectations as gx
+
+        ctx = self.context
+        try:
+            source = ctx.data_sources.get("aaiti")
+        except (KeyError, ValueError):
+            source = ctx.data_sources.add_pandas("aaiti")
+        try:
+            asset = source.get_asset(suite_name)
+        except (LookupError, ValueError):
+            asset = source.add_dataframe_asset(suite_name)
+        try:
+            batch = asset.get_batch_definition("whole")
+        except (KeyError, ValueError, LookupError):
+            batch = asset.add_batch_definition_whole_dataframe("whole")
+        spec = load_suite_json(self.expectations_dir, suite_name)
+        spec.pop("id", None)
+        for exp in spec["expectations"]:
+            exp.pop("id", None)
+        suite = ctx.suites.add_or_update(gx.ExpectationSuite(**spec))
+        definition = ctx.validation_definitions.add_or_update(
+            gx.ValidationDefinition(data=batch, suite=suite, name=suite_name)
+        )
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if self.docs else []
+        checkpoint = ctx.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"{suite_name}_checkpoint",
+                validation_definitions=[definition],
+                actions=actions,
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": ["ts"],
+                },
+            )
+        )
+        self._checkpoints[suite_name] = checkpoint
+        return checkpoint
+
+    def validate(
+        self, suite_name: str, frame: pd.DataFrame, *, parameters: dict[str, Any], batch_label: str
+    ) -> SuiteOutcome:
+        """Validate one batch; every expectation's result, named rows for failures."""
+        checkpoint = self._checkpoint(suite_name)
+        result = checkpoint.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=parameters,
+            run_id=None,
+        )
+        (validation,) = result.run_results.values()
+        outcomes = [self._outcome(r) for r in validation.results]
+        log.info(
+            "%s on %s: %d rows, %d critical failure(s)",
+            suite_name,
+            batch_label,
+            len(frame),
+            sum(1 for o in outcomes if not o.success and o.severity == "critical"),
+        )
+        return SuiteOutcome(suite_name, len(frame), outcomes)
+
+    @staticmethod
+    def _outcome(r: Any) -> ExpectationOutcome:
+        config = r.expectation_config
+        res = r.result or {}
+        index = res.get("unexpected_index_list") or []
+        ts = [str(item.get("ts")) for item in index if isinstance(item, dict) and "ts" in item]
+        observed = res.get("observed_value")
+        severity = getattr(config, "severity", None)
+        severity = getattr(severity, "value", severity) or "critical"
+        return ExpectationOutcome(
+            expectation=config.type,
+            column=config.kwargs.get("column") or config.kwargs.get("column_A"),
+            description=getattr(config, "description", None) or config.type,
+            severity=str(severity).lower(),
+            success=bool(r.success),
+            unexpected_count=res.get("unexpected_count"),
+            unexpected_ts=ts,
+            observed=None if observed is None else str(observed)[:200],
+        )
+
+    def build_docs(self) -> Path:
+        """Build the Data Docs site; returns its index page."""
+        ctx = self.context
+        ctx.build_data_docs()
+        return self.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"

@@ -1,0 +1,1 @@
+INSERT INTO ops.quality_results SELECT * FROM quality_rows

@@ -1,0 +1,121 @@
+"""Validate flow: the raw and feature checkpoints, one task per stream, Data Docs after."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from aaiti.config import Settings
+from aaiti.market import Stream
+from aaiti.quality import RAW, GateResult, run_gate, validator_for
+from aaiti.warehouse import Warehouse
+from flows.common import flow_settings, retry_on_transient
+
+
+def default_streams(settings: Settings, timeframes: list[str] | None = None) -> list[Stream]:
+    exchange = (
+        "synthetic"
+        if settings.source == "synthetic"
+        else (settings.source.partition(":")[2] or settings.exchange)
+    )
+    return [
+        Stream(exchange, s, tf)
+        for s in settings.symbols
+        for tf in (timeframes or [settings.timeframe])
+    ]
+
+
+def feature_timeframes(settings: Settings) -> list[str]:
+    """The timeframes fct_features holds for the default streams (read from the snapshot)."""
+    from aaiti.warehouse.sql import load_sql
+
+    con = Warehouse.from_settings(settings).read()
+    try:
+        rows = con.sql(
+            load_sql("aaiti.quality", "feature_timeframes"), params=[settings.symbols]
+        ).fetchall()
+    finally:
+        con.close()
+    return [r[0] for r in rows] or [settings.timeframe]
+
+
+def outcome_rows(result: GateResult) -> list[dict]:
+    rows = []
+    for attempt, outcome in enumerate(result.attempts, start=1):
+        for o in outcome.outcomes:
+            rows.append(
+                {
+                    "stream": str(result.stream),
+                    "attempt": attempt,
+                    "expectation": o.description,
+                    "column": o.column,
+                    "severity": o.severity,
+                    "result": "pass" if o.success else "FAIL",
+                    "unexpected": o.unexpected_count,
+                    "examples": ", ".join(o.unexpected_ts[:3]),
+                }
+            )
+    return rows
+
+
+@task(
+    task_run_name="validate {checkpoint} {stream}",
+    retries=2,
+    retry_delay_seconds=[5, 20],
+    retry_condition_fn=retry_on_transient,
+)
+def validate_stream(
+    settings: Settings, *, stream: Stream, checkpoint: str, run_id: str
+) -> GateResult:
+    return run_gate(
+        Warehouse.from_settings(settings),
+        settings,
+        stream,
+        checkpoint=checkpoint,
+        validator=validator_for(settings),
+        run_id=run_id,
+    )
+
+
+@task
+def build_docs(settings: Settings) -> str:
+    return str(validator_for(settings).build_docs())
+
+
+@flow(name="validate", log_prints=True)
+def validate_flow(checkpoint: str = RAW, timeframes: list[str] | None = None) -> dict:
+    """Run one checkpoint on every default stream; a blocked stream never fails the others."""
+    from prefect.runtime import flow_run
+
+    settings = flow_settings()
+    logger = get_run_logger()
+    run_id = f"validate-{checkpoint}-{flow_run.id or 'local'}"
+    # features exist for the ingested timeframe and every timeframe resampled from it
+    streams = default_streams(
+        settings,
+        timeframes or ([settings.timeframe] if checkpoint == RAW else feature_timeframes(settings)),
+    )
+    # validations share one GX project on disk: run them one after another
+    results = [
+        validate_stream(settings, stream=s, checkpoint=checkpoint, run_id=run_id) for s in streams
+    ]
+    docs = build_docs(settings)
+    rows = [row for r in results for row in outcome_rows(r)]
+    create_table_artifact(
+        key=f"quality-{checkpoint}",
+        table=rows,
+        description=" · ".join(
+            f"{r.stream}: {r.status}" + (f" ({r.quarantined} quarantined)" if r.quarantined else "")
+            for r in results
+        )
+        + f" · Data Docs: {docs}",
+    )
+    for r in results:
+        if not r.passed:
+            logger.error("%s blocked at %s: %s", r.stream, checkpoint, r.reason)
+    Warehouse.from_settings(settings).publish_snapshot()
+    return {str(r.stream): r.status for r in results} | {"docs": docs}
+
+
+if __name__ == "__main__":
+    validate_flow()
