@@ -60,15 +60,26 @@ def test_misaligned_and_future_timestamps_are_rejected():
     assert len(checked.valid) == 8
 
 
-def test_duplicates_keep_the_last_answer_and_order_is_restored():
+def test_repeats_are_dropped_conflicts_rejected_and_order_restored():
     frame = sample_frame("coinbase", "BTC-USD", "4h").head(10)
-    again = frame.iloc[[2]].copy()
-    again["volume"] = 123.0
-    shuffled = pd.concat([frame.iloc[::-1], again], ignore_index=True)
+    repeat = frame.iloc[[4]].copy()
+    conflict = frame.iloc[[2]].copy()
+    conflict["volume"] = 123.0
+    shuffled = pd.concat([frame.iloc[::-1], repeat, conflict], ignore_index=True)
     checked = split_valid(shuffled, stream=STREAM)
     assert checked.duplicates_dropped == 1
     assert checked.valid["ts"].is_monotonic_increasing
-    assert checked.valid.loc[checked.valid["ts"] == frame.loc[2, "ts"], "volume"].item() == 123.0
+    # two different candles for one ts: neither is trusted
+    assert frame.loc[2, "ts"] not in set(checked.valid["ts"])
+    clash = checked.rejected[checked.rejected["ts"] == frame.loc[2, "ts"]]
+    assert len(clash) == 2
+    assert (clash["reason"] == "conflicting duplicate: different candles for the same ts").all()
+    assert len(checked.valid) == 9
+    assert checked.out_of_order == 11  # the reversed rows, the repeat and the conflict
+    assert any("arrived out of order" in n for n in checked.notes)
+    assert any(
+        "repeated candle(s) dropped" in n and str(frame.loc[4, "ts"]) in n for n in checked.notes
+    )
 
 
 def test_missing_column_is_an_error_naming_it():

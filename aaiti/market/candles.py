@@ -64,7 +64,9 @@ class CheckedCandles:
 
     valid: pd.DataFrame  # CANDLE_COLUMNS, ts sorted, unique per key
     rejected: pd.DataFrame  # CANDLE_COLUMNS (best effort) + raw_record + reason
-    duplicates_dropped: int  # exact-key repeats inside the batch (the last one is kept)
+    duplicates_dropped: int  # exact repeats of a candle inside the batch (one is kept)
+    out_of_order: int = 0  # candles that arrived before an earlier ts (kept, sorted)
+    notes: tuple[str, ...] = ()  # what was noticed without rejecting, naming the rows
 
 
 def empty_candles() -> pd.DataFrame:
@@ -89,7 +91,9 @@ def split_valid(
     A row is rejected when a price is missing or not positive, high < low, open or close
     lie outside [low, high], volume is missing or negative, ts is missing, not aligned to
     the timeframe or in the future, or the row names another exchange, symbol or timeframe.
-    Exact duplicates of a key keep the last occurrence (the newest answer of the source).
+    Exact repeats of a candle are dropped (one kept); two *different* candles for the same
+    key are both rejected ("conflicting duplicate"), since nothing says which is right.
+    Out-of-order arrivals are kept, sorted, and named in ``notes``.
     """
     now = now or datetime.now(UTC)
     step_ms = timeframe_ms(stream.timeframe)
@@ -149,13 +153,38 @@ def split_valid(
         rejected = _empty_rejected()
 
     valid = out[~bad]
+    notes: list[str] = []
+    ts_valid = valid["ts"]
+    late = ts_valid.lt(ts_valid.cummax().shift()).fillna(False).astype(bool)
+    out_of_order = int(late.sum())
+    if out_of_order:
+        named = ", ".join(str(t) for t in ts_valid[late].iloc[:10])
+        more = " …" if out_of_order > 10 else ""
+        notes.append(f"{out_of_order} candle(s) arrived out of order, sorted: {named}{more}")
+    key = ["exchange", "symbol", "timeframe", "ts"]
     before = len(valid)
-    valid = (
-        valid.sort_values("ts", kind="stable")
-        .drop_duplicates(subset=["exchange", "symbol", "timeframe", "ts"], keep="last")
-        .reset_index(drop=True)
+    exact = valid.drop_duplicates(keep="last")
+    exact_dropped = before - len(exact)
+    if exact_dropped:
+        repeated = valid[valid.duplicated(keep="last")]["ts"]
+        named = ", ".join(str(t) for t in repeated.iloc[:10])
+        notes.append(
+            f"{exact_dropped} repeated candle(s) dropped: {named}{' …' if exact_dropped > 10 else ''}"
+        )
+    conflict = exact.duplicated(subset=key, keep=False)
+    if conflict.any():
+        clash = exact[conflict].copy()
+        clash["raw_record"] = [
+            json.dumps({k: _jsonable(val) for k, val in rec.items()})
+            for rec in clash[list(CANDLE_COLUMNS)].to_dict(orient="records")
+        ]
+        clash["reason"] = "conflicting duplicate: different candles for the same ts"
+        rejected = pd.concat([rejected, clash], ignore_index=True) if len(rejected) else clash
+        exact = exact[~conflict]
+    valid = exact.sort_values("ts", kind="stable").reset_index(drop=True)
+    return CheckedCandles(
+        valid, rejected.reset_index(drop=True), exact_dropped, out_of_order, tuple(notes)
     )
-    return CheckedCandles(valid, rejected.reset_index(drop=True), before - len(valid))
 
 
 def _empty_rejected() -> pd.DataFrame:

@@ -81,6 +81,7 @@ class IngestReport:
     error: str | None = None
     replay_exhausted: bool = False
     gaps: GapFillReport | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class _Tally:
     duplicates: int = 0
     upsert: UpsertResult = field(default_factory=lambda: UpsertResult(0, 0, 0))
     newest: datetime | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -281,6 +283,7 @@ def ingest_stream(
                 tally.fetched += len(page)
                 checked = split_valid(page, stream=stream, now=now)
                 tally.duplicates += checked.duplicates_dropped
+                tally.notes.extend(checked.notes)
                 if not checked.rejected.empty:
                     tally.rejected += len(checked.rejected)
                     with warehouse.writer(purpose=f"{kind} {stream}: quarantine") as con:
@@ -331,6 +334,7 @@ def ingest_stream(
         duration_s=time.monotonic() - started,
         newest_ts=tally.newest,
         replay_exhausted=bool(replay_step and replay_step.exhausted),
+        notes=tuple(tally.notes),
     )
 
 
@@ -363,8 +367,9 @@ def _finish(
                     u.inserted,
                     u.updated,
                     u.unchanged,
-                    tally.rejected,
+                    tally.rejected + u.blocked,
                     getattr(source, "retries", 0),
+                    "; ".join(tally.notes) or None,
                 ],
             )
     except Exception:  # recording the failure must not hide the original error

@@ -106,7 +106,7 @@ def _result_rows(
             "success": o.success,
             "rows_validated": outcome.rows,
             "unexpected_count": o.unexpected_count,
-            "unexpected_ts": json.dumps(o.unexpected_ts[:20]) if o.unexpected_ts else None,
+            "unexpected_ts": json.dumps(o.unexpected_ts[:100]) if o.unexpected_ts else None,
             "observed": o.observed,
             "validated_at": at,
         }
@@ -114,14 +114,35 @@ def _result_rows(
     ]
 
 
-def _rejects(outcome: SuiteOutcome) -> pd.DataFrame:
-    """ts → reason for every row named by a failing critical expectation."""
+RETURN_COLUMN = "abs_log_return"
+MAX_PASSES = 3
+
+
+def _rejects(outcome: SuiteOutcome, batch: pd.DataFrame) -> pd.DataFrame:
+    """ts → reason for the rows to quarantine in this pass.
+
+    A row that fails only the one-bar return bound while the bar before it is being removed
+    waits for the next pass: its return was measured from that bad bar (the way back from a
+    spike is not itself bad) and is judged again against its real predecessor.
+    """
     reasons: dict[pd.Timestamp, list[str]] = {}
+    return_only: dict[pd.Timestamp, list[str]] = {}
+    by_ts: dict[pd.Timestamp, set[str]] = {}
     for o in outcome.critical_failures:
         for ts in o.unexpected_ts:
+            by_ts.setdefault(pd.Timestamp(ts), set()).add(o.column or "")
             reasons.setdefault(pd.Timestamp(ts), []).append(
                 f"gate: {o.description} ({o.expectation})"
             )
+    order = pd.Series(range(len(batch)), index=pd.DatetimeIndex(batch["ts"]))
+    ts_by_pos = list(batch["ts"])
+    for ts, columns in list(by_ts.items()):
+        if columns == {RETURN_COLUMN}:
+            pos = order.get(ts)
+            if pos is not None and pos > 0:
+                before = pd.Timestamp(ts_by_pos[pos - 1])
+                if before in by_ts and by_ts[before] != {RETURN_COLUMN}:
+                    return_only[ts] = reasons.pop(ts)
     return pd.DataFrame({"ts": list(reasons), "reason": ["; ".join(r) for r in reasons.values()]})
 
 
@@ -149,33 +170,40 @@ def run_gate(
         source = "stream_features"
 
     frame = _read(warehouse, source, stream)
-    attempts = [
-        validator.validate(suite, prepare(frame), parameters=params, batch_label=str(stream))
-    ]
+    batch = prepare(frame)
+    attempts = [validator.validate(suite, batch, parameters=params, batch_label=str(stream))]
     rows = _result_rows(run_id, checkpoint, stream, 1, attempts[0], now)
     quarantined = 0
-    rejects = _rejects(attempts[0]) if checkpoint == RAW else pd.DataFrame()
-    if not attempts[0].passed and settings.quality_quarantine and not rejects.empty:
+    while (
+        checkpoint == RAW
+        and settings.quality_quarantine
+        and not attempts[-1].passed
+        and len(attempts) <= MAX_PASSES
+    ):
+        rejects = _rejects(attempts[-1], batch)
+        if rejects.empty:
+            break  # failures not attributable to rows (or nothing left to remove)
         rejects["ts"] = pd.to_datetime(rejects["ts"], utc=True)
         with warehouse.writer(purpose=f"quarantine {stream}") as con:
             con.register("gate_rejects", rejects)
             keys = [stream.exchange, stream.symbol, stream.timeframe]
-            quarantined = len(rejects)
             run(con, load_sql(_SQL, "quarantine_gate_rows"), [*keys, now])
             run(con, load_sql(_SQL, "delete_gate_rows"), keys)
             run(
                 con,
                 load_sql(_SQL, "request_full_refresh"),
-                [now, f"{run_id}: {quarantined} candle(s) of {stream} quarantined by the gate"],
+                [now, f"{run_id}: {len(rejects)} candle(s) of {stream} quarantined by the gate"],
             )
             con.unregister("gate_rejects")
+        quarantined += len(rejects)
         frame = _read(warehouse, source, stream)
+        batch = prepare(frame)
         attempts.append(
             validator.validate(
-                suite, prepare(frame), parameters=params, batch_label=f"{stream} after quarantine"
+                suite, batch, parameters=params, batch_label=f"{stream} after quarantine"
             )
         )
-        rows += _result_rows(run_id, checkpoint, stream, 2, attempts[1], now)
+        rows += _result_rows(run_id, checkpoint, stream, len(attempts), attempts[-1], now)
 
     final = attempts[-1]
     status = "passed" if final.passed else "blocked"

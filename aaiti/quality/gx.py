@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 
 log = logging.getLogger(__name__)
-MAX_EXAMPLES = 20
 
 
 @dataclass(frozen=True)

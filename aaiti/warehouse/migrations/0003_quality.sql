@@ -51,3 +51,6 @@ CREATE TABLE ops.transform_requests (
     reason       VARCHAR     NOT NULL,
     done_at      TIMESTAMPTZ
 );
+
+-- What an ingest run noticed without rejecting (out-of-order arrivals, duplicates dropped).
+ALTER TABLE ops.ingest_runs ADD COLUMN notes VARCHAR;
