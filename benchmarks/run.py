@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench_ingest", "bench_transform"]
+BENCHMARKS = ["bench_ingest", "bench_transform", "bench_quality"]
 
 
 def main(names: list[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import duckdb
 import numpy as np
@@ -62,7 +63,7 @@ GAP = 60  # bars removed for the gap (10 days > 168 h)
 def corrupt(page: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[pd.Timestamp]]]:
     """The page with every kind injected; the candle times each kind touched."""
     p = page.copy().astype({c: object for c in ("open", "high", "low", "close", "volume")})
-    touched: dict[str, list[pd.Timestamp]] = {}
+    touched: ClassVar[dict[str, list[pd.Timestamp]]] = {}
     extra = []
     drop: list[int] = []
     for k in KINDS:
@@ -122,7 +123,7 @@ def corrupt(page: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[pd.Timesta
 
 
 class CorruptedSample(SampleSource):
-    touched: dict[str, list[pd.Timestamp]] = {}
+    touched: ClassVar[dict[str, list[pd.Timestamp]]] = {}
 
     def fetch(self, stream, *, since=None, until=None):
         for page in super().fetch(stream, since=since, until=until):

@@ -30,6 +30,11 @@ def test_demo_flow_ingests_transforms_publishes_and_documents(prefect_server, en
     assert state.is_completed(), state
     result = state.result()
     assert "0 failed" in result["transformed"]["summary"]
+    assert result["raw_gate"]["coinbase:BTC/USD:4h"] == "passed"
+    assert result["feature_gate"]["coinbase:ETH/USD:1d"] == "passed"
+    assert (
+        env.data_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    ).exists()
     con = duckdb.connect(str(env.serving_path), read_only=True)
     try:
         tables = {
@@ -52,6 +57,31 @@ def test_demo_flow_ingests_transforms_publishes_and_documents(prefect_server, en
     ]
     assert all(n > 3_000 and n - with_rsi == 14 for *_, n, with_rsi in rows)
     assert (env.data_dir / "dbt" / "target" / "static_index.html").exists()
+    con = duckdb.connect(str(env.serving_path), read_only=True)
+    try:
+        bad = con.sql("SELECT ts, reason FROM raw.ohlcv_quarantine WHERE stage = 'gate'").fetchall()
+        checks = con.sql("SELECT count(DISTINCT description) FROM ops.quality_results").fetchall()[
+            0
+        ][0]
+    finally:
+        con.close()
+    assert len(bad) == 1 and "reverting spike" in bad[0][1]  # the sample's known bad 4h print
+    assert checks >= 20
+
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def artifact(key):
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+            )
+            return found[0].data
+
+    table = str(asyncio.run(artifact("quality-raw")))
+    assert "no reverting spike" in table and "FAIL" in table and "2018-04-03 20:00" in table
 
 
 def test_a_failing_dbt_test_fails_the_flow_and_names_it(prefect_server, env):

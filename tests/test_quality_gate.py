@@ -1,0 +1,88 @@
+"""Gate semantics: blocked streams stop downstream, others flow; suites match the settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+import pytest
+
+from aaiti.config import load_settings
+from aaiti.market import ReplayConfig, ingest_stream
+from aaiti.market.sample import SampleSource
+from aaiti.quality import RAW, gate_status, raw_parameters, run_gate, validator_for
+from aaiti.quality.gx import suite_parameters
+from aaiti.transform import build
+from aaiti.warehouse import Warehouse
+from tests.conftest import SAMPLE_DIR
+
+START = datetime(2018, 6, 1, tzinfo=UTC)
+
+
+def test_every_suite_parameter_comes_from_the_settings(settings):
+    from aaiti.market import Stream
+
+    for timeframe in ("1m", "5m", "1h", "4h", "1d"):
+        params = raw_parameters(settings, Stream("coinbase", "BTC/USD", timeframe))
+        assert suite_parameters(settings.expectations_dir, "raw_ohlcv") == set(params)
+    assert suite_parameters(settings.expectations_dir, "features") == set()
+    assert suite_parameters(settings.expectations_dir, "predictions") == set()
+
+
+def _features(settings) -> dict:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return dict(
+            con.sql(
+                "SELECT symbol, max(ts) FROM marts.fct_features WHERE timeframe = '4h' GROUP BY 1"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+
+
+@pytest.mark.integration
+def test_a_blocked_stream_stops_its_features_while_the_other_flows(tmp_path):
+    """With quarantine off, the real bad print (2018-04-03 20:00) blocks BTC; ETH flows."""
+    settings = load_settings(
+        data_dir=tmp_path / "data", sample_dir=SAMPLE_DIR, quality_quarantine=False
+    )
+    wh = Warehouse.from_settings(settings)
+    src = SampleSource(SAMPLE_DIR, exchange="coinbase")
+    validator = validator_for(settings, docs=False)
+    streams = {s: src.validate_stream(s, "4h") for s in ("BTC/USD", "ETH/USD")}
+
+    def cycle(bars: int = 1) -> dict:
+        for stream in streams.values():
+            ingest_stream(wh, src, stream, replay=ReplayConfig(START, bars))
+        verdicts = {
+            s: run_gate(wh, settings, st, checkpoint=RAW, validator=validator)
+            for s, st in streams.items()
+        }
+        assert build(settings).success
+        return verdicts
+
+    first = cycle()
+    assert first["BTC/USD"].status == "blocked" and first["ETH/USD"].passed
+    assert "no reverting spike" in first["BTC/USD"].reason
+    assert "2018-04-03 20:00" in first["BTC/USD"].reason
+    assert gate_status(wh, streams["BTC/USD"], checkpoint=RAW) == "blocked"
+    newest = _features(settings)
+    assert "BTC/USD" not in newest  # no features at all for the blocked stream
+    assert newest["ETH/USD"].replace(tzinfo=None) == datetime(2018, 5, 31, 20)
+
+    second = cycle(bars=3)
+    assert second["BTC/USD"].status == "blocked"
+    assert _features(settings)["ETH/USD"].replace(tzinfo=None) == datetime(2018, 6, 1, 8)
+
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    alerts = con.sql("SELECT severity, message FROM ops.alerts").fetchall()
+    con.close()
+    assert len(alerts) == 2 and all(sev == "critical" and "BLOCKED" in msg for sev, msg in alerts)
+
+    # the operator turns quarantine on: the bad print leaves, BTC passes and catches up
+    fixed = settings.model_copy(update={"quality_quarantine": True})
+    verdict = run_gate(wh, fixed, streams["BTC/USD"], checkpoint=RAW, validator=validator)
+    assert verdict.passed and verdict.quarantined == 1
+    assert build(fixed).success
+    assert _features(fixed)["BTC/USD"].replace(tzinfo=None) == datetime(2018, 6, 1, 8)
