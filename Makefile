@@ -52,8 +52,10 @@ demo: setup
 	@echo "                    e.g. SELECT * FROM marts.fct_features WHERE timeframe = '4h' ORDER BY ts DESC LIMIT 5;"
 	@echo "                    (no duckdb shell? $(BIN)/python -c \"import duckdb; print(duckdb.connect('data/serving.duckdb', read_only=True).sql('FROM marts.fct_features ORDER BY ts DESC LIMIT 5'))\")"
 	@echo "  dbt docs/lineage: data/dbt/target/static_index.html (open in a browser, works offline)"
+	@echo "  quality gates:    data/gx/gx/uncommitted/data_docs/local_site/index.html (GX Data Docs)"
+	@echo "                    SQL: ops.stream_gates, ops.quality_results, raw.ohlcv_quarantine, ops.alerts"
 	@echo "  streams:          $(BIN)/aaiti status"
-	@echo "  next replay bar:  $(BIN)/aaiti ingest && $(BIN)/aaiti transform"
+	@echo "  next replay bar:  $(BIN)/aaiti ingest && $(BIN)/aaiti validate && $(BIN)/aaiti transform"
 
 test: setup
 	$(BIN)/python -m pytest -q
