@@ -84,7 +84,7 @@ def test_no_training_label_crosses_its_fold_boundary(dataset):
 
 
 def test_embargo_must_cover_the_horizon():
-    with pytest.raises(ValueError, match="embargo_bars .* must be at least the horizon"):
+    with pytest.raises(ValueError, match=r"embargo_bars .* must be at least the horizon"):
         TrainConfig(horizon=3, embargo_bars=1)
 
 
