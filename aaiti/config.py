@@ -113,6 +113,19 @@ class Settings(BaseSettings):
         True, description="Move rows failing critical expectations out of raw.ohlcv."
     )
 
+    # --- models -------------------------------------------------------------------------
+    model_horizon: int = Field(1, ge=1, description="Label: direction over this many bars.")
+    model_dead_zone: float = Field(
+        0.0005, ge=0, description="|forward log return| at or below this: no label (noise)."
+    )
+    model_folds: int = Field(5, ge=2, description="Walk-forward test blocks.")
+    model_embargo_bars: int | None = Field(None, ge=1, description="Default: the horizon.")
+    model_search_budget: int = Field(0, ge=0, description="Random-search trials (0 = defaults).")
+    model_promotion_margin: float = Field(
+        0.005, ge=0, description="OOS AUC a challenger must beat the champion by."
+    )
+    model_seed: int = 7
+
     # --- synthetic -----------------------------------------------------------------------
     synthetic_seed: int = 7
     synthetic_origin: datetime = Field(

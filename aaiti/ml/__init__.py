@@ -1,0 +1,13 @@
+"""Models: labels, purged walk-forward, XGBoost, evaluation, MLflow tracking and prediction."""
+
+from aaiti.ml.predict import PredictReport, predict_new
+from aaiti.ml.train import NoTrainingDataError, TrainingReport, tracker_for, train_and_register
+
+__all__ = [
+    "NoTrainingDataError",
+    "PredictReport",
+    "TrainingReport",
+    "predict_new",
+    "tracker_for",
+    "train_and_register",
+]

@@ -1,0 +1,95 @@
+"""Score the newest feature rows with the champion and write ``ml.predictions``.
+
+Only rows after the champion's training data are scored: an in-sample "prediction" would
+look far better than the model is, and trading on it would be fake. Each row is scored
+once per model version (the primary key makes a rerun change nothing). With no champion
+there is a clear message and no predictions — trading then stays flat.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from aaiti.config import Settings
+from aaiti.ml.dataset import model_inputs
+from aaiti.ml.tracking import CHAMPION, Tracker, model_name
+from aaiti.warehouse import Warehouse
+from aaiti.warehouse.sql import load_sql, run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PredictReport:
+    model_name: str
+    version: int | None
+    written: int
+    message: str
+
+
+def predict_new(
+    settings: Settings,
+    *,
+    timeframe: str | None = None,
+    tracker: Tracker | None = None,
+    warehouse: Warehouse | None = None,
+) -> PredictReport:
+    from aaiti.ml.train import tracker_for
+
+    timeframe = timeframe or settings.timeframe
+    tracker = tracker or tracker_for(settings)
+    warehouse = warehouse or Warehouse.from_settings(settings)
+    name = model_name(timeframe)
+    champion = tracker.by_alias(name, CHAMPION)
+    if champion is None:
+        message = (
+            f"no champion for {name}: train a model first (`aaiti train`); "
+            "no predictions written, so trading stays flat"
+        )
+        log.warning(message)
+        return PredictReport(name, None, 0, message)
+    booster = tracker.load(name, CHAMPION)
+    streams = json.loads(champion.params["streams"])
+    features_used = json.loads(champion.params["features"])
+    data_end = pd.Timestamp(champion.params["data_end"])
+    symbols = [s for s in settings.symbols if s in streams]
+    with warehouse.writer(purpose=f"predict {name}") as con:
+        frame = (
+            con.sql(
+                load_sql("aaiti.ml", "features_after"),
+                params=[timeframe, symbols, data_end.to_pydatetime(), name, champion.version],
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+        if frame.empty:
+            message = f"{name} v{champion.version}: nothing new to score after {data_end}"
+            return PredictReport(name, champion.version, 0, message)
+        X = model_inputs(frame, streams=streams)[features_used]
+        proba = np.asarray(booster.inplace_predict(X), dtype=float)
+        out = pd.DataFrame(
+            {
+                "exchange": frame["exchange"],
+                "symbol": frame["symbol"],
+                "timeframe": frame["timeframe"],
+                "ts": frame["ts"],
+                "model_name": name,
+                "model_version": champion.version,
+                "run_id": champion.run_id,
+                "probability": proba,
+                "signal": (proba > 0.5).astype(int),
+                "predicted_at": datetime.now(UTC),
+            }
+        )
+        con.register("new_predictions", out)
+        run(con, load_sql("aaiti.ml", "insert_predictions"))
+        con.unregister("new_predictions")
+    message = f"{name} v{champion.version}: {len(out)} prediction(s), {out['ts'].min()} → {out['ts'].max()}"
+    log.info(message)
+    return PredictReport(name, champion.version, len(out), message)

@@ -1,0 +1,2 @@
+INSERT INTO ml.predictions BY NAME SELECT * FROM new_predictions
+ON CONFLICT DO NOTHING

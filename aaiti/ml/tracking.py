@@ -1,0 +1,199 @@
+"""The MLflow adapter: the only module that imports mlflow.
+
+Tracking is SQLite plus local artifacts under the data folder; the registry keeps one
+model per timeframe (``aaiti-<timeframe>``, pooled over streams) with the aliases
+``challenger`` and ``champion``. The champion's history is kept as a registered-model tag,
+so a promotion can be rolled back to the version that was champion before it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+EXPERIMENT = "aaiti"
+CHAMPION, CHALLENGER = "champion", "challenger"
+HISTORY_TAG = "champion_history"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: int
+    run_id: str
+    aliases: list[str]
+    metrics: dict[str, float]
+    params: dict[str, str]
+    tags: dict[str, str]
+
+
+def model_name(timeframe: str) -> str:
+    return f"aaiti-{timeframe}"
+
+
+class Tracker:
+    def __init__(self, *, tracking_uri: str, artifact_root: Path) -> None:
+        self.tracking_uri = tracking_uri
+        self.artifact_root = Path(artifact_root)
+        self._ready = False
+
+    @property
+    def mlflow(self) -> Any:
+        import mlflow
+
+        if not self._ready:
+            db = Path(self.tracking_uri.removeprefix("sqlite:///"))
+            db.parent.mkdir(parents=True, exist_ok=True)
+            self.artifact_root.mkdir(parents=True, exist_ok=True)
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+            if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+                mlflow.create_experiment(
+                    EXPERIMENT, artifact_location=self.artifact_root.resolve().as_uri()
+                )
+            mlflow.set_experiment(EXPERIMENT)
+            self._ready = True
+        return mlflow
+
+    @property
+    def client(self) -> Any:
+        return self.mlflow.MlflowClient(
+            tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+        )
+
+    # ------------------------------------------------------------------ logging a run
+    def log_training(
+        self,
+        *,
+        name: str,
+        booster: Any,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        fold_metrics: list[dict[str, float]],
+        tags: dict[str, str],
+        artifacts: dict[str, Any],
+        figures: dict[str, Any],
+        input_example: Any,
+    ) -> VersionInfo:
+        """One run with everything, the model logged with signature and registered."""
+        mlflow = self.mlflow
+        from mlflow.models import infer_signature
+
+        with mlflow.start_run(run_name=f"{name} {tags.get('data_end', '')}") as run:
+            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            mlflow.log_metrics(metrics)
+            for fold in fold_metrics:
+                step = int(fold.pop("fold"))
+                mlflow.log_metrics({f"fold_{k}": v for k, v in fold.items()}, step=step)
+            mlflow.set_tags(tags)
+            for filename, payload in artifacts.items():
+                mlflow.log_text(
+                    payload
+                    if isinstance(payload, str)
+                    else json.dumps(payload, indent=2, default=str),
+                    filename,
+                )
+            for filename, figure in figures.items():
+                mlflow.log_figure(figure, filename)
+            signature = infer_signature(input_example, booster.inplace_predict(input_example))
+            info = mlflow.xgboost.log_model(
+                booster,
+                name="model",
+                signature=signature,
+                input_example=input_example,
+                registered_model_name=name,
+            )
+            version = int(info.registered_model_version)
+        self.client.set_registered_model_alias(name, CHALLENGER, str(version))
+        return self.version(name, version)
+
+    # ------------------------------------------------------------------ registry
+    def version(self, name: str, version: int) -> VersionInfo:
+        client = self.client
+        mv = client.get_model_version(name, str(version))
+        run = client.get_run(mv.run_id)
+        return VersionInfo(
+            name,
+            int(mv.version),
+            mv.run_id,
+            list(mv.aliases or []),
+            dict(run.data.metrics),
+            dict(run.data.params),
+            dict(run.data.tags),
+        )
+
+    def by_alias(self, name: str, alias: str) -> VersionInfo | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+        return self.version(name, int(mv.version))
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.search_model_versions(f"name = '{name}'")
+        except MlflowException:
+            return []
+        return sorted((self.version(name, int(v.version)) for v in found), key=lambda v: v.version)
+
+    def history(self, name: str) -> list[int]:
+        model = self.client.get_registered_model(name)
+        return [int(v) for v in json.loads((model.tags or {}).get(HISTORY_TAG, "[]"))]
+
+    def promote(self, name: str, version: int, *, reason: str) -> None:
+        """Make ``version`` the champion and remember the order of champions."""
+        client = self.client
+        client.get_model_version(name, str(version))  # raises for an unknown version
+        history = [v for v in self.history(name) if v != version] + [version]
+        client.set_registered_model_alias(name, CHAMPION, str(version))
+        client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+        client.set_model_version_tag(name, str(version), "promotion", reason[:5000])
+
+    def rollback(self, name: str) -> int:
+        """Champion back to the version that was champion before; returns it."""
+        history = self.history(name)
+        if len(history) < 2:
+            raise ValueError(f"{name} has no earlier champion to roll back to (history: {history})")
+        previous = history[-2]
+        client = self.client
+        client.set_registered_model_alias(name, CHAMPION, str(previous))
+        client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[:-1]))
+        client.set_model_version_tag(name, str(history[-1]), "rolled_back", "true")
+        return previous
+
+    def load(self, name: str, alias: str = CHAMPION) -> Any:
+        """The booster behind an alias (``models:/name@alias``)."""
+        return self.mlflow.xgboost.load_model(f"models:/{name}@{alias}")
+
+    def log_artifact_file(self, run_id: str, path: Path, folder: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), folder)
+
+
+def importance_figure(booster: Any, *, title: str) -> Any:
+    """A horizontal bar chart of total gain per feature."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = booster.get_score(importance_type="total_gain")
+    items = sorted(scores.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(items))))
+    ax.barh([k for k, _ in items], [v for _, v in items])
+    ax.set_title(title)
+    ax.set_xlabel("total gain")
+    fig.tight_layout()
+    return fig
+
+
+def temp_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="aaiti-mlflow-"))

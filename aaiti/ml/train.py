@@ -1,0 +1,289 @@
+"""Train, evaluate, track, register and (maybe) promote the model of one timeframe.
+
+The challenger and the current champion's configuration are evaluated on the *same*
+walk-forward folds of today's data, in the same run; the challenger becomes champion only if
+its out-of-sample AUC beats the champion's by the configured margin (the very first model
+becomes champion, so the pipeline has something to predict with — its numbers are shown
+either way, beside the baselines).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aaiti.config import Settings
+from aaiti.ml.dataset import Dataset, build_dataset
+from aaiti.ml.evaluate import calibration_table, classification_metrics, long_flat_equity
+from aaiti.ml.model import (
+    TrainConfig,
+    WalkForwardResult,
+    fit_final,
+    make_folds,
+    search_params,
+    walk_forward_evaluate,
+)
+from aaiti.ml.tracking import CHAMPION, Tracker, VersionInfo, importance_figure, model_name
+from aaiti.warehouse import Warehouse
+from aaiti.warehouse.sql import load_sql
+
+log = logging.getLogger(__name__)
+
+
+class NoTrainingDataError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    model_name: str
+    version: int
+    run_id: str
+    promoted: bool
+    decision: str
+    oos: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    champion_before: int | None
+    data_start: str
+    data_end: str
+    rows: int
+
+
+def tracker_for(settings: Settings) -> Tracker:
+    return Tracker(
+        tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
+    )
+
+
+def config_for(settings: Settings, timeframe: str) -> TrainConfig:
+    return TrainConfig(
+        timeframe=timeframe,
+        horizon=settings.model_horizon,
+        dead_zone=settings.model_dead_zone,
+        n_folds=settings.model_folds,
+        embargo_bars=settings.model_embargo_bars or settings.model_horizon,
+        seed=settings.model_seed,
+        search_budget=settings.model_search_budget,
+    )
+
+
+def load_features(settings: Settings, timeframe: str) -> pd.DataFrame:
+    """Gated feature rows of the default streams, from the serving snapshot (read-only)."""
+    con = Warehouse.from_settings(settings).read()
+    try:
+        return (
+            con.sql(load_sql("aaiti.ml", "training_features"), params=[timeframe, settings.symbols])
+            .to_arrow_table()
+            .to_pandas()
+        )
+    finally:
+        con.close()
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _manifest_hash(settings: Settings) -> str:
+    path = settings.dbt_dir / "target" / "manifest.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
+
+
+def baselines(ds: Dataset, wf: WalkForwardResult, shuffled: WalkForwardResult) -> dict[str, dict]:
+    """Always-long, momentum sign and the shuffled-label control on the same OOS rows."""
+    y = wf.oos["label"].to_numpy()
+    momentum = classification_metrics(y, np.where(wf.oos["momentum"] > 0, 0.55, 0.45))
+    always = {"auc": 0.5, "accuracy": float(y.mean()), "positive_rate": float(y.mean())}
+    return {
+        "always_long": always,
+        "momentum_sign": momentum.as_dict(),
+        "shuffled_label_control": shuffled.overall.as_dict(),
+    }
+
+
+def equity_by_symbol(ds: Dataset, wf: WalkForwardResult, timeframe: str) -> dict[str, dict]:
+    """Long/flat close-to-close OOS equity per stream (no costs; see aaiti.ml.evaluate)."""
+    out = {}
+    meta = ds.meta
+    next_ret = np.full(len(meta), np.nan)
+    for _, idx in meta.groupby("symbol").groups.items():
+        idx = np.asarray(sorted(idx, key=lambda i: meta.at[i, "ts"]))
+        close = meta["close"].to_numpy(float)[idx]
+        next_ret[idx[:-1]] = np.log(close[1:] / close[:-1])
+    for symbol, part in wf.oos.groupby("symbol"):
+        part = part.sort_values("ts")
+        out[symbol] = asdict(
+            long_flat_equity(
+                part["proba"].to_numpy(), next_ret[part["row"].to_numpy()], timeframe=timeframe
+            )
+        )
+    return out
+
+
+def train_and_register(
+    settings: Settings,
+    *,
+    timeframe: str | None = None,
+    tracker: Tracker | None = None,
+    features: pd.DataFrame | None = None,
+) -> TrainingReport:
+    timeframe = timeframe or settings.timeframe
+    cfg = config_for(settings, timeframe)
+    tracker = tracker or tracker_for(settings)
+    name = model_name(timeframe)
+    features = load_features(settings, timeframe) if features is None else features
+    if features.empty:
+        raise NoTrainingDataError(
+            f"no gated feature rows for {timeframe} {settings.symbols}: run ingest, validate and transform first"
+        )
+    streams = sorted(features["symbol"].unique())
+    ds = build_dataset(
+        features, timeframe=timeframe, horizon=cfg.horizon, dead_zone=cfg.dead_zone, streams=streams
+    )
+    folds = make_folds(ds, cfg)
+    params = search_params(ds, cfg, folds)
+    wf = walk_forward_evaluate(ds, cfg, params=params, folds=folds)
+    shuffled = walk_forward_evaluate(ds, cfg, params=params, folds=folds, shuffle_labels=True)
+    base = baselines(ds, wf, shuffled)
+
+    champion = tracker.by_alias(name, CHAMPION)
+    champion_auc = None
+    if champion is not None:
+        champ_params = json.loads(champion.params.get("xgb_params", "{}")) or cfg.params
+        champion_auc = walk_forward_evaluate(ds, cfg, params=champ_params, folds=folds).overall.auc
+
+    rows = ds.labelled
+    trained_ts = ds.meta["ts"].iloc[rows]
+    booster = fit_final(ds, cfg, params=params, rounds=wf.mean_best_iteration)
+    calib = calibration_table(wf.oos["label"].to_numpy(), wf.oos["proba"].to_numpy())
+    equity = equity_by_symbol(ds, wf, timeframe)
+    metrics = {f"oos_{k}": float(v) for k, v in wf.overall.as_dict().items()}
+    metrics.update({f"baseline_momentum_{k}": float(v) for k, v in base["momentum_sign"].items()})
+    metrics.update(
+        {f"control_shuffled_{k}": float(v) for k, v in base["shuffled_label_control"].items()}
+    )
+    metrics["baseline_always_long_accuracy"] = base["always_long"]["accuracy"]
+    for symbol, eq in equity.items():
+        key = symbol.replace("/", "_")
+        metrics.update({f"longflat_{key}_{k}": float(v) for k, v in eq.items()})
+    if champion_auc is not None:
+        metrics["champion_oos_auc_same_folds"] = float(champion_auc)
+    fingerprint = {
+        "training_rows_sha256": ds.fingerprint(),
+        "dbt_manifest_sha256": _manifest_hash(settings),
+        "git_commit": _git_commit(),
+    }
+    data_start, data_end = str(trained_ts.min()), str(trained_ts.max())
+    info = tracker.log_training(
+        name=name,
+        booster=booster,
+        params={
+            **{k: v for k, v in cfg.as_dict().items() if k != "params"},
+            "xgb_params": json.dumps(params),
+            "streams": json.dumps(streams),
+            "features": json.dumps(ds.feature_names),
+            "data_start": data_start,
+            "data_end": data_end,
+            "training_rows": len(rows),
+            "final_rounds": wf.mean_best_iteration,
+        },
+        metrics=metrics,
+        fold_metrics=[
+            {"fold": f.fold, **{k: float(v) for k, v in f.metrics.as_dict().items()}}
+            for f in wf.folds
+        ],
+        tags={
+            **fingerprint,
+            "data_start": data_start,
+            "data_end": data_end,
+            "timeframe": timeframe,
+        },
+        artifacts={
+            "config.json": cfg.as_dict() | {"xgb_params": params},
+            "features.json": ds.feature_names,
+            "folds.json": [
+                {
+                    "fold": f.fold,
+                    "test_start": str(f.test_start),
+                    "test_end": str(f.test_end),
+                    "n_train": f.n_train,
+                    "n_validation": f.n_validation,
+                    "best_iteration": f.best_iteration,
+                    **f.metrics.as_dict(),
+                }
+                for f in wf.folds
+            ],
+            "calibration.json": calib.to_dict(orient="records"),
+            "baselines.json": base,
+            "equity_long_flat_close_to_close_no_costs.json": equity,
+            "fingerprint.json": fingerprint,
+        },
+        figures={"feature_importance.png": importance_figure(booster, title=f"{name}: total gain")},
+        input_example=ds.X.iloc[rows[-5:]].reset_index(drop=True),
+    )
+
+    margin = settings.model_promotion_margin
+    if champion is None:
+        promoted, decision = True, "first model: no champion to beat"
+    elif wf.overall.auc >= champion_auc + margin:
+        promoted, decision = (
+            True,
+            (
+                f"OOS AUC {wf.overall.auc:.4f} beats champion v{champion.version}'s "
+                f"{champion_auc:.4f} on the same folds by >= {margin}"
+            ),
+        )
+    else:
+        promoted, decision = (
+            False,
+            (
+                f"kept champion v{champion.version}: OOS AUC {wf.overall.auc:.4f} vs "
+                f"{champion_auc:.4f} on the same folds (margin {margin})"
+            ),
+        )
+    if promoted:
+        tracker.promote(name, info.version, reason=decision)
+    tracker.client.set_model_version_tag(name, str(info.version), "decision", decision)
+    log.info("%s v%d: %s", name, info.version, decision)
+    return TrainingReport(
+        name,
+        info.version,
+        info.run_id,
+        promoted,
+        decision,
+        {k: float(v) for k, v in wf.overall.as_dict().items()},
+        base,
+        champion.version if champion else None,
+        data_start,
+        data_end,
+        len(rows),
+    )
+
+
+def version_summary(v: VersionInfo) -> dict:
+    return {
+        "version": v.version,
+        "aliases": ",".join(v.aliases),
+        "run_id": v.run_id,
+        "oos_auc": v.metrics.get("oos_auc"),
+        "momentum_auc": v.metrics.get("baseline_momentum_auc"),
+        "shuffled_auc": v.metrics.get("control_shuffled_auc"),
+        "data_end": v.params.get("data_end"),
+    }
