@@ -18,7 +18,7 @@ export AAITI_DATA_DIR
 export PREFECT_HOME ?= $(AAITI_DATA_DIR)/prefect
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test bench lint format clean help
+.PHONY: setup demo test bench lint format clean help mlflow
 
 help:
 	@echo "make setup  - create .venv and install the locked dependencies"
@@ -26,6 +26,7 @@ help:
 	@echo "make test   - run the whole test suite"
 	@echo "make bench  - run the benchmarks (JSON results in benchmarks/results/)"
 	@echo "make lint   - ruff"
+	@echo "make mlflow - the MLflow UI on http://127.0.0.1:5000 (runs, models, champion)"
 
 setup: $(STAMP)
 
@@ -54,11 +55,19 @@ demo: setup
 	@echo "  dbt docs/lineage: data/dbt/target/static_index.html (open in a browser, works offline)"
 	@echo "  quality gates:    data/gx/gx/uncommitted/data_docs/local_site/index.html (GX Data Docs)"
 	@echo "                    SQL: ops.stream_gates, ops.quality_results, raw.ohlcv_quarantine, ops.alerts"
+	@echo "  models:           make mlflow → http://127.0.0.1:5000   ·   $(BIN)/aaiti model list"
+	@echo "                    SQL: SELECT * FROM ml.predictions ORDER BY ts DESC LIMIT 10;"
 	@echo "  streams:          $(BIN)/aaiti status"
-	@echo "  next replay bar:  $(BIN)/aaiti ingest && $(BIN)/aaiti validate && $(BIN)/aaiti transform"
+	@echo "  next replay bar:  $(BIN)/aaiti ingest && $(BIN)/aaiti validate && $(BIN)/aaiti transform && $(BIN)/aaiti predict"
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+MLFLOW_PORT ?= 5000
+mlflow: setup
+	@mkdir -p $(AAITI_DATA_DIR)/mlflow
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(AAITI_DATA_DIR)/mlflow/mlflow.db \
+		--default-artifact-root $(AAITI_DATA_DIR)/mlflow/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

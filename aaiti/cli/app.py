@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from aaiti.cli import market as market_cmds
+from aaiti.cli import models as model_cmds
 from aaiti.cli import quality as quality_cmds
 from aaiti.cli import transform as transform_cmds
 
@@ -24,6 +25,9 @@ app.command("status")(market_cmds.status)
 app.command("validate")(quality_cmds.validate)
 app.command("transform")(transform_cmds.transform)
 app.command("docs")(transform_cmds.docs)
+app.command("train")(model_cmds.train)
+app.command("predict")(model_cmds.predict)
+app.add_typer(model_cmds.model_app, name="model")
 
 
 @app.callback()

@@ -84,7 +84,7 @@ class Tracker:
         mlflow = self.mlflow
         from mlflow.models import infer_signature
 
-        with mlflow.start_run(run_name=f"{name} {tags.get('data_end', '')}") as run:
+        with mlflow.start_run(run_name=f"{name} {tags.get('data_end', '')}"):
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics(metrics)
             for fold in fold_metrics:

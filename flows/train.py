@@ -1,0 +1,52 @@
+"""Train flow: walk-forward, MLflow run, registry, champion/challenger decision."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from aaiti.config import Settings
+from aaiti.ml import TrainingReport, train_and_register
+from flows.common import flow_settings
+
+
+@task(task_run_name="train {timeframe}", timeout_seconds=3600)
+def train(settings: Settings, *, timeframe: str) -> TrainingReport:
+    return train_and_register(settings, timeframe=timeframe)
+
+
+def report_markdown(r: TrainingReport) -> str:
+    b = r.baselines
+    lines = [
+        f"# {r.model_name} v{r.version} — {'promoted to champion' if r.promoted else 'challenger'}",
+        "",
+        f"**Decision:** {r.decision}",
+        f"**Data:** {r.rows:,} labelled rows, {r.data_start} → {r.data_end}; MLflow run `{r.run_id}`",
+        "",
+        "| out of sample (walk-forward) | AUC | log loss | Brier | accuracy |",
+        "|---|---:|---:|---:|---:|",
+        f"| model | {r.oos['auc']:.4f} | {r.oos['log_loss']:.4f} | {r.oos['brier']:.4f} | {r.oos['accuracy']:.4f} |",
+        f"| momentum sign (baseline) | {b['momentum_sign']['auc']:.4f} | – | – | {b['momentum_sign']['accuracy']:.4f} |",
+        f"| always long (baseline) | 0.5000 | – | – | {b['always_long']['accuracy']:.4f} |",
+        f"| shuffled labels (control) | {b['shuffled_label_control']['auc']:.4f} | "
+        f"{b['shuffled_label_control']['log_loss']:.4f} | {b['shuffled_label_control']['brier']:.4f} | "
+        f"{b['shuffled_label_control']['accuracy']:.4f} |",
+    ]
+    return "\n".join(lines)
+
+
+@flow(name="train", log_prints=True)
+def train_flow(timeframe: str | None = None) -> dict:
+    """Train the pooled model of a timeframe (daily, or when monitoring asks for it)."""
+    settings = flow_settings()
+    report = train(settings, timeframe=timeframe or settings.timeframe)
+    create_markdown_artifact(key="training-report", markdown=report_markdown(report),
+                             description=report.decision)
+    get_run_logger().info("%s v%d: %s", report.model_name, report.version, report.decision)
+    return asdict(report)
+
+
+if __name__ == "__main__":
+    train_flow()

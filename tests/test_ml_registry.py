@@ -1,0 +1,102 @@
+"""Real MLflow (SQLite + local artifacts): tracking, registry, promotion rule, predictions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import duckdb
+import pytest
+
+from aaiti.config import load_settings
+from aaiti.market import ReplayConfig, ingest_stream
+from aaiti.market.sample import SampleSource
+from aaiti.ml import predict_new, train_and_register, tracker_for
+from aaiti.ml.tracking import CHAMPION, CHALLENGER
+from aaiti.quality import RAW, run_gate, validator_for
+from aaiti.transform import build
+from aaiti.warehouse import Warehouse
+from tests.conftest import SAMPLE_DIR
+
+pytestmark = pytest.mark.integration
+START = datetime(2021, 1, 1, tzinfo=UTC)
+
+
+def cycle(settings, bars: int = 1) -> None:
+    wh = Warehouse.from_settings(settings)
+    src = SampleSource(SAMPLE_DIR, exchange="coinbase")
+    validator = validator_for(settings, docs=False)
+    for symbol in settings.symbols:
+        stream = src.validate_stream(symbol, "4h")
+        ingest_stream(wh, src, stream, replay=ReplayConfig(START, bars))
+        run_gate(wh, settings, stream, checkpoint=RAW, validator=validator)
+    assert build(settings).success
+    wh.publish_snapshot()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("ml") / "data", sample_dir=SAMPLE_DIR,
+                             model_folds=3)
+    cycle(settings)
+    return settings
+
+
+def test_no_champion_means_a_clear_message_and_no_predictions(env):
+    report = predict_new(env)
+    assert report.version is None and report.written == 0
+    assert "no champion for aaiti-4h" in report.message and "trading stays flat" in report.message
+
+
+def test_train_track_register_promote_predict_rollback(env):
+    tracker = tracker_for(env)
+    first = train_and_register(env)
+    assert first.promoted and first.version == 1 and "first model" in first.decision
+    assert 0.45 < first.oos["auc"] < 0.65
+    assert abs(first.baselines["shuffled_label_control"]["auc"] - 0.5) < 0.05
+
+    v1 = tracker.by_alias("aaiti-4h", CHAMPION)
+    assert v1.version == 1 and CHALLENGER in v1.aliases
+    # everything a run must carry
+    assert json.loads(v1.params["streams"]) == ["BTC/USD", "ETH/USD"]
+    assert "rsi_14" in json.loads(v1.params["features"])
+    assert v1.params["data_end"].startswith("2020-12-31")
+    assert len(v1.tags["training_rows_sha256"]) == 64 and len(v1.tags["dbt_manifest_sha256"]) == 64
+    assert v1.tags["git_commit"]
+    for key in ("oos_auc", "oos_log_loss", "oos_brier", "oos_accuracy", "oos_precision", "oos_recall",
+                "baseline_momentum_auc", "control_shuffled_auc", "longflat_BTC_USD_sharpe"):
+        assert key in v1.metrics, key
+    history = tracker.client.get_metric_history(v1.run_id, "fold_auc")
+    assert [m.step for m in history] == [0, 1, 2]
+    artifacts = {a.path for a in tracker.client.list_artifacts(v1.run_id)}
+    assert {"config.json", "features.json", "folds.json", "calibration.json", "baselines.json",
+            "feature_importance.png", "fingerprint.json"} <= artifacts
+    model = tracker.mlflow.models.get_model_info(f"models:/aaiti-4h@{CHAMPION}")
+    assert model.signature is not None and len(model.signature.inputs.input_names()) == 19
+
+    # the last history bar had no label at training time: it is the first out-of-sample row
+    first_pred = predict_new(env)
+    assert first_pred.written == 2 and first_pred.version == 1
+    cycle(env)  # one more bar closes
+    assert predict_new(env).written == 2
+    assert predict_new(env).written == 0  # idempotent per bar and version
+    con = duckdb.connect(str(env.warehouse_path), read_only=True)
+    rows = con.sql("SELECT model_version, run_id, probability, signal FROM ml.predictions").fetchall()
+    con.close()
+    assert len(rows) == 4 and {r[0] for r in rows} == {1} and {r[1] for r in rows} == {v1.run_id}
+    assert all(0 <= r[2] <= 1 and r[3] == int(r[2] > 0.5) for r in rows)
+
+    # same data and config: the challenger ties, so the champion stays
+    second = train_and_register(env)
+    assert not second.promoted and "kept champion v1" in second.decision
+    assert tracker.by_alias("aaiti-4h", CHAMPION).version == 1
+    assert tracker.by_alias("aaiti-4h", CHALLENGER).version == 2
+
+    # a margin that anything beats promotes; rollback returns to the previous champion
+    third = train_and_register(env.model_copy(update={"model_promotion_margin": -1.0}))
+    assert third.promoted and tracker.by_alias("aaiti-4h", CHAMPION).version == 3
+    assert tracker.history("aaiti-4h") == [1, 3]
+    assert tracker.rollback("aaiti-4h") == 1
+    assert tracker.by_alias("aaiti-4h", CHAMPION).version == 1
+    with pytest.raises(ValueError, match="no earlier champion"):
+        tracker.rollback("aaiti-4h")
