@@ -12,8 +12,12 @@ from aaiti.warehouse import Warehouse
 from flows.common import flow_settings, retry_on_transient
 
 
-@task(task_run_name="predict {timeframe}", retries=2, retry_delay_seconds=[5, 20],
-      retry_condition_fn=retry_on_transient)
+@task(
+    task_run_name="predict {timeframe}",
+    retries=2,
+    retry_delay_seconds=[5, 20],
+    retry_condition_fn=retry_on_transient,
+)
 def predict(settings: Settings, *, timeframe: str) -> PredictReport:
     return predict_new(settings, timeframe=timeframe)
 

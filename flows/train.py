@@ -42,8 +42,9 @@ def train_flow(timeframe: str | None = None) -> dict:
     """Train the pooled model of a timeframe (daily, or when monitoring asks for it)."""
     settings = flow_settings()
     report = train(settings, timeframe=timeframe or settings.timeframe)
-    create_markdown_artifact(key="training-report", markdown=report_markdown(report),
-                             description=report.decision)
+    create_markdown_artifact(
+        key="training-report", markdown=report_markdown(report), description=report.decision
+    )
     get_run_logger().info("%s v%d: %s", report.model_name, report.version, report.decision)
     return asdict(report)
 

@@ -11,8 +11,8 @@ import pytest
 from aaiti.config import load_settings
 from aaiti.market import ReplayConfig, ingest_stream
 from aaiti.market.sample import SampleSource
-from aaiti.ml import predict_new, train_and_register, tracker_for
-from aaiti.ml.tracking import CHAMPION, CHALLENGER
+from aaiti.ml import predict_new, tracker_for, train_and_register
+from aaiti.ml.tracking import CHALLENGER, CHAMPION
 from aaiti.quality import RAW, run_gate, validator_for
 from aaiti.transform import build
 from aaiti.warehouse import Warehouse
@@ -36,8 +36,9 @@ def cycle(settings, bars: int = 1) -> None:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    settings = load_settings(data_dir=tmp_path_factory.mktemp("ml") / "data", sample_dir=SAMPLE_DIR,
-                             model_folds=3)
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp("ml") / "data", sample_dir=SAMPLE_DIR, model_folds=3
+    )
     cycle(settings)
     return settings
 
@@ -63,14 +64,30 @@ def test_train_track_register_promote_predict_rollback(env):
     assert v1.params["data_end"].startswith("2020-12-31")
     assert len(v1.tags["training_rows_sha256"]) == 64 and len(v1.tags["dbt_manifest_sha256"]) == 64
     assert v1.tags["git_commit"]
-    for key in ("oos_auc", "oos_log_loss", "oos_brier", "oos_accuracy", "oos_precision", "oos_recall",
-                "baseline_momentum_auc", "control_shuffled_auc", "longflat_BTC_USD_sharpe"):
+    for key in (
+        "oos_auc",
+        "oos_log_loss",
+        "oos_brier",
+        "oos_accuracy",
+        "oos_precision",
+        "oos_recall",
+        "baseline_momentum_auc",
+        "control_shuffled_auc",
+        "longflat_BTC_USD_sharpe",
+    ):
         assert key in v1.metrics, key
     history = tracker.client.get_metric_history(v1.run_id, "fold_auc")
     assert [m.step for m in history] == [0, 1, 2]
     artifacts = {a.path for a in tracker.client.list_artifacts(v1.run_id)}
-    assert {"config.json", "features.json", "folds.json", "calibration.json", "baselines.json",
-            "feature_importance.png", "fingerprint.json"} <= artifacts
+    assert {
+        "config.json",
+        "features.json",
+        "folds.json",
+        "calibration.json",
+        "baselines.json",
+        "feature_importance.png",
+        "fingerprint.json",
+    } <= artifacts
     model = tracker.mlflow.models.get_model_info(f"models:/aaiti-4h@{CHAMPION}")
     assert model.signature is not None and len(model.signature.inputs.input_names()) == 19
 
@@ -81,7 +98,9 @@ def test_train_track_register_promote_predict_rollback(env):
     assert predict_new(env).written == 2
     assert predict_new(env).written == 0  # idempotent per bar and version
     con = duckdb.connect(str(env.warehouse_path), read_only=True)
-    rows = con.sql("SELECT model_version, run_id, probability, signal FROM ml.predictions").fetchall()
+    rows = con.sql(
+        "SELECT model_version, run_id, probability, signal FROM ml.predictions"
+    ).fetchall()
     con.close()
     assert len(rows) == 4 and {r[0] for r in rows} == {1} and {r[1] for r in rows} == {v1.run_id}
     assert all(0 <= r[2] <= 1 and r[3] == int(r[2] > 0.5) for r in rows)

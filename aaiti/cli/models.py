@@ -64,19 +64,40 @@ def list_versions(timeframe: Timeframe = None) -> None:
             out.print(f"no versions of {name} yet: run `aaiti train`")
             return
         table = Table(title=f"{name} (champion history: {tracker.history(name)})")
-        for col in ("version", "aliases", "oos_auc", "momentum_auc", "shuffled_auc", "data_end", "run_id"):
+        for col in (
+            "version",
+            "aliases",
+            "oos_auc",
+            "momentum_auc",
+            "shuffled_auc",
+            "data_end",
+            "run_id",
+        ):
             table.add_column(col)
         for v in versions:
             row = version_summary(v)
-            table.add_row(*[f"{x:.4f}" if isinstance(x, float) else str(x) for x in (
-                row["version"], row["aliases"] or "-", row["oos_auc"], row["momentum_auc"],
-                row["shuffled_auc"], row["data_end"], row["run_id"])])
+            table.add_row(
+                *[
+                    f"{x:.4f}" if isinstance(x, float) else str(x)
+                    for x in (
+                        row["version"],
+                        row["aliases"] or "-",
+                        row["oos_auc"],
+                        row["momentum_auc"],
+                        row["shuffled_auc"],
+                        row["data_end"],
+                        row["run_id"],
+                    )
+                ]
+            )
         out.print(table)
 
 
 @model_app.command("promote")
-def promote(version: Annotated[int, typer.Argument(help="Version to make champion.")],
-            timeframe: Timeframe = None) -> None:
+def promote(
+    version: Annotated[int, typer.Argument(help="Version to make champion.")],
+    timeframe: Timeframe = None,
+) -> None:
     """Make a version the champion by hand (recorded on the version)."""
     from aaiti.ml.tracking import model_name
     from aaiti.ml.train import tracker_for
@@ -84,7 +105,9 @@ def promote(version: Annotated[int, typer.Argument(help="Version to make champio
     with cli_errors():
         settings = _settings()
         name = model_name(timeframe or settings.timeframe)
-        tracker_for(settings).promote(name, version, reason="promoted by hand (aaiti model promote)")
+        tracker_for(settings).promote(
+            name, version, reason="promoted by hand (aaiti model promote)"
+        )
         out.print(f"{name}: champion is now v{version}")
 
 

@@ -41,6 +41,8 @@ class EquityMetrics:
     max_drawdown: float
     exposure: float
     buy_and_hold_return: float
+    switches_per_year: float
+    total_return_after_10bps_per_switch: float
 
 
 def classification_metrics(y: np.ndarray, p: np.ndarray) -> ClassificationMetrics:
@@ -88,10 +90,15 @@ def long_flat_equity(
     peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
     bars_per_year = YEAR_S / (timeframe_ms(timeframe) / 1000)
     sd = strat.std(ddof=1) if len(strat) > 1 else 0.0
+    switches = np.abs(np.diff(np.concatenate([[0.0], position])))
+    after_costs = np.exp(np.sum(strat) + np.sum(np.log1p(-0.001 * switches))) - 1
+    years = len(position) / bars_per_year if len(position) else 0.0
     return EquityMetrics(
         total_return=float(equity[-1] - 1) if len(equity) else 0.0,
         sharpe=float(strat.mean() / sd * np.sqrt(bars_per_year)) if sd > 0 else 0.0,
         max_drawdown=float((equity / peak - 1).min()) if len(equity) else 0.0,
         exposure=float(position.mean()) if len(position) else 0.0,
         buy_and_hold_return=float(np.exp(r.sum()) - 1),
+        switches_per_year=float(switches.sum() / years) if years else 0.0,
+        total_return_after_10bps_per_switch=float(after_costs),
     )
