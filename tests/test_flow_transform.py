@@ -30,6 +30,8 @@ def test_demo_flow_ingests_transforms_publishes_and_documents(prefect_server, en
     assert state.is_completed(), state
     result = state.result()
     assert "0 failed" in result["transformed"]["summary"]
+    assert result["trained"]["promoted"] and result["trained"]["version"] == 1
+    assert [p["written"] for p in result["predictions"]] == [4, 2, 2]  # +the last history bar first
     assert result["raw_gate"]["coinbase:BTC/USD:4h"] == "passed"
     assert result["feature_gate"]["coinbase:ETH/USD:1d"] == "passed"
     assert (
@@ -66,6 +68,14 @@ def test_demo_flow_ingests_transforms_publishes_and_documents(prefect_server, en
     finally:
         con.close()
     assert len(bad) == 1 and "reverting spike" in bad[0][1]  # the sample's known bad 4h print
+    con = duckdb.connect(str(env.serving_path), read_only=True)
+    try:
+        preds = con.sql(
+            "SELECT count(*), min(ts), count(DISTINCT run_id) FROM ml.predictions"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    assert preds[0] == 8 and str(preds[1]).startswith("2024-12-31 20:00") and preds[2] == 1
     assert checks >= 20
 
     import asyncio

@@ -158,6 +158,7 @@ def walk_forward_evaluate(
     params = dict(params or cfg.params)
     folds = folds or make_folds(ds, cfg)
     y_all = ds.y.to_numpy(float)
+    y_true = y_all.copy()
     if shuffle_labels:
         rng = np.random.default_rng(cfg.seed)
         labelled = ds.labelled
@@ -174,7 +175,7 @@ def walk_forward_evaluate(
             params=params,
         )
         proba = predict(booster, ds.X.iloc[f.test])
-        y_test = ds.y.to_numpy(float)[f.test] if not shuffle_labels else y_all[f.test]
+        y_test = y_true[f.test] if not shuffle_labels else y_all[f.test]
         results.append(
             FoldResult(
                 f.number,
@@ -191,8 +192,9 @@ def walk_forward_evaluate(
                 {
                     "row": f.test,
                     "fold": f.number,
-                    "symbol": ds.meta["symbol"].to_numpy()[f.test],
-                    "ts": ds.meta["ts"].to_numpy()[f.test],
+                    # slice first: tz-aware times become Python objects in .to_numpy()
+                    "symbol": ds.meta["symbol"].iloc[f.test].to_numpy(),
+                    "ts": ds.meta["ts"].iloc[f.test].reset_index(drop=True),
                     "label": y_test,
                     "proba": proba,
                     "momentum": (ds.X["ret_1"].to_numpy()[f.test] > 0).astype(float),
