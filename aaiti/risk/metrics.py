@@ -1,0 +1,171 @@
+"""Risk metrics: pure, keyword-only functions that return named results.
+
+Conventions: ``returns`` are simple per-period returns; VaR and CVaR are reported as
+positive *losses* at confidence ``alpha`` (0.95 → the 5 % tail). Every function raises
+:class:`InsufficientHistoryError` below ``min_obs`` observations instead of returning a
+neutral number: risk code fails closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_MIN_OBS = 30
+
+
+class InsufficientHistoryError(ValueError):
+    """Too little history to judge the risk: callers must block new risk, not assume zero."""
+
+
+def _clean(returns, *, min_obs: int, name: str = "returns") -> np.ndarray:
+    r = np.asarray(returns, dtype=float)
+    if r.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {r.shape}")
+    if not np.isfinite(r).all():
+        raise ValueError(f"{name} contain NaN or infinite values; clean them first")
+    if len(r) < min_obs:
+        raise InsufficientHistoryError(
+            f"{len(r)} observations of {name}; at least {min_obs} needed"
+        )
+    return r
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0.5 < alpha < 1:
+        raise ValueError(f"alpha must be a confidence level in (0.5, 1), got {alpha}")
+
+
+@dataclass(frozen=True)
+class VaR:
+    method: str  # historical | parametric | cornish_fisher
+    alpha: float
+    var: float  # loss not exceeded with probability alpha (positive = loss)
+    cvar: float  # expected loss beyond the VaR (expected shortfall)
+    observations: int
+
+
+def historical_var(returns, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_OBS) -> VaR:
+    """Empirical quantile of the returns; CVaR = mean of the returns at or below it."""
+    _check_alpha(alpha)
+    r = _clean(returns, min_obs=min_obs)
+    q = float(np.quantile(r, 1 - alpha))
+    tail = r[r <= q]
+    return VaR("historical", alpha, -q, float(-tail.mean()), len(r))
+
+
+def parametric_var(returns, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_OBS) -> VaR:
+    """Normal VaR with the mean: σ·z_α − μ; CVaR = σ·φ(z_α)/(1−α) − μ."""
+    from scipy.stats import norm
+
+    _check_alpha(alpha)
+    r = _clean(returns, min_obs=min_obs)
+    mu, sigma = float(r.mean()), float(r.std(ddof=1))
+    z = float(norm.ppf(alpha))
+    return VaR(
+        "parametric", alpha, sigma * z - mu, sigma * float(norm.pdf(z)) / (1 - alpha) - mu, len(r)
+    )
+
+
+def cornish_fisher_var(returns, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_OBS) -> VaR:
+    """Normal quantile corrected for sample skewness S and excess kurtosis K:
+
+    z_cf = z + (z²−1)S/6 + (z³−3z)K/24 − (2z³−5z)S²/36, with z the lower-tail quantile.
+    CVaR: the parametric tail form evaluated at the corrected quantile (an approximation).
+    """
+    from scipy.stats import kurtosis, norm, skew
+
+    _check_alpha(alpha)
+    r = _clean(returns, min_obs=min_obs)
+    mu, sigma = float(r.mean()), float(r.std(ddof=1))
+    s, k = float(skew(r, bias=False)), float(kurtosis(r, fisher=True, bias=False))
+    z = float(norm.ppf(1 - alpha))
+    z_cf = z + (z**2 - 1) * s / 6 + (z**3 - 3 * z) * k / 24 - (2 * z**3 - 5 * z) * s**2 / 36
+    var = -(mu + sigma * z_cf)
+    cvar = sigma * float(norm.pdf(z_cf)) / (1 - alpha) - mu
+    return VaR("cornish_fisher", alpha, var, max(cvar, var), len(r))
+
+
+def sharpe_ratio(
+    returns, *, periods_per_year: float, risk_free: float = 0.0, min_obs: int = DEFAULT_MIN_OBS
+) -> float:
+    """Annualised mean excess return over its standard deviation (ddof=1)."""
+    r = _clean(returns, min_obs=min_obs) - risk_free / periods_per_year
+    sd = float(r.std(ddof=1))
+    if sd == 0:
+        raise ValueError("returns have zero variance: the Sharpe ratio is undefined")
+    return float(r.mean() / sd * np.sqrt(periods_per_year))
+
+
+def sortino_ratio(
+    returns, *, periods_per_year: float, target: float = 0.0, min_obs: int = DEFAULT_MIN_OBS
+) -> float:
+    """Annualised mean excess over target, over the downside deviation sqrt(mean(min(r−t,0)²))."""
+    r = _clean(returns, min_obs=min_obs) - target
+    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2)))
+    if downside == 0:
+        raise ValueError("no return below the target: the Sortino ratio is undefined")
+    return float(r.mean() / downside * np.sqrt(periods_per_year))
+
+
+@dataclass(frozen=True)
+class Drawdown:
+    depth: float  # worst fall from a running peak, as a negative fraction (-0.25 = -25 %)
+    peak: int  # index of the peak before the trough
+    trough: int
+    recovery: int | None  # first index back at or above the peak (None: not recovered)
+    duration: int  # periods from peak to recovery (or to the end if not recovered)
+
+
+def max_drawdown(equity, *, min_obs: int = 2) -> Drawdown:
+    """Deepest peak-to-trough fall of an equity curve (positive values)."""
+    e = _clean(equity, min_obs=min_obs, name="equity")
+    if (e <= 0).any():
+        raise ValueError("equity must be positive")
+    peaks = np.maximum.accumulate(e)
+    dd = e / peaks - 1
+    trough = int(np.argmin(dd))
+    peak = int(np.argmax(e[: trough + 1]))
+    after = np.flatnonzero(e[trough:] >= e[peak])
+    recovery = int(trough + after[0]) if len(after) else None
+    end = recovery if recovery is not None else len(e) - 1
+    return Drawdown(float(dd[trough]), peak, trough, recovery, end - peak)
+
+
+def kelly_fraction(
+    *, p_win: float, payoff_ratio: float, fraction: float = 1.0, cap: float | None = None
+) -> float:
+    """Kelly stake f* = p − (1−p)/b for a win probability p and payoff ratio b, scaled by
+    ``fraction`` (fractional Kelly), floored at 0 (no edge → no bet) and capped."""
+    if not 0 <= p_win <= 1:
+        raise ValueError(f"p_win must be in [0, 1], got {p_win}")
+    if payoff_ratio <= 0:
+        raise ValueError(f"payoff_ratio must be positive, got {payoff_ratio}")
+    f = max(0.0, p_win - (1 - p_win) / payoff_ratio) * fraction
+    return min(f, cap) if cap is not None else f
+
+
+def portfolio_volatility(
+    weights, returns_matrix, *, periods_per_year: float, min_obs: int = DEFAULT_MIN_OBS
+) -> float:
+    """Annualised sqrt(wᵀ Σ w) from the sample covariance of per-asset returns (T × N)."""
+    m = np.asarray(returns_matrix, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    if m.ndim != 2 or m.shape[1] != len(w):
+        raise ValueError(f"returns_matrix must be T × {len(w)}, got {m.shape}")
+    if m.shape[0] < min_obs:
+        raise InsufficientHistoryError(f"{m.shape[0]} observations; at least {min_obs} needed")
+    if not np.isfinite(m).all():
+        raise ValueError("returns_matrix contains NaN or infinite values")
+    cov = np.cov(m, rowvar=False, ddof=1)
+    return float(np.sqrt(w @ np.atleast_2d(cov) @ w * periods_per_year))
+
+
+def herfindahl(exposures) -> float:
+    """Concentration of gross exposure: Σ wᵢ² of |exposure| shares (1/N … 1)."""
+    x = np.abs(np.asarray(exposures, dtype=float))
+    total = x.sum()
+    if total == 0:
+        raise ValueError("no exposure: concentration is undefined")
+    return float(((x / total) ** 2).sum())
