@@ -1,0 +1,274 @@
+"""Vectorised backtests (numpy) for many symbols and parameter grids.
+
+Signals decided at bar t's close execute at bar t+1's open — never at a price the signal
+could not have seen. Long/flat and long/short, all-in per position (the fraction-of-equity
+sizing lives in the paper broker), fees and slippage from :class:`CostModel`, an optional
+cap on the traded volume as a share of the bar's volume (a trade that would exceed it is
+skipped, since the vectorised engine does not split fills — the paper broker does).
+
+Equity moves multiplicatively, bar by bar:
+
+* holding long:   close_t / close_{t−1}
+* entering long at open_t: close_t / (buy_price(open_t) · (1 + fee))
+* exiting long at open_t:  sell_price(open_t) · (1 − fee) / close_{t−1}
+* shorts mirror it on a fully collateralised short (see :func:`_short_growth`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from aaiti.market.timeframes import timeframe_ms
+from aaiti.risk.metrics import max_drawdown
+from aaiti.trading.costs import CostModel
+
+YEAR_S = 365.25 * 86_400
+
+
+@dataclass(frozen=True)
+class BacktestMetrics:
+    total_return: float
+    cagr: float
+    annual_volatility: float
+    sharpe: float
+    sortino: float
+    calmar: float
+    max_drawdown: float
+    drawdown_peak: int
+    drawdown_trough: int
+    drawdown_duration: int
+    trades: int
+    win_rate: float
+    profit_factor: float
+    exposure: float
+    turnover: float  # traded notional / average equity, per year
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    equity: np.ndarray  # mark-to-market at each bar's close
+    position: np.ndarray  # -1, 0, 1 held during each bar
+    trades: pd.DataFrame  # entry_bar, exit_bar, side, entry_price, exit_price, return
+    metrics: BacktestMetrics
+
+
+def held_positions(signal: np.ndarray) -> np.ndarray:
+    """Position held during bar t = the signal decided at bar t−1's close."""
+    s = np.asarray(signal, dtype=float)
+    held = np.zeros_like(s)
+    held[1:] = s[:-1]
+    return held
+
+
+def equity_curve(
+    *,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    held: np.ndarray,
+    costs: CostModel,
+    initial: float = 1.0,
+) -> np.ndarray:
+    """Mark-to-market equity at each close for positions ``held`` in {-1, 0, 1}."""
+    o, hi, lo, c, h = (np.asarray(x, dtype=float) for x in (open_, high, low, close, held))
+    prev_c = np.concatenate([[c[0]], c[:-1]])
+    prev_h = np.concatenate([[0.0], h[:-1]])
+    fee, buy, sell = costs.fee, costs.buy_price(o, hi), costs.sell_price(o, lo)
+    growth = np.ones_like(c)
+
+    hold_long = (h == 1) & (prev_h == 1)
+    growth[hold_long] = c[hold_long] / prev_c[hold_long]
+    exit_long = (prev_h == 1) & (h != 1)
+    growth[exit_long] = sell[exit_long] * (1 - fee) / prev_c[exit_long]
+    enter_long = (h == 1) & (prev_h != 1)
+    growth[enter_long] *= c[enter_long] / (buy[enter_long] * (1 + fee))
+
+    if (h == -1).any():
+        growth *= _short_growth(buy=buy, sell=sell, c=c, h=h, prev_h=prev_h, costs=costs)
+    return initial * np.cumprod(growth)
+
+
+def _short_growth(*, buy, sell, c, h, prev_h, costs: CostModel) -> np.ndarray:
+    """Growth of an all-in short: short notional = equity at entry.
+
+    Entering at fill F with equity E sells u = E / F units; the proceeds net of the fee join
+    the collateral: C = E + u·F·(1 − fee). Marked at close M the equity is C − u·M; covering
+    at fill F' leaves C − u·F'·(1 + fee). Computed per segment, relative to E.
+    """
+    fee = costs.fee
+    g = np.ones_like(c)
+    n = len(c)
+    i = 0
+    while i < n:
+        if h[i] == -1 and prev_h[i] != -1:
+            start = i
+            end = start
+            while end + 1 < n and h[end + 1] == -1:
+                end += 1
+            entry = sell[start]
+            units = 1.0 / entry  # per unit of equity at entry
+            collateral = 1.0 + units * entry * (1 - fee)  # equity + short sale proceeds
+            marks = collateral - units * c[start : end + 1]
+            prev = np.concatenate([[1.0], marks[:-1]])
+            g[start : end + 1] = marks / prev
+            if end + 1 < n and h[end + 1] != -1:  # cover at the next open
+                cover = buy[end + 1]
+                after = collateral - units * cover * (1 + fee)
+                g[end + 1] = after / marks[-1]
+            i = end + 1
+        else:
+            i += 1
+    return g
+
+
+def trade_list(
+    *, open_: np.ndarray, high: np.ndarray, low: np.ndarray, held: np.ndarray, costs: CostModel
+) -> pd.DataFrame:
+    """Round trips: entry and exit bars (fills at those bars' opens) and net return."""
+    h = np.asarray(held, dtype=float)
+    buy = costs.buy_price(np.asarray(open_, float), np.asarray(high, float))
+    sell = costs.sell_price(np.asarray(open_, float), np.asarray(low, float))
+    prev = np.concatenate([[0.0], h[:-1]])
+    entries = np.flatnonzero((h != 0) & (h != prev))
+    rows = []
+    for e in entries:
+        side = h[e]
+        later = np.flatnonzero(h[e:] != side)
+        x = int(e + later[0]) if len(later) else None
+        entry_px = buy[e] if side > 0 else sell[e]
+        exit_px = None if x is None else float(sell[x] if side > 0 else buy[x])
+        if exit_px is None:
+            ret = np.nan
+        elif side > 0:
+            ret = exit_px * (1 - costs.fee) / (entry_px * (1 + costs.fee)) - 1
+        else:
+            ret = (entry_px * (1 - costs.fee) - exit_px * (1 + costs.fee)) / entry_px
+        rows.append((int(e), x, int(side), float(entry_px), exit_px, ret))
+    return pd.DataFrame(
+        rows, columns=["entry_bar", "exit_bar", "side", "entry_price", "exit_price", "return"]
+    )
+
+
+def metrics_of(
+    equity: np.ndarray, held: np.ndarray, trades: pd.DataFrame, *, timeframe: str
+) -> BacktestMetrics:
+    e = np.asarray(equity, dtype=float)
+    bars_per_year = YEAR_S / (timeframe_ms(timeframe) / 1000)
+    r = np.diff(np.concatenate([[1.0], e / e[0]])) / np.concatenate([[1.0], e[:-1] / e[0]])
+    years = len(e) / bars_per_year
+    total = e[-1] / e[0] - 1
+    sd = r.std(ddof=1) if len(r) > 1 else 0.0
+    downside = np.sqrt(np.mean(np.minimum(r, 0) ** 2))
+    dd = max_drawdown(np.concatenate([[e[0]], e]))
+    closed = trades["return"].dropna()
+    gains, losses = closed[closed > 0].sum(), -closed[closed < 0].sum()
+    switches = np.abs(np.diff(np.concatenate([[0.0], held])))
+    return BacktestMetrics(
+        total_return=float(total),
+        cagr=float((1 + total) ** (1 / years) - 1) if years > 0 and total > -1 else float("nan"),
+        annual_volatility=float(sd * np.sqrt(bars_per_year)),
+        sharpe=float(r.mean() / sd * np.sqrt(bars_per_year)) if sd > 0 else float("nan"),
+        sortino=float(r.mean() / downside * np.sqrt(bars_per_year))
+        if downside > 0
+        else float("nan"),
+        calmar=float(((1 + total) ** (1 / years) - 1) / -dd.depth)
+        if dd.depth < 0 and years > 0 and total > -1
+        else float("nan"),
+        max_drawdown=dd.depth,
+        drawdown_peak=max(dd.peak - 1, 0),
+        drawdown_trough=max(dd.trough - 1, 0),
+        drawdown_duration=dd.duration,
+        trades=len(trades),
+        win_rate=float((closed > 0).mean()) if len(closed) else float("nan"),
+        profit_factor=float(gains / losses)
+        if losses > 0
+        else float("inf")
+        if gains > 0
+        else float("nan"),
+        exposure=float((held != 0).mean()),
+        turnover=float(switches.sum() / years) if years > 0 else float("nan"),
+    )
+
+
+def backtest(
+    *,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    signal: np.ndarray,
+    costs: CostModel,
+    timeframe: str,
+    volume: np.ndarray | None = None,
+    participation_cap: float | None = None,
+    allow_short: bool = False,
+    initial: float = 1.0,
+) -> BacktestResult:
+    """One symbol: ``signal`` in {-1, 0, 1} decided at each bar's close."""
+    s = np.clip(np.asarray(signal, dtype=float), -1 if allow_short else 0, 1)
+    held = held_positions(s)
+    if participation_cap is not None:
+        if volume is None:
+            raise ValueError("a participation cap needs the bars' volume")
+        held = _apply_participation(
+            held,
+            open_=open_,
+            high=high,
+            low=low,
+            close=close,
+            volume=volume,
+            costs=costs,
+            cap=participation_cap,
+            initial=initial,
+        )
+    equity = equity_curve(
+        open_=open_, high=high, low=low, close=close, held=held, costs=costs, initial=initial
+    )
+    trades = trade_list(open_=open_, high=high, low=low, held=held, costs=costs)
+    return BacktestResult(
+        equity, held, trades, metrics_of(equity, held, trades, timeframe=timeframe)
+    )
+
+
+def _apply_participation(
+    held, *, open_, high, low, close, volume, costs, cap, initial
+) -> np.ndarray:
+    """Skip position changes whose traded units would exceed cap × the bar's volume."""
+    h = held.copy()
+    prev = 0.0
+    def curve():
+        return equity_curve(
+            open_=open_,
+            high=high,
+            low=low,
+            close=close,
+            held=h,
+            costs=costs,
+            initial=initial,
+        )
+    equity = curve()
+    for t in range(len(h)):
+        if h[t] != prev:
+            eq = equity[t - 1] if t > 0 else initial
+            units = eq / costs.buy_price(open_[t])
+            if units > cap * volume[t]:
+                h[t] = prev  # cannot trade it in this bar: keep the old position
+                equity = curve()
+        prev = h[t]
+    return h
+
+
+def sma_crossover_signals(close: np.ndarray, fast: int, slow: int) -> np.ndarray:
+    """1 while SMA(fast) > SMA(slow) at the close, else 0 (NaN warm-up → 0)."""
+    c = np.asarray(close, dtype=float)
+    cs = np.concatenate([[0.0], np.cumsum(c)])
+    f = np.full(len(c), np.nan)
+    s = np.full(len(c), np.nan)
+    f[fast - 1 :] = (cs[fast:] - cs[:-fast]) / fast
+    s[slow - 1 :] = (cs[slow:] - cs[:-slow]) / slow
+    with np.errstate(invalid="ignore"):
+        return (f > s).astype(float)
