@@ -240,6 +240,7 @@ def _apply_participation(
     """Skip position changes whose traded units would exceed cap × the bar's volume."""
     h = held.copy()
     prev = 0.0
+
     def curve():
         return equity_curve(
             open_=open_,
@@ -250,6 +251,7 @@ def _apply_participation(
             costs=costs,
             initial=initial,
         )
+
     equity = curve()
     for t in range(len(h)):
         if h[t] != prev:
