@@ -126,6 +126,26 @@ class Settings(BaseSettings):
     )
     model_seed: int = 7
 
+    # --- paper trading and risk -----------------------------------------------------------
+    trading_account: str = "paper"
+    trading_strategy: str = "champion-hysteresis"
+    trading_initial_cash: float = Field(100_000.0, gt=0)
+    trading_fee_bps: float = Field(10.0, ge=0)
+    trading_slippage_bps: float = Field(5.0, ge=0)
+    trading_fraction_per_symbol: float = Field(0.5, gt=0, le=1, description="Equity per position.")
+    trading_allow_short: bool = False
+    trading_participation_cap: float | None = Field(None, gt=0, le=1)
+    trading_enter_long: float = Field(0.52, ge=0, le=1)
+    trading_exit_long: float = Field(0.50, ge=0, le=1)
+    risk_max_order_notional: float = Field(60_000.0, gt=0)
+    risk_max_position_notional: float = Field(60_000.0, gt=0)
+    risk_max_gross_exposure: float = Field(1.0, gt=0)
+    risk_max_daily_loss: float = Field(0.05, gt=0, lt=1)
+    risk_drawdown_warn: float = Field(0.10, gt=0, lt=1)
+    risk_drawdown_halt: float = Field(0.15, gt=0, lt=1)
+    risk_max_consecutive_failures: int = Field(3, ge=1)
+    risk_min_history_bars: int = Field(250, ge=2, description="Below this: no new risk (fail closed).")
+
     # --- synthetic -----------------------------------------------------------------------
     synthetic_seed: int = 7
     synthetic_origin: datetime = Field(

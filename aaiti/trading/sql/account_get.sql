@@ -1,0 +1,1 @@
+SELECT initial_cash, cash FROM trading.account WHERE account = $1

@@ -1,0 +1,1 @@
+INSERT INTO risk.breaches BY NAME SELECT * FROM breaches_now

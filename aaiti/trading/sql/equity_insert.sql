@@ -1,0 +1,1 @@
+INSERT INTO trading.equity BY NAME SELECT * FROM equity_now ON CONFLICT DO NOTHING

@@ -1,0 +1,1 @@
+SELECT max(equity) FROM trading.equity WHERE account = $1

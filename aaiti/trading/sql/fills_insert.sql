@@ -1,0 +1,1 @@
+INSERT INTO trading.fills BY NAME SELECT * FROM fills_now ON CONFLICT DO NOTHING

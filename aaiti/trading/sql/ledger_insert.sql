@@ -1,0 +1,1 @@
+INSERT INTO trading.ledger BY NAME SELECT * FROM ledger_now

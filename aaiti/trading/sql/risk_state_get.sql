@@ -1,0 +1,1 @@
+SELECT state FROM risk.state WHERE account = $1
