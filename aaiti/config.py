@@ -144,7 +144,9 @@ class Settings(BaseSettings):
     risk_drawdown_warn: float = Field(0.10, gt=0, lt=1)
     risk_drawdown_halt: float = Field(0.15, gt=0, lt=1)
     risk_max_consecutive_failures: int = Field(3, ge=1)
-    risk_min_history_bars: int = Field(250, ge=2, description="Below this: no new risk (fail closed).")
+    risk_min_history_bars: int = Field(
+        250, ge=2, description="Below this: no new risk (fail closed)."
+    )
 
     # --- synthetic -----------------------------------------------------------------------
     synthetic_seed: int = 7

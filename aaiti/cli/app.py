@@ -10,6 +10,7 @@ import typer
 from aaiti.cli import market as market_cmds
 from aaiti.cli import models as model_cmds
 from aaiti.cli import quality as quality_cmds
+from aaiti.cli import trading as trading_cmds
 from aaiti.cli import transform as transform_cmds
 
 app = typer.Typer(
@@ -28,6 +29,10 @@ app.command("docs")(transform_cmds.docs)
 app.command("train")(model_cmds.train)
 app.command("predict")(model_cmds.predict)
 app.add_typer(model_cmds.model_app, name="model")
+app.command("trade")(trading_cmds.trade)
+app.command("risk")(trading_cmds.risk)
+app.command("halt")(trading_cmds.halt)
+app.command("resume")(trading_cmds.resume)
 
 
 @app.callback()

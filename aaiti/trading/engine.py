@@ -78,22 +78,34 @@ def load_gate(con: duckdb.DuckDBPyConnection, settings: Settings) -> RiskGate:
 
 
 def save_gate(con: duckdb.DuckDBPyConnection, settings: Settings, gate: RiskGate) -> None:
-    run(con, load_sql(_SQL, "risk_state_upsert"),
-        [settings.trading_account, json.dumps(asdict(gate.state), default=str), datetime.now(UTC)])
+    run(
+        con,
+        load_sql(_SQL, "risk_state_upsert"),
+        [settings.trading_account, json.dumps(asdict(gate.state), default=str), datetime.now(UTC)],
+    )
 
 
 def _order_from_row(r: dict) -> Order:
     return Order(
-        client_order_id=r["client_order_id"], symbol=r["symbol"], side=Side(r["side"]),
-        type=OrderType(r["order_type"]), quantity=r["quantity"], notional=r["notional"],
-        limit_price=r["limit_price"], stop_price=r["stop_price"], tif=TimeInForce(r["time_in_force"]),
-        status=OrderStatus(r["status"]), filled_quantity=r["filled_quantity"],
-        average_price=r["average_price"], reason=r["reason"],
+        client_order_id=r["client_order_id"],
+        symbol=r["symbol"],
+        side=Side(r["side"]),
+        type=OrderType(r["order_type"]),
+        quantity=r["quantity"],
+        notional=r["notional"],
+        limit_price=r["limit_price"],
+        stop_price=r["stop_price"],
+        tif=TimeInForce(r["time_in_force"]),
+        status=OrderStatus(r["status"]),
+        filled_quantity=r["filled_quantity"],
+        average_price=r["average_price"],
+        reason=r["reason"],
     )
 
 
-def trading_cycle(settings: Settings, *, warehouse: Warehouse | None = None,
-                  timeframe: str | None = None) -> TradingReport:
+def trading_cycle(
+    settings: Settings, *, warehouse: Warehouse | None = None, timeframe: str | None = None
+) -> TradingReport:
     warehouse = warehouse or Warehouse.from_settings(settings)
     timeframe = timeframe or settings.timeframe
     account = settings.trading_account
@@ -103,41 +115,76 @@ def trading_cycle(settings: Settings, *, warehouse: Warehouse | None = None,
     with warehouse.writer(purpose=f"trade {account}") as con:
         acct = one(con, load_sql(_SQL, "account_get"), [account])
         costs = CostModel(settings.trading_fee_bps, settings.trading_slippage_bps)
-        broker = PaperBroker(cash=acct[1] if acct else settings.trading_initial_cash, costs=costs,
-                             participation_cap=settings.trading_participation_cap,
-                             allow_short=settings.trading_allow_short)
+        broker = PaperBroker(
+            cash=acct[1] if acct else settings.trading_initial_cash,
+            costs=costs,
+            participation_cap=settings.trading_participation_cap,
+            allow_short=settings.trading_allow_short,
+        )
         ledger_rows: list[dict] = []
         if not acct:
             run(con, load_sql(_SQL, "account_upsert"), [account, broker.cash, broker.cash, now])
-            ledger_rows.append({"account": account, "at_bar": now, "kind": "deposit", "client_order_id": None,
-                                "amount": broker.cash, "balance": broker.cash, "recorded_at": now})
+            ledger_rows.append(
+                {
+                    "account": account,
+                    "at_bar": now,
+                    "kind": "deposit",
+                    "client_order_id": None,
+                    "amount": broker.cash,
+                    "balance": broker.cash,
+                    "recorded_at": now,
+                }
+            )
         exchange_of: dict[str, str] = {}
-        for ex, sym, qty, avg, realized, mark in con.sql(load_sql(_SQL, "positions_get"), params=[account]).fetchall():
+        for ex, sym, qty, avg, realized, mark in con.sql(
+            load_sql(_SQL, "positions_get"), params=[account]
+        ).fetchall():
             broker.positions[sym] = Position(sym, qty, avg, realized)
             if mark is not None:
                 broker.marks[sym] = mark
             exchange_of[sym] = ex
         meta: dict[str, dict] = {}
-        for r in con.sql(load_sql(_SQL, "open_orders_get"), params=[account]).to_arrow_table().to_pylist():
+        for r in (
+            con.sql(load_sql(_SQL, "open_orders_get"), params=[account])
+            .to_arrow_table()
+            .to_pylist()
+        ):
             broker.orders[r["client_order_id"]] = _order_from_row(r)
             meta[r["client_order_id"]] = r
         gate = load_gate(con, settings)
-        history = dict(con.sql(load_sql(_SQL, "instrument_history"), params=[timeframe, settings.symbols]).fetchall())
-        risk_known = all(history.get(s, 0) >= settings.risk_min_history_bars for s in settings.symbols)
+        history = dict(
+            con.sql(
+                load_sql(_SQL, "instrument_history"), params=[timeframe, settings.symbols]
+            ).fetchall()
+        )
+        risk_known = all(
+            history.get(s, 0) >= settings.risk_min_history_bars for s in settings.symbols
+        )
         peak = one(con, load_sql(_SQL, "equity_peak"), [account])[0]
         if peak:
             gate.state.peak_equity = max(gate.state.peak_equity or peak, peak)
 
-        bars = con.sql(load_sql(_SQL, "new_bars"), params=[timeframe, settings.symbols, name, account]) \
-            .to_arrow_table().to_pandas()
+        bars = (
+            con.sql(load_sql(_SQL, "new_bars"), params=[timeframe, settings.symbols, name, account])
+            .to_arrow_table()
+            .to_pandas()
+        )
         if bars.empty:
             save_gate(con, settings, gate)
             report.halted = gate.state.halted
             return report
-        preds = con.sql(load_sql(_SQL, "predictions_at"), params=[timeframe, name, bars["ts"].min().to_pydatetime()]) \
-            .to_arrow_table().to_pandas()
+        preds = (
+            con.sql(
+                load_sql(_SQL, "predictions_at"),
+                params=[timeframe, name, bars["ts"].min().to_pydatetime()],
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
         pred_by = {(r.symbol, pd.Timestamp(r.ts)): r for r in preds.itertuples(index=False)}
-        hysteresis = Hysteresis(enter_long=settings.trading_enter_long, exit_long=settings.trading_exit_long)
+        hysteresis = Hysteresis(
+            enter_long=settings.trading_enter_long, exit_long=settings.trading_exit_long
+        )
         fills_rows, equity_rows, breach_rows, touched = [], [], [], set(meta)
 
         for ts, group in bars.groupby("ts", sort=True):
@@ -146,9 +193,19 @@ def trading_cycle(settings: Settings, *, warehouse: Warehouse | None = None,
                 before = {cid: o.status for cid, o in broker.orders.items()}
                 fills = broker.on_bar(b.symbol, Bar(b.ts, b.open, b.high, b.low, b.close, b.volume))
                 for f in fills:
-                    fills_rows.append({"client_order_id": f.client_order_id, "exchange": b.exchange,
-                                       "symbol": f.symbol, "bar_ts": b.ts, "side": str(f.side),
-                                       "quantity": f.quantity, "price": f.price, "fee": f.fee, "recorded_at": now})
+                    fills_rows.append(
+                        {
+                            "client_order_id": f.client_order_id,
+                            "exchange": b.exchange,
+                            "symbol": f.symbol,
+                            "bar_ts": b.ts,
+                            "side": str(f.side),
+                            "quantity": f.quantity,
+                            "price": f.price,
+                            "fee": f.fee,
+                            "recorded_at": now,
+                        }
+                    )
                     gate.on_order_result(ok=True)
                 for cid, o in broker.orders.items():
                     if before.get(cid) != o.status:
@@ -160,11 +217,28 @@ def trading_cycle(settings: Settings, *, warehouse: Warehouse | None = None,
             events = gate.on_equity(equity, day=pd.Timestamp(ts).date())
             report.events += [e.message for e in events]
             for e in events:
-                breach_rows.append({"breached_at": now, "account": account, "rule": e.kind, "symbol": None, "side": None,
-                                    "notional": None, "client_order_id": None, "reason": e.message})
-            equity_rows.append({"account": account, "ts": ts, "cash": broker.cash,
-                                "position_value": broker.position_value(), "equity": equity,
-                                "drawdown": gate.drawdown(equity)})
+                breach_rows.append(
+                    {
+                        "breached_at": now,
+                        "account": account,
+                        "rule": e.kind,
+                        "symbol": None,
+                        "side": None,
+                        "notional": None,
+                        "client_order_id": None,
+                        "reason": e.message,
+                    }
+                )
+            equity_rows.append(
+                {
+                    "account": account,
+                    "ts": ts,
+                    "cash": broker.cash,
+                    "position_value": broker.position_value(),
+                    "equity": equity,
+                    "drawdown": gate.drawdown(equity),
+                }
+            )
             # decisions at this close
             for b in group.itertuples(index=False):
                 p = pred_by.get((b.symbol, pd.Timestamp(ts)))
@@ -178,65 +252,142 @@ def trading_cycle(settings: Settings, *, warehouse: Warehouse | None = None,
                 if current == 1:
                     legs.append(("exit", Side.SELL, {"quantity": held}, held * b.close))
                 if target == 1:
-                    legs.append(("enter", Side.BUY, {"notional": settings.trading_fraction_per_symbol * equity},
-                                 settings.trading_fraction_per_symbol * equity))
+                    legs.append(
+                        (
+                            "enter",
+                            Side.BUY,
+                            {"notional": settings.trading_fraction_per_symbol * equity},
+                            settings.trading_fraction_per_symbol * equity,
+                        )
+                    )
                 for leg, side, size, notional in legs:
                     cid = f"{settings.trading_strategy}:{b.exchange}:{b.symbol}:{timeframe}:{pd.Timestamp(ts).isoformat()}:{leg}"
-                    positions_value = {s: q.quantity * broker.marks.get(s, q.average_price)
-                                       for s, q in broker.positions.items()}
-                    decision = gate.check(symbol=b.symbol, side=1 if side == Side.BUY else -1, notional=notional,
-                                          positions=positions_value, equity=equity, risk_known=risk_known)
+                    positions_value = {
+                        s: q.quantity * broker.marks.get(s, q.average_price)
+                        for s, q in broker.positions.items()
+                    }
+                    decision = gate.check(
+                        symbol=b.symbol,
+                        side=1 if side == Side.BUY else -1,
+                        notional=notional,
+                        positions=positions_value,
+                        equity=equity,
+                        risk_known=risk_known,
+                    )
                     order = Order(cid, b.symbol, side, **size)
                     if decision.approved:
                         broker.submit(order)
                     else:
-                        order.status, order.reason = OrderStatus.REJECTED, f"risk: {decision.reason}"
+                        order.status, order.reason = (
+                            OrderStatus.REJECTED,
+                            f"risk: {decision.reason}",
+                        )
                         broker.orders.setdefault(cid, order)
                         report.rejected += 1
-                        breach_rows.append({"breached_at": now, "account": account, "rule": decision.rule,
-                                            "symbol": b.symbol, "side": str(side), "notional": notional,
-                                            "client_order_id": cid, "reason": decision.reason})
+                        breach_rows.append(
+                            {
+                                "breached_at": now,
+                                "account": account,
+                                "rule": decision.rule,
+                                "symbol": b.symbol,
+                                "side": str(side),
+                                "notional": notional,
+                                "client_order_id": cid,
+                                "reason": decision.reason,
+                            }
+                        )
                     touched.add(cid)
-                    meta[cid] = {"exchange": b.exchange, "timeframe": timeframe, "decided_at_bar": ts,
-                                 "prediction_ts": p.ts if p is not None else None,
-                                 "model_name": p.model_name if p is not None else None,
-                                 "model_version": p.model_version if p is not None else None,
-                                 "run_id": p.run_id if p is not None else None, "created_at": now}
+                    meta[cid] = {
+                        "exchange": b.exchange,
+                        "timeframe": timeframe,
+                        "decided_at_bar": ts,
+                        "prediction_ts": p.ts if p is not None else None,
+                        "model_name": p.model_name if p is not None else None,
+                        "model_version": p.model_version if p is not None else None,
+                        "run_id": p.run_id if p is not None else None,
+                        "created_at": now,
+                    }
                     report.orders += 1
             for b in group.itertuples(index=False):
-                run(con, load_sql(_SQL, "cursor_upsert"), [account, b.exchange, b.symbol, timeframe, ts])
+                run(
+                    con,
+                    load_sql(_SQL, "cursor_upsert"),
+                    [account, b.exchange, b.symbol, timeframe, ts],
+                )
             report.bars += len(group)
 
         for entry in broker.ledger:
-            ledger_rows.append({"account": account, "at_bar": entry.ts, "kind": entry.kind,
-                                "client_order_id": entry.client_order_id, "amount": entry.amount,
-                                "balance": entry.balance, "recorded_at": now})
+            ledger_rows.append(
+                {
+                    "account": account,
+                    "at_bar": entry.ts,
+                    "kind": entry.kind,
+                    "client_order_id": entry.client_order_id,
+                    "amount": entry.amount,
+                    "balance": entry.balance,
+                    "recorded_at": now,
+                }
+            )
         orders_rows = []
         for cid in touched:
             o, m = broker.orders[cid], meta[cid]
-            orders_rows.append({
-                "client_order_id": cid, "account": account, "exchange": m["exchange"], "symbol": o.symbol,
-                "timeframe": m["timeframe"], "side": str(o.side), "order_type": str(o.type),
-                "quantity": o.quantity, "notional": o.notional, "limit_price": o.limit_price,
-                "stop_price": o.stop_price, "time_in_force": str(o.tif), "status": str(o.status),
-                "filled_quantity": o.filled_quantity, "average_price": o.average_price, "reason": o.reason,
-                "decided_at_bar": m["decided_at_bar"], "prediction_ts": m.get("prediction_ts"),
-                "model_name": m.get("model_name"), "model_version": m.get("model_version"),
-                "run_id": m.get("run_id"), "created_at": m.get("created_at", now), "updated_at": now,
-            })
-        positions_rows = [{"account": account, "exchange": exchange_of.get(s, ""), "symbol": s,
-                           "quantity": q.quantity, "average_price": q.average_price,
-                           "realized_pnl": q.realized_pnl, "mark_price": broker.marks.get(s), "updated_at": now}
-                          for s, q in broker.positions.items()]
-        for table, rows, sql in (("orders_now", orders_rows, "orders_upsert"), ("fills_now", fills_rows, "fills_insert"),
-                                 ("ledger_now", ledger_rows, "ledger_insert"), ("equity_now", equity_rows, "equity_insert"),
-                                 ("positions_now", positions_rows, "positions_replace"),
-                                 ("breaches_now", breach_rows, "breaches_insert")):
+            orders_rows.append(
+                {
+                    "client_order_id": cid,
+                    "account": account,
+                    "exchange": m["exchange"],
+                    "symbol": o.symbol,
+                    "timeframe": m["timeframe"],
+                    "side": str(o.side),
+                    "order_type": str(o.type),
+                    "quantity": o.quantity,
+                    "notional": o.notional,
+                    "limit_price": o.limit_price,
+                    "stop_price": o.stop_price,
+                    "time_in_force": str(o.tif),
+                    "status": str(o.status),
+                    "filled_quantity": o.filled_quantity,
+                    "average_price": o.average_price,
+                    "reason": o.reason,
+                    "decided_at_bar": m["decided_at_bar"],
+                    "prediction_ts": m.get("prediction_ts"),
+                    "model_name": m.get("model_name"),
+                    "model_version": m.get("model_version"),
+                    "run_id": m.get("run_id"),
+                    "created_at": m.get("created_at", now),
+                    "updated_at": now,
+                }
+            )
+        positions_rows = [
+            {
+                "account": account,
+                "exchange": exchange_of.get(s, ""),
+                "symbol": s,
+                "quantity": q.quantity,
+                "average_price": q.average_price,
+                "realized_pnl": q.realized_pnl,
+                "mark_price": broker.marks.get(s),
+                "updated_at": now,
+            }
+            for s, q in broker.positions.items()
+        ]
+        for table, rows, sql in (
+            ("orders_now", orders_rows, "orders_upsert"),
+            ("fills_now", fills_rows, "fills_insert"),
+            ("ledger_now", ledger_rows, "ledger_insert"),
+            ("equity_now", equity_rows, "equity_insert"),
+            ("positions_now", positions_rows, "positions_replace"),
+            ("breaches_now", breach_rows, "breaches_insert"),
+        ):
             if rows:
                 con.register(table, pd.DataFrame(rows))
                 run(con, load_sql(_SQL, sql))
                 con.unregister(table)
-        run(con, load_sql(_SQL, "account_upsert"), [account, settings.trading_initial_cash, broker.cash, now])
+        run(
+            con,
+            load_sql(_SQL, "account_upsert"),
+            [account, settings.trading_initial_cash, broker.cash, now],
+        )
         save_gate(con, settings, gate)
         report.equity = broker.equity()
         report.halted = gate.state.halted
@@ -261,13 +412,21 @@ def resume(settings: Settings, *, actor: str, warehouse: Warehouse | None = None
     warehouse = warehouse or Warehouse.from_settings(settings)
     with warehouse.writer(purpose="resume") as con:
         gate = load_gate(con, settings)
-        equity_row = con.sql(load_sql(_SQL, "latest_equity"), params=[settings.trading_account]).fetchall()
+        equity_row = con.sql(
+            load_sql(_SQL, "latest_equity"), params=[settings.trading_account]
+        ).fetchall()
         equity = equity_row[0][0] if equity_row else settings.trading_initial_cash
         try:
             event = gate.resume(equity=equity)
         except PermissionError as err:
-            run(con, load_sql(_SQL, "audit_insert"), [datetime.now(UTC), actor, "resume refused", str(err)])
+            run(
+                con,
+                load_sql(_SQL, "audit_insert"),
+                [datetime.now(UTC), actor, "resume refused", str(err)],
+            )
             raise
         save_gate(con, settings, gate)
-        run(con, load_sql(_SQL, "audit_insert"), [datetime.now(UTC), actor, "resume", event.message])
+        run(
+            con, load_sql(_SQL, "audit_insert"), [datetime.now(UTC), actor, "resume", event.message]
+        )
     return event.message

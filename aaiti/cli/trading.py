@@ -1,0 +1,80 @@
+"""``aaiti trade``, ``aaiti risk``, ``aaiti halt`` and ``aaiti resume``."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+
+from aaiti.cli.errors import EXIT_BAD_INPUT, cli_errors
+from aaiti.cli.market import out
+
+
+def _settings():
+    from aaiti.config import apply_tool_environment, load_settings
+
+    settings = load_settings()
+    apply_tool_environment(settings)
+    return settings
+
+
+def trade() -> None:
+    """Run one paper-trading cycle over the newest closed bars."""
+    from aaiti.trading.engine import trading_cycle
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = _settings()
+        r = trading_cycle(settings)
+        Warehouse.from_settings(settings).publish_snapshot()
+        out.print(
+            f"bars {r.bars} · orders {r.orders} · rejected by risk {r.rejected} · fills {r.fills} · "
+            f"equity {r.equity} · halted {r.halted}"
+        )
+        for event in r.events:
+            out.print(f"  risk: {event}")
+
+
+def risk() -> None:
+    """Compute the risk metrics (VaR/CVaR, volatility, concentration, Sharpe, drawdown)."""
+    from aaiti.risk.engine import compute_risk
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = _settings()
+        report = compute_risk(settings)
+        Warehouse.from_settings(settings).publish_snapshot()
+        for r in report.rows:
+            value = "—" if r["value"] is None else f"{r['value']:.6g}"
+            out.print(f"{r['metric']:28s} {value:>14s}  {r['status']}")
+
+
+def halt(
+    reason: Annotated[
+        str, typer.Option(help="Why (written to audit.log).")
+    ] = "manual emergency halt",
+) -> None:
+    """Emergency halt: no new risk from the next bar on (exits still allowed)."""
+    from aaiti.trading.engine import halt as do_halt
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = _settings()
+        out.print(do_halt(settings, actor=getpass.getuser(), reason=reason))
+        Warehouse.from_settings(settings).publish_snapshot()
+
+
+def resume() -> None:
+    """Lift the halt and the kill switch — refused while the drawdown has not recovered."""
+    from aaiti.trading.engine import resume as do_resume
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = _settings()
+        try:
+            out.print(do_resume(settings, actor=getpass.getuser()))
+        except PermissionError as err:
+            print(f"error: {err}")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        Warehouse.from_settings(settings).publish_snapshot()

@@ -1,0 +1,166 @@
+"""The risk job: portfolio risk of the current positions and the paper account's record.
+
+VaR/CVaR use historical simulation of *today's* positions over the instruments' own recent
+returns (so a new account is judged on market history, not on its few own bars). Each
+metric is one row in ``risk.metrics``: a value with status ``ok``, or NULL with status
+``insufficient_history`` — never a neutral 0 standing in for "unknown".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from aaiti.config import Settings
+from aaiti.market.timeframes import timeframe_ms
+from aaiti.risk import metrics as m
+from aaiti.warehouse import Warehouse
+from aaiti.warehouse.sql import load_sql, run
+
+YEAR_S = 365.25 * 86_400
+
+
+@dataclass(frozen=True)
+class RiskReport:
+    rows: list[dict]
+
+    def value(self, metric: str) -> float | None:
+        return next((r["value"] for r in self.rows if r["metric"] == metric), None)
+
+    def status(self, metric: str) -> str | None:
+        return next((r["status"] for r in self.rows if r["metric"] == metric), None)
+
+
+def compute_risk(
+    settings: Settings,
+    *,
+    warehouse: Warehouse | None = None,
+    window_bars: int = 1000,
+    timeframe: str | None = None,
+) -> RiskReport:
+    warehouse = warehouse or Warehouse.from_settings(settings)
+    timeframe = timeframe or settings.timeframe
+    account = settings.trading_account
+    bars_per_year = YEAR_S / (timeframe_ms(timeframe) / 1000)
+    min_obs = settings.risk_min_history_bars
+    now = datetime.now(UTC)
+    rows: list[dict] = []
+
+    def add(metric: str, value, *, n: int, detail=None, status: str = "ok") -> None:
+        rows.append(
+            {
+                "computed_at": now,
+                "account": account,
+                "metric": metric,
+                "value": None if value is None else float(value),
+                "status": status,
+                "observations": n,
+                "detail": None if detail is None else json.dumps(detail, default=str),
+            }
+        )
+
+    with warehouse.writer(purpose="risk") as con:
+        rets = (
+            con.sql(
+                load_sql("aaiti.risk", "instrument_returns"),
+                params=[timeframe, settings.symbols, window_bars],
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+        positions = dict(
+            con.sql(load_sql("aaiti.risk", "account_positions"), params=[account]).fetchall()
+        )
+        equity = (
+            con.sql(load_sql("aaiti.risk", "account_equity"), params=[account])
+            .to_arrow_table()
+            .to_pandas()
+        )
+        current_equity = (
+            float(equity["equity"].iloc[-1]) if len(equity) else settings.trading_initial_cash
+        )
+
+        matrix = rets.pivot(index="ts", columns="symbol", values="r").dropna()
+        n = len(matrix)
+        weights = np.array([positions.get(s, 0.0) / current_equity for s in matrix.columns])
+        portfolio = matrix.to_numpy() @ weights if n else np.empty(0)
+        for alpha in (0.95, 0.99):
+            for name, fn in (
+                ("historical", m.historical_var),
+                ("parametric", m.parametric_var),
+                ("cornish_fisher", m.cornish_fisher_var),
+            ):
+                tag = f"{int(alpha * 100)}_{name}"
+                try:
+                    if not weights.any():
+                        add(f"var_{tag}", 0.0, n=n, detail={"why": "no open position"})
+                        add(f"cvar_{tag}", 0.0, n=n, detail={"why": "no open position"})
+                        continue
+                    v = fn(portfolio, alpha=alpha, min_obs=min_obs)
+                    add(f"var_{tag}", v.var, n=n, detail={"currency": v.var * current_equity})
+                    add(f"cvar_{tag}", v.cvar, n=n, detail={"currency": v.cvar * current_equity})
+                except m.InsufficientHistoryError as err:
+                    add(f"var_{tag}", None, n=n, status="insufficient_history", detail=str(err))
+                    add(f"cvar_{tag}", None, n=n, status="insufficient_history", detail=str(err))
+        if n >= min_obs:
+            add(
+                "portfolio_volatility",
+                m.portfolio_volatility(
+                    weights, matrix.to_numpy(), periods_per_year=bars_per_year, min_obs=min_obs
+                ),
+                n=n,
+            )
+            add(
+                "correlation",
+                None if matrix.shape[1] < 2 else float(matrix.corr().to_numpy()[0, 1]),
+                n=n,
+                detail=matrix.corr().round(4).to_dict(),
+            )
+        else:
+            add(
+                "portfolio_volatility",
+                None,
+                n=n,
+                status="insufficient_history",
+                detail=f"{n} bars; at least {min_obs} needed",
+            )
+        gross = sum(abs(v) for v in positions.values())
+        add("gross_exposure", gross / current_equity, n=len(positions))
+        add(
+            "concentration_hhi",
+            m.herfindahl(list(positions.values())) if gross else None,
+            n=len(positions),
+            status="ok" if gross else "no_exposure",
+        )
+
+        e = equity["equity"].to_numpy(float)
+        r = np.diff(e) / e[:-1] if len(e) > 1 else np.empty(0)
+        for metric, fn in (("sharpe", m.sharpe_ratio), ("sortino", m.sortino_ratio)):
+            try:
+                add(metric, fn(r, periods_per_year=bars_per_year, min_obs=min_obs), n=len(r))
+            except m.InsufficientHistoryError as err:
+                add(metric, None, n=len(r), status="insufficient_history", detail=str(err))
+            except ValueError as err:
+                add(metric, None, n=len(r), status="undefined", detail=str(err))
+        if len(e) >= 2:
+            dd = m.max_drawdown(e)
+            add(
+                "max_drawdown",
+                dd.depth,
+                n=len(e),
+                detail={
+                    "peak": str(equity["ts"].iloc[dd.peak]),
+                    "trough": str(equity["ts"].iloc[dd.trough]),
+                    "duration_bars": dd.duration,
+                },
+            )
+        else:
+            add("max_drawdown", None, n=len(e), status="insufficient_history")
+        con.register("metrics_now", pd.DataFrame(rows))
+        run(con, load_sql("aaiti.risk", "insert_metrics"))
+        con.unregister("metrics_now")
+    return RiskReport(rows)

@@ -1,0 +1,1 @@
+INSERT INTO risk.metrics BY NAME SELECT * FROM metrics_now

@@ -1,0 +1,71 @@
+"""Trade flow (after predict, each new bar) and risk flow (scheduled)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from aaiti.config import Settings
+from aaiti.risk.engine import RiskReport, compute_risk
+from aaiti.trading.engine import TradingReport, trading_cycle
+from aaiti.warehouse import Warehouse
+from flows.common import flow_settings, retry_on_transient
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=[5, 20],
+    retry_condition_fn=retry_on_transient,
+    timeout_seconds=600,
+)
+def trade(settings: Settings) -> TradingReport:
+    return trading_cycle(settings)
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=[5, 20],
+    retry_condition_fn=retry_on_transient,
+    timeout_seconds=600,
+)
+def risk(settings: Settings) -> RiskReport:
+    return compute_risk(settings)
+
+
+@flow(name="trade", log_prints=True)
+def trade_flow() -> dict:
+    settings = flow_settings()
+    report = trade(settings)
+    logger = get_run_logger()
+    for event in report.events:
+        logger.warning("risk event: %s", event)
+    Warehouse.from_settings(settings).publish_snapshot()
+    create_markdown_artifact(
+        key="trading-cycle",
+        markdown=(
+            f"bars {report.bars} · orders {report.orders} · rejected by risk {report.rejected} · "
+            f"fills {report.fills} · equity {report.equity} · halted {report.halted}"
+        ),
+    )
+    return asdict(report)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+@flow(name="risk", log_prints=True)
+def risk_flow() -> dict:
+    settings = flow_settings()
+    report = risk(settings)
+    Warehouse.from_settings(settings).publish_snapshot()
+    lines = ["| metric | value | status |", "|---|---:|---|"]
+    lines += [f"| {r['metric']} | {_fmt(r['value'])} | {r['status']} |" for r in report.rows]
+    create_markdown_artifact(key="risk-metrics", markdown="\n".join(lines))
+    return {r["metric"]: r["value"] for r in report.rows}
+
+
+if __name__ == "__main__":
+    trade_flow()
