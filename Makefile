@@ -57,8 +57,10 @@ demo: setup
 	@echo "                    SQL: ops.stream_gates, ops.quality_results, raw.ohlcv_quarantine, ops.alerts"
 	@echo "  models:           make mlflow → http://127.0.0.1:5000   ·   $(BIN)/aaiti model list"
 	@echo "                    SQL: SELECT * FROM ml.predictions ORDER BY ts DESC LIMIT 10;"
+	@echo "  paper trading:    SQL: trading.orders, trading.fills, trading.equity, risk.metrics, risk.breaches"
+	@echo "                    $(BIN)/aaiti risk   ·   $(BIN)/aaiti halt / resume"
 	@echo "  streams:          $(BIN)/aaiti status"
-	@echo "  next replay bar:  $(BIN)/aaiti ingest && $(BIN)/aaiti validate && $(BIN)/aaiti transform && $(BIN)/aaiti predict"
+	@echo "  next replay bar:  $(BIN)/aaiti ingest && $(BIN)/aaiti validate && $(BIN)/aaiti transform && $(BIN)/aaiti predict && $(BIN)/aaiti trade"
 
 test: setup
 	$(BIN)/python -m pytest -q

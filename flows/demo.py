@@ -2,7 +2,8 @@
 
 History first (ingest → validate → transform → validate → train), then a few bars of the
 market replay as they "close": each one flows through ingest → validate → transform →
-predict, so the champion writes real out-of-sample predictions.
+predict → trade, so the champion writes real out-of-sample predictions and the paper
+broker acts on them; risk is computed at the end.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from prefect import flow
 from aaiti.quality import FEATURES, RAW
 from flows.ingest import ingest_flow
 from flows.predict import predict_flow
+from flows.trade import risk_flow, trade_flow
 from flows.train import train_flow
 from flows.transform import transform_flow
 from flows.validate import validate_flow
 
-REPLAY_BARS = 3
+REPLAY_BARS = 4
 
 
 @flow(name="demo", log_prints=True)
@@ -26,12 +28,14 @@ def demo_flow(replay_bars: int = REPLAY_BARS) -> dict:
     transformed = transform_flow()
     feature_gate = validate_flow(checkpoint=FEATURES)
     trained = train_flow()
-    predictions = []
+    predictions, trades = [], []
     for _ in range(replay_bars):
         ingest_flow()
         validate_flow(checkpoint=RAW)
         transform_flow(docs=False)
         predictions.append(predict_flow())
+        trades.append(trade_flow())
+    risk = risk_flow()
     return {
         "ingested": ingested,
         "raw_gate": raw_gate,
@@ -39,6 +43,8 @@ def demo_flow(replay_bars: int = REPLAY_BARS) -> dict:
         "feature_gate": feature_gate,
         "trained": trained,
         "predictions": predictions,
+        "trades": trades,
+        "risk": risk,
     }
 
 

@@ -67,5 +67,35 @@ def risk_flow() -> dict:
     return {r["metric"]: r["value"] for r in report.rows}
 
 
+@flow(name="backtest", log_prints=True)
+def backtest_flow(fasts: list[int] | None = None, slows: list[int] | None = None) -> dict:
+    """Ad hoc: an SMA-crossover grid on the default symbols (warehouse + MLflow)."""
+    from aaiti.trading.grid import run_sma_grid
+
+    settings = flow_settings()
+    report = run_sma_grid(settings, fasts=fasts or [5, 10, 20, 50], slows=slows or [50, 100, 200])
+    cols = [
+        "symbol",
+        "fast",
+        "slow",
+        "total_return",
+        "sharpe",
+        "max_drawdown",
+        "trades",
+        "win_rate",
+    ]
+    table = report.results[cols].round(4)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += [
+        "| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)
+    ]
+    create_markdown_artifact(key="backtest", markdown="\n".join(lines))
+    return {
+        "backtest_id": report.backtest_id,
+        "mlflow_run_id": report.mlflow_run_id,
+        "combinations": len(report.results),
+    }
+
+
 if __name__ == "__main__":
     trade_flow()

@@ -31,7 +31,14 @@ def test_demo_flow_ingests_transforms_publishes_and_documents(prefect_server, en
     result = state.result()
     assert "0 failed" in result["transformed"]["summary"]
     assert result["trained"]["promoted"] and result["trained"]["version"] == 1
-    assert [p["written"] for p in result["predictions"]] == [4, 2, 2]  # +the last history bar first
+    assert [p["written"] for p in result["predictions"]] == [
+        4,
+        2,
+        2,
+        2,
+    ]  # +the last history bar first
+    assert sum(t["bars"] for t in result["trades"]) == 10  # 5 bars × 2 streams reach the broker
+    assert "var_95_historical" in result["risk"]
     assert result["raw_gate"]["coinbase:BTC/USD:4h"] == "passed"
     assert result["feature_gate"]["coinbase:ETH/USD:1d"] == "passed"
     assert (
@@ -75,7 +82,7 @@ def test_demo_flow_ingests_transforms_publishes_and_documents(prefect_server, en
         ).fetchall()[0]
     finally:
         con.close()
-    assert preds[0] == 8 and str(preds[1]).startswith("2024-12-31 20:00") and preds[2] == 1
+    assert preds[0] == 10 and str(preds[1]).startswith("2024-12-31 20:00") and preds[2] == 1
     assert checks >= 20
 
     import asyncio

@@ -227,3 +227,47 @@ def test_ledger_fills_and_quantities_hold_for_any_order_sequence(bars, actions, 
     pnl = (pos.realized_pnl + broker.unrealized_pnl("X")) if pos else 0.0
     assert broker.equity() == pytest.approx(initial + pnl - fees, rel=1e-9, abs=1e-6)
     assert broker.ledger[-1].balance == pytest.approx(broker.cash) if broker.ledger else True
+
+
+def test_equity_curve_by_hand():
+    """Long decided at bar 0's close: buy at bar 1's open, sell at bar 3's open."""
+    o = np.array([100.0, 101.0, 104.0, 102.0, 99.0])
+    h = o + 5
+    lo = o - 5
+    c = np.array([100.5, 103.0, 103.5, 100.0, 98.0])
+    costs = CostModel(fee_bps=10, slippage_bps=5)
+    eq = equity_curve(
+        open_=o,
+        high=h,
+        low=lo,
+        close=c,
+        held=held_positions(np.array([1, 1, 0, 0, 0.0])),
+        costs=costs,
+    )
+    units = 1.0 / (101.0 * 1.0005 * 1.001)  # all-in at bar 1's open, slippage and fee
+    cash_after = units * 102.0 * 0.9995 * 0.999  # out at bar 3's open
+    np.testing.assert_allclose(
+        eq, [1.0, units * 103.0, units * 103.5, cash_after, cash_after], rtol=1e-12
+    )
+
+
+def test_grid_rows_equal_single_backtests(window):
+    from aaiti.trading.backtest import sma_grid
+
+    o, h, lo, c = (window[k].to_numpy() for k in ("open", "high", "low", "close"))
+    grid = sma_grid(
+        open_=o, high=h, low=lo, close=c, fasts=[5, 10], slows=[20, 40], costs=COSTS, timeframe="4h"
+    )
+    assert len(grid) == 4
+    for row in grid.itertuples(index=False):
+        single = backtest(
+            open_=o,
+            high=h,
+            low=lo,
+            close=c,
+            signal=sma_crossover_signals(c, row.fast, row.slow),
+            costs=COSTS,
+            timeframe="4h",
+        ).metrics
+        assert row.total_return == pytest.approx(single.total_return, rel=1e-12)
+        assert row.trades == single.trades

@@ -33,6 +33,7 @@ app.command("trade")(trading_cmds.trade)
 app.command("risk")(trading_cmds.risk)
 app.command("halt")(trading_cmds.halt)
 app.command("resume")(trading_cmds.resume)
+app.command("backtest")(trading_cmds.backtest)
 
 
 @app.callback()

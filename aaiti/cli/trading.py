@@ -78,3 +78,30 @@ def resume() -> None:
             print(f"error: {err}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         Warehouse.from_settings(settings).publish_snapshot()
+
+
+def backtest(
+    fast: Annotated[str, typer.Option(help="Fast SMA windows, comma-separated.")] = "5,10,20,50",
+    slow: Annotated[str, typer.Option(help="Slow SMA windows, comma-separated.")] = "50,100,200",
+) -> None:
+    """SMA-crossover grid on every default symbol: next-open fills, fees and slippage."""
+    from aaiti.trading.grid import run_sma_grid
+
+    with cli_errors():
+        fasts = [int(x) for x in fast.split(",")]
+        slows = [int(x) for x in slow.split(",")]
+        report = run_sma_grid(_settings(), fasts=fasts, slows=slows)
+        cols = [
+            "symbol",
+            "fast",
+            "slow",
+            "total_return",
+            "sharpe",
+            "max_drawdown",
+            "trades",
+            "win_rate",
+        ]
+        out.print(report.results[cols].round(4).to_string(index=False))
+        out.print(
+            f"saved as {report.backtest_id} in trading.backtests (MLflow run {report.mlflow_run_id})"
+        )

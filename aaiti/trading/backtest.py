@@ -274,3 +274,46 @@ def sma_crossover_signals(close: np.ndarray, fast: int, slow: int) -> np.ndarray
     s[slow - 1 :] = (cs[slow:] - cs[:-slow]) / slow
     with np.errstate(invalid="ignore"):
         return (f > s).astype(float)
+
+
+def sma_grid(
+    *,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    fasts: list[int],
+    slows: list[int],
+    costs: CostModel,
+    timeframe: str,
+) -> pd.DataFrame:
+    """Every (fast < slow) SMA crossover on one symbol; each SMA is computed once."""
+    c = np.asarray(close, dtype=float)
+    cs = np.concatenate([[0.0], np.cumsum(c)])
+    cache: dict[int, np.ndarray] = {}
+
+    def sma(w: int) -> np.ndarray:
+        if w not in cache:
+            out = np.full(len(c), np.nan)
+            out[w - 1 :] = (cs[w:] - cs[:-w]) / w
+            cache[w] = out
+        return cache[w]
+
+    rows = []
+    for f in fasts:
+        for s in slows:
+            if f >= s:
+                continue
+            with np.errstate(invalid="ignore"):
+                signal = (sma(f) > sma(s)).astype(float)
+            held = held_positions(signal)
+            equity = equity_curve(open_=open_, high=high, low=low, close=c, held=held, costs=costs)
+            trades = trade_list(open_=open_, high=high, low=low, held=held, costs=costs)
+            rows.append(
+                {
+                    "fast": f,
+                    "slow": s,
+                    **metrics_of(equity, held, trades, timeframe=timeframe).__dict__,
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,137 @@
+"""Ad hoc backtests over symbols and a parameter grid; results to the warehouse and MLflow."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from aaiti.config import Settings
+from aaiti.trading.backtest import sma_grid
+from aaiti.trading.costs import CostModel
+from aaiti.warehouse import Warehouse
+from aaiti.warehouse.sql import load_sql, run
+
+
+@dataclass(frozen=True)
+class GridReport:
+    backtest_id: str
+    results: pd.DataFrame
+    mlflow_run_id: str | None
+
+
+def run_sma_grid(
+    settings: Settings,
+    *,
+    fasts: list[int],
+    slows: list[int],
+    timeframe: str | None = None,
+    log_to_mlflow: bool = True,
+) -> GridReport:
+    timeframe = timeframe or settings.timeframe
+    costs = CostModel(settings.trading_fee_bps, settings.trading_slippage_bps)
+    warehouse = Warehouse.from_settings(settings)
+    con = warehouse.read()
+    try:
+        candles = (
+            con.sql(
+                load_sql("aaiti.trading", "backtest_candles"), params=[timeframe, settings.symbols]
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+    finally:
+        con.close()
+    if candles.empty:
+        raise ValueError(
+            f"no {timeframe} candles for {settings.symbols}: run ingest and transform first"
+        )
+    parts = []
+    for symbol, g in candles.groupby("symbol"):
+        res = sma_grid(
+            open_=g["open"].to_numpy(),
+            high=g["high"].to_numpy(),
+            low=g["low"].to_numpy(),
+            close=g["close"].to_numpy(),
+            fasts=fasts,
+            slows=slows,
+            costs=costs,
+            timeframe=timeframe,
+        )
+        res.insert(0, "symbol", symbol)
+        parts.append(res)
+    results = pd.concat(parts, ignore_index=True)
+    backtest_id = f"sma-grid-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_id = _log(settings, backtest_id, results, costs, timeframe) if log_to_mlflow else None
+    rows = pd.DataFrame(
+        {
+            "backtest_id": backtest_id,
+            "created_at": datetime.now(UTC),
+            "strategy": "sma_crossover",
+            "symbol": results["symbol"],
+            "timeframe": timeframe,
+            "params": [
+                json.dumps({"fast": int(f), "slow": int(s)})
+                for f, s in zip(results["fast"], results["slow"], strict=True)
+            ],
+            "fee_bps": costs.fee_bps,
+            "slippage_bps": costs.slippage_bps,
+            **{
+                k: results[k]
+                for k in (
+                    "total_return",
+                    "cagr",
+                    "sharpe",
+                    "sortino",
+                    "calmar",
+                    "max_drawdown",
+                    "trades",
+                    "win_rate",
+                    "profit_factor",
+                    "exposure",
+                    "turnover",
+                )
+            },
+            "mlflow_run_id": run_id,
+        }
+    )
+    with warehouse.writer(purpose="backtest", publish=True) as wcon:
+        wcon.register("backtests_now", rows)
+        run(wcon, load_sql("aaiti.trading", "backtests_insert"))
+        wcon.unregister("backtests_now")
+    return GridReport(backtest_id, results, run_id)
+
+
+def _log(
+    settings: Settings, backtest_id: str, results: pd.DataFrame, costs: CostModel, timeframe: str
+) -> str:
+    from aaiti.ml.train import tracker_for
+
+    mlflow = tracker_for(settings).mlflow
+    with mlflow.start_run(run_name=backtest_id) as run_:
+        mlflow.set_tag("kind", "backtest")
+        mlflow.log_params(
+            {
+                "strategy": "sma_crossover",
+                "timeframe": timeframe,
+                "fee_bps": costs.fee_bps,
+                "slippage_bps": costs.slippage_bps,
+                "combinations": len(results),
+            }
+        )
+        best = results.sort_values("sharpe", ascending=False).groupby("symbol").head(1)
+        for r in best.itertuples(index=False):
+            key = r.symbol.replace("/", "_")
+            mlflow.log_metrics(
+                {
+                    f"best_{key}_sharpe": r.sharpe,
+                    f"best_{key}_total_return": r.total_return,
+                    f"best_{key}_fast": r.fast,
+                    f"best_{key}_slow": r.slow,
+                }
+            )
+        mlflow.log_text(results.to_csv(index=False), "grid_results.csv")
+        return run_.info.run_id

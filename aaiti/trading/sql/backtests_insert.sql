@@ -1,0 +1,1 @@
+INSERT INTO trading.backtests BY NAME SELECT * FROM backtests_now
