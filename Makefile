@@ -72,6 +72,8 @@ mlflow: setup
 		--default-artifact-root $(AAITI_DATA_DIR)/mlflow/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 bench: setup
+	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-bench.lock 2>/dev/null || \
+		$(BIN)/python -m pip install -q -r requirements-bench.lock
 	$(BIN)/python -m benchmarks.run
 
 lint: setup

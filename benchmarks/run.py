@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench_ingest", "bench_transform", "bench_quality", "bench_ml"]
+BENCHMARKS = ["bench_ingest", "bench_transform", "bench_quality", "bench_ml", "bench_trading"]
 
 
 def main(names: list[str]) -> None:

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from aaiti.market.timeframes import timeframe_ms
-from aaiti.risk.metrics import max_drawdown
 from aaiti.trading.costs import CostModel
 
 YEAR_S = 365.25 * 86_400
@@ -63,6 +62,57 @@ def held_positions(signal: np.ndarray) -> np.ndarray:
     return held
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Per-bar fill prices and growth factors that do not depend on the strategy."""
+
+    open_: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    buy: np.ndarray  # fill price of a buy at each bar's open (slippage, clamped to the bar)
+    sell: np.ndarray
+    hold_long: np.ndarray  # close_t / close_{t-1}
+    exit_long: np.ndarray  # sell_t (1 - fee) / close_{t-1}
+    enter_long: np.ndarray  # close_t / (buy_t (1 + fee))
+    costs: CostModel
+    ones: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, *, open_, high, low, close, costs: CostModel) -> Prepared:
+        o, hi, lo, c = (np.asarray(x, dtype=float) for x in (open_, high, low, close))
+        prev_c = np.concatenate([[c[0]], c[:-1]])
+        buy, sell = costs.buy_price(o, hi), costs.sell_price(o, lo)
+        return cls(
+            o,
+            hi,
+            lo,
+            c,
+            buy,
+            sell,
+            c / prev_c,
+            sell * (1 - costs.fee) / prev_c,
+            c / (buy * (1 + costs.fee)),
+            costs,
+            np.ones(len(c)),
+        )
+
+
+def equity_from(prep: Prepared, held: np.ndarray, *, initial: float = 1.0) -> np.ndarray:
+    """Mark-to-market equity at each close for positions ``held`` in {-1, 0, 1}."""
+    h = np.asarray(held, dtype=float)
+    prev_h = np.concatenate([[0.0], h[:-1]])
+    is_long = (h == 1).view(np.int8)
+    # transition code: 0 flat→flat, 1 long→out, 2 in→long, 3 long→long
+    code = is_long * 2 + np.concatenate([[0], is_long[:-1]])
+    growth = np.choose(code, (prep.ones, prep.exit_long, prep.enter_long, prep.hold_long))
+    if h.min() < 0:
+        growth = growth * _short_growth(
+            buy=prep.buy, sell=prep.sell, c=prep.close, h=h, prev_h=prev_h, costs=prep.costs
+        )
+    return initial * np.cumprod(growth)
+
+
 def equity_curve(
     *,
     open_: np.ndarray,
@@ -74,22 +124,8 @@ def equity_curve(
     initial: float = 1.0,
 ) -> np.ndarray:
     """Mark-to-market equity at each close for positions ``held`` in {-1, 0, 1}."""
-    o, hi, lo, c, h = (np.asarray(x, dtype=float) for x in (open_, high, low, close, held))
-    prev_c = np.concatenate([[c[0]], c[:-1]])
-    prev_h = np.concatenate([[0.0], h[:-1]])
-    fee, buy, sell = costs.fee, costs.buy_price(o, hi), costs.sell_price(o, lo)
-    growth = np.ones_like(c)
-
-    hold_long = (h == 1) & (prev_h == 1)
-    growth[hold_long] = c[hold_long] / prev_c[hold_long]
-    exit_long = (prev_h == 1) & (h != 1)
-    growth[exit_long] = sell[exit_long] * (1 - fee) / prev_c[exit_long]
-    enter_long = (h == 1) & (prev_h != 1)
-    growth[enter_long] *= c[enter_long] / (buy[enter_long] * (1 + fee))
-
-    if (h == -1).any():
-        growth *= _short_growth(buy=buy, sell=sell, c=c, h=h, prev_h=prev_h, costs=costs)
-    return initial * np.cumprod(growth)
+    prep = Prepared.of(open_=open_, high=high, low=low, close=close, costs=costs)
+    return equity_from(prep, held, initial=initial)
 
 
 def _short_growth(*, buy, sell, c, h, prev_h, costs: CostModel) -> np.ndarray:
@@ -126,30 +162,62 @@ def _short_growth(*, buy, sell, c, h, prev_h, costs: CostModel) -> np.ndarray:
 
 
 def trade_list(
-    *, open_: np.ndarray, high: np.ndarray, low: np.ndarray, held: np.ndarray, costs: CostModel
+    *,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    held: np.ndarray,
+    costs: CostModel,
+    prep: Prepared | None = None,
 ) -> pd.DataFrame:
-    """Round trips: entry and exit bars (fills at those bars' opens) and net return."""
+    """Round trips (vectorised): entry and exit bars, fill prices, net return."""
     h = np.asarray(held, dtype=float)
-    buy = costs.buy_price(np.asarray(open_, float), np.asarray(high, float))
-    sell = costs.sell_price(np.asarray(open_, float), np.asarray(low, float))
+    if prep is None:
+        prep = Prepared.of(open_=open_, high=high, low=low, close=open_, costs=costs)
+    buy, sell = prep.buy, prep.sell
     prev = np.concatenate([[0.0], h[:-1]])
-    entries = np.flatnonzero((h != 0) & (h != prev))
-    rows = []
-    for e in entries:
-        side = h[e]
-        later = np.flatnonzero(h[e:] != side)
-        x = int(e + later[0]) if len(later) else None
-        entry_px = buy[e] if side > 0 else sell[e]
-        exit_px = None if x is None else float(sell[x] if side > 0 else buy[x])
-        if exit_px is None:
-            ret = np.nan
-        elif side > 0:
-            ret = exit_px * (1 - costs.fee) / (entry_px * (1 + costs.fee)) - 1
-        else:
-            ret = (entry_px * (1 - costs.fee) - exit_px * (1 + costs.fee)) / entry_px
-        rows.append((int(e), x, int(side), float(entry_px), exit_px, ret))
+    changes = np.flatnonzero(h != prev)
+    entries = changes[h[changes] != 0]
+    nxt = np.searchsorted(changes, entries, side="right")
+    closed = nxt < len(changes)
+    exits = np.where(closed, changes[np.minimum(nxt, len(changes) - 1)], -1)
+    side = h[entries]
+    entry_px = np.where(side > 0, buy[entries], sell[entries])
+    exit_idx = np.where(closed, exits, 0)
+    exit_px = np.where(side > 0, sell[exit_idx], buy[exit_idx])
+    fee = costs.fee
+    long_ret = exit_px * (1 - fee) / (entry_px * (1 + fee)) - 1
+    short_ret = (entry_px * (1 - fee) - exit_px * (1 + fee)) / entry_px
+    ret = np.where(closed, np.where(side > 0, long_ret, short_ret), np.nan)
     return pd.DataFrame(
-        rows, columns=["entry_bar", "exit_bar", "side", "entry_price", "exit_price", "return"]
+        {
+            "entry_bar": entries,
+            "exit_bar": pd.Series(np.where(closed, exits, 0), dtype="Int64").mask(~closed),
+            "side": side.astype(int),
+            "entry_price": entry_px,
+            "exit_price": np.where(closed, exit_px, np.nan),
+            "return": ret,
+        }
+    )
+
+
+def _drawdown(e: np.ndarray):
+    """max_drawdown() of the curve with its initial value first (indices shifted by one)."""
+    from aaiti.risk.metrics import Drawdown
+
+    peaks = np.maximum.accumulate(e)
+    dd = e / peaks - 1
+    trough = int(np.argmin(dd))
+    peak = int(np.argmax(e[: trough + 1]))
+    after = np.flatnonzero(e[trough:] >= e[peak])
+    recovery = int(trough + after[0]) if len(after) else None
+    end = recovery if recovery is not None else len(e) - 1
+    return Drawdown(
+        float(dd[trough]),
+        peak + 1,
+        trough + 1,
+        None if recovery is None else recovery + 1,
+        end - peak,
     )
 
 
@@ -158,12 +226,14 @@ def metrics_of(
 ) -> BacktestMetrics:
     e = np.asarray(equity, dtype=float)
     bars_per_year = YEAR_S / (timeframe_ms(timeframe) / 1000)
-    r = np.diff(np.concatenate([[1.0], e / e[0]])) / np.concatenate([[1.0], e[:-1] / e[0]])
+    r = np.empty(len(e))
+    r[0] = 0.0  # nothing is held during the first bar
+    r[1:] = e[1:] / e[:-1] - 1
     years = len(e) / bars_per_year
     total = e[-1] / e[0] - 1
     sd = r.std(ddof=1) if len(r) > 1 else 0.0
     downside = np.sqrt(np.mean(np.minimum(r, 0) ** 2))
-    dd = max_drawdown(np.concatenate([[e[0]], e]))
+    dd = _drawdown(e)
     closed = trades["return"].dropna()
     gains, losses = closed[closed > 0].sum(), -closed[closed < 0].sum()
     switches = np.abs(np.diff(np.concatenate([[0.0], held])))
@@ -286,34 +356,42 @@ def sma_grid(
     slows: list[int],
     costs: CostModel,
     timeframe: str,
+    workers: int | None = None,
 ) -> pd.DataFrame:
-    """Every (fast < slow) SMA crossover on one symbol; each SMA is computed once."""
+    """Every (fast < slow) SMA crossover on one symbol; each SMA is computed once.
+
+    Combinations are independent and numpy releases the GIL, so they run on ``workers``
+    threads (default: the machine's cores, at most 4); results keep the grid's order.
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     c = np.asarray(close, dtype=float)
+    prep = Prepared.of(open_=open_, high=high, low=low, close=c, costs=costs)
     cs = np.concatenate([[0.0], np.cumsum(c)])
-    cache: dict[int, np.ndarray] = {}
+    windows = sorted({*fasts, *slows})
+    smas: dict[int, np.ndarray] = {}
+    for w in windows:
+        out = np.full(len(c), np.nan)
+        out[w - 1 :] = (cs[w:] - cs[:-w]) / w
+        smas[w] = out
+    combos = [(f, s) for f in fasts for s in slows if f < s]
 
-    def sma(w: int) -> np.ndarray:
-        if w not in cache:
-            out = np.full(len(c), np.nan)
-            out[w - 1 :] = (cs[w:] - cs[:-w]) / w
-            cache[w] = out
-        return cache[w]
+    def one(combo: tuple[int, int]) -> dict:
+        f, s = combo
+        with np.errstate(invalid="ignore"):
+            signal = (smas[f] > smas[s]).astype(float)
+        held = held_positions(signal)
+        equity = equity_from(prep, held)
+        trades = trade_list(open_=open_, high=high, low=low, held=held, costs=costs, prep=prep)
+        return {
+            "fast": f,
+            "slow": s,
+            **metrics_of(equity, held, trades, timeframe=timeframe).__dict__,
+        }
 
-    rows = []
-    for f in fasts:
-        for s in slows:
-            if f >= s:
-                continue
-            with np.errstate(invalid="ignore"):
-                signal = (sma(f) > sma(s)).astype(float)
-            held = held_positions(signal)
-            equity = equity_curve(open_=open_, high=high, low=low, close=c, held=held, costs=costs)
-            trades = trade_list(open_=open_, high=high, low=low, held=held, costs=costs)
-            rows.append(
-                {
-                    "fast": f,
-                    "slow": s,
-                    **metrics_of(equity, held, trades, timeframe=timeframe).__dict__,
-                }
-            )
-    return pd.DataFrame(rows)
+    workers = workers or min(os.cpu_count() or 1, 4)
+    if workers == 1:
+        return pd.DataFrame([one(c_) for c_ in combos])
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return pd.DataFrame(list(pool.map(one, combos)))
