@@ -102,10 +102,15 @@ def equity_from(prep: Prepared, held: np.ndarray, *, initial: float = 1.0) -> np
     """Mark-to-market equity at each close for positions ``held`` in {-1, 0, 1}."""
     h = np.asarray(held, dtype=float)
     prev_h = np.concatenate([[0.0], h[:-1]])
-    is_long = (h == 1).view(np.int8)
-    # transition code: 0 flat→flat, 1 long→out, 2 in→long, 3 long→long
-    code = is_long * 2 + np.concatenate([[0], is_long[:-1]])
-    growth = np.choose(code, (prep.ones, prep.exit_long, prep.enter_long, prep.hold_long))
+    is_long = h == 1
+    was_long = np.concatenate([[False], is_long[:-1]])
+    growth = prep.ones.copy()
+    m = is_long & was_long
+    growth[m] = prep.hold_long[m]
+    m = was_long & ~is_long
+    growth[m] = prep.exit_long[m]
+    m = is_long & ~was_long
+    growth[m] = prep.enter_long[m]
     if h.min() < 0:
         growth = growth * _short_growth(
             buy=prep.buy, sell=prep.sell, c=prep.close, h=h, prev_h=prev_h, costs=prep.costs
@@ -161,6 +166,32 @@ def _short_growth(*, buy, sell, c, h, prev_h, costs: CostModel) -> np.ndarray:
     return g
 
 
+def _round_trips(prep: Prepared, held: np.ndarray) -> dict[str, np.ndarray]:
+    h = np.asarray(held, dtype=float)
+    prev = np.concatenate([[0.0], h[:-1]])
+    changes = np.flatnonzero(h != prev)
+    entries = changes[h[changes] != 0]
+    nxt = np.searchsorted(changes, entries, side="right")
+    closed = nxt < len(changes)
+    exits = np.where(closed, changes[np.minimum(nxt, len(changes) - 1)], 0)
+    side = h[entries]
+    entry_px = np.where(side > 0, prep.buy[entries], prep.sell[entries])
+    exit_px = np.where(side > 0, prep.sell[exits], prep.buy[exits])
+    fee = prep.costs.fee
+    long_ret = exit_px * (1 - fee) / (entry_px * (1 + fee)) - 1
+    short_ret = (entry_px * (1 - fee) - exit_px * (1 + fee)) / entry_px
+    ret = np.where(closed, np.where(side > 0, long_ret, short_ret), np.nan)
+    return {
+        "entries": entries,
+        "exits": exits,
+        "closed": closed,
+        "side": side,
+        "entry_px": entry_px,
+        "exit_px": exit_px,
+        "ret": ret,
+    }
+
+
 def trade_list(
     *,
     open_: np.ndarray,
@@ -171,32 +202,18 @@ def trade_list(
     prep: Prepared | None = None,
 ) -> pd.DataFrame:
     """Round trips (vectorised): entry and exit bars, fill prices, net return."""
-    h = np.asarray(held, dtype=float)
     if prep is None:
         prep = Prepared.of(open_=open_, high=high, low=low, close=open_, costs=costs)
-    buy, sell = prep.buy, prep.sell
-    prev = np.concatenate([[0.0], h[:-1]])
-    changes = np.flatnonzero(h != prev)
-    entries = changes[h[changes] != 0]
-    nxt = np.searchsorted(changes, entries, side="right")
-    closed = nxt < len(changes)
-    exits = np.where(closed, changes[np.minimum(nxt, len(changes) - 1)], -1)
-    side = h[entries]
-    entry_px = np.where(side > 0, buy[entries], sell[entries])
-    exit_idx = np.where(closed, exits, 0)
-    exit_px = np.where(side > 0, sell[exit_idx], buy[exit_idx])
-    fee = costs.fee
-    long_ret = exit_px * (1 - fee) / (entry_px * (1 + fee)) - 1
-    short_ret = (entry_px * (1 - fee) - exit_px * (1 + fee)) / entry_px
-    ret = np.where(closed, np.where(side > 0, long_ret, short_ret), np.nan)
+    t = _round_trips(prep, held)
+    closed = t["closed"]
     return pd.DataFrame(
         {
-            "entry_bar": entries,
-            "exit_bar": pd.Series(np.where(closed, exits, 0), dtype="Int64").mask(~closed),
-            "side": side.astype(int),
-            "entry_price": entry_px,
-            "exit_price": np.where(closed, exit_px, np.nan),
-            "return": ret,
+            "entry_bar": t["entries"],
+            "exit_bar": pd.Series(t["exits"], dtype="Int64").mask(~closed),
+            "side": t["side"].astype(int),
+            "entry_price": t["entry_px"],
+            "exit_price": np.where(closed, t["exit_px"], np.nan),
+            "return": t["ret"],
         }
     )
 
@@ -234,7 +251,12 @@ def metrics_of(
     sd = r.std(ddof=1) if len(r) > 1 else 0.0
     downside = np.sqrt(np.mean(np.minimum(r, 0) ** 2))
     dd = _drawdown(e)
-    closed = trades["return"].dropna()
+    returns = (
+        trades["return"].to_numpy(float)
+        if isinstance(trades, pd.DataFrame)
+        else np.asarray(trades, float)
+    )
+    closed = returns[~np.isnan(returns)]
     gains, losses = closed[closed > 0].sum(), -closed[closed < 0].sum()
     switches = np.abs(np.diff(np.concatenate([[0.0], held])))
     return BacktestMetrics(
@@ -252,7 +274,7 @@ def metrics_of(
         drawdown_peak=max(dd.peak - 1, 0),
         drawdown_trough=max(dd.trough - 1, 0),
         drawdown_duration=dd.duration,
-        trades=len(trades),
+        trades=len(returns),
         win_rate=float((closed > 0).mean()) if len(closed) else float("nan"),
         profit_factor=float(gains / losses)
         if losses > 0
