@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Environment that keeps every tool offline and quiet (see shared/STACK.md).
@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     risk_min_history_bars: int = Field(
         250, ge=2, description="Below this: no new risk (fail closed)."
     )
+
+    # --- live exchange orders (off unless explicitly enabled, with keys) -----------------
+    live_trading: bool = Field(False, description="Send approved orders to a real exchange.")
+    live_exchange: str | None = Field(None, description="ccxt exchange id for live orders.")
+    live_api_key: SecretStr | None = Field(None, description="Never logged, printed or stored.")
+    live_api_secret: SecretStr | None = Field(None, description="Never logged, printed or stored.")
 
     # --- synthetic -----------------------------------------------------------------------
     synthetic_seed: int = 7

@@ -285,3 +285,149 @@ def _ms(value: datetime) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return int(value.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class ExchangeOrder:
+    """An exchange's answer about one order, normalised (no credentials inside)."""
+
+    exchange_order_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    status: str  # open | closed | canceled | rejected (ccxt's unified statuses)
+    amount: float
+    filled: float
+    average: float | None
+
+
+class CcxtOrderClient:
+    """Places, fetches and cancels orders through ccxt with the account's keys.
+
+    The keys are handed to ccxt and nowhere else: they are not kept on this object's
+    attributes, never formatted into messages, and never returned. Placing an order is not
+    retried automatically (a timeout may hide a fill); the client order id makes a deliberate
+    resubmission safe, since the exchange refuses a duplicate id.
+    """
+
+    def __init__(
+        self,
+        exchange_id: str,
+        *,
+        api_key,
+        api_secret,
+        api_base_url: str | None = None,
+        timeout_ms: int = 10_000,
+    ) -> None:
+        import ccxt
+
+        if exchange_id not in ccxt.exchanges:
+            raise UnknownExchangeError(exchange_id, ccxt.exchanges)
+        cls = getattr(ccxt, exchange_id)
+        options = (
+            {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False}
+            if exchange_id.startswith("binance")
+            else {}
+        )
+        self._client = cls(
+            {
+                "apiKey": api_key.get_secret_value(),
+                "secret": api_secret.get_secret_value(),
+                "enableRateLimit": True,
+                "timeout": timeout_ms,
+                "options": options,
+            }
+        )
+        if api_base_url:
+            self._client.urls["api"] = _rebase_urls(self._client.urls["api"], api_base_url)
+        self.exchange_id = exchange_id
+        _redact_in_logs(api_key.get_secret_value(), api_secret.get_secret_value())
+
+    def __repr__(self) -> str:
+        return f"CcxtOrderClient({self.exchange_id!r}, keys=<hidden>)"
+
+    def _normal(self, o: dict) -> ExchangeOrder:
+        return ExchangeOrder(
+            exchange_order_id=str(o.get("id")),
+            client_order_id=str(o.get("clientOrderId")),
+            symbol=o.get("symbol"),
+            side=o.get("side"),
+            type=o.get("type"),
+            status=o.get("status"),
+            amount=float(o.get("amount") or 0),
+            filled=float(o.get("filled") or 0),
+            average=float(o["average"]) if o.get("average") else None,
+        )
+
+    def _guard(self, what: str, fn):
+        import ccxt
+
+        try:
+            return fn()
+        except ccxt.BaseError as err:
+            raise PermanentExchangeError(
+                f"{self.exchange_id} {what} failed: {type(err).__name__}: {_scrub(str(err))}"
+            ) from None
+
+    def place(
+        self,
+        *,
+        symbol: str,
+        side: str,
+        order_type: str,
+        amount: float,
+        client_order_id: str,
+        price: float | None = None,
+    ) -> ExchangeOrder:
+        self._guard("load_markets", self._client.load_markets)
+        params = (
+            {"newClientOrderId": client_order_id}
+            if self.exchange_id.startswith("binance")
+            else {"clientOrderId": client_order_id}
+        )
+        raw = self._guard(
+            f"create_order {client_order_id}",
+            lambda: self._client.create_order(symbol, order_type, side, amount, price, params),
+        )
+        return self._normal(raw)
+
+    def fetch(self, *, symbol: str, exchange_order_id: str) -> ExchangeOrder:
+        return self._normal(
+            self._guard("fetch_order", lambda: self._client.fetch_order(exchange_order_id, symbol))
+        )
+
+    def cancel(self, *, symbol: str, exchange_order_id: str) -> ExchangeOrder:
+        return self._normal(
+            self._guard(
+                "cancel_order", lambda: self._client.cancel_order(exchange_order_id, symbol)
+            )
+        )
+
+
+class _Redact(logging.Filter):
+    """Replaces secret values in log records (ccxt's debug log prints request headers)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [x for x in secrets if x]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(x in message for x in self.secrets):
+            for x in self.secrets:
+                message = message.replace(x, "***")
+            record.msg, record.args = message, ()
+        return True
+
+
+def _redact_in_logs(*secrets: str) -> None:
+    """Filters apply per logger, not to children: attach to the loggers ccxt writes with."""
+    redact = _Redact(list(secrets))
+    for name in ("ccxt", "ccxt.base.exchange", "urllib3.connectionpool"):
+        logging.getLogger(name).addFilter(redact)
+
+
+def _scrub(message: str) -> str:
+    """Exchange error texts can echo request URLs: drop query strings (signatures, keys)."""
+    return re.sub(r"\?[^\s]*", "?…", message)

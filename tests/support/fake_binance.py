@@ -37,6 +37,8 @@ class FakeBinanceState:
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
     max_limit: int = 1000
+    orders: dict[str, dict] = field(default_factory=dict)  # clientOrderId -> order
+    api_keys_seen: list[str] = field(default_factory=list)
     delay_s: float = 0.0  # added to every klines answer (to slow a backfill down)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -84,6 +86,94 @@ def _symbol_entry(market: str, base: str, quote: str) -> dict:
 
 class _Handler(BaseHTTPRequestHandler):
     state: FakeBinanceState
+
+    def _signed_params(self) -> dict[str, str] | None:
+        """Params of a signed request (query or body); None (and a 401) if not signed."""
+        url = urlparse(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        params.update({k: v[-1] for k, v in parse_qs(body).items()})
+        key = self.headers.get("X-MBX-APIKEY")
+        if not key or "signature" not in params or "timestamp" not in params:
+            self._send(401, '{"code": -2014, "msg": "API-key format invalid."}')
+            return None
+        with self.state.lock:
+            self.state.api_keys_seen.append(key)
+        return params
+
+    def _order_json(self, o: dict) -> str:
+        return json.dumps(o)
+
+    def do_POST(self) -> None:
+        url = urlparse(self.path)
+        if url.path != "/api/v3/order":
+            self._send(404, '{"code": -1, "msg": "not found"}')
+            return
+        params = self._signed_params()
+        if params is None:
+            return
+        st = self.state
+        market = params.get("symbol", "")
+        if market not in st.candles:
+            self._send(400, '{"code": -1121, "msg": "Invalid symbol."}')
+            return
+        cid = params.get("newClientOrderId") or f"auto-{len(st.orders)}"
+        with st.lock:
+            if cid in st.orders:
+                self._send(400, '{"code": -2010, "msg": "Duplicate order sent."}')
+                return
+            last = st.candles[market].iloc[-1]
+            qty = float(params.get("quantity", 0))
+            price = float(params.get("price") or last.close)
+            filled = params.get("type") == "MARKET"
+            order = {
+                "symbol": market,
+                "orderId": len(st.orders) + 1,
+                "orderListId": -1,
+                "clientOrderId": cid,
+                "transactTime": int(time.time() * 1000),
+                "price": f"{price:.8f}" if params.get("type") != "MARKET" else "0.00000000",
+                "origQty": f"{qty:.8f}",
+                "executedQty": f"{qty if filled else 0:.8f}",
+                "cummulativeQuoteQty": f"{qty * price if filled else 0:.8f}",
+                "status": "FILLED" if filled else "NEW",
+                "timeInForce": params.get("timeInForce", "GTC"),
+                "type": params.get("type"),
+                "side": params.get("side"),
+                "fills": [
+                    {
+                        "price": f"{price:.8f}",
+                        "qty": f"{qty:.8f}",
+                        "commission": "0",
+                        "commissionAsset": "USDT",
+                    }
+                ]
+                if filled
+                else [],
+            }
+            st.orders[cid] = order
+        self._send(200, self._order_json(order))
+
+    def do_DELETE(self) -> None:
+        params = self._signed_params()
+        if params is None:
+            return
+        with self.state.lock:
+            order = next(
+                (
+                    o
+                    for o in self.state.orders.values()
+                    if str(o["orderId"]) == params.get("orderId")
+                    or o["clientOrderId"] == params.get("origClientOrderId")
+                ),
+                None,
+            )
+            if order is None:
+                self._send(400, '{"code": -2011, "msg": "Unknown order sent."}')
+                return
+            order["status"] = "CANCELED"
+        self._send(200, self._order_json(order))
 
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
@@ -147,6 +237,30 @@ class _Handler(BaseHTTPRequestHandler):
                     }
                 ),
             )
+        elif url.path in (
+            "/sapi/v1/capital/config/getall",
+            "/sapi/v1/margin/allPairs",
+            "/sapi/v1/margin/isolated/allPairs",
+        ):  # asked for when keys are set
+            if self._signed_params() is not None:
+                self._send(200, "[]")
+        elif url.path == "/api/v3/order":
+            signed = self._signed_params()
+            if signed is None:
+                return
+            order = next(
+                (
+                    o
+                    for o in st.orders.values()
+                    if str(o["orderId"]) == signed.get("orderId")
+                    or o["clientOrderId"] == signed.get("origClientOrderId")
+                ),
+                None,
+            )
+            if order is None:
+                self._send(400, '{"code": -2013, "msg": "Order does not exist."}')
+            else:
+                self._send(200, self._order_json(order))
         elif url.path == "/api/v3/klines":
             if st.delay_s:
                 time.sleep(st.delay_s)
