@@ -123,6 +123,11 @@ def max_drawdown(equity, *, min_obs: int = 2) -> Drawdown:
     e = _clean(equity, min_obs=min_obs, name="equity")
     if (e <= 0).any():
         raise ValueError("equity must be positive")
+    return drawdown_of(e)
+
+
+def drawdown_of(e: np.ndarray) -> Drawdown:
+    """The computation behind :func:`max_drawdown`, for callers that validated ``e``."""
     peaks = np.maximum.accumulate(e)
     dd = e / peaks - 1
     trough = int(np.argmin(dd))

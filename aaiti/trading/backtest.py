@@ -220,21 +220,16 @@ def trade_list(
 
 def _drawdown(e: np.ndarray):
     """max_drawdown() of the curve with its initial value first (indices shifted by one)."""
-    from aaiti.risk.metrics import Drawdown
+    from dataclasses import replace
 
-    peaks = np.maximum.accumulate(e)
-    dd = e / peaks - 1
-    trough = int(np.argmin(dd))
-    peak = int(np.argmax(e[: trough + 1]))
-    after = np.flatnonzero(e[trough:] >= e[peak])
-    recovery = int(trough + after[0]) if len(after) else None
-    end = recovery if recovery is not None else len(e) - 1
-    return Drawdown(
-        float(dd[trough]),
-        peak + 1,
-        trough + 1,
-        None if recovery is None else recovery + 1,
-        end - peak,
+    from aaiti.risk.metrics import drawdown_of
+
+    dd = drawdown_of(e)
+    return replace(
+        dd,
+        peak=dd.peak + 1,
+        trough=dd.trough + 1,
+        recovery=None if dd.recovery is None else dd.recovery + 1,
     )
 
 
@@ -356,16 +351,18 @@ def _apply_participation(
     return h
 
 
+def _sma_from_cumsum(cs: np.ndarray, window: int) -> np.ndarray:
+    """SMA at each bar from a cumulative sum with a leading 0 (NaN during the warm-up)."""
+    out = np.full(len(cs) - 1, np.nan)
+    out[window - 1 :] = (cs[window:] - cs[:-window]) / window
+    return out
+
+
 def sma_crossover_signals(close: np.ndarray, fast: int, slow: int) -> np.ndarray:
     """1 while SMA(fast) > SMA(slow) at the close, else 0 (NaN warm-up → 0)."""
-    c = np.asarray(close, dtype=float)
-    cs = np.concatenate([[0.0], np.cumsum(c)])
-    f = np.full(len(c), np.nan)
-    s = np.full(len(c), np.nan)
-    f[fast - 1 :] = (cs[fast:] - cs[:-fast]) / fast
-    s[slow - 1 :] = (cs[slow:] - cs[:-slow]) / slow
+    cs = np.concatenate([[0.0], np.cumsum(np.asarray(close, dtype=float))])
     with np.errstate(invalid="ignore"):
-        return (f > s).astype(float)
+        return (_sma_from_cumsum(cs, fast) > _sma_from_cumsum(cs, slow)).astype(float)
 
 
 def sma_grid(
@@ -391,12 +388,7 @@ def sma_grid(
     c = np.asarray(close, dtype=float)
     prep = Prepared.of(open_=open_, high=high, low=low, close=c, costs=costs)
     cs = np.concatenate([[0.0], np.cumsum(c)])
-    windows = sorted({*fasts, *slows})
-    smas: dict[int, np.ndarray] = {}
-    for w in windows:
-        out = np.full(len(c), np.nan)
-        out[w - 1 :] = (cs[w:] - cs[:-w]) / w
-        smas[w] = out
+    smas = {w: _sma_from_cumsum(cs, w) for w in sorted({*fasts, *slows})}
     combos = [(f, s) for f in fasts for s in slows if f < s]
 
     def one(combo: tuple[int, int]) -> dict:
