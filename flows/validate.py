@@ -6,18 +6,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from aaiti.config import Settings
-from aaiti.market import Stream
+from aaiti.market import Stream, stream_exchange
 from aaiti.quality import RAW, GateResult, run_gate, validator_for
 from aaiti.warehouse import Warehouse
 from flows.common import flow_settings, retry_on_transient
 
 
 def default_streams(settings: Settings, timeframes: list[str] | None = None) -> list[Stream]:
-    exchange = (
-        "synthetic"
-        if settings.source == "synthetic"
-        else (settings.source.partition(":")[2] or settings.exchange)
-    )
+    exchange = stream_exchange(settings.source, settings.exchange)
     return [
         Stream(exchange, s, tf)
         for s in settings.symbols

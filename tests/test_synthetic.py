@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 
 from aaiti.market import Stream, open_source, split_valid
@@ -43,7 +44,7 @@ def test_fat_tails_and_volatility_clustering_are_really_there():
     acf1 = np.corrcoef(a[:-1], a[1:])[0, 1]
     shuffled = np.random.default_rng(0).permutation(a)
     assert acf1 > 0.1 > abs(np.corrcoef(shuffled[:-1], shuffled[1:])[0, 1])
-    assert np.std(r) == pytest_approx(np.sqrt(params.unconditional_var), rel=0.15)
+    assert np.std(r) == pytest.approx(np.sqrt(params.unconditional_var), rel=0.15)
 
 
 def test_calibration_on_the_real_sample_is_stationary_and_fat_tailed(settings):
@@ -53,10 +54,4 @@ def test_calibration_on_the_real_sample_is_stationary_and_fat_tailed(settings):
     assert p.alpha > 0 and p.beta > 0 and p.alpha + p.beta < 1
     assert 2 < p.nu < 10
     one_minute = p.rescaled("1m")
-    assert one_minute.unconditional_var * 240 == pytest_approx(p.unconditional_var)
-
-
-def pytest_approx(value, rel=1e-9):
-    import pytest
-
-    return pytest.approx(value, rel=rel)
+    assert one_minute.unconditional_var * 240 == pytest.approx(p.unconditional_var)

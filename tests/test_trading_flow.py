@@ -79,23 +79,32 @@ def test_risk_metrics_are_computed_or_say_why_not(env):
 
 
 def test_halt_stops_new_orders_at_the_next_bar_and_resume_is_audited(env):
-    halted = env.model_copy(
-        update={"trading_enter_long": 0.0, "trading_exit_long": 0.0}
-    )  # always wants in
-    halt(halted, actor="tester", reason="drill")
-    for _ in range(3):
-        cycle(halted)
-        predict_new(halted)
-        report = trading_cycle(halted)
-        assert report.halted
-    rules = {r[0] for r in q(env, "SELECT rule FROM risk.breaches")}
-    new_entries = q(
+    from datetime import UTC, datetime
+
+    halted_at = datetime.now(UTC)
+    halt(env, actor="tester", reason="drill")
+    # while halted, exits are allowed: flatten first (p never reaches 1.0) …
+    flatten = env.model_copy(update={"trading_enter_long": 1.0, "trading_exit_long": 1.0})
+    for _ in range(2):
+        cycle(flatten)
+        predict_new(flatten)
+        assert trading_cycle(flatten).halted
+    # … then a strategy that always wants in: every entry is refused by the halt
+    eager = env.model_copy(update={"trading_enter_long": 0.0, "trading_exit_long": 0.0})
+    cycle(eager)
+    predict_new(eager)
+    report = trading_cycle(eager)
+    assert report.halted and report.rejected >= 1
+    entries = q(
         env,
-        "SELECT count(*) FROM trading.orders WHERE status = 'new' AND client_order_id LIKE '%:enter'",
+        f"""
+        SELECT status, reason FROM trading.orders
+        WHERE client_order_id LIKE '%:enter' AND created_at > '{halted_at.isoformat()}'""",
     )
-    assert new_entries[0][0] == 0
-    assert "manual_halt" in rules or report.orders == 0
-    resume(halted, actor="tester")
+    assert entries and all(s == "rejected" and "trading halted" in r for s, r in entries)
+    rules = [r[0] for r in q(env, "SELECT rule FROM risk.breaches")]
+    assert "manual_halt" in rules
+    resume(env, actor="tester")
     audit = q(env, "SELECT actor, action FROM audit.log ORDER BY logged_at")
     assert ("tester", "halt") in audit and ("tester", "resume") in audit
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
@@ -52,6 +52,3 @@ def parse_when(value: str | None, *, option: str) -> object:
         raise typer.BadParameter(f"{value!r} is not a date", param_hint=option)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return ts.to_pydatetime()
-
-
-Handler = Callable[..., None]

@@ -18,7 +18,7 @@ def validate(
 ) -> None:
     """Validate streams with the GX suites; quarantine bad raw rows; exit 4 if one is blocked."""
     from aaiti.config import apply_tool_environment, load_settings
-    from aaiti.market import Stream
+    from aaiti.market import Stream, stream_exchange
     from aaiti.quality import FEATURES, RAW, run_gate, validator_for
     from aaiti.warehouse import Warehouse
 
@@ -29,7 +29,7 @@ def validate(
         apply_tool_environment(settings)
         warehouse = Warehouse.from_settings(settings)
         validator = validator_for(settings)
-        exchange = settings.source.partition(":")[2] or settings.exchange
+        exchange = stream_exchange(settings.source, settings.exchange)
         names = [s.strip() for s in symbols.split(",")] if symbols else settings.symbols
         results = [
             run_gate(

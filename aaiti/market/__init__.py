@@ -12,7 +12,13 @@ from aaiti.market.errors import (
     UnknownSymbolError,
 )
 from aaiti.market.ingest import GapFillReport, IngestReport, ReplayConfig, fill_gaps, ingest_stream
-from aaiti.market.sources import UnknownSourceError, open_source, parse_source, replay_config
+from aaiti.market.sources import (
+    UnknownSourceError,
+    open_source,
+    parse_source,
+    replay_config,
+    stream_exchange,
+)
 from aaiti.market.store import Gap, UpsertResult, find_gaps, upsert_candles
 from aaiti.market.timeframes import SUPPORTED_TIMEFRAMES, UnsupportedTimeframeError, timeframe_ms
 
@@ -44,6 +50,7 @@ __all__ = [
     "parse_source",
     "replay_config",
     "split_valid",
+    "stream_exchange",
     "timeframe_ms",
     "upsert_candles",
 ]

@@ -110,12 +110,9 @@ class CcxtSource:
                 # a backfill burst a whole window's allowance at once
                 "rateLimiterAlgorithm": "leakyBucket",
             }
-            defaults = cls().options if hasattr(cls, "options") else {}
-            if (
-                isinstance(defaults.get("fetchMarkets"), dict)
-                and "types" in defaults["fetchMarkets"]
-            ):
-                config["options"] = {"fetchMarkets": {"types": ["spot"]}}
+            options = _spot_only_options(cls)
+            if options:
+                config["options"] = options
             if self.rate_limit_ms is not None:
                 # ccxt builds its throttle from rateLimit at construction time
                 config["rateLimit"] = self.rate_limit_ms
@@ -272,6 +269,14 @@ class CcxtSource:
         return page
 
 
+def _spot_only_options(cls: Any) -> dict:
+    """Ask exchanges that load several market types (spot, futures, margin) for spot only."""
+    fetch_markets = (cls().options or {}).get("fetchMarkets")
+    if isinstance(fetch_markets, dict) and "types" in fetch_markets:
+        return {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False}
+    return {}
+
+
 def _rebase_urls(urls: Any, base: str) -> Any:
     """Point every REST URL of a ccxt exchange at ``base`` (keeping the path)."""
     if isinstance(urls, dict):
@@ -325,11 +330,7 @@ class CcxtOrderClient:
         if exchange_id not in ccxt.exchanges:
             raise UnknownExchangeError(exchange_id, ccxt.exchanges)
         cls = getattr(ccxt, exchange_id)
-        options = (
-            {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False}
-            if exchange_id.startswith("binance")
-            else {}
-        )
+        options = _spot_only_options(cls)
         self._client = cls(
             {
                 "apiKey": api_key.get_secret_value(),

@@ -43,6 +43,12 @@ def parse_source(spec: str, exchange: str | None) -> tuple[str, str | None]:
     raise UnknownSourceError(spec)
 
 
+def stream_exchange(spec: str, default_exchange: str) -> str:
+    """The ``exchange`` column a source's streams carry (synthetic is always 'synthetic')."""
+    kind, exchange = parse_source(spec, default_exchange)
+    return "synthetic" if kind == "synthetic" else exchange or default_exchange
+
+
 def open_source(settings: Settings, *, source: str, exchange: str | None = None) -> CandleSource:
     kind, exchange_id = parse_source(source, exchange or settings.exchange)
     if kind == "sample":

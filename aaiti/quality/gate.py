@@ -126,7 +126,6 @@ def _rejects(outcome: SuiteOutcome, batch: pd.DataFrame) -> pd.DataFrame:
     spike is not itself bad) and is judged again against its real predecessor.
     """
     reasons: dict[pd.Timestamp, list[str]] = {}
-    return_only: dict[pd.Timestamp, list[str]] = {}
     by_ts: dict[pd.Timestamp, set[str]] = {}
     for o in outcome.critical_failures:
         for ts in o.unexpected_ts:
@@ -142,7 +141,7 @@ def _rejects(outcome: SuiteOutcome, batch: pd.DataFrame) -> pd.DataFrame:
             if pos is not None and pos > 0:
                 before = pd.Timestamp(ts_by_pos[pos - 1])
                 if before in by_ts and by_ts[before] != {RETURN_COLUMN}:
-                    return_only[ts] = reasons.pop(ts)
+                    reasons.pop(ts)  # judged again next pass
     return pd.DataFrame({"ts": list(reasons), "reason": ["; ".join(r) for r in reasons.values()]})
 
 

@@ -167,6 +167,7 @@ def _short_growth(*, buy, sell, c, h, prev_h, costs: CostModel) -> np.ndarray:
 
 
 def _round_trips(prep: Prepared, held: np.ndarray) -> dict[str, np.ndarray]:
+    """Entries, exits, fill prices and net returns of the round trips in ``held``."""
     h = np.asarray(held, dtype=float)
     prev = np.concatenate([[0.0], h[:-1]])
     changes = np.flatnonzero(h != prev)
@@ -192,18 +193,8 @@ def _round_trips(prep: Prepared, held: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def trade_list(
-    *,
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    held: np.ndarray,
-    costs: CostModel,
-    prep: Prepared | None = None,
-) -> pd.DataFrame:
+def trade_list(prep: Prepared, held: np.ndarray) -> pd.DataFrame:
     """Round trips (vectorised): entry and exit bars, fill prices, net return."""
-    if prep is None:
-        prep = Prepared.of(open_=open_, high=high, low=low, close=open_, costs=costs)
     t = _round_trips(prep, held)
     closed = t["closed"]
     return pd.DataFrame(
@@ -297,56 +288,32 @@ def backtest(
 ) -> BacktestResult:
     """One symbol: ``signal`` in {-1, 0, 1} decided at each bar's close."""
     s = np.clip(np.asarray(signal, dtype=float), -1 if allow_short else 0, 1)
+    prep = Prepared.of(open_=open_, high=high, low=low, close=close, costs=costs)
     held = held_positions(s)
     if participation_cap is not None:
         if volume is None:
             raise ValueError("a participation cap needs the bars' volume")
         held = _apply_participation(
-            held,
-            open_=open_,
-            high=high,
-            low=low,
-            close=close,
-            volume=volume,
-            costs=costs,
-            cap=participation_cap,
-            initial=initial,
+            held, prep=prep, volume=volume, cap=participation_cap, initial=initial
         )
-    equity = equity_curve(
-        open_=open_, high=high, low=low, close=close, held=held, costs=costs, initial=initial
-    )
-    trades = trade_list(open_=open_, high=high, low=low, held=held, costs=costs)
+    equity = equity_from(prep, held, initial=initial)
+    trades = trade_list(prep, held)
     return BacktestResult(
         equity, held, trades, metrics_of(equity, held, trades, timeframe=timeframe)
     )
 
 
-def _apply_participation(
-    held, *, open_, high, low, close, volume, costs, cap, initial
-) -> np.ndarray:
+def _apply_participation(held, *, prep: Prepared, volume, cap, initial) -> np.ndarray:
     """Skip position changes whose traded units would exceed cap × the bar's volume."""
     h = held.copy()
     prev = 0.0
-
-    def curve():
-        return equity_curve(
-            open_=open_,
-            high=high,
-            low=low,
-            close=close,
-            held=h,
-            costs=costs,
-            initial=initial,
-        )
-
-    equity = curve()
+    equity = equity_from(prep, h, initial=initial)
     for t in range(len(h)):
         if h[t] != prev:
             eq = equity[t - 1] if t > 0 else initial
-            units = eq / costs.buy_price(open_[t])
-            if units > cap * volume[t]:
+            if eq / prep.buy[t] > cap * volume[t]:
                 h[t] = prev  # cannot trade it in this bar: keep the old position
-                equity = curve()
+                equity = equity_from(prep, h, initial=initial)
         prev = h[t]
     return h
 
@@ -397,11 +364,11 @@ def sma_grid(
             signal = (smas[f] > smas[s]).astype(float)
         held = held_positions(signal)
         equity = equity_from(prep, held)
-        trades = trade_list(open_=open_, high=high, low=low, held=held, costs=costs, prep=prep)
+        returns = _round_trips(prep, held)["ret"]
         return {
             "fast": f,
             "slow": s,
-            **metrics_of(equity, held, trades, timeframe=timeframe).__dict__,
+            **metrics_of(equity, held, returns, timeframe=timeframe).__dict__,
         }
 
     workers = workers or min(os.cpu_count() or 1, 4)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class CostModel:
@@ -30,27 +32,15 @@ class CostModel:
     def buy_price(self, reference, high=None):
         """Pay up by the slippage, but never above the bar's high (works on arrays too)."""
         price = reference * (1 + self.slippage)
-        return price if high is None else _minimum(price, high)
+        return price if high is None else np.minimum(price, high)
 
     def sell_price(self, reference, low=None):
         """Give up the slippage, but never below the bar's low."""
         price = reference * (1 - self.slippage)
-        return price if low is None else _maximum(price, low)
+        return price if low is None else np.maximum(price, low)
 
     def units_for_cash(self, cash: float, price: float) -> float:
         return cash / (price * (1 + self.fee))
 
     def fee_on(self, notional: float) -> float:
         return abs(notional) * self.fee
-
-
-def _minimum(a, b):
-    import numpy as np
-
-    return np.minimum(a, b) if hasattr(a, "__len__") or hasattr(b, "__len__") else min(a, b)
-
-
-def _maximum(a, b):
-    import numpy as np
-
-    return np.maximum(a, b) if hasattr(a, "__len__") or hasattr(b, "__len__") else max(a, b)
