@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from aaiti.config import Settings
 from aaiti.risk.engine import RiskReport, compute_risk
 from aaiti.trading.engine import TradingReport, trading_cycle
+from aaiti.trading.live import order_client_from
 from aaiti.warehouse import Warehouse
 from flows.common import flow_settings, retry_on_transient
 
@@ -21,7 +22,7 @@ from flows.common import flow_settings, retry_on_transient
     timeout_seconds=600,
 )
 def trade(settings: Settings) -> TradingReport:
-    return trading_cycle(settings)
+    return trading_cycle(settings, order_client=order_client_from(settings))
 
 
 @task(

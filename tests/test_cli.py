@@ -116,3 +116,10 @@ def test_backfill_of_the_sample_respects_the_replay_clock(env):
     assert (first.year, first.month, first.day) == (2024, 1, 1)
     assert (last.year, last.month, last.day, last.hour) == (2024, 12, 31, 20)  # replay start: 2025
     assert n == 6 * 366
+
+
+def test_live_trading_without_keys_is_refused_before_anything_runs(env, monkeypatch):
+    monkeypatch.setenv("AAITI_LIVE_TRADING", "true")
+    result = _run("trade")
+    assert result.exit_code == 2
+    assert "AAITI_LIVE_EXCHANGE, AAITI_LIVE_API_KEY, AAITI_LIVE_API_SECRET" in result.output

@@ -131,3 +131,159 @@ def test_the_drawdown_kill_switch_halts_and_is_recorded(tmp_path):
     assert any("halt level" in e for e in events), events
     rules = {r[0] for r in q(settings, "SELECT rule FROM risk.breaches")}
     assert "kill_switch" in rules
+
+
+# ---------------------------------------------------------------- live routing (loopback)
+# These run last in the module: the final one adds a bar to the shared warehouse.
+
+LIVE_KEY, LIVE_SECRET = "live-key-7c1e", "live-secret-93ab0f"
+
+
+def live_settings(env, url: str, account: str):
+    from pydantic import SecretStr
+
+    return env.model_copy(
+        update={
+            "trading_account": account,
+            "trading_enter_long": 0.0,  # every prediction says long: each stream buys
+            "trading_exit_long": 0.0,
+            "live_trading": True,
+            "live_exchange": "binance",
+            "ccxt_api_base_url": url,
+            "live_api_key": SecretStr(LIVE_KEY),
+            "live_api_secret": SecretStr(LIVE_SECRET),
+        }
+    )
+
+
+def fake_exchange(env):
+    """The loopback exchange, its market price at the warehouse's newest close."""
+    from tests.conftest import sample_frame
+    from tests.support.fake_binance import FakeBinance
+
+    ex = FakeBinance(
+        {
+            "BTCUSD": sample_frame("coinbase", "BTC-USD", "4h"),
+            "ETHUSD": sample_frame("coinbase", "ETH-USD", "4h"),
+        },
+        "4h",
+    )
+    ex.state.price = {
+        symbol.replace("/", ""): close
+        for symbol, close in q(
+            env,
+            """SELECT symbol, arg_max(close, ts) FROM marts.fct_candles
+               WHERE timeframe = '4h' AND origin_timeframe = '4h' AND NOT is_open
+               GROUP BY symbol""",
+        )
+    }
+    return ex
+
+
+def test_live_cycle_sends_only_the_newest_close_and_books_the_exchange_fills(env):
+    from aaiti.trading.live import exchange_client_id, live_client
+
+    with fake_exchange(env) as ex:
+        ex.state.commission_rate = 0.002  # not the configured 10 bps: the exchange's fee wins
+        s = live_settings(env, ex.url, "live-now")
+        report = trading_cycle(s, order_client=live_client(s))
+        assert report.bars > 2 and report.orders == 2 and report.fills == 2
+        assert any("caught up without trading" in e for e in report.events)
+        newest = q(env, "SELECT max(last_bar_ts) FROM trading.cursor WHERE account='live-now'")[0][
+            0
+        ]
+        sent = {str(o["orderId"]): o for o in ex.state.orders.values()}
+        assert sorted(o["symbol"] for o in sent.values()) == ["BTCUSD", "ETHUSD"]
+        assert all(len(o["clientOrderId"]) <= 32 for o in sent.values())
+        rows = q(
+            env,
+            """SELECT o.client_order_id, o.venue, o.status, o.exchange_order_id, o.decided_at_bar,
+                      f.venue, f.quantity, f.price, f.fee, f.bar_ts
+               FROM trading.orders o JOIN trading.fills f USING (client_order_id)
+               WHERE o.account = 'live-now' ORDER BY 1""",
+        )
+        assert len(rows) == 2
+        for cid, venue, status, xid, decided, fvenue, qty, price, fee, bar_ts in rows:
+            placed = sent[xid]
+            assert placed["clientOrderId"] == exchange_client_id(cid)
+            assert (venue, status, fvenue) == ("live", "filled", "live")
+            assert decided == newest
+            assert qty == pytest.approx(float(placed["executedQty"]))
+            assert price == pytest.approx(float(placed["fills"][0]["price"]))
+            assert fee == pytest.approx(0.002 * qty * price)
+            assert (bar_ts - decided).total_seconds() == 4 * 3600  # executes in the next bar
+        cash = q(env, "SELECT cash FROM trading.account WHERE account = 'live-now'")[0][0]
+        spent = sum(r[6] * r[7] + r[8] for r in rows)
+        assert cash == pytest.approx(env.trading_initial_cash - spent)
+        # a rerun of the same bar sends nothing more
+        assert trading_cycle(s, order_client=live_client(s)).orders == 0 and len(sent) == 2
+
+
+def test_exchange_refusal_is_recorded_and_counts_toward_the_breaker(env):
+    from aaiti.trading.live import live_client
+
+    with fake_exchange(env) as ex:
+        ex.state.market_fill = "reject"
+        s = live_settings(env, ex.url, "live-reject")
+        report = trading_cycle(s, order_client=live_client(s))
+    assert report.orders == 2 and report.rejected == 2 and report.fills == 0
+    reasons = q(env, "SELECT status, reason FROM trading.orders WHERE account = 'live-reject'")
+    assert all(st == "rejected" and "insufficient balance" in r for st, r in reasons)
+    state = q(env, "SELECT state FROM risk.state WHERE account = 'live-reject'")[0][0]
+    assert '"consecutive_failures": 2' in state
+    assert q(env, "SELECT count(*) FROM trading.positions WHERE account='live-reject'")[0][0] == 0
+
+
+def test_an_order_sent_before_a_crash_is_adopted_not_sent_twice(env):
+    from aaiti.trading.live import exchange_client_id, live_client
+
+    with fake_exchange(env) as ex:
+        s = live_settings(env, ex.url, "live-adopt")
+        newest = q(
+            env,
+            """SELECT max(ts) FROM marts.fct_candles
+               WHERE timeframe = '4h' AND origin_timeframe = '4h' AND NOT is_open""",
+        )[0][0]
+        cid = f"{s.trading_strategy}:live-adopt:coinbase:BTC/USD:4h:{newest.isoformat()}:enter"
+        # the cycle that sent this crashed before its transaction committed
+        live_client(s).place(
+            symbol="BTC/USD",
+            side="buy",
+            order_type="market",
+            amount=0.1,
+            client_order_id=exchange_client_id(cid),
+        )
+        report = trading_cycle(s, order_client=live_client(s))
+        assert report.orders == 2 and len(ex.state.orders) == 2  # BTC adopted, ETH sent
+    ((qty, status),) = q(
+        env, f"SELECT filled_quantity, status FROM trading.orders WHERE client_order_id = '{cid}'"
+    )
+    assert status == "filled" and qty == pytest.approx(0.1)
+
+
+def test_an_order_still_open_on_the_exchange_is_reconciled_at_the_next_bar(env):
+    from aaiti.trading.live import live_client
+
+    with fake_exchange(env) as ex:
+        ex.state.market_fill = "later"
+        s = live_settings(env, ex.url, "live-later")
+        first = trading_cycle(s, order_client=live_client(s))
+        assert first.orders == 2 and first.fills == 0
+        assert {
+            r[0] for r in q(env, "SELECT status FROM trading.orders WHERE account='live-later'")
+        } == {"new"}
+        cycle(env)  # one more closed bar arrives
+        predict_new(env)
+        second = trading_cycle(s, order_client=live_client(s))
+    assert second.fills == 2
+    rows = q(
+        env,
+        """SELECT o.status, o.reason, f.fee, f.quantity * f.price, f.bar_ts > o.decided_at_bar
+           FROM trading.orders o JOIN trading.fills f USING (client_order_id)
+           WHERE o.account = 'live-later'""",
+    )
+    assert len(rows) == 2
+    for status, reason, fee, notional, later in rows:
+        assert status == "filled" and later
+        assert "fee estimated at 10 bps" in reason  # Binance's GET /order carries no fee
+        assert fee == pytest.approx(notional * 0.001)

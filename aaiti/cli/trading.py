@@ -20,13 +20,14 @@ def _settings():
 
 
 def trade() -> None:
-    """Run one paper-trading cycle over the newest closed bars."""
+    """Run one trading cycle over the newest closed bars (paper, or live when opted in)."""
     from aaiti.trading.engine import trading_cycle
+    from aaiti.trading.live import order_client_from
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
         settings = _settings()
-        r = trading_cycle(settings)
+        r = trading_cycle(settings, order_client=order_client_from(settings))
         Warehouse.from_settings(settings).publish_snapshot()
         out.print(
             f"bars {r.bars} · orders {r.orders} · rejected by risk {r.rejected} · fills {r.fills} · "

@@ -305,6 +305,25 @@ class ExchangeOrder:
     amount: float
     filled: float
     average: float | None
+    fees: tuple[tuple[str, float], ...] = ()  # (currency, cost) as the exchange charged them
+
+    def fee_in_quote(self) -> tuple[float, list[str]]:
+        """Fees in the quote currency, and those that cannot be priced from this order alone.
+
+        A fee in the base currency is priced at the order's average price; a fee in a third
+        currency (an exchange token, say) is returned unpriced for the caller to report.
+        """
+        base, _, quote = self.symbol.partition("/")
+        quote = quote.split(":")[0]
+        total, unpriced = 0.0, []
+        for currency, cost in self.fees:
+            if currency == quote:
+                total += cost
+            elif currency == base and self.average:
+                total += cost * self.average
+            elif cost:
+                unpriced.append(f"{cost:g} {currency}")
+        return total, unpriced
 
 
 class CcxtOrderClient:
@@ -359,6 +378,10 @@ class CcxtOrderClient:
             amount=float(o.get("amount") or 0),
             filled=float(o.get("filled") or 0),
             average=float(o["average"]) if o.get("average") else None,
+            fees=tuple(
+                (str(f.get("currency")), float(f.get("cost") or 0))
+                for f in (o.get("fees") or ([o["fee"]] if o.get("fee") else []))
+            ),
         )
 
     def _guard(self, what: str, fn):
@@ -391,6 +414,22 @@ class CcxtOrderClient:
             f"create_order {client_order_id}",
             lambda: self._client.create_order(symbol, order_type, side, amount, price, params),
         )
+        return self._normal(raw)
+
+    def find(self, *, symbol: str, client_order_id: str) -> ExchangeOrder | None:
+        """The order the exchange holds under our client id, or None if it has none."""
+        import ccxt
+
+        self._guard("load_markets", self._client.load_markets)
+        try:
+            raw = self._client.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+        except ccxt.OrderNotFound:
+            return None
+        except ccxt.BaseError as err:
+            raise PermanentExchangeError(
+                f"{self.exchange_id} fetch_order {client_order_id} failed: "
+                f"{type(err).__name__}: {_scrub(str(err))}"
+            ) from None
         return self._normal(raw)
 
     def fetch(self, *, symbol: str, exchange_order_id: str) -> ExchangeOrder:

@@ -279,7 +279,6 @@ class PaperBroker:
                     f"insufficient cash: {notional + fee:.2f} needed, {self.cash:.2f} available",
                 )
                 return None
-            self.cash -= notional + fee
         else:
             if not self.allow_short and position.quantity - quantity < -1e-12:
                 o.move(
@@ -287,18 +286,26 @@ class PaperBroker:
                     "short selling is not allowed",
                 )
                 return None
-            self.cash += notional - fee
-        position.apply(o.side, quantity, price)
+        return self.book_fill(o, ts=bar.ts, quantity=quantity, price=price, fee=fee)
+
+    def book_fill(self, o: Order, *, ts: object, quantity: float, price: float, fee: float) -> Fill:
+        """Account for a fill: cash, position, the order's progress and the ledger.
+
+        The one booking path for simulated fills and for fills an exchange reports.
+        """
+        notional = quantity * price
+        self.cash += -(notional + fee) if o.side == Side.BUY else notional - fee
+        self.positions.setdefault(o.symbol, Position(o.symbol)).apply(o.side, quantity, price)
         o.average_price = (o.average_price * o.filled_quantity + price * quantity) / (
             o.filled_quantity + quantity
         )
         o.filled_quantity += quantity
         o.move(OrderStatus.FILLED if o.remaining <= 1e-12 else OrderStatus.PARTIALLY_FILLED)
-        fill = Fill(o.client_order_id, o.symbol, bar.ts, o.side, quantity, price, fee)
+        fill = Fill(o.client_order_id, o.symbol, ts, o.side, quantity, price, fee)
         self.fills.append(fill)
         signed = -notional if o.side == Side.BUY else notional
-        self.ledger.append(LedgerEntry(bar.ts, "fill", o.client_order_id, signed, self.cash + fee))
-        self.ledger.append(LedgerEntry(bar.ts, "fee", o.client_order_id, -fee, self.cash))
+        self.ledger.append(LedgerEntry(ts, "fill", o.client_order_id, signed, self.cash + fee))
+        self.ledger.append(LedgerEntry(ts, "fee", o.client_order_id, -fee, self.cash))
         return fill
 
     # ------------------------------------------------------------------ valuation

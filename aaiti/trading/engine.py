@@ -10,6 +10,11 @@ One writer transaction per cycle (atomic; a rerun of the same bar changes nothin
    (hysteresis); the orders that reach it pass the pre-trade risk gate or are refused with
    the rule that refused them (``risk.breaches``);
 4. save everything, with each order's lineage to the prediction and model behind it.
+
+With an order client (live trading, opted in), approved orders at the newest close go to the
+exchange instead of the simulated book, and the exchange's fills are booked through the same
+accounting; orders still open there are reconciled at each later bar. Older catch-up bars are
+marked but never traded live: an order decided on a stale close is not sent.
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
 
 from aaiti.config import Settings
+from aaiti.market.errors import PermanentExchangeError
+from aaiti.market.timeframes import timeframe_ms
 from aaiti.ml.tracking import model_name
 from aaiti.risk.gate import RiskGate, RiskLimits, RiskState
 from aaiti.trading.broker import (
+    OPEN_STATES,
     Bar,
     Order,
     OrderStatus,
@@ -36,9 +45,13 @@ from aaiti.trading.broker import (
     TimeInForce,
 )
 from aaiti.trading.costs import CostModel
+from aaiti.trading.live import book_exchange_state, place_for_cycle
 from aaiti.trading.signals import Hysteresis
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
+
+if TYPE_CHECKING:
+    from aaiti.market.exchange import CcxtOrderClient
 
 log = logging.getLogger(__name__)
 _SQL = "aaiti.trading"
@@ -103,9 +116,29 @@ def _order_from_row(r: dict) -> Order:
     )
 
 
+def _fill_row(f, *, exchange: str, venue: str, now: datetime) -> dict:
+    return {
+        "client_order_id": f.client_order_id,
+        "exchange": exchange,
+        "symbol": f.symbol,
+        "bar_ts": f.ts,
+        "side": str(f.side),
+        "quantity": f.quantity,
+        "price": f.price,
+        "fee": f.fee,
+        "recorded_at": now,
+        "venue": venue,
+    }
+
+
 def trading_cycle(
-    settings: Settings, *, warehouse: Warehouse | None = None, timeframe: str | None = None
+    settings: Settings,
+    *,
+    warehouse: Warehouse | None = None,
+    timeframe: str | None = None,
+    order_client: CcxtOrderClient | None = None,
 ) -> TradingReport:
+    """One cycle; ``order_client`` (from ``live.live_client``) routes orders to an exchange."""
     warehouse = warehouse or Warehouse.from_settings(settings)
     timeframe = timeframe or settings.timeframe
     account = settings.trading_account
@@ -144,13 +177,20 @@ def trading_cycle(
                 broker.marks[sym] = mark
             exchange_of[sym] = ex
         meta: dict[str, dict] = {}
+        live_orders: dict[str, Order] = {}  # open on the exchange, reconciled bar by bar
         for r in (
             con.sql(load_sql(_SQL, "open_orders_get"), params=[account])
             .to_arrow_table()
             .to_pylist()
         ):
-            broker.orders[r["client_order_id"]] = _order_from_row(r)
+            book = live_orders if r["venue"] == "live" else broker.orders
+            book[r["client_order_id"]] = _order_from_row(r)
             meta[r["client_order_id"]] = r
+        if live_orders and order_client is None:
+            report.events.append(
+                f"{len(live_orders)} live order(s) open on the exchange are not reconciled: "
+                "live trading is off for this cycle"
+            )
         gate = load_gate(con, settings)
         history = dict(
             con.sql(
@@ -186,26 +226,31 @@ def trading_cycle(
             enter_long=settings.trading_enter_long, exit_long=settings.trading_exit_long
         )
         fills_rows, equity_rows, breach_rows, touched = [], [], [], set(meta)
+        newest = bars["ts"].max()
+        bar_length = timedelta(milliseconds=timeframe_ms(timeframe))
+        stale_bars_skipped = 0
 
         for ts, group in bars.groupby("ts", sort=True):
             for b in group.itertuples(index=False):
                 exchange_of[b.symbol] = b.exchange
+                if order_client is not None:
+                    for cid, o in live_orders.items():
+                        if o.symbol != b.symbol or o.status not in OPEN_STATES:
+                            continue
+                        state = order_client.fetch(
+                            symbol=o.symbol, exchange_order_id=meta[cid]["exchange_order_id"]
+                        )
+                        fill, _ = book_exchange_state(broker, o, state, ts=b.ts, fee_rate=costs.fee)
+                        if fill is not None:
+                            fills_rows.append(
+                                _fill_row(fill, exchange=b.exchange, venue="live", now=now)
+                            )
+                            report.fills += 1
+                        touched.add(cid)
                 before = {cid: o.status for cid, o in broker.orders.items()}
                 fills = broker.on_bar(b.symbol, Bar(b.ts, b.open, b.high, b.low, b.close, b.volume))
                 for f in fills:
-                    fills_rows.append(
-                        {
-                            "client_order_id": f.client_order_id,
-                            "exchange": b.exchange,
-                            "symbol": f.symbol,
-                            "bar_ts": b.ts,
-                            "side": str(f.side),
-                            "quantity": f.quantity,
-                            "price": f.price,
-                            "fee": f.fee,
-                            "recorded_at": now,
-                        }
-                    )
+                    fills_rows.append(_fill_row(f, exchange=b.exchange, venue="paper", now=now))
                     gate.on_order_result(ok=True)
                 for cid, o in broker.orders.items():
                     if before.get(cid) != o.status:
@@ -239,14 +284,25 @@ def trading_cycle(
                     "drawdown": gate.drawdown(equity),
                 }
             )
-            # decisions at this close
-            for b in group.itertuples(index=False):
+            # decisions at this close (live: only the newest close is ever traded)
+            deciding = group
+            if order_client is not None and ts != newest:
+                stale_bars_skipped += 1
+                deciding = group.iloc[0:0]
+            for b in deciding.itertuples(index=False):
                 p = pred_by.get((b.symbol, pd.Timestamp(ts)))
                 pos = broker.positions.get(b.symbol)
                 held = pos.quantity if pos else 0.0
                 current = 1 if held > 1e-12 else (-1 if held < -1e-12 else 0)
                 target = hysteresis.step(current, p.probability if p is not None else float("nan"))
-                if target == current or any(o.symbol == b.symbol for o in broker.open_orders()):
+                if (
+                    target == current
+                    or any(o.symbol == b.symbol for o in broker.open_orders())
+                    or any(
+                        o.symbol == b.symbol and o.status in OPEN_STATES
+                        for o in live_orders.values()
+                    )
+                ):
                     continue
                 legs = []
                 if current == 1:
@@ -261,7 +317,7 @@ def trading_cycle(
                         )
                     )
                 for leg, side, size, notional in legs:
-                    cid = f"{settings.trading_strategy}:{b.exchange}:{b.symbol}:{timeframe}:{pd.Timestamp(ts).isoformat()}:{leg}"
+                    cid = f"{settings.trading_strategy}:{account}:{b.exchange}:{b.symbol}:{timeframe}:{pd.Timestamp(ts).isoformat()}:{leg}"
                     positions_value = {
                         s: q.quantity * broker.marks.get(s, q.average_price)
                         for s, q in broker.positions.items()
@@ -275,7 +331,30 @@ def trading_cycle(
                         risk_known=risk_known,
                     )
                     order = Order(cid, b.symbol, side, **size)
-                    if decision.approved:
+                    venue = "paper"
+                    if decision.approved and order_client is not None:
+                        venue = "live"
+                        live_orders[cid] = order
+                        try:
+                            placed = place_for_cycle(
+                                order_client, order, reference_price=b.close, fee_rate=costs.fee
+                            )
+                        except PermanentExchangeError as err:
+                            order.move(OrderStatus.REJECTED, str(err))
+                            report.rejected += 1
+                            report.events += [e.message for e in gate.on_order_result(ok=False)]
+                        else:
+                            gate.on_order_result(ok=True)
+                            fill, _ = book_exchange_state(
+                                broker, order, placed, ts=ts + bar_length, fee_rate=costs.fee
+                            )
+                            if fill is not None:
+                                fills_rows.append(
+                                    _fill_row(fill, exchange=b.exchange, venue="live", now=now)
+                                )
+                                report.fills += 1
+                            meta_extra = {"exchange_order_id": placed.exchange_order_id}
+                    elif decision.approved:
                         broker.submit(order)
                     else:
                         order.status, order.reason = (
@@ -306,7 +385,11 @@ def trading_cycle(
                         "model_version": p.model_version if p is not None else None,
                         "run_id": p.run_id if p is not None else None,
                         "created_at": now,
+                        "venue": venue,
+                        "exchange_order_id": None,
                     }
+                    if venue == "live" and order.status != OrderStatus.REJECTED:
+                        meta[cid].update(meta_extra)
                     report.orders += 1
             for b in group.itertuples(index=False):
                 run(
@@ -328,9 +411,14 @@ def trading_cycle(
                     "recorded_at": now,
                 }
             )
+        if stale_bars_skipped:
+            report.events.append(
+                f"live: {stale_bars_skipped} older closed bar(s) caught up without trading; "
+                "only the newest close sends orders"
+            )
         orders_rows = []
         for cid in touched:
-            o, m = broker.orders[cid], meta[cid]
+            o, m = broker.orders.get(cid) or live_orders[cid], meta[cid]
             orders_rows.append(
                 {
                     "client_order_id": cid,
@@ -356,6 +444,8 @@ def trading_cycle(
                     "run_id": m.get("run_id"),
                     "created_at": m.get("created_at", now),
                     "updated_at": now,
+                    "venue": m.get("venue", "paper"),
+                    "exchange_order_id": m.get("exchange_order_id"),
                 }
             )
         positions_rows = [

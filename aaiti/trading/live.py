@@ -7,16 +7,18 @@ secret store) as secrets and never reach logs, messages or the warehouse.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from aaiti.config import Settings
 from aaiti.market.exchange import CcxtOrderClient, ExchangeOrder
 from aaiti.risk.gate import Decision, RiskGate
+from aaiti.trading.broker import Fill, Order, OrderStatus, PaperBroker
 
 log = logging.getLogger(__name__)
 
 
-class LiveTradingDisabledError(RuntimeError):
+class LiveTradingDisabledError(ValueError):
     """Live orders were asked for without the opt-in and the keys."""
 
 
@@ -44,6 +46,11 @@ def live_client(settings: Settings) -> CcxtOrderClient:
         api_base_url=settings.ccxt_api_base_url,
         timeout_ms=settings.ccxt_timeout_ms,
     )
+
+
+def order_client_from(settings: Settings) -> CcxtOrderClient | None:
+    """The exchange client for the trade cycle when live trading is opted in, else None."""
+    return live_client(settings) if settings.live_trading else None
 
 
 def route_live(
@@ -83,3 +90,77 @@ def route_live(
     gate.on_order_result(ok=True)
     log.info("live order %s: %s %s %s → %s", client_order_id, side, amount, symbol, placed.status)
     return decision, placed
+
+
+def exchange_client_id(client_order_id: str) -> str:
+    """The id the exchange sees: derived from ours, short enough for every venue (≤ 32).
+
+    Binance allows 36 characters, others fewer; our ids name strategy, account, stream, bar
+    and leg and are longer. A digest keeps the exchange's duplicate check doing its job.
+    """
+    return "aaiti" + hashlib.blake2b(client_order_id.encode(), digest_size=12).hexdigest()
+
+
+def place_for_cycle(
+    client: CcxtOrderClient, order: Order, *, reference_price: float, fee_rate: float
+) -> ExchangeOrder:
+    """Send one approved cycle order as a market order; a notional becomes units at the close.
+
+    Looks before it places: if the exchange already holds an order under this id (a cycle that
+    crashed after sending it), that order is adopted instead of being refused as a duplicate.
+    """
+    exchange_id = exchange_client_id(order.client_order_id)
+    existing = client.find(symbol=order.symbol, client_order_id=exchange_id)
+    if existing is not None:
+        order.quantity, order.notional = existing.amount, None
+        return existing
+    amount = (
+        order.quantity
+        if order.quantity is not None
+        else order.notional / (reference_price * (1 + fee_rate))
+    )
+    placed = client.place(
+        symbol=order.symbol,
+        side=str(order.side),
+        order_type="market",
+        amount=amount,
+        client_order_id=exchange_id,
+    )
+    order.quantity, order.notional = placed.amount or amount, None
+    return placed
+
+
+def book_exchange_state(
+    book: PaperBroker, order: Order, state: ExchangeOrder, *, ts: object, fee_rate: float
+) -> tuple[Fill | None, str | None]:
+    """Book what the exchange filled since we last looked, then take its status.
+
+    Returns the new fill (if any) and a note when the fee had to be estimated or could not be
+    priced — the exchange's word is used whenever it gives one.
+    """
+    note = None
+    fill = None
+    new_quantity = state.filled - order.filled_quantity
+    if new_quantity > 1e-12 and state.average:
+        price = (state.average * state.filled - order.average_price * order.filled_quantity) / (
+            new_quantity
+        )
+        reported, unpriced = state.fee_in_quote()
+        if state.fees:
+            fee = reported * new_quantity / state.filled
+            if unpriced:
+                note = f"fee {', '.join(unpriced)} not in the quote currency; not booked"
+        else:
+            fee = new_quantity * price * fee_rate
+            note = f"fee estimated at {fee_rate * 1e4:g} bps: the exchange reported none for it"
+        fill = book.book_fill(order, ts=ts, quantity=new_quantity, price=price, fee=fee)
+        if note:
+            order.reason = note
+    if state.status == "canceled" and order.status in (
+        OrderStatus.NEW,
+        OrderStatus.PARTIALLY_FILLED,
+    ):
+        order.move(OrderStatus.CANCELLED, "cancelled on the exchange")
+    elif state.status in ("rejected", "expired") and order.status == OrderStatus.NEW:
+        order.move(OrderStatus.REJECTED, f"exchange: {state.status}")
+    return fill, note

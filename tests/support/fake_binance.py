@@ -40,6 +40,12 @@ class FakeBinanceState:
     orders: dict[str, dict] = field(default_factory=dict)  # clientOrderId -> order
     api_keys_seen: list[str] = field(default_factory=list)
     delay_s: float = 0.0  # added to every klines answer (to slow a backfill down)
+    # market orders: "now" fill at once (fills + commission in the answer, as Binance's FULL
+    # response); "later" rest as NEW and show FILLED on the next query (no fee in it, as
+    # Binance's GET /order); "reject" refuse with an insufficient-balance error
+    market_fill: str = "now"
+    commission_rate: float = 0.001
+    price: dict[str, float] = field(default_factory=dict)  # market price; else the last close
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -103,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
         return params
 
     def _order_json(self, o: dict) -> str:
-        return json.dumps(o)
+        return json.dumps({k: v for k, v in o.items() if not k.startswith("_")})
 
     def do_POST(self) -> None:
         url = urlparse(self.path)
@@ -123,10 +129,17 @@ class _Handler(BaseHTTPRequestHandler):
             if cid in st.orders:
                 self._send(400, '{"code": -2010, "msg": "Duplicate order sent."}')
                 return
+            if params.get("type") == "MARKET" and st.market_fill == "reject":
+                self._send(
+                    400,
+                    '{"code": -2010, "msg": "Account has insufficient balance for requested action."}',
+                )
+                return
             last = st.candles[market].iloc[-1]
             qty = float(params.get("quantity", 0))
-            price = float(params.get("price") or last.close)
-            filled = params.get("type") == "MARKET"
+            price = float(params.get("price") or st.price.get(market, last.close))
+            filled = params.get("type") == "MARKET" and st.market_fill == "now"
+            rests_then_fills = params.get("type") == "MARKET" and st.market_fill == "later"
             order = {
                 "symbol": market,
                 "orderId": len(st.orders) + 1,
@@ -145,13 +158,15 @@ class _Handler(BaseHTTPRequestHandler):
                     {
                         "price": f"{price:.8f}",
                         "qty": f"{qty:.8f}",
-                        "commission": "0",
-                        "commissionAsset": "USDT",
+                        "commission": f"{qty * price * st.commission_rate:.8f}",
+                        "commissionAsset": self._split(market)[1],
                     }
                 ]
                 if filled
                 else [],
             }
+            if rests_then_fills:
+                order["_fill_on_query"] = f"{qty * price:.8f}"
             st.orders[cid] = order
         self._send(200, self._order_json(order))
 
@@ -260,6 +275,10 @@ class _Handler(BaseHTTPRequestHandler):
             if order is None:
                 self._send(400, '{"code": -2013, "msg": "Order does not exist."}')
             else:
+                with st.lock:
+                    if "_fill_on_query" in order:
+                        order["cummulativeQuoteQty"] = order.pop("_fill_on_query")
+                        order["executedQty"], order["status"] = order["origQty"], "FILLED"
                 self._send(200, self._order_json(order))
         elif url.path == "/api/v3/klines":
             if st.delay_s:
