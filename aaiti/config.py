@@ -154,13 +154,57 @@ class Settings(BaseSettings):
     live_api_key: SecretStr | None = Field(None, description="Never logged, printed or stored.")
     live_api_secret: SecretStr | None = Field(None, description="Never logged, printed or stored.")
 
+    # --- monitoring: drift and the retrain trigger ---------------------------------------
+    monitor_current_bars: int = Field(
+        180, ge=30, description="Recent bars per stream compared with the training window."
+    )
+    monitor_drift_method: str = Field(
+        "wasserstein", description="Evidently stat test for each feature."
+    )
+    monitor_drift_threshold: float = Field(
+        0.5, gt=0, description="A feature drifts when its score reaches this."
+    )
+    monitor_drift_share: float = Field(
+        0.5, gt=0, le=1, description="Retrain when this share of the features drifts."
+    )
+    monitor_min_labelled: int = Field(
+        100, ge=10, description="Matured predictions needed before quality is judged."
+    )
+    monitor_max_auc_decay: float = Field(
+        0.05, gt=0, lt=1, description="Retrain when live AUC falls this far below the OOS AUC."
+    )
+    monitor_retrain_cooldown_hours: float = Field(
+        24.0, ge=0, description="No drift-triggered retrain sooner than this after the last."
+    )
+    monitor_retrain: bool = Field(True, description="Let drift start the train flow.")
+
+    # --- alerts: channels (secrets never logged) and delivery rules ----------------------
+    alert_webhook_url: SecretStr | None = Field(None, description="Generic JSON webhook.")
+    alert_slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook.")
+    alert_discord_webhook_url: SecretStr | None = Field(None, description="Discord webhook.")
+    alert_smtp_host: str | None = Field(None, description="Email alerts through this server.")
+    alert_smtp_port: int = Field(25, ge=1, le=65535)
+    alert_smtp_starttls: bool = False
+    alert_smtp_user: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_email_from: str = "aaiti@localhost"
+    alert_email_to: Annotated[list[str], NoDecode] = []
+    alert_min_severity: str = Field(
+        "warning", pattern="^(info|warning|critical)$", description="Below it: the log only."
+    )
+    alert_dedup_window_s: float = Field(3600.0, ge=0, description="Same key, same channel.")
+    alert_rate_limit_per_hour: int = Field(30, ge=1, description="Per channel.")
+    alert_retries: int = Field(2, ge=0, le=10)
+    alert_retry_backoff_s: float = Field(0.5, ge=0)
+    alert_timeout_s: float = Field(5.0, gt=0)
+
     # --- synthetic -----------------------------------------------------------------------
     synthetic_seed: int = 7
     synthetic_origin: datetime = Field(
         datetime(2025, 1, 1, tzinfo=UTC), description="First candle of every synthetic stream."
     )
 
-    @field_validator("symbols", mode="before")
+    @field_validator("symbols", "alert_email_to", mode="before")
     @classmethod
     def _split_symbols(cls, value: object) -> object:
         if isinstance(value, str):

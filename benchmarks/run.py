@@ -5,7 +5,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench_ingest", "bench_transform", "bench_quality", "bench_ml", "bench_trading"]
+BENCHMARKS = [
+    "bench_ingest",
+    "bench_transform",
+    "bench_quality",
+    "bench_ml",
+    "bench_trading",
+    "bench_monitoring",
+]
 
 
 def main(names: list[str]) -> None:

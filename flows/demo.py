@@ -3,7 +3,7 @@
 History first (ingest → validate → transform → validate → train), then a few bars of the
 market replay as they "close": each one flows through ingest → validate → transform →
 predict → trade, so the champion writes real out-of-sample predictions and the paper
-broker acts on them; risk is computed at the end.
+broker acts on them; risk is computed, and the champion is checked for drift, at the end.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 from prefect import flow
 
 from aaiti.quality import FEATURES, RAW
+from flows.common import alert_on_failure
 from flows.ingest import ingest_flow
+from flows.monitor import monitor_flow
 from flows.predict import predict_flow
 from flows.trade import risk_flow, trade_flow
 from flows.train import train_flow
@@ -21,7 +23,7 @@ from flows.validate import validate_flow
 REPLAY_BARS = 4
 
 
-@flow(name="demo", log_prints=True)
+@flow(name="demo", log_prints=True, on_failure=[alert_on_failure])
 def demo_flow(replay_bars: int = REPLAY_BARS) -> dict:
     ingested = ingest_flow()
     raw_gate = validate_flow(checkpoint=RAW)
@@ -36,6 +38,7 @@ def demo_flow(replay_bars: int = REPLAY_BARS) -> dict:
         predictions.append(predict_flow())
         trades.append(trade_flow())
     risk = risk_flow()
+    monitored = monitor_flow()
     return {
         "ingested": ingested,
         "raw_gate": raw_gate,
@@ -45,6 +48,7 @@ def demo_flow(replay_bars: int = REPLAY_BARS) -> dict:
         "predictions": predictions,
         "trades": trades,
         "risk": risk,
+        "monitor": monitored,
     }
 
 

@@ -11,7 +11,7 @@ from prefect.artifacts import create_table_artifact
 from aaiti.config import Settings
 from aaiti.market import fill_gaps, ingest_stream, open_source, replay_config
 from aaiti.warehouse import Warehouse
-from flows.common import flow_settings, retry_on_transient
+from flows.common import alert_on_failure, deliver_alerts, flow_settings, retry_on_transient
 
 
 @task(
@@ -70,7 +70,7 @@ def publish(settings: Settings) -> str:
     return str(Warehouse.from_settings(settings).publish_snapshot())
 
 
-@flow(name="ingest", log_prints=True)
+@flow(name="ingest", log_prints=True, on_failure=[alert_on_failure])
 def ingest_flow(
     source: str | None = None,
     exchange: str | None = None,
@@ -93,6 +93,7 @@ def ingest_flow(
         for symbol in (symbols or settings.symbols)
     ]
     rows = [f.result() for f in futures]
+    deliver_alerts(settings)
     snapshot = publish(settings)
     create_table_artifact(
         key="ingest-summary",

@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger, task
 from aaiti.config import Settings
 from aaiti.ml import PredictReport, predict_new
 from aaiti.warehouse import Warehouse
-from flows.common import flow_settings, retry_on_transient
+from flows.common import alert_on_failure, flow_settings, retry_on_transient
 
 
 @task(
@@ -22,7 +22,7 @@ def predict(settings: Settings, *, timeframe: str) -> PredictReport:
     return predict_new(settings, timeframe=timeframe)
 
 
-@flow(name="predict", log_prints=True)
+@flow(name="predict", log_prints=True, on_failure=[alert_on_failure])
 def predict_flow(timeframe: str | None = None) -> dict:
     settings = flow_settings()
     report = predict(settings, timeframe=timeframe or settings.timeframe)

@@ -12,7 +12,7 @@ from aaiti.risk.engine import RiskReport, compute_risk
 from aaiti.trading.engine import TradingReport, trading_cycle
 from aaiti.trading.live import order_client_from
 from aaiti.warehouse import Warehouse
-from flows.common import flow_settings, retry_on_transient
+from flows.common import alert_on_failure, deliver_alerts, flow_settings, retry_on_transient
 
 
 @task(
@@ -35,13 +35,14 @@ def risk(settings: Settings) -> RiskReport:
     return compute_risk(settings)
 
 
-@flow(name="trade", log_prints=True)
+@flow(name="trade", log_prints=True, on_failure=[alert_on_failure])
 def trade_flow() -> dict:
     settings = flow_settings()
     report = trade(settings)
     logger = get_run_logger()
     for event in report.events:
         logger.warning("risk event: %s", event)
+    deliver_alerts(settings)
     Warehouse.from_settings(settings).publish_snapshot()
     create_markdown_artifact(
         key="trading-cycle",
@@ -57,7 +58,7 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-@flow(name="risk", log_prints=True)
+@flow(name="risk", log_prints=True, on_failure=[alert_on_failure])
 def risk_flow() -> dict:
     settings = flow_settings()
     report = risk(settings)
@@ -68,7 +69,7 @@ def risk_flow() -> dict:
     return {r["metric"]: r["value"] for r in report.rows}
 
 
-@flow(name="backtest", log_prints=True)
+@flow(name="backtest", log_prints=True, on_failure=[alert_on_failure])
 def backtest_flow(fasts: list[int] | None = None, slows: list[int] | None = None) -> dict:
     """Ad hoc: an SMA-crossover grid on the default symbols (warehouse + MLflow)."""
     from aaiti.trading.grid import run_sma_grid

@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from aaiti.config import Settings
 from aaiti.ml import TrainingReport, train_and_register
-from flows.common import flow_settings
+from flows.common import alert_on_failure, flow_settings
 
 
 @task(task_run_name="train {timeframe}", timeout_seconds=3600)
@@ -37,7 +37,7 @@ def report_markdown(r: TrainingReport) -> str:
     return "\n".join(lines)
 
 
-@flow(name="train", log_prints=True)
+@flow(name="train", log_prints=True, on_failure=[alert_on_failure])
 def train_flow(timeframe: str | None = None) -> dict:
     """Train the pooled model of a timeframe (daily, or when monitoring asks for it)."""
     settings = flow_settings()

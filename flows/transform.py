@@ -8,7 +8,7 @@ from prefect.artifacts import create_table_artifact
 from aaiti.config import Settings
 from aaiti.transform import TransformReport, build, generate_docs
 from aaiti.warehouse import Warehouse
-from flows.common import flow_settings, retry_on_transient
+from flows.common import alert_on_failure, flow_settings, retry_on_transient
 
 
 class TransformFailedError(RuntimeError):
@@ -45,7 +45,7 @@ def report_rows(report: TransformReport) -> list[dict]:
     ]
 
 
-@flow(name="transform", log_prints=True)
+@flow(name="transform", log_prints=True, on_failure=[alert_on_failure])
 def transform_flow(
     select: str | None = None, full_refresh: bool = False, docs: bool = True
 ) -> dict:

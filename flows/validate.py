@@ -9,7 +9,7 @@ from aaiti.config import Settings
 from aaiti.market import Stream, stream_exchange
 from aaiti.quality import RAW, GateResult, run_gate, validator_for
 from aaiti.warehouse import Warehouse
-from flows.common import flow_settings, retry_on_transient
+from flows.common import alert_on_failure, deliver_alerts, flow_settings, retry_on_transient
 
 
 def default_streams(settings: Settings, timeframes: list[str] | None = None) -> list[Stream]:
@@ -78,7 +78,7 @@ def build_docs(settings: Settings) -> str:
     return str(validator_for(settings).build_docs())
 
 
-@flow(name="validate", log_prints=True)
+@flow(name="validate", log_prints=True, on_failure=[alert_on_failure])
 def validate_flow(checkpoint: str = RAW, timeframes: list[str] | None = None) -> dict:
     """Run one checkpoint on every default stream; a blocked stream never fails the others."""
     from prefect.runtime import flow_run
@@ -109,6 +109,7 @@ def validate_flow(checkpoint: str = RAW, timeframes: list[str] | None = None) ->
     for r in results:
         if not r.passed:
             logger.error("%s blocked at %s: %s", r.stream, checkpoint, r.reason)
+    deliver_alerts(settings)
     Warehouse.from_settings(settings).publish_snapshot()
     return {str(r.stream): r.status for r in results} | {"docs": docs}
 

@@ -30,6 +30,7 @@ from aaiti.market.errors import (
     UnknownSymbolError,
 )
 from aaiti.market.timeframes import SUPPORTED_TIMEFRAMES, timeframe_ms
+from aaiti.redact import redact_in_logs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -445,27 +446,9 @@ class CcxtOrderClient:
         )
 
 
-class _Redact(logging.Filter):
-    """Replaces secret values in log records (ccxt's debug log prints request headers)."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [x for x in secrets if x]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(x in message for x in self.secrets):
-            for x in self.secrets:
-                message = message.replace(x, "***")
-            record.msg, record.args = message, ()
-        return True
-
-
 def _redact_in_logs(*secrets: str) -> None:
-    """Filters apply per logger, not to children: attach to the loggers ccxt writes with."""
-    redact = _Redact(list(secrets))
-    for name in ("ccxt", "ccxt.base.exchange", "urllib3.connectionpool"):
-        logging.getLogger(name).addFilter(redact)
+    """ccxt's debug log prints request headers: redact on the loggers it writes with."""
+    redact_in_logs(secrets, ("ccxt", "ccxt.base.exchange", "urllib3.connectionpool"))
 
 
 def _scrub(message: str) -> str:

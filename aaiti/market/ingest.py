@@ -134,7 +134,22 @@ def _load_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> No
 
 
 def _save_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> None:
+    """Persist the breaker; an opening (a new one, not one already stored) raises an alert."""
+    from aaiti.monitoring.alerts import raise_alert
+
     s = breaker.state
+    before = one(con, load_sql(_SQL, "breaker_get"), [s.exchange])
+    if s.state == "open" and (before is None or before[0] != "open" or before[2] != s.open_count):
+        raise_alert(
+            con,
+            source="ingest",
+            severity="critical",
+            dedup_key=f"breaker:{s.exchange}",
+            message=(
+                f"circuit breaker for {s.exchange} opened after {s.consecutive_failures} "
+                f"consecutive failures (last: {s.last_error}); cool-down {s.cooldown_s:.0f} s"
+            ),
+        )
     run(
         con,
         load_sql(_SQL, "breaker_set"),

@@ -32,7 +32,8 @@ from aaiti.config import Settings
 from aaiti.market.errors import PermanentExchangeError
 from aaiti.market.timeframes import timeframe_ms
 from aaiti.ml.tracking import model_name
-from aaiti.risk.gate import RiskGate, RiskLimits, RiskState
+from aaiti.monitoring.alerts import raise_alert
+from aaiti.risk.gate import RiskEvent, RiskGate, RiskLimits, RiskState
 from aaiti.trading.broker import (
     OPEN_STATES,
     Bar,
@@ -226,6 +227,7 @@ def trading_cycle(
             enter_long=settings.trading_enter_long, exit_long=settings.trading_exit_long
         )
         fills_rows, equity_rows, breach_rows, touched = [], [], [], set(meta)
+        risk_events: list[RiskEvent] = []
         newest = bars["ts"].max()
         bar_length = timedelta(milliseconds=timeframe_ms(timeframe))
         stale_bars_skipped = 0
@@ -256,11 +258,11 @@ def trading_cycle(
                     if before.get(cid) != o.status:
                         touched.add(cid)
                         if o.status == OrderStatus.REJECTED:
-                            report.events += [e.message for e in gate.on_order_result(ok=False)]
+                            risk_events += gate.on_order_result(ok=False)
                 report.fills += len(fills)
             equity = broker.equity()
             events = gate.on_equity(equity, day=pd.Timestamp(ts).date())
-            report.events += [e.message for e in events]
+            risk_events += events
             for e in events:
                 breach_rows.append(
                     {
@@ -342,7 +344,7 @@ def trading_cycle(
                         except PermanentExchangeError as err:
                             order.move(OrderStatus.REJECTED, str(err))
                             report.rejected += 1
-                            report.events += [e.message for e in gate.on_order_result(ok=False)]
+                            risk_events += gate.on_order_result(ok=False)
                         else:
                             gate.on_order_result(ok=True)
                             fill, _ = book_exchange_state(
@@ -478,6 +480,15 @@ def trading_cycle(
             load_sql(_SQL, "account_upsert"),
             [account, settings.trading_initial_cash, broker.cash, now],
         )
+        for e in risk_events:
+            report.events.append(e.message)
+            raise_alert(
+                con,
+                source="risk",
+                severity="warning" if e.kind == "drawdown_warn" else "critical",
+                dedup_key=f"risk:{account}:{e.kind}",
+                message=f"{account}: {e.message}",
+            )
         save_gate(con, settings, gate)
         report.equity = broker.equity()
         report.halted = gate.state.halted
@@ -494,6 +505,13 @@ def halt(settings: Settings, *, actor: str, reason: str, warehouse: Warehouse | 
         event = gate.halt(reason=f"{reason} (by {actor})")
         save_gate(con, settings, gate)
         run(con, load_sql(_SQL, "audit_insert"), [datetime.now(UTC), actor, "halt", reason])
+        raise_alert(
+            con,
+            source="risk",
+            severity="critical",
+            dedup_key=f"risk:{settings.trading_account}:halt",
+            message=f"{settings.trading_account}: {event.message}",
+        )
     return event.message
 
 

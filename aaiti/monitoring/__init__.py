@@ -1,0 +1,1 @@
+"""Monitoring: drift of the champions' inputs and outputs, the retrain trigger, alerts."""

@@ -1,0 +1,288 @@
+"""Has the champion gone stale? Drift of its inputs and outputs, its live quality, a decision.
+
+Reference: the champion's own training window (from its MLflow run). Current: the newest
+``monitor_current_bars`` gated feature rows of each stream. The champion scores both sides
+for the prediction-drift check; its live quality is the AUC of the predictions it actually
+wrote (``ml.predictions``) whose labels have matured, against its walk-forward OOS AUC.
+The decision to retrain — and why, or why not — is recorded with the drift run; a cool-down
+keeps drift from causing a retrain storm.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from aaiti.config import Settings
+from aaiti.ml.dataset import build_dataset, model_inputs
+from aaiti.ml.evaluate import classification_metrics
+from aaiti.ml.tracking import CHAMPION, Tracker, model_name
+from aaiti.monitoring.alerts import raise_alert
+from aaiti.monitoring.drift import PREDICTION_COLUMN, DriftResult, data_drift
+from aaiti.warehouse import Warehouse
+from aaiti.warehouse.sql import load_sql, one, run
+
+log = logging.getLogger(__name__)
+_SQL = "aaiti.monitoring"
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    retrain: bool
+    reason: str
+
+
+def decide_retrain(
+    *,
+    drifted_share: float,
+    share_threshold: float,
+    auc_decay: float | None,
+    max_auc_decay: float,
+    last_triggered_at: datetime | None,
+    cooldown: timedelta,
+    now: datetime,
+    enabled: bool = True,
+) -> RetrainDecision:
+    """Drift or quality decay → retrain, unless within the cool-down or switched off."""
+    causes = []
+    if drifted_share >= share_threshold:
+        causes.append(f"{drifted_share:.0%} of features drifted (threshold {share_threshold:.0%})")
+    if auc_decay is not None and auc_decay > max_auc_decay:
+        causes.append(f"live AUC {auc_decay:.3f} below the OOS AUC (bound {max_auc_decay})")
+    if not causes:
+        quality = "quality not yet judged" if auc_decay is None else f"AUC decay {auc_decay:.3f}"
+        return RetrainDecision(
+            False, f"no retrain: {drifted_share:.0%} of features drifted, {quality}"
+        )
+    cause = "; ".join(causes)
+    if not enabled:
+        return RetrainDecision(False, f"retrain switched off (AAITI_MONITOR_RETRAIN): {cause}")
+    if last_triggered_at is not None and now - last_triggered_at < cooldown:
+        wait = last_triggered_at + cooldown - now
+        return RetrainDecision(
+            False,
+            f"cool-down: last drift-triggered retrain {last_triggered_at:%Y-%m-%d %H:%M} UTC, "
+            f"next allowed in {wait.total_seconds() / 3600:.1f} h; {cause}",
+        )
+    return RetrainDecision(True, f"retrain: {cause}")
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    model_name: str
+    version: int | None
+    message: str
+    drift_run_id: str | None = None
+    drift: DriftResult | None = None
+    decision: RetrainDecision | None = None
+    report_path: str | None = None
+    labelled_rows: int = 0
+    current_auc: float | None = None
+    reference_auc: float | None = None
+
+
+def _current_window(features: pd.DataFrame, bars: int) -> pd.DataFrame:
+    return features.sort_values(["symbol", "ts"]).groupby("symbol", group_keys=False).tail(bars)
+
+
+def _live_quality(
+    con,
+    features: pd.DataFrame,
+    *,
+    name: str,
+    version: int,
+    timeframe: str,
+    settings: Settings,
+    since: pd.Timestamp,
+) -> tuple[int, float | None]:
+    """AUC of the champion's written predictions whose labels have matured since ``since``."""
+    preds = (
+        con.sql(load_sql(_SQL, "champion_predictions"), params=[name, version, timeframe])
+        .to_arrow_table()
+        .to_pandas()
+    )
+    if preds.empty:
+        return 0, None
+    ds = build_dataset(
+        features,
+        timeframe=timeframe,
+        horizon=settings.model_horizon,
+        dead_zone=settings.model_dead_zone,
+        streams=sorted(features["symbol"].unique()),
+    )
+    labels = ds.meta[["symbol", "ts"]].assign(label=ds.y.to_numpy())
+    matured = preds.merge(labels, on=["symbol", "ts"]).dropna(subset=["label"])
+    matured = matured[matured["ts"] >= since]
+    if len(matured) < settings.monitor_min_labelled or matured["label"].nunique() < 2:
+        return len(matured), None
+    m = classification_metrics(matured["label"].to_numpy(), matured["probability"].to_numpy())
+    return len(matured), m.auc
+
+
+def monitor_champion(
+    settings: Settings,
+    *,
+    timeframe: str | None = None,
+    tracker: Tracker | None = None,
+    warehouse: Warehouse | None = None,
+    now: datetime | None = None,
+) -> MonitorResult:
+    """One drift run for the champion of a timeframe; everything it found is written."""
+    from aaiti.ml.train import load_features, tracker_for
+
+    timeframe = timeframe or settings.timeframe
+    tracker = tracker or tracker_for(settings)
+    warehouse = warehouse or Warehouse.from_settings(settings)
+    now = now or datetime.now(UTC)
+    name = model_name(timeframe)
+    champion = tracker.by_alias(name, CHAMPION)
+    if champion is None:
+        return MonitorResult(name, None, f"no champion for {name}: nothing to monitor")
+    streams = json.loads(champion.params["streams"])
+    used = json.loads(champion.params["features"])
+    ref_start = pd.Timestamp(champion.params["data_start"])
+    ref_end = pd.Timestamp(champion.params["data_end"])
+    features = load_features(settings, timeframe)
+    features = features[features["symbol"].isin(streams)]
+    reference = features[(features["ts"] >= ref_start) & (features["ts"] <= ref_end)]
+    current = _current_window(features, settings.monitor_current_bars)
+    booster = tracker.load(name, CHAMPION)
+    sides = {}
+    for side, frame in (("reference", reference), ("current", current)):
+        X = model_inputs(frame.reset_index(drop=True), streams=streams)[used]
+        X[PREDICTION_COLUMN] = np.asarray(booster.inplace_predict(X[used]), dtype=float)
+        sides[side] = X
+    drift_columns = [c for c in used if not c.startswith("is_")]  # stream one-hots: mix, not drift
+    drift = data_drift(
+        sides["reference"],
+        sides["current"],
+        columns=drift_columns,
+        method=settings.monitor_drift_method,
+        threshold=settings.monitor_drift_threshold,
+        drift_share=settings.monitor_drift_share,
+        prediction_column=PREDICTION_COLUMN,
+    )
+    drift_run_id = f"{name}-v{champion.version}-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    path = settings.data_dir / "reports" / "drift" / f"{drift_run_id}.html"
+    drift.save_html(path)
+    tracker.log_artifact_file(champion.run_id, path, "drift")
+
+    reference_auc = champion.metrics.get("oos_auc")
+    with warehouse.writer(purpose=f"monitor {name}") as con:
+        labelled, current_auc = _live_quality(
+            con,
+            features,
+            name=name,
+            version=champion.version,
+            timeframe=timeframe,
+            settings=settings,
+            since=current["ts"].min(),
+        )
+        decay = (
+            reference_auc - current_auc
+            if current_auc is not None and reference_auc is not None
+            else None
+        )
+        last = one(con, load_sql(_SQL, "last_triggered_retrain"), [name])[0]
+        decision = decide_retrain(
+            drifted_share=drift.drifted_share,
+            share_threshold=settings.monitor_drift_share,
+            auc_decay=decay,
+            max_auc_decay=settings.monitor_max_auc_decay,
+            last_triggered_at=last,
+            cooldown=timedelta(hours=settings.monitor_retrain_cooldown_hours),
+            now=now,
+            enabled=settings.monitor_retrain,
+        )
+        pred = drift.prediction
+        run(
+            con,
+            load_sql(_SQL, "drift_run_insert"),
+            [
+                drift_run_id, now, name, champion.version, champion.run_id,
+                reference["ts"].min(), reference["ts"].max(),
+                current["ts"].min(), current["ts"].max(),
+                len(reference), len(current),
+                settings.monitor_drift_method, settings.monitor_drift_threshold,
+                drift.drifted_share, drift.dataset_drift,
+                pred.score if pred else None, pred.drifted if pred else None,
+                labelled, current_auc, reference_auc, str(path),
+            ],
+        )  # fmt: skip
+        rows = [("feature", c) for c in drift.features] + ([("prediction", pred)] if pred else [])
+        con.register(
+            "drift_rows",
+            pd.DataFrame(
+                [
+                    {
+                        "drift_run_id": drift_run_id,
+                        "kind": kind,
+                        "column_name": c.column,
+                        "method": c.method,
+                        "score": c.score,
+                        "threshold": c.threshold,
+                        "drifted": c.drifted,
+                    }
+                    for kind, c in rows
+                ]
+            ),
+        )
+        run(con, load_sql(_SQL, "drift_metrics_insert"))
+        con.unregister("drift_rows")
+        run(
+            con,
+            load_sql(_SQL, "retrain_decision_insert"),
+            [now, name, drift_run_id, decision.retrain, decision.reason],
+        )
+        if drift.dataset_drift or decision.retrain or (decay is not None and decay > 0):
+            raise_alert(
+                con,
+                source="drift",
+                severity="warning",
+                dedup_key=f"drift:{name}:v{champion.version}",
+                message=(
+                    f"{name} v{champion.version}: {drift.drifted_share:.0%} of features drifted"
+                    f"{'' if current_auc is None else f', live AUC {current_auc:.3f}'}; "
+                    f"{decision.reason} (report {path.name})"
+                ),
+                at=now,
+            )
+    message = (
+        f"{name} v{champion.version}: drifted share {drift.drifted_share:.0%} "
+        f"({sum(f.drifted for f in drift.features)}/{len(drift.features)} features, "
+        f"{settings.monitor_drift_method} ≥ {settings.monitor_drift_threshold}); "
+        f"prediction drift {pred.score:.3f}; "
+        + (
+            f"live AUC {current_auc:.3f} on {labelled} matured predictions"
+            if current_auc is not None
+            else f"live quality not judged yet ({labelled} matured predictions)"
+        )
+        + f"; {decision.reason}"
+    )
+    log.info(message)
+    return MonitorResult(
+        name,
+        champion.version,
+        message,
+        drift_run_id,
+        drift,
+        decision,
+        str(path),
+        labelled,
+        current_auc,
+        reference_auc,
+    )
+
+
+def record_retrain_start(
+    settings: Settings, *, drift_run_id: str, via: str, warehouse: Warehouse | None = None
+) -> None:
+    warehouse = warehouse or Warehouse.from_settings(settings)
+    with warehouse.writer(purpose="retrain started") as con:
+        run(con, load_sql(_SQL, "retrain_started"), [via, drift_run_id])

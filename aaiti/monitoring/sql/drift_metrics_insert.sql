@@ -1,0 +1,1 @@
+INSERT INTO monitoring.drift_metrics BY NAME SELECT * FROM drift_rows
