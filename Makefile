@@ -18,7 +18,7 @@ export AAITI_DATA_DIR
 export PREFECT_HOME ?= $(AAITI_DATA_DIR)/prefect
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test bench lint format clean help mlflow
+.PHONY: setup demo test bench lint format clean help mlflow up status down dashboard
 
 help:
 	@echo "make setup  - create .venv and install the locked dependencies"
@@ -27,6 +27,8 @@ help:
 	@echo "make bench  - run the benchmarks (JSON results in benchmarks/results/)"
 	@echo "make lint   - ruff"
 	@echo "make mlflow - the MLflow UI on http://127.0.0.1:5000 (runs, models, champion)"
+	@echo "make up     - the local stack in the background: Prefect server + UI, MLflow UI,"
+	@echo "              dashboard, served schedules; prints the URLs (make status / make down)"
 
 setup: $(STAMP)
 
@@ -49,6 +51,10 @@ demo: setup
 	@$(BIN)/aaiti status
 	@echo
 	@echo "Done. Where to look:"
+	@echo "  everything:       make up → Prefect UI http://127.0.0.1:4200 (flow runs, artifacts, schedules),"
+	@echo "                    dashboard http://127.0.0.1:8501, MLflow UI http://127.0.0.1:5000; make down stops it"
+	@echo "  dashboard only:   make dashboard → http://127.0.0.1:8501"
+	@echo "  drift reports:    data/reports/drift/*.html   ·   SQL: monitoring.drift_runs, monitoring.alerts"
 	@echo "  SQL (read-only):  duckdb -readonly data/serving.duckdb"
 	@echo "                    e.g. SELECT * FROM marts.fct_features WHERE timeframe = '4h' ORDER BY ts DESC LIMIT 5;"
 	@echo "                    (no duckdb shell? $(BIN)/python -c \"import duckdb; print(duckdb.connect('data/serving.duckdb', read_only=True).sql('FROM marts.fct_features ORDER BY ts DESC LIMIT 5'))\")"
@@ -70,6 +76,20 @@ mlflow: setup
 	@mkdir -p $(AAITI_DATA_DIR)/mlflow
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(AAITI_DATA_DIR)/mlflow/mlflow.db \
 		--default-artifact-root $(AAITI_DATA_DIR)/mlflow/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+up: setup
+	$(BIN)/aaiti stack up
+
+status: setup
+	@$(BIN)/aaiti stack status
+
+down: setup
+	$(BIN)/aaiti stack down
+
+DASHBOARD_PORT ?= 8501
+dashboard: setup
+	$(BIN)/streamlit run dashboards/app.py --server.headless true --server.address 127.0.0.1 \
+		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false
 
 bench: setup
 	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-bench.lock 2>/dev/null || \

@@ -198,6 +198,18 @@ class Settings(BaseSettings):
     alert_retry_backoff_s: float = Field(0.5, ge=0)
     alert_timeout_s: float = Field(5.0, gt=0)
 
+    # --- orchestration ---------------------------------------------------------------------
+    dask_address: str | None = Field(
+        None, description="tcp://host:port of a Dask scheduler: tasks fan out across its workers."
+    )
+    replay_interval_s: int = Field(
+        120, ge=10, description="Under market replay: seconds between scheduled pipeline runs."
+    )
+    prefect_port: int = Field(4200, ge=1, le=65535)
+    mlflow_port: int = Field(5000, ge=1, le=65535)
+    dashboard_port: int = Field(8501, ge=1, le=65535)
+    bind_host: str = Field("127.0.0.1", description="Where the local stack listens.")
+
     # --- synthetic -----------------------------------------------------------------------
     synthetic_seed: int = 7
     synthetic_origin: datetime = Field(

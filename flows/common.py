@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aaiti.config import Settings, apply_tool_environment, load_settings
@@ -55,3 +57,28 @@ def deliver_alerts(settings: Settings) -> dict:
 
     report = deliver_pending(settings)
     return {"alerts": report.alerts, **report.outcomes}
+
+
+#: Prefect global concurrency limit around warehouse-writing tasks (``aaiti serve`` creates
+#: it with one slot). It queues writers in the UI instead of in the file lock's wait; the
+#: file lock still guards every write, with or without a server.
+WAREHOUSE_WRITES = "aaiti-warehouse-writes"
+
+
+@contextmanager
+def warehouse_slot() -> Iterator[None]:
+    from prefect.concurrency.sync import concurrency
+
+    with concurrency(WAREHOUSE_WRITES, occupy=1, strict=False):
+        yield
+
+
+def task_runner_from(settings: Settings) -> Any:
+    """Dask when ``AAITI_DASK_ADDRESS`` names a scheduler; Prefect's thread pool otherwise."""
+    if settings.dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=settings.dask_address)
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner()

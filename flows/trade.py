@@ -12,7 +12,13 @@ from aaiti.risk.engine import RiskReport, compute_risk
 from aaiti.trading.engine import TradingReport, trading_cycle
 from aaiti.trading.live import order_client_from
 from aaiti.warehouse import Warehouse
-from flows.common import alert_on_failure, deliver_alerts, flow_settings, retry_on_transient
+from flows.common import (
+    alert_on_failure,
+    deliver_alerts,
+    flow_settings,
+    retry_on_transient,
+    warehouse_slot,
+)
 
 
 @task(
@@ -22,7 +28,8 @@ from flows.common import alert_on_failure, deliver_alerts, flow_settings, retry_
     timeout_seconds=600,
 )
 def trade(settings: Settings) -> TradingReport:
-    return trading_cycle(settings, order_client=order_client_from(settings))
+    with warehouse_slot():
+        return trading_cycle(settings, order_client=order_client_from(settings))
 
 
 @task(
@@ -32,7 +39,8 @@ def trade(settings: Settings) -> TradingReport:
     timeout_seconds=600,
 )
 def risk(settings: Settings) -> RiskReport:
-    return compute_risk(settings)
+    with warehouse_slot():
+        return compute_risk(settings)
 
 
 @flow(name="trade", log_prints=True, on_failure=[alert_on_failure])

@@ -8,7 +8,7 @@ from prefect.artifacts import create_table_artifact
 from aaiti.config import Settings
 from aaiti.transform import TransformReport, build, generate_docs
 from aaiti.warehouse import Warehouse
-from flows.common import alert_on_failure, flow_settings, retry_on_transient
+from flows.common import alert_on_failure, flow_settings, retry_on_transient, warehouse_slot
 
 
 class TransformFailedError(RuntimeError):
@@ -17,7 +17,8 @@ class TransformFailedError(RuntimeError):
 
 @task(retries=2, retry_delay_seconds=[10, 30], retry_condition_fn=retry_on_transient)
 def dbt_build(settings: Settings, *, select: str | None, full_refresh: bool) -> TransformReport:
-    return build(settings, select=select, full_refresh=full_refresh)
+    with warehouse_slot():
+        return build(settings, select=select, full_refresh=full_refresh)
 
 
 @task

@@ -1,0 +1,89 @@
+"""``aaiti serve`` and ``aaiti stack up|status|down``: the local stack from one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aaiti.cli.errors import cli_errors
+
+stack_app = typer.Typer(help="The local stack: Prefect server, MLflow UI, dashboard, schedules.")
+
+
+def _settings():
+    from aaiti.config import apply_tool_environment, load_settings
+
+    settings = load_settings()
+    apply_tool_environment(settings)
+    return settings
+
+
+def _repo() -> Path:
+    return Path.cwd()
+
+
+def serve() -> None:
+    """Serve every deployment (schedules run until stopped); needs PREFECT_API_URL."""
+    from flows.deployments import serve as serve_all
+
+    serve_all(_settings())
+
+
+@stack_app.command("up")
+def up(
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="prefect, mlflow, dashboard, serve (repeatable)."),
+    ] = None,
+) -> None:
+    """Start what is not running, wait for each health check, print the URLs."""
+    from aaiti.stack import COMPONENTS, StackError
+    from aaiti.stack import up as stack_up
+
+    bad = [c for c in only or [] if c not in COMPONENTS]
+    if bad:
+        typer.echo(
+            f"error: unknown component(s) {bad}; accepted: {', '.join(COMPONENTS)}", err=True
+        )
+        raise typer.Exit(2)
+    with cli_errors():
+        settings = _settings()
+        try:
+            urls = stack_up(settings, repo=_repo(), only=only)
+        except StackError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo("")
+    labels = {
+        "prefect": "Prefect UI",
+        "mlflow": "MLflow UI",
+        "dashboard": "dashboard",
+        "serve": "deployments",
+    }
+    for name, url in urls.items():
+        typer.echo(f"  {labels[name]:<12} {url}")
+    typer.echo(f"  {'SQL':<12} duckdb -readonly {settings.serving_path}")
+    typer.echo("  stop with: make down")
+
+
+@stack_app.command("status")
+def status() -> None:
+    """What runs, by pid file, and whether it answers."""
+    from aaiti.stack import status as stack_status
+
+    for name, state in stack_status(_settings(), repo=_repo()).items():
+        typer.echo(f"{name:<10} {state}")
+
+
+@stack_app.command("down")
+def down() -> None:
+    """Stop exactly what `up` started (by pid file, never by name)."""
+    from aaiti.stack import down as stack_down
+
+    result = stack_down(_settings())
+    for name, state in result.items():
+        typer.echo(f"{name:<10} {state}")
+    if not result:
+        typer.echo("nothing was running")

@@ -1,0 +1,253 @@
+"""The local stack: Prefect server, MLflow UI, the dashboard and the served deployments.
+
+``up`` starts each in its own process group, writes a pid file (pid plus the exact command,
+so a recycled pid is never mistaken for ours), waits until each answers its health check and
+prints the URLs. ``down`` stops exactly the processes named by those pid files — never by
+name — first with SIGTERM, then SIGKILL after a grace period. Everything binds to
+``settings.bind_host`` (127.0.0.1 by default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aaiti.config import Settings
+
+COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve")
+
+
+class StackError(RuntimeError):
+    """A component could not start or answer its health check."""
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    command: list[str]
+    url: str  # what a person opens
+    health: Callable[[], bool]
+    env: dict[str, str]
+    port: int | None
+
+
+def run_dir(settings: Settings) -> Path:
+    return settings.data_dir / "run"
+
+
+def _http_ok(url: str, *, method: str = "GET", body: dict | None = None) -> bool:
+    import httpx
+
+    try:
+        r = httpx.request(method, url, json=body, timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    return r.status_code < 300
+
+
+def _served(api: str) -> bool:
+    """The serve process is up when its deployments are registered and it is polling."""
+    import httpx
+
+    try:
+        r = httpx.post(f"{api}/deployments/filter", json={"limit": 50}, timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200 and {"pipeline", "risk", "monitor", "train"} <= {
+        d["name"] for d in r.json()
+    }
+
+
+def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
+    host = settings.bind_host
+    bin_dir = Path(sys.executable).parent
+    api = f"http://{host}:{settings.prefect_port}/api"
+    base_env = {"PREFECT_API_URL": api, "AAITI_DATA_DIR": str(settings.data_dir.resolve())}
+    return {
+        "prefect": Component(
+            "prefect",
+            [str(bin_dir / "prefect"), "server", "start", "--host", host,
+             "--port", str(settings.prefect_port)],
+            f"http://{host}:{settings.prefect_port}",
+            lambda: _http_ok(f"{api}/health"),
+            {"PREFECT_HOME": str(settings.prefect_home.resolve())},
+            settings.prefect_port,
+        ),
+        "mlflow": Component(
+            "mlflow",
+            [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", settings.mlflow_tracking_uri,
+             "--default-artifact-root", str(settings.mlflow_artifact_root.resolve()),
+             "--host", host, "--port", str(settings.mlflow_port)],
+            f"http://{host}:{settings.mlflow_port}",
+            lambda: _http_ok(f"http://{host}:{settings.mlflow_port}/health"),
+            {},
+            settings.mlflow_port,
+        ),
+        "dashboard": Component(
+            "dashboard",
+            [str(bin_dir / "streamlit"), "run", str(repo / "dashboards" / "app.py"),
+             "--server.headless", "true", "--server.address", host,
+             "--server.port", str(settings.dashboard_port),
+             "--browser.gatherUsageStats", "false"],
+            f"http://{host}:{settings.dashboard_port}",
+            lambda: _http_ok(f"http://{host}:{settings.dashboard_port}/_stcore/health"),
+            base_env,
+            settings.dashboard_port,
+        ),
+        "serve": Component(
+            "serve",
+            [str(bin_dir / "aaiti"), "serve"],
+            f"http://{host}:{settings.prefect_port}/deployments",
+            lambda: _served(api),
+            base_env,
+            None,
+        ),
+    }  # fmt: skip
+
+
+def _pid_file(settings: Settings, name: str) -> Path:
+    return run_dir(settings) / f"{name}.pid"
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
+
+
+def _ours(record: dict) -> bool:
+    """Alive, and still the very command we started (a recycled pid is someone else's).
+
+    A console script shows up with its interpreter first, so both forms are accepted.
+    """
+    cmd = _cmdline(record["pid"])
+    return bool(cmd) and (cmd == record["command"] or cmd[1:] == record["command"])
+
+
+def _read(settings: Settings, name: str) -> dict | None:
+    path = _pid_file(settings, name)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def up(
+    settings: Settings,
+    *,
+    repo: Path,
+    only: list[str] | None = None,
+    timeout_s: float = 120.0,
+    echo: Callable[[str], None] = print,
+) -> dict[str, str]:
+    """Start the missing components in order, wait for each to be healthy; URLs by name."""
+    run_dir(settings).mkdir(parents=True, exist_ok=True)
+    table = components(settings, repo=repo)
+    urls = {}
+    for name in only or COMPONENTS:
+        c = table[name]
+        record = _read(settings, name)
+        if record and _ours(record):
+            echo(f"{name}: already running (pid {record['pid']})")
+        else:
+            if c.port is not None and not _port_free(settings.bind_host, c.port):
+                raise StackError(
+                    f"{name}: port {c.port} on {settings.bind_host} is taken by another process; "
+                    f"stop it or set AAITI_{name.upper()}_PORT"
+                )
+            log = (run_dir(settings) / f"{name}.log").open("ab")
+            proc = subprocess.Popen(
+                c.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **c.env},
+                cwd=repo,
+                start_new_session=True,  # its own process group: down stops all its children
+            )
+            _pid_file(settings, name).write_text(
+                json.dumps({"pid": proc.pid, "command": c.command})
+            )
+            echo(f"{name}: started (pid {proc.pid}), waiting for its health check…")
+        deadline = time.monotonic() + timeout_s
+        while not c.health():
+            record = _read(settings, name)
+            if not (record and _ours(record)):
+                raise StackError(
+                    f"{name} exited during start-up; see {run_dir(settings) / (name + '.log')}"
+                )
+            if time.monotonic() > deadline:
+                raise StackError(f"{name} did not answer its health check in {timeout_s:.0f} s")
+            time.sleep(0.5)
+        urls[name] = c.url
+        echo(f"{name}: healthy at {c.url}")
+    return urls
+
+
+def status(settings: Settings, *, repo: Path) -> dict[str, str]:
+    table = components(settings, repo=repo)
+    out = {}
+    for name in COMPONENTS:
+        record = _read(settings, name)
+        if record is None:
+            out[name] = "not started"
+        elif not _ours(record):
+            out[name] = f"stopped (stale pid file, pid {record['pid']})"
+        else:
+            health = "healthy" if table[name].health() else "not answering"
+            out[name] = f"running, pid {record['pid']}, {health}, {table[name].url}"
+    return out
+
+
+def down(settings: Settings, *, grace_s: float = 20.0) -> dict[str, str]:
+    """Stop what ``up`` started, newest first, by pid file only."""
+    out = {}
+    for name in reversed(COMPONENTS):
+        record = _read(settings, name)
+        if record is None:
+            continue
+        pid = record["pid"]
+        if not _ours(record):
+            out[name] = f"was not running (pid {pid})"
+        else:
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while _ours(record) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _ours(record):
+                os.killpg(pid, signal.SIGKILL)
+                out[name] = f"killed (pid {pid}) after {grace_s:.0f} s"
+            else:
+                out[name] = f"stopped (pid {pid})"
+            _reap_group(pid)
+        _pid_file(settings, name).unlink(missing_ok=True)
+    return out
+
+
+def _reap_group(pgid: int) -> None:
+    """Children that outlived their leader (its process group) get the same treatment."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        pass

@@ -1,0 +1,83 @@
+"""Deployments, declared in code: what runs on which schedule (``aaiti serve`` serves them).
+
+- ``pipeline``: every bar of the configured timeframe (a minute after the close). Under
+  market replay, every ``AAITI_REPLAY_INTERVAL_S`` instead: each run releases the next
+  bar, so the system is visibly live.
+- ``risk`` every 5 minutes, ``monitor`` hourly, ``train`` daily; ``backtest`` and
+  ``ingest`` on demand (no schedule), with parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aaiti.config import Settings
+from aaiti.market.timeframes import timeframe_ms
+
+
+def cron_for(timeframe: str) -> str:
+    """A cron that fires one minute after each close of ``timeframe``."""
+    minutes = timeframe_ms(timeframe) // 60_000
+    if minutes < 60:
+        return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+    hours = minutes // 60
+    if hours < 24:
+        return "1 * * * *" if hours == 1 else f"1 */{hours} * * *"
+    return "1 0 * * *"
+
+
+def pipeline_schedule(settings: Settings) -> dict[str, Any]:
+    if settings.source == "sample":
+        return {"interval": settings.replay_interval_s}
+    return {"cron": cron_for(settings.timeframe)}
+
+
+def deployments(settings: Settings) -> list[Any]:
+    from flows.common import task_runner_from
+    from flows.ingest import ingest_flow
+    from flows.monitor import monitor_flow
+    from flows.pipeline import pipeline_flow
+    from flows.trade import backtest_flow, risk_flow
+    from flows.train import train_flow
+
+    runner = task_runner_from(settings)
+    return [
+        pipeline_flow.to_deployment(
+            name="pipeline", tags=["aaiti", "per-bar"], **pipeline_schedule(settings)
+        ),
+        risk_flow.to_deployment(name="risk", interval=300, tags=["aaiti"]),
+        monitor_flow.to_deployment(name="monitor", cron="0 * * * *", tags=["aaiti"]),
+        train_flow.to_deployment(name="train", cron="30 0 * * *", tags=["aaiti"]),
+        backtest_flow.with_options(task_runner=runner).to_deployment(
+            name="backtest", parameters={"fasts": [5, 10, 20], "slows": [50, 100, 200]},
+            tags=["aaiti", "ad hoc"],
+        ),
+        ingest_flow.with_options(task_runner=runner).to_deployment(
+            name="ingest", tags=["aaiti", "ad hoc"]
+        ),
+    ]  # fmt: skip
+
+
+def ensure_concurrency_limit() -> None:
+    """The global limit on warehouse writes (one slot), created if the server lacks it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    from flows.common import WAREHOUSE_WRITES
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(WAREHOUSE_WRITES)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=WAREHOUSE_WRITES, limit=1)
+            )
+
+
+def serve(settings: Settings) -> None:
+    """Register every deployment and run their schedules until SIGTERM."""
+    from prefect import serve as prefect_serve
+
+    ensure_concurrency_limit()
+    prefect_serve(*deployments(settings), limit=2)
