@@ -18,7 +18,7 @@ export AAITI_DATA_DIR
 export PREFECT_HOME ?= $(AAITI_DATA_DIR)/prefect
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test bench lint format clean help mlflow up status down dashboard
+.PHONY: setup demo test bench lint format clean help mlflow up status down dashboard browser
 
 help:
 	@echo "make setup  - create .venv and install the locked dependencies"
@@ -68,8 +68,18 @@ demo: setup
 	@echo "  streams:          $(BIN)/aaiti status"
 	@echo "  next replay bar:  $(BIN)/aaiti ingest && $(BIN)/aaiti validate && $(BIN)/aaiti transform && $(BIN)/aaiti predict && $(BIN)/aaiti trade"
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# The browser test drives Debian's Chromium (shared/STACK.md); installed here when missing.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "installing Debian's chromium for the browser test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+	@test -x "$(CHROMIUM)" || { echo "chromium could not be installed: the browser test needs $(CHROMIUM)"; exit 1; }
 
 MLFLOW_PORT ?= 5000
 mlflow: setup
@@ -89,7 +99,7 @@ down: setup
 DASHBOARD_PORT ?= 8501
 dashboard: setup
 	$(BIN)/streamlit run dashboards/app.py --server.headless true --server.address 127.0.0.1 \
-		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false
+		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false --client.toolbarMode minimal
 
 bench: setup
 	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-bench.lock 2>/dev/null || \

@@ -1,0 +1,1 @@
+"""The Streamlit dashboards: read-only views of the serving snapshot."""

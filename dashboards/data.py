@@ -1,0 +1,216 @@
+"""Cached, read-only loaders over the serving snapshot — the dashboards' only data access.
+
+Every query opens the snapshot read-only, runs one named ``.sql`` file and closes, so a
+writer publishing a new snapshot is never blocked (it swaps the file by rename; an open
+reader keeps the old one). Results are cached for ``TTL_S`` seconds. With no snapshot yet,
+loaders raise :class:`NoSnapshotError` and pages show how to produce one.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from aaiti.config import Settings, load_settings
+
+TTL_S = 30
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+
+class NoSnapshotError(RuntimeError):
+    """The pipeline has not published a serving snapshot yet."""
+
+
+@st.cache_resource
+def settings() -> Settings:
+    """Read once for the app's life (the edge)."""
+    return load_settings()
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    if not path.exists():
+        raise NoSnapshotError(f"no serving snapshot at {path}")
+    con = duckdb.connect(str(path), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def query(name: str, params: tuple = ()) -> pd.DataFrame:
+    """The result of ``sql/<name>.sql`` on the snapshot (positional ``$n`` parameters)."""
+    sql = (SQL_DIR / f"{name}.sql").read_text()
+    con = _connect(settings().serving_path)
+    try:
+        return con.sql(sql, params=list(params)).to_arrow_table().to_pandas()
+    finally:
+        con.close()
+
+
+def snapshot_ready() -> bool:
+    return settings().serving_path.exists()
+
+
+def empty_state() -> None:
+    st.info(
+        "The pipeline has not run yet, so there is nothing to show. Run `make demo` "
+        "(or `make up` and wait for the first `pipeline` run); this page fills in by itself."
+    )
+
+
+@dataclass(frozen=True)
+class AnalystResult:
+    frame: pd.DataFrame
+    truncated: bool
+
+
+class QueryTimeoutError(RuntimeError):
+    pass
+
+
+def analyst_query(sql: str, *, row_limit: int, timeout_s: float) -> AnalystResult:
+    """An analyst's query, unable to write by construction.
+
+    The snapshot is opened read-only (DuckDB refuses every write to it); external access is
+    switched off (no ATTACH of another file, no COPY TO, no reading files) and the
+    configuration is locked so the query cannot switch it back on. Rows beyond the limit
+    are not fetched; a query still running at the timeout is interrupted.
+    """
+    con = _connect(settings().serving_path)
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    timer = threading.Timer(timeout_s, con.interrupt)
+    timer.start()
+    try:
+        rel = con.sql(sql)
+        if rel is None:
+            return AnalystResult(pd.DataFrame(), False)
+        table = rel.limit(row_limit + 1).to_arrow_table()
+    except duckdb.InterruptException:
+        raise QueryTimeoutError(
+            f"the query ran longer than {timeout_s:g} s and was stopped"
+        ) from None
+    finally:
+        timer.cancel()
+        con.close()
+    frame = table.to_pandas()
+    return AnalystResult(frame.head(row_limit), len(frame) > row_limit)
+
+
+def prefect_api(settings_: Settings) -> str:
+    return f"http://{settings_.bind_host}:{settings_.prefect_port}/api"
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def prefect_runs(limit: int = 20) -> pd.DataFrame | None:
+    """The newest flow runs from the Prefect API, or None when it does not answer."""
+    import httpx
+
+    api = prefect_api(settings())
+    try:
+        runs = httpx.post(
+            f"{api}/flow_runs/filter",
+            json={"sort": "EXPECTED_START_TIME_DESC", "limit": limit},
+            timeout=1.5,
+        ).json()
+        flows = httpx.post(f"{api}/flows/filter", json={}, timeout=1.5).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(runs, list):
+        return None
+    names = {f["id"]: f["name"] for f in flows} if isinstance(flows, list) else {}
+    return pd.DataFrame(
+        [
+            {
+                "flow": names.get(r["flow_id"], r["flow_id"]),
+                "run": r["name"],
+                "state": (r.get("state") or {}).get("name"),
+                "started": r.get("start_time"),
+                "seconds": round(r.get("total_run_time") or 0.0, 1),
+            }
+            for r in runs
+        ]
+    )
+
+
+def mlflow_url() -> str:
+    s = settings()
+    return f"http://{s.bind_host}:{s.mlflow_port}"
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def registry() -> dict[str, list[dict]]:
+    """Registered models with their versions, metrics, folds and importance image (MLflow)."""
+    import json
+    import tempfile
+
+    s = settings()
+    if not (s.data_dir / "mlflow" / "mlflow.db").exists():
+        return {}
+    from aaiti.ml.train import tracker_for
+
+    tracker = tracker_for(s)
+    client = tracker.client
+    out: dict[str, list[dict]] = {}
+    for model in client.search_registered_models():
+        versions = []
+        for v in reversed(tracker.versions(model.name)):
+            run = client.get_run(v.run_id)
+            folds, image = [], None
+            with tempfile.TemporaryDirectory() as tmp:
+                for path in ("folds.json", "feature_importance.png"):
+                    try:
+                        local = client.download_artifacts(v.run_id, path, tmp)
+                    except Exception:  # an artifact missing from an old run: shown as missing
+                        continue
+                    if path.endswith(".json"):
+                        folds = json.loads(Path(local).read_text())
+                    else:
+                        image = Path(local).read_bytes()
+            versions.append(
+                {
+                    "version": v.version,
+                    "aliases": v.aliases,
+                    "metrics": v.metrics,
+                    "params": v.params,
+                    "run_id": v.run_id,
+                    "experiment_id": run.info.experiment_id,
+                    "folds": folds,
+                    "importance": image,
+                }
+            )
+        out[model.name] = versions
+    return out
+
+
+def halt_trading(*, actor: str, reason: str) -> str:
+    """The CLI's halt (audited), then a fresh snapshot so every page shows it."""
+    from aaiti.trading.engine import halt
+    from aaiti.warehouse import Warehouse
+
+    s = settings()
+    message = halt(s, actor=f"dashboard:{actor}", reason=reason)
+    Warehouse.from_settings(s).publish_snapshot()
+    st.cache_data.clear()
+    return message
+
+
+def resume_trading(*, actor: str) -> tuple[bool, str]:
+    """The CLI's resume: refused (and audited) until the drawdown has recovered."""
+    from aaiti.trading.engine import resume
+    from aaiti.warehouse import Warehouse
+
+    s = settings()
+    try:
+        message = resume(s, actor=f"dashboard:{actor}")
+    except PermissionError as err:
+        ok, message = False, str(err)
+    else:
+        ok = True
+    Warehouse.from_settings(s).publish_snapshot()
+    st.cache_data.clear()
+    return ok, message

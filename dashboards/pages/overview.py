@@ -1,0 +1,59 @@
+"""Overview: freshness per stream, the last pipeline runs, recent alerts, halt state."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import data
+
+st.title("Overview")
+if not data.snapshot_ready():
+    data.empty_state()
+    st.stop()
+
+fresh = data.query("freshness")
+st.subheader("Freshness per stream")
+if fresh.empty:
+    st.info("No candles yet.")
+else:
+    now = pd.Timestamp.now(tz="UTC")
+    fresh["age"] = (now - fresh["newest_bar"]).astype(str)
+    st.dataframe(fresh, hide_index=True, width="stretch")
+    st.caption(
+        "Under market replay, the replay clock (bars released so far) is the stream's 'now'."
+    )
+
+st.subheader("Last pipeline runs")
+runs = data.prefect_runs()
+if runs is None:
+    st.warning(
+        "The Prefect API does not answer, so run states cannot be shown here. "
+        "Start the stack with `make up` (Prefect UI on http://127.0.0.1:4200)."
+    )
+elif runs.empty:
+    st.info("The Prefect server answers but has no runs yet.")
+else:
+    st.dataframe(runs, hide_index=True, width="stretch")
+
+col1, col2 = st.columns(2)
+with col1:
+    st.subheader("Alerts, last 24 h")
+    alerts = data.query("recent_alerts")
+    if alerts.empty:
+        st.success("No alerts.")
+    else:
+        st.dataframe(alerts, hide_index=True, width="stretch")
+with col2:
+    st.subheader("Trading halt state")
+    states = data.query("risk_state")
+    if states.empty:
+        st.info("No trading account yet.")
+    for row in states.itertuples(index=False):
+        s = json.loads(row.state)
+        if s.get("manual_halt") or s.get("kill_switch") or s.get("breaker_open"):
+            st.error(f"**{row.account}**: halted — {s.get('reason')}")
+        else:
+            st.success(f"**{row.account}**: trading (drawdown peak {s.get('peak_equity')})")

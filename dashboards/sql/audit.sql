@@ -1,0 +1,1 @@
+SELECT * FROM audit.log ORDER BY logged_at DESC LIMIT 50

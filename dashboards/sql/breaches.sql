@@ -1,0 +1,1 @@
+SELECT * FROM risk.breaches ORDER BY breached_at DESC LIMIT 200

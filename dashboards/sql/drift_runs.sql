@@ -1,0 +1,1 @@
+SELECT * FROM monitoring.drift_runs ORDER BY computed_at

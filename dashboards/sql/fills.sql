@@ -1,0 +1,1 @@
+SELECT * FROM trading.fills ORDER BY bar_ts DESC LIMIT 500

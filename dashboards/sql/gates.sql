@@ -1,0 +1,1 @@
+SELECT * FROM ops.stream_gates ORDER BY updated_at DESC

@@ -1,0 +1,1 @@
+SELECT * FROM raw.ohlcv_quarantine ORDER BY quarantined_at DESC LIMIT 500

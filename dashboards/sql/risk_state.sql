@@ -1,0 +1,1 @@
+SELECT account, state, updated_at FROM risk.state ORDER BY account

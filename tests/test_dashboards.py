@@ -1,0 +1,210 @@
+"""Dashboards on a small warehouse built by the real pipeline: every page through AppTest,
+the empty state, the read-only SQL page, halt from the Risk page through the audited command
+path, and every page loaded in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import duckdb
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from aaiti.config import load_settings
+from aaiti.ml import predict_new, train_and_register
+from aaiti.monitoring.monitor import monitor_champion
+from aaiti.risk.engine import compute_risk
+from aaiti.trading.engine import trading_cycle
+from aaiti.warehouse import Warehouse
+from tests.conftest import SAMPLE_DIR
+from tests.test_ml_registry import cycle
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[1]
+PAGES = REPO / "dashboards" / "pages"
+PAGE_FILES = ["overview", "market", "quality", "models", "drift", "trading", "risk", "sql"]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def use(monkeypatch, data_dir: Path) -> None:
+    """Point the app's settings at a data folder (the app reads them once, so forget them)."""
+    monkeypatch.setenv("AAITI_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("AAITI_SAMPLE_DIR", str(SAMPLE_DIR))
+    monkeypatch.setenv("AAITI_PREFECT_PORT", "9")  # nothing answers there: the clear note
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    data = tmp_path_factory.mktemp("dash") / "data"
+    settings = load_settings(
+        data_dir=data,
+        sample_dir=SAMPLE_DIR,
+        model_folds=3,
+        trading_enter_long=0.5,
+        trading_exit_long=0.5,
+    )
+    cycle(settings)
+    train_and_register(settings)
+    predict_new(settings)
+    for _ in range(4):
+        cycle(settings)
+        predict_new(settings)
+        trading_cycle(settings)
+    compute_risk(settings)
+    monitor_champion(settings)
+    Warehouse.from_settings(settings).publish_snapshot()
+    return settings
+
+
+def q(settings, sql):
+    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=120).run()
+
+
+def test_every_page_shows_real_pipeline_output(built, monkeypatch):
+    use(monkeypatch, built.data_dir)
+    pages = {name: page(name) for name in PAGE_FILES}
+    for name, at in pages.items():
+        assert not at.exception, (name, [e.value for e in at.exception])
+        assert not [i.value for i in at.info if "has not run yet" in i.value], name
+
+    overview = pages["overview"]
+    fresh = overview.dataframe[0].value
+    assert set(fresh["symbol"]) == {"BTC/USD", "ETH/USD"}
+    assert any("Prefect API does not answer" in w.value for w in overview.warning)
+
+    assert pages["market"].get("plotly_chart")
+
+    models = pages["models"]
+    auc = {m.label: m.value for m in models.metric}["OOS AUC"]
+    from aaiti.ml.train import tracker_for
+
+    champion = tracker_for(built).by_alias("aaiti-4h", "champion")
+    assert auc == f"{champion.metrics['oos_auc']:.4f}"
+
+    drift = pages["drift"]
+    share = q(built, "SELECT drifted_share FROM monitoring.drift_runs")[0][0]
+    assert {m.label: m.value for m in drift.metric}["Drifted share"] == f"{share:.0%}"
+
+    trading = pages["trading"]
+    equity = q(built, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0]
+    assert {m.label: m.value for m in trading.metric}["Equity"] == f"{equity:,.2f}"
+
+    risk = pages["risk"].dataframe[0].value
+    assert "var_95_historical" in set(risk["metric"])
+
+
+def test_pages_have_a_clear_empty_state(tmp_path, monkeypatch):
+    use(monkeypatch, tmp_path / "nothing-yet")
+    for name in PAGE_FILES:
+        at = page(name)
+        assert not at.exception, name
+        assert any("has not run yet" in i.value for i in at.info), name
+
+
+def test_sql_page_runs_queries_and_cannot_write(built, monkeypatch):
+    use(monkeypatch, built.data_dir)
+    at = page("sql")
+    at.button[0].click().run()
+    assert not at.exception and len(at.dataframe[0].value) >= 2
+
+    from dashboards.data import QueryTimeoutError, analyst_query
+
+    limited = analyst_query("SELECT * FROM raw.ohlcv", row_limit=10, timeout_s=30)
+    assert len(limited.frame) == 10 and limited.truncated
+    before = q(built, "SELECT count(*) FROM raw.ohlcv")[0][0]
+    target = built.data_dir / "elsewhere.duckdb"
+    for sql in (
+        "DELETE FROM raw.ohlcv",
+        "CREATE TABLE main.x AS SELECT 1",
+        f"ATTACH '{target}' AS other",
+        f"COPY raw.ohlcv TO '{built.data_dir / 'leak.csv'}'",
+        "SET enable_external_access = true",
+    ):
+        with pytest.raises(duckdb.Error):
+            analyst_query(sql, row_limit=10, timeout_s=30)
+    assert q(built, "SELECT count(*) FROM raw.ohlcv")[0][0] == before
+    assert not target.exists() and not (built.data_dir / "leak.csv").exists()
+    with pytest.raises(QueryTimeoutError, match="longer than 1 s"):
+        analyst_query(
+            "SELECT count(*) FROM range(100000000000) a WHERE a.range % 7 = 3",
+            row_limit=10,
+            timeout_s=1,
+        )
+
+
+def test_halt_and_resume_from_the_risk_page_are_audited(built, monkeypatch):
+    use(monkeypatch, built.data_dir)
+    at = page("risk")
+    at.text_input[0].input("tester").run()
+    at.text_input[1].input("dashboard drill").run()
+    at.button[0].click().run()  # Halt trading
+    assert not at.exception
+    audit = q(built, "SELECT actor, action, detail FROM audit.log ORDER BY logged_at")
+    assert ("dashboard:tester", "halt", "dashboard drill") in audit
+    state = json.loads(q(built, "SELECT state FROM risk.state WHERE account = 'paper'")[0][0])
+    assert state["manual_halt"] and "dashboard drill" in state["reason"]
+    assert any("HALTED" in e.value for e in at.error)  # the page shows it after the rerun
+    at.button[1].click().run()  # Resume trading
+    assert not at.exception
+    actions = [a for actor, a, _ in q(built, "SELECT actor, action, detail FROM audit.log")
+               if actor == "dashboard:tester"]  # fmt: skip
+    assert actions[-1] in ("resume", "resume refused")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_every_page_loads_in_a_real_browser_without_an_exception(built, tmp_path, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make browser` installs Debian's package")
+
+    from aaiti.stack import down, up
+
+    use(monkeypatch, built.data_dir)
+    monkeypatch.setenv("AAITI_DASHBOARD_PORT", str(free_port()))
+    settings = load_settings()
+    try:
+        urls = up(settings, repo=REPO, only=["dashboard"], timeout_s=90)
+        base = urls["dashboard"]
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--disable-sync", "--no-first-run"],
+            )  # fmt: skip
+            pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for name in PAGE_FILES:
+                pg.goto(f"{base}/{'' if name == 'overview' else name}", wait_until="networkidle")
+                pg.wait_for_selector("h1", timeout=60_000)
+                pg.wait_for_function(
+                    "!document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                    timeout=60_000,
+                )
+                shot = tmp_path / f"{name}.png"
+                pg.screenshot(path=str(shot), full_page=True)
+                assert shot.stat().st_size > 10_000, name
+                text = pg.inner_text("body")
+                assert pg.locator('[data-testid="stException"]').count() == 0, name
+                assert "Traceback" not in text and "has not run yet" not in text, name
+            browser.close()
+    finally:
+        down(settings)
