@@ -47,6 +47,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
+	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m flows.demo
 	@$(BIN)/aaiti status
 	@echo
@@ -88,6 +89,7 @@ mlflow: setup
 		--default-artifact-root $(AAITI_DATA_DIR)/mlflow/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 up: setup
+	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/aaiti stack up
 
 status: setup

@@ -198,6 +198,12 @@ class Settings(BaseSettings):
     alert_retry_backoff_s: float = Field(0.5, ge=0)
     alert_timeout_s: float = Field(5.0, gt=0)
 
+    duckdb_memory_limit: str = Field(
+        "2GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
+        description="DuckDB's buffer limit for writers and dbt (it spills to disk beyond).",
+    )
+
     # --- orchestration ---------------------------------------------------------------------
     dask_address: str | None = Field(
         None, description="tcp://host:port of a Dask scheduler: tasks fan out across its workers."
@@ -295,3 +301,4 @@ def apply_dbt_environment(settings: Settings) -> None:
     """
     os.environ["DBT_DUCKDB_PATH"] = str(Path(settings.warehouse_path).resolve())
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    os.environ["DBT_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit

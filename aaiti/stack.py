@@ -162,6 +162,7 @@ def up(
 ) -> dict[str, str]:
     """Start the missing components in order, wait for each to be healthy; URLs by name."""
     run_dir(settings).mkdir(parents=True, exist_ok=True)
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
     table = components(settings, repo=repo)
     urls = {}
     for name in only or COMPONENTS:

@@ -12,6 +12,8 @@ BENCHMARKS = [
     "bench_ml",
     "bench_trading",
     "bench_monitoring",
+    "bench_pipeline",
+    "bench_dashboards",
 ]
 
 

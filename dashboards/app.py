@@ -29,7 +29,7 @@ PAGES = [
 st.set_page_config(page_title="AAITI", layout="wide")
 navigation = st.navigation(
     [
-        st.Page(str(ROOT / "pages" / file), title=title, icon=icon, default=i == 0)
+        st.Page(str(ROOT / "views" / file), title=title, icon=icon, default=i == 0)
         for i, (file, title, icon) in enumerate(PAGES)
     ]
 )

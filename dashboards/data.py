@@ -55,6 +55,14 @@ def snapshot_ready() -> bool:
     return settings().serving_path.exists()
 
 
+def page(title: str) -> None:
+    """A page's title; with no snapshot yet, the empty state and nothing else."""
+    st.title(title)
+    if not snapshot_ready():
+        empty_state()
+        st.stop()
+
+
 def empty_state() -> None:
     st.info(
         "The pipeline has not run yet, so there is nothing to show. Run `make demo` "

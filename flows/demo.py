@@ -15,7 +15,7 @@ from flows.common import alert_on_failure
 from flows.ingest import ingest_flow
 from flows.monitor import monitor_flow
 from flows.predict import predict_flow
-from flows.trade import risk_flow, trade_flow
+from flows.trade import backtest_flow, risk_flow, trade_flow
 from flows.train import train_flow
 from flows.transform import transform_flow
 from flows.validate import validate_flow
@@ -33,12 +33,13 @@ def demo_flow(replay_bars: int = REPLAY_BARS) -> dict:
     predictions, trades = [], []
     for _ in range(replay_bars):
         ingest_flow()
-        validate_flow(checkpoint=RAW)
+        validate_flow(checkpoint=RAW, docs=False)
         transform_flow(docs=False)
         predictions.append(predict_flow())
         trades.append(trade_flow())
     risk = risk_flow()
     monitored = monitor_flow()
+    backtest = backtest_flow()
     return {
         "ingested": ingested,
         "raw_gate": raw_gate,
@@ -49,6 +50,7 @@ def demo_flow(replay_bars: int = REPLAY_BARS) -> dict:
         "trades": trades,
         "risk": risk,
         "monitor": monitored,
+        "backtest": backtest,
     }
 
 

@@ -97,7 +97,7 @@ def pipeline_flow() -> dict:
         rows = _run(f"ingest {symbol}", ingest, failures, symbols=[symbol])
         ingested += rows or [{"stream": f"{settings.exchange}:{symbol}:{settings.timeframe}",
                               "inserted": "failed"}]  # fmt: skip
-    raw_gate = _run("validate raw", validate_flow, failures, checkpoint=RAW)
+    raw_gate = _run("validate raw", validate_flow, failures, checkpoint=RAW, docs=False)
     transformed = _run("transform", transform_flow, failures, docs=False)
     feature_gate = (
         _run("validate features", validate_flow, failures, checkpoint=FEATURES)

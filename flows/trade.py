@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import INPUTS, TASK_SOURCE
 
 from aaiti.config import Settings
 from aaiti.risk.engine import RiskReport, compute_risk
+from aaiti.trading.costs import CostModel
 from aaiti.trading.engine import TradingReport, trading_cycle
+from aaiti.trading.grid import costs_from, grid_for_symbol
 from aaiti.trading.live import order_client_from
 from aaiti.warehouse import Warehouse
 from flows.common import (
@@ -77,13 +82,42 @@ def risk_flow() -> dict:
     return {r["metric"]: r["value"] for r in report.rows}
 
 
+@task(
+    task_run_name="grid {symbol}",
+    cache_policy=INPUTS + TASK_SOURCE,
+    cache_expiration=timedelta(days=7),
+)
+def symbol_grid(
+    symbol: str,
+    candles: pd.DataFrame,
+    *,
+    fasts: list[int],
+    slows: list[int],
+    costs: CostModel,
+    timeframe: str,
+) -> pd.DataFrame:
+    """Pure in its inputs (the candles themselves, the grid, the costs): cached by them."""
+    return grid_for_symbol(
+        symbol, candles, fasts=fasts, slows=slows, costs=costs, timeframe=timeframe
+    )
+
+
 @flow(name="backtest", log_prints=True, on_failure=[alert_on_failure])
 def backtest_flow(fasts: list[int] | None = None, slows: list[int] | None = None) -> dict:
     """Ad hoc: an SMA-crossover grid on the default symbols (warehouse + MLflow)."""
-    from aaiti.trading.grid import run_sma_grid
+    from aaiti.trading.grid import load_grid_candles, store_grid
 
     settings = flow_settings()
-    report = run_sma_grid(settings, fasts=fasts or [5, 10, 20, 50], slows=slows or [50, 100, 200])
+    fasts, slows = fasts or [5, 10, 20, 50], slows or [50, 100, 200]
+    costs = costs_from(settings)
+    candles = load_grid_candles(settings, timeframe=settings.timeframe)
+    futures = [
+        symbol_grid.submit(
+            symbol, frame, fasts=fasts, slows=slows, costs=costs, timeframe=settings.timeframe
+        )
+        for symbol, frame in candles.items()
+    ]  # one task per symbol: spread across Dask workers when AAITI_DASK_ADDRESS is set
+    report = store_grid(settings, [f.result() for f in futures], timeframe=settings.timeframe)
     cols = [
         "symbol",
         "fast",

@@ -15,17 +15,15 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from aaiti.config import load_settings
-from aaiti.ml import predict_new, train_and_register
 from aaiti.monitoring.monitor import monitor_champion
 from aaiti.risk.engine import compute_risk
-from aaiti.trading.engine import trading_cycle
 from aaiti.warehouse import Warehouse
 from tests.conftest import SAMPLE_DIR
-from tests.test_ml_registry import cycle
+from tests.test_trading_flow import paper_traded
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
-PAGES = REPO / "dashboards" / "pages"
+PAGES = REPO / "dashboards" / "views"
 PAGE_FILES = ["overview", "market", "quality", "models", "drift", "trading", "risk", "sql"]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -41,21 +39,7 @@ def use(monkeypatch, data_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    data = tmp_path_factory.mktemp("dash") / "data"
-    settings = load_settings(
-        data_dir=data,
-        sample_dir=SAMPLE_DIR,
-        model_folds=3,
-        trading_enter_long=0.5,
-        trading_exit_long=0.5,
-    )
-    cycle(settings)
-    train_and_register(settings)
-    predict_new(settings)
-    for _ in range(4):
-        cycle(settings)
-        predict_new(settings)
-        trading_cycle(settings)
+    settings = paper_traded(tmp_path_factory.mktemp("dash") / "data", bars=4)
     compute_risk(settings)
     monitor_champion(settings)
     Warehouse.from_settings(settings).publish_snapshot()

@@ -39,6 +39,7 @@ def test_demo_flow_ingests_transforms_publishes_and_documents(prefect_server, en
     ]  # +the last history bar first
     assert sum(t["bars"] for t in result["trades"]) == 10  # 5 bars × 2 streams reach the broker
     assert "var_95_historical" in result["risk"]
+    assert result["backtest"]["combinations"] == 2 * 11  # 2 symbols × the default grid
     monitored = result["monitor"]  # a drift report for the champion
     assert monitored["version"] == 1 and 0 <= monitored["drifted_share"] <= 1
     assert (env.data_dir / "reports" / "drift").exists() and monitored["report"].endswith(".html")

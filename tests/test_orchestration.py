@@ -116,6 +116,48 @@ def test_pipeline_triggered_through_the_api_completes_and_fills_the_warehouse(st
     assert artifacts and "| coinbase:BTC/USD:4h |" in artifacts[0]["data"]
 
 
+def test_drift_starts_training_through_the_served_deployment(stack):
+    _, api = stack
+    from flows.monitor import start_training
+
+    assert start_training("4h") == "deployment"
+    train = deployment(api, "train")
+    runs = httpx.post(
+        f"{api}/flow_runs/filter",
+        json={"deployments": {"id": {"any_": [train["id"]]}}},
+        timeout=10,
+    ).json()
+    mine = [r for r in runs if r["parameters"] == {"timeframe": "4h"}]  # not the daily ones
+    assert len(mine) == 1
+    httpx.post(  # not needed here: cancel it before the served runner trains
+        f"{api}/flow_runs/{mine[0]['id']}/set_state",
+        json={"state": {"type": "CANCELLED", "name": "Cancelled"}, "force": True},
+        timeout=10,
+    )
+
+
+def test_the_pure_backtest_grid_task_is_cached_by_its_inputs(stack):
+    _, api = stack
+    from flows.trade import backtest_flow
+
+    first = backtest_flow(fasts=[5, 10], slows=[50], return_state=True)
+    second = backtest_flow(fasts=[5, 10], slows=[50], return_state=True)
+    assert first.is_completed() and second.is_completed()
+    assert first.result()["combinations"] == second.result()["combinations"] == 4
+
+    def task_states(flow_state) -> list[str]:
+        runs = httpx.post(
+            f"{api}/task_runs/filter",
+            json={"task_runs": {"name": {"like_": "grid "}},
+                  "flow_runs": {"id": {"any_": [str(flow_state.state_details.flow_run_id)]}}},
+            timeout=10,
+        ).json()  # fmt: skip
+        return sorted(r["state"]["name"] for r in runs)
+
+    assert task_states(first) == ["Completed", "Completed"]
+    assert task_states(second) == ["Cached", "Cached"]
+
+
 def test_dask_workers_give_the_same_warehouse_as_the_default_runner(stack, tmp_path, monkeypatch):
     from distributed import Client, LocalCluster, get_task_stream
     from prefect_dask import DaskTaskRunner

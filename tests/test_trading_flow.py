@@ -23,10 +23,11 @@ def q(settings, sql):
         con.close()
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def paper_traded(data_dir, *, bars: int):
+    """A warehouse through the real pipeline: history, a champion, then ``bars`` replayed
+    bars each ingested, gated, transformed, predicted and paper-traded."""
     settings = load_settings(
-        data_dir=tmp_path_factory.mktemp("trade") / "data",
+        data_dir=data_dir,
         sample_dir=SAMPLE_DIR,
         model_folds=3,
         trading_enter_long=0.5,
@@ -35,11 +36,16 @@ def env(tmp_path_factory):
     cycle(settings)
     train_and_register(settings)
     predict_new(settings)
-    for _ in range(8):
+    for _ in range(bars):
         cycle(settings)
         predict_new(settings)
         trading_cycle(settings)
     return settings
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return paper_traded(tmp_path_factory.mktemp("trade") / "data", bars=8)
 
 
 def test_orders_fill_at_the_next_open_within_the_bar_with_lineage(env):

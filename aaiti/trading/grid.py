@@ -23,18 +23,9 @@ class GridReport:
     mlflow_run_id: str | None
 
 
-def run_sma_grid(
-    settings: Settings,
-    *,
-    fasts: list[int],
-    slows: list[int],
-    timeframe: str | None = None,
-    log_to_mlflow: bool = True,
-) -> GridReport:
-    timeframe = timeframe or settings.timeframe
-    costs = CostModel(settings.trading_fee_bps, settings.trading_slippage_bps)
-    warehouse = Warehouse.from_settings(settings)
-    con = warehouse.read()
+def load_grid_candles(settings: Settings, *, timeframe: str) -> dict[str, pd.DataFrame]:
+    """Each default symbol's candles of one timeframe, from the serving snapshot."""
+    con = Warehouse.from_settings(settings).read()
     try:
         candles = (
             con.sql(
@@ -49,20 +40,62 @@ def run_sma_grid(
         raise ValueError(
             f"no {timeframe} candles for {settings.symbols}: run ingest and transform first"
         )
-    parts = []
-    for symbol, g in candles.groupby("symbol"):
-        res = sma_grid(
-            open_=g["open"].to_numpy(),
-            high=g["high"].to_numpy(),
-            low=g["low"].to_numpy(),
-            close=g["close"].to_numpy(),
-            fasts=fasts,
-            slows=slows,
-            costs=costs,
-            timeframe=timeframe,
-        )
-        res.insert(0, "symbol", symbol)
-        parts.append(res)
+    return {
+        str(symbol): g[["open", "high", "low", "close"]].reset_index(drop=True)
+        for symbol, g in candles.groupby("symbol")
+    }
+
+
+def grid_for_symbol(
+    symbol: str,
+    candles: pd.DataFrame,
+    *,
+    fasts: list[int],
+    slows: list[int],
+    costs: CostModel,
+    timeframe: str,
+) -> pd.DataFrame:
+    """One symbol's grid: a pure function of its candles and the parameters (cacheable)."""
+    res = sma_grid(
+        open_=candles["open"].to_numpy(),
+        high=candles["high"].to_numpy(),
+        low=candles["low"].to_numpy(),
+        close=candles["close"].to_numpy(),
+        fasts=fasts,
+        slows=slows,
+        costs=costs,
+        timeframe=timeframe,
+    )
+    res.insert(0, "symbol", symbol)
+    return res
+
+
+def run_sma_grid(
+    settings: Settings,
+    *,
+    fasts: list[int],
+    slows: list[int],
+    timeframe: str | None = None,
+    log_to_mlflow: bool = True,
+) -> GridReport:
+    timeframe = timeframe or settings.timeframe
+    costs = costs_from(settings)
+    parts = [
+        grid_for_symbol(symbol, frame, fasts=fasts, slows=slows, costs=costs, timeframe=timeframe)
+        for symbol, frame in load_grid_candles(settings, timeframe=timeframe).items()
+    ]
+    return store_grid(settings, parts, timeframe=timeframe, log_to_mlflow=log_to_mlflow)
+
+
+def costs_from(settings: Settings) -> CostModel:
+    return CostModel(settings.trading_fee_bps, settings.trading_slippage_bps)
+
+
+def store_grid(
+    settings: Settings, parts: list[pd.DataFrame], *, timeframe: str, log_to_mlflow: bool = True
+) -> GridReport:
+    """The grid's rows to ``trading.backtests`` (and a run to MLflow), one id for them all."""
+    costs = costs_from(settings)
     results = pd.concat(parts, ignore_index=True)
     backtest_id = f"sma-grid-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_id = _log(settings, backtest_id, results, costs, timeframe) if log_to_mlflow else None
@@ -98,7 +131,7 @@ def run_sma_grid(
             "mlflow_run_id": run_id,
         }
     )
-    with warehouse.writer(purpose="backtest", publish=True) as wcon:
+    with Warehouse.from_settings(settings).writer(purpose="backtest", publish=True) as wcon:
         wcon.register("backtests_now", rows)
         run(wcon, load_sql("aaiti.trading", "backtests_insert"))
         wcon.unregister("backtests_now")

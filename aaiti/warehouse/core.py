@@ -32,6 +32,7 @@ class Warehouse:
     path: Path
     serving_path: Path
     lock_timeout_s: float = 30.0
+    memory_limit: str | None = None  # DuckDB's own default is 80% of RAM
 
     @classmethod
     def from_settings(cls, settings) -> Warehouse:  # settings: aaiti.config.Settings
@@ -39,6 +40,7 @@ class Warehouse:
             path=Path(settings.warehouse_path),
             serving_path=Path(settings.serving_path),
             lock_timeout_s=settings.writer_lock_timeout_s,
+            memory_limit=settings.duckdb_memory_limit,
         )
 
     @property
@@ -100,6 +102,8 @@ class Warehouse:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.path))
         con.execute("SET TimeZone = 'UTC'")
+        if self.memory_limit:
+            con.execute(f"SET memory_limit = '{self.memory_limit}'")
         if migrate:
             try:
                 apply_migrations(con)

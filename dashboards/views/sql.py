@@ -7,10 +7,7 @@ import streamlit as st
 
 from dashboards import data
 
-st.title("SQL")
-if not data.snapshot_ready():
-    data.empty_state()
-    st.stop()
+data.page("SQL")
 st.caption(
     "Read-only by construction: the snapshot is opened read-only, with external access off "
     "and the configuration locked. Schemas: raw, ops, staging, intermediate, marts, ml, "

@@ -9,10 +9,7 @@ import streamlit as st
 
 from dashboards import data
 
-st.title("Models")
-if not data.snapshot_ready():
-    data.empty_state()
-    st.stop()
+data.page("Models")
 
 models = data.registry()
 if not models:

@@ -6,10 +6,7 @@ import streamlit as st
 
 from dashboards import data
 
-st.title("Data quality")
-if not data.snapshot_ready():
-    data.empty_state()
-    st.stop()
+data.page("Data quality")
 
 gates = data.query("gates")
 st.subheader("Gates now")

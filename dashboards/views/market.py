@@ -8,10 +8,7 @@ from plotly.subplots import make_subplots
 
 from dashboards import data
 
-st.title("Market")
-if not data.snapshot_ready():
-    data.empty_state()
-    st.stop()
+data.page("Market")
 streams = data.query("streams")
 if streams.empty:
     data.empty_state()

@@ -8,10 +8,7 @@ import streamlit as st
 
 from dashboards import data
 
-st.title("Risk")
-if not data.snapshot_ready():
-    data.empty_state()
-    st.stop()
+data.page("Risk")
 settings = data.settings()
 
 metrics = data.query("risk_metrics")

@@ -10,10 +10,7 @@ import streamlit.components.v1 as components
 
 from dashboards import data
 
-st.title("Drift")
-if not data.snapshot_ready():
-    data.empty_state()
-    st.stop()
+data.page("Drift")
 
 runs = data.query("drift_runs")
 if runs.empty:

@@ -9,10 +9,7 @@ import streamlit as st
 
 from dashboards import data
 
-st.title("Overview")
-if not data.snapshot_ready():
-    data.empty_state()
-    st.stop()
+data.page("Overview")
 
 fresh = data.query("freshness")
 st.subheader("Freshness per stream")

@@ -8,10 +8,7 @@ from plotly.subplots import make_subplots
 
 from dashboards import data
 
-st.title("Trading")
-if not data.snapshot_ready():
-    data.empty_state()
-    st.stop()
+data.page("Trading")
 equity = data.query("equity")
 if equity.empty:
     st.info("No trading cycle has run yet.")
