@@ -293,6 +293,11 @@ def apply_tool_environment(settings: Settings) -> None:
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
 
 
+def child_environment(extra: dict[str, str]) -> dict[str, str]:
+    """The environment for a process the project starts: this one's, plus ``extra``."""
+    return {**os.environ, **extra}
+
+
 def apply_dbt_environment(settings: Settings) -> None:
     """The variables models_dbt/profiles.yml reads: the warehouse path, no usage stats.
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aaiti.config import Settings
+from aaiti.config import Settings, child_environment
 
 COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve")
 
@@ -182,7 +182,7 @@ def up(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **c.env},
+                env=child_environment(c.env),
                 cwd=repo,
                 start_new_session=True,  # its own process group: down stops all its children
             )

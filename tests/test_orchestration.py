@@ -44,10 +44,14 @@ def stack(tmp_path_factory):
             mp.setenv(k, v)
         settings = load_settings()
         api = f"http://127.0.0.1:{settings.prefect_port}/api"
-        mp.setenv("PREFECT_API_URL", api)
+        mp.setenv("PREFECT_API_URL", api)  # for the processes started here (and Dask's)
+        # and for this process, whose Prefect settings were read when it was imported
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
         try:
             up(settings, repo=REPO, only=["prefect", "serve"], timeout_s=180)
-            yield settings, api
+            with temporary_settings({PREFECT_API_URL: api}):
+                yield settings, api
         finally:
             down(settings)
 
