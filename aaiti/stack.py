@@ -245,11 +245,26 @@ def down(settings: Settings, *, grace_s: float = 20.0) -> dict[str, str]:
     return out
 
 
-def _reap_group(pgid: int) -> None:
-    """Children that outlived their leader (its process group) get the same treatment."""
+def _reap_group(pgid: int, *, wait_s: float = 10.0) -> None:
+    """Children that outlived their leader (its process group) get the same treatment, and
+    ``down`` returns only when the whole group is gone."""
     try:
         os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        pass
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + wait_s
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    """A member of the process group still running (zombies awaiting their parent do not
+    count: they hold no resources and no port)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
