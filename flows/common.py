@@ -82,3 +82,18 @@ def task_runner_from(settings: Settings) -> Any:
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner()
+
+
+@contextmanager
+def subflows_without_heartbeats() -> Iterator[None]:
+    """Run subflows without their own heartbeat thread.
+
+    Prefect joins a flow run's heartbeat thread at the end of the run, and the thread sleeps
+    in 1 s steps: about 1 s added to every flow run (measured here: an empty subflow with
+    one task, 1.13 s with the heartbeat, 0.18 s without). Heartbeats exist to notice a
+    crashed run; the parent's own heartbeat still covers the subflows it runs in-process.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield

@@ -11,7 +11,7 @@ from __future__ import annotations
 from prefect import flow
 
 from aaiti.quality import FEATURES, RAW
-from flows.common import alert_on_failure
+from flows.common import alert_on_failure, subflows_without_heartbeats
 from flows.ingest import ingest_flow
 from flows.monitor import monitor_flow
 from flows.predict import predict_flow
@@ -25,6 +25,11 @@ REPLAY_BARS = 4
 
 @flow(name="demo", log_prints=True, on_failure=[alert_on_failure])
 def demo_flow(replay_bars: int = REPLAY_BARS) -> dict:
+    with subflows_without_heartbeats():
+        return _demo(replay_bars)
+
+
+def _demo(replay_bars: int) -> dict:
     ingested = ingest_flow()
     raw_gate = validate_flow(checkpoint=RAW)
     transformed = transform_flow()

@@ -14,9 +14,15 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from aaiti.config import Settings
 from aaiti.quality import FEATURES, RAW
 from aaiti.warehouse import Warehouse
-from flows.common import alert_on_failure, flow_settings, task_runner_from
+from flows.common import (
+    alert_on_failure,
+    flow_settings,
+    subflows_without_heartbeats,
+    task_runner_from,
+)
 from flows.ingest import ingest_flow
 from flows.predict import predict_flow
 from flows.trade import risk_flow, trade_flow
@@ -90,6 +96,11 @@ def cycle_markdown(
 def pipeline_flow() -> dict:
     """One cycle for every default stream (each scheduled run = one new bar under replay)."""
     settings = flow_settings()
+    with subflows_without_heartbeats():
+        return _cycle(settings)
+
+
+def _cycle(settings: Settings) -> dict:
     failures: list[str] = []
     ingest = ingest_flow.with_options(task_runner=task_runner_from(settings))
     ingested = []
