@@ -58,26 +58,11 @@ def deployments(settings: Settings) -> list[Any]:
     ]  # fmt: skip
 
 
-def ensure_concurrency_limit() -> None:
-    """The global limit on warehouse writes (one slot), created if the server lacks it."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectNotFound
-
-    from flows.common import WAREHOUSE_WRITES
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(WAREHOUSE_WRITES)
-        except ObjectNotFound:
-            client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(name=WAREHOUSE_WRITES, limit=1)
-            )
-
-
 def serve(settings: Settings) -> None:
     """Register every deployment and run their schedules until SIGTERM."""
     from prefect import serve as prefect_serve
+
+    from flows.common import ensure_concurrency_limit
 
     ensure_concurrency_limit()
     prefect_serve(*deployments(settings), limit=2)

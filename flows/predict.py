@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger, task
 from aaiti.config import Settings
 from aaiti.ml import PredictReport, predict_new
 from aaiti.warehouse import Warehouse
-from flows.common import alert_on_failure, flow_settings, retry_on_transient, warehouse_slot
+from flows.common import alert_on_failure, flow_settings, retry_on_transient
 
 
 @task(
@@ -19,8 +19,7 @@ from flows.common import alert_on_failure, flow_settings, retry_on_transient, wa
     retry_condition_fn=retry_on_transient,
 )
 def predict(settings: Settings, *, timeframe: str) -> PredictReport:
-    with warehouse_slot():
-        return predict_new(settings, timeframe=timeframe)
+    return predict_new(settings, timeframe=timeframe)
 
 
 @flow(name="predict", log_prints=True, on_failure=[alert_on_failure])

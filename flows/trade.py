@@ -22,7 +22,6 @@ from flows.common import (
     deliver_alerts,
     flow_settings,
     retry_on_transient,
-    warehouse_slot,
 )
 
 
@@ -33,8 +32,7 @@ from flows.common import (
     timeout_seconds=600,
 )
 def trade(settings: Settings) -> TradingReport:
-    with warehouse_slot():
-        return trading_cycle(settings, order_client=order_client_from(settings))
+    return trading_cycle(settings, order_client=order_client_from(settings))
 
 
 @task(
@@ -44,8 +42,7 @@ def trade(settings: Settings) -> TradingReport:
     timeout_seconds=600,
 )
 def risk(settings: Settings) -> RiskReport:
-    with warehouse_slot():
-        return compute_risk(settings)
+    return compute_risk(settings)
 
 
 @flow(name="trade", log_prints=True, on_failure=[alert_on_failure])
