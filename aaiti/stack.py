@@ -23,6 +23,8 @@ from pathlib import Path
 from aaiti.config import Settings, child_environment
 
 COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve")
+#: What ``aaiti serve`` registers (flows/deployments.py); serve is up when all are there.
+SERVED_DEPLOYMENTS = frozenset({"pipeline", "risk", "monitor", "train", "backtest", "ingest"})
 
 
 class StackError(RuntimeError):
@@ -61,9 +63,7 @@ def _served(api: str) -> bool:
         r = httpx.post(f"{api}/deployments/filter", json={"limit": 50}, timeout=2.0)
     except httpx.HTTPError:
         return False
-    return r.status_code == 200 and {"pipeline", "risk", "monitor", "train"} <= {
-        d["name"] for d in r.json()
-    }
+    return r.status_code == 200 and {d["name"] for d in r.json()} >= SERVED_DEPLOYMENTS
 
 
 def components(settings: Settings, *, repo: Path) -> dict[str, Component]:

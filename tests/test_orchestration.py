@@ -71,6 +71,10 @@ def test_schedules_exist_as_declared(stack):
         "backtest": None,
         "ingest": None,
     }
+    from aaiti.stack import SERVED_DEPLOYMENTS
+    from flows.deployments import deployments
+
+    assert set(declared) == SERVED_DEPLOYMENTS == {d.name for d in deployments(stack[0])}
     for name, schedule in declared.items():
         d = deployment(api, name)
         got = [s["schedule"] for s in d["schedules"]]
