@@ -12,6 +12,7 @@ BENCHMARKS = [
     "bench_ml",
     "bench_trading",
     "bench_monitoring",
+    "bench_prefect",
     "bench_pipeline",
     "bench_dashboards",
 ]

@@ -70,7 +70,7 @@ def warehouse_slot() -> Iterator[None]:
     """One slot of the warehouse-writes limit around a long write (the dbt build).
 
     Taking a slot costs ~2 s of Prefect round trips here (measured: an empty subflow with
-    one task, 0.18 s without a slot, 2.46 s with one), so the sub-second writers (predict,
+    one task, 0.34 s without a slot, 2.02 s with one; benchmarks/bench_prefect.py), so the sub-second writers (predict,
     trade, risk) rely on the file lock alone. The limit is created on first use if the
     server lacks it: Prefect's wait on a missing limit is slower still.
     """
@@ -114,7 +114,7 @@ def subflows_without_heartbeats() -> Iterator[None]:
 
     Prefect joins a flow run's heartbeat thread at the end of the run, and the thread sleeps
     in 1 s steps: about 1 s added to every flow run (measured here: an empty subflow with
-    one task, 1.13 s with the heartbeat, 0.18 s without). Heartbeats exist to notice a
+    one task, 1.12 s with the heartbeat, 0.34 s without; benchmarks/bench_prefect.py). Heartbeats exist to notice a
     crashed run; the parent's own heartbeat still covers the subflows it runs in-process.
     """
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings

@@ -115,18 +115,8 @@ def backtest_flow(fasts: list[int] | None = None, slows: list[int] | None = None
         for symbol, frame in candles.items()
     ]  # one task per symbol: spread across Dask workers when AAITI_DASK_ADDRESS is set
     report = store_grid(settings, [f.result() for f in futures], timeframe=settings.timeframe)
-    cols = [
-        "symbol",
-        "fast",
-        "slow",
-        "total_return",
-        "sharpe",
-        "max_drawdown",
-        "trades",
-        "win_rate",
-    ]
-    table = report.results[cols].round(4)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    table = report.summary()
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     lines += [
         "| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)
     ]

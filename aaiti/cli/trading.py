@@ -92,17 +92,7 @@ def backtest(
         fasts = [int(x) for x in fast.split(",")]
         slows = [int(x) for x in slow.split(",")]
         report = run_sma_grid(_settings(), fasts=fasts, slows=slows)
-        cols = [
-            "symbol",
-            "fast",
-            "slow",
-            "total_return",
-            "sharpe",
-            "max_drawdown",
-            "trades",
-            "win_rate",
-        ]
-        out.print(report.results[cols].round(4).to_string(index=False))
+        out.print(report.summary().to_string(index=False))
         out.print(
             f"saved as {report.backtest_id} in trading.backtests (MLflow run {report.mlflow_run_id})"
         )

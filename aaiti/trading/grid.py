@@ -15,12 +15,27 @@ from aaiti.trading.costs import CostModel
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
 
+#: The columns a person reads first, in the CLI's table and the flow's artifact.
+SUMMARY_COLUMNS = [
+    "symbol",
+    "fast",
+    "slow",
+    "total_return",
+    "sharpe",
+    "max_drawdown",
+    "trades",
+    "win_rate",
+]
+
 
 @dataclass(frozen=True)
 class GridReport:
     backtest_id: str
     results: pd.DataFrame
     mlflow_run_id: str | None
+
+    def summary(self) -> pd.DataFrame:
+        return self.results[SUMMARY_COLUMNS].round(4)
 
 
 def load_grid_candles(settings: Settings, *, timeframe: str) -> dict[str, pd.DataFrame]:

@@ -156,6 +156,10 @@ def book_exchange_state(
         fill = book.book_fill(order, ts=ts, quantity=new_quantity, price=price, fee=fee)
         if note:
             order.reason = note
+    elif new_quantity > 1e-12:  # a fill without a price cannot be booked: say so, retry later
+        note = f"exchange reports {new_quantity:g} filled without an average price; not booked"
+        order.reason = note
+        log.warning("order %s: %s", order.client_order_id, note)
     if state.status == "canceled" and order.status in (
         OrderStatus.NEW,
         OrderStatus.PARTIALLY_FILLED,
