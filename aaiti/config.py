@@ -211,6 +211,18 @@ class Settings(BaseSettings):
     replay_interval_s: int = Field(
         120, ge=10, description="Under market replay: seconds between scheduled pipeline runs."
     )
+    pipeline_runner: str = Field(
+        "warm",
+        pattern="^(warm|prefect)$",
+        description="warm: served pipeline runs share one warmed executor process; "
+        "prefect: Prefect's own runner, a fresh interpreter per run.",
+    )
+    warm_runner_max_runs: int = Field(
+        200, ge=1, description="Runs before the warm executor is replaced by a fresh one."
+    )
+    warm_runner_poll_s: float = Field(
+        2.0, gt=0, le=60, description="How often the warm runner asks for due pipeline runs."
+    )
     prefect_port: int = Field(4200, ge=1, le=65535)
     mlflow_port: int = Field(5000, ge=1, le=65535)
     dashboard_port: int = Field(8501, ge=1, le=65535)

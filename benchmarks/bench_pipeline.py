@@ -5,8 +5,12 @@
    temporary server already warm): wall time from flow start to the risk rows written. On
    copy B, the same stages run as plain library calls, in the same order, on the same bars.
    The orchestration overhead is the difference, as a share of A. Each side runs two
-   cycles in one process: "cold" pays the imports and first-use costs a served run's fresh
-   process pays; "warm" is the steady state. Target: cycle under 10 s.
+   cycles in one process: "cold" pays the imports and first-use costs a fresh process
+   pays; "warm" is the steady state. Then **as served**: a real Prefect server and
+   ``aaiti serve`` (``aaiti.stack.up``) on a third copy, three ``pipeline`` runs triggered
+   through the API, run start → the risk subflow's end, once with the warm runner
+   (``flows/warm_runner.py``, the default) and once with Prefect's own runner (a fresh
+   interpreter per run) as the reference. Target: cycle under 10 s.
 2. **The full pipeline on synthetic 10 symbols × 1 year of 1m candles** (5.26M rows): one
    ``pipeline_flow`` from an empty warehouse, so ingest, both gates and the full dbt build
    all run at size. Training is its own daily flow, not part of the cycle, so the cycle
@@ -21,6 +25,8 @@ import contextlib
 import json
 import os
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -47,6 +53,12 @@ def _env(data: Path, **extra: str) -> dict[str, str]:
     env.pop("PREFECT_API_URL", None)
     (data / "prefect").mkdir(parents=True, exist_ok=True)
     return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -174,6 +186,62 @@ def cycle_library_only() -> dict:
     return out
 
 
+def cycle_served(cycles: int = 3) -> dict:
+    """(child) The cycle as the stack runs it: a real Prefect server and ``aaiti serve``
+    started by ``aaiti.stack.up``; ``pipeline`` runs triggered through the API, one after
+    another (each releases one bar). Per run: seconds from the run's start to its ``risk``
+    subflow's end (the risk rows committed), and from creation to start (pickup). Which
+    runner serves the pipeline is ``AAITI_PIPELINE_RUNNER`` (warm, or Prefect's own)."""
+    import httpx
+
+    from aaiti.config import load_settings
+    from aaiti.stack import down, up
+
+    settings = load_settings()
+    api = f"http://{settings.bind_host}:{settings.prefect_port}/api"
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text)
+
+    up(settings, repo=Path(__file__).resolve().parents[1], only=["prefect", "serve"],
+       timeout_s=300, echo=lambda _: None)  # fmt: skip
+    try:
+        found = httpx.post(f"{api}/deployments/filter", json={"limit": 50}, timeout=10).json()
+        pipeline = next(d for d in found if d["name"] == "pipeline")
+        [risk] = httpx.post(
+            f"{api}/flows/filter", json={"flows": {"name": {"any_": ["risk"]}}}, timeout=10
+        ).json()
+        out = []
+        for _ in range(cycles):
+            run_id = httpx.post(
+                f"{api}/deployments/{pipeline['id']}/create_flow_run", json={}, timeout=10
+            ).json()["id"]
+            while True:
+                run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+                if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                    break
+                time.sleep(0.2)
+            if run["state"]["type"] != "COMPLETED":
+                raise SystemExit(f"served pipeline run ended {run['state']}")
+            [risk_run] = httpx.post(
+                f"{api}/flow_runs/filter",
+                json={"flow_runs": {"parent_flow_run_id": {"any_": [run_id]}},
+                      "flows": {"id": {"any_": [risk["id"]]}}},
+                timeout=10,
+            ).json()  # fmt: skip
+            out.append(
+                {
+                    "to_risk_written_s": (
+                        at(risk_run["end_time"]) - at(run["start_time"])
+                    ).total_seconds(),
+                    "pickup_s": (at(run["start_time"]) - at(run["created"])).total_seconds(),
+                }
+            )
+        return {"runner": settings.pipeline_runner, "cycles": out}
+    finally:
+        down(settings)
+
+
 def full_run() -> dict:
     """(child) One pipeline cycle on an empty warehouse, 10 synthetic symbols × 1 year of 1m."""
     from flows.pipeline import pipeline_flow
@@ -212,6 +280,20 @@ def main() -> None:
     overhead = {
         k: with_prefect[k]["to_risk_written_s"] - library[k]["total_s"] for k in ("cold", "warm")
     }
+    served = {}
+    for runner in ("warm", "prefect"):  # Prefect's own runner is the reference
+        copy = WORK / f"cycle-served-{runner}"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(copies["library"], copy)
+        _run([py, "-m", me, "--cycle-library"], _env(copy))  # settle dbt's parse at this path
+        env = _env(copy, AAITI_PIPELINE_RUNNER=runner, AAITI_PREFECT_PORT=str(_free_port()),
+                   AAITI_REPLAY_INTERVAL_S="86400")  # fmt: skip
+        _, _, out = _run([py, "-m", me, "--cycle-served"], env)
+        served[runner] = json.loads(out.strip().splitlines()[-1])
+    steady = {
+        runner: statistics.median(c["to_risk_written_s"] for c in result["cycles"][1:])
+        for runner, result in served.items()
+    }
 
     # 2. the full pipeline at size
     origin = (datetime.now(UTC) - timedelta(days=365)).replace(second=0, microsecond=0)
@@ -240,6 +322,9 @@ def main() -> None:
                 "orchestration_share": {
                     k: overhead[k] / with_prefect[k]["to_risk_written_s"] for k in overhead
                 },
+                "served": served,
+                "served_steady_s": steady,
+                "served_warm_vs_prefect_runner": steady["warm"] / steady["prefect"],
                 "target_s": 10,
             },
             "full": {
@@ -263,6 +348,8 @@ if __name__ == "__main__":
         print(json.dumps(cycle_with_prefect()))
     elif sys.argv[1:] == ["--cycle-library"]:
         print(json.dumps(cycle_library_only()))
+    elif sys.argv[1:] == ["--cycle-served"]:
+        print(json.dumps(cycle_served()))
     elif sys.argv[1:] == ["--full"]:
         print(json.dumps(full_run()))
     else:

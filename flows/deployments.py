@@ -3,6 +3,7 @@
 - ``pipeline``: every bar of the configured timeframe (a minute after the close). Under
   market replay, every ``AAITI_REPLAY_INTERVAL_S`` instead: each run releases the next
   bar, so the system is visibly live.
+  Its runs execute in the warm runner's long-lived process (``flows/warm_runner.py``).
 - ``risk`` every 5 minutes, ``monitor`` hourly, ``train`` daily; ``backtest`` and
   ``ingest`` on demand (no schedule), with parameters.
 """
@@ -59,10 +60,23 @@ def deployments(settings: Settings) -> list[Any]:
 
 
 def serve(settings: Settings) -> None:
-    """Register every deployment and run their schedules until SIGTERM."""
+    """Register every deployment and run their schedules until SIGTERM.
+
+    The pipeline's runs go to the warm runner (``flows/warm_runner.py``): one long-lived
+    executor that imported GX, dbt and MLflow once, instead of Prefect's fresh interpreter
+    per run. ``AAITI_PIPELINE_RUNNER=prefect`` serves it with Prefect's runner like the rest.
+    """
     from prefect import serve as prefect_serve
 
     from flows.common import ensure_concurrency_limit
+    from flows.warm_runner import WarmRunner, warm_runner_thread
 
     ensure_concurrency_limit()
-    prefect_serve(*deployments(settings), limit=2)
+    served = deployments(settings)
+    if settings.pipeline_runner == "prefect":
+        prefect_serve(*served, limit=2)
+        return
+    pipeline = next(d for d in served if d.name == "pipeline")
+    runner = WarmRunner(deployment_id=pipeline.apply(), settings=settings)
+    with warm_runner_thread(runner):
+        prefect_serve(*(d for d in served if d is not pipeline), limit=2)

@@ -88,18 +88,40 @@ def test_schedules_exist_as_declared(stack):
     ]
 
 
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def wait_final(api: str, run_id: str, *, timeout_s: float = 600) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+        if run["state"]["type"] in FINAL:
+            return run
+        assert time.monotonic() < deadline, run["state"]
+        time.sleep(1)
+
+
+def serve_children(settings) -> set[int]:
+    import psutil
+
+    serve = json.loads(_pid_file(settings, "serve").read_text())["pid"]
+    return {p.pid for p in psutil.Process(serve).children(recursive=True)}
+
+
 def test_pipeline_triggered_through_the_api_completes_and_fills_the_warehouse(stack):
     settings, api = stack
     d = deployment(api, "pipeline")
     run = httpx.post(f"{api}/deployments/{d['id']}/create_flow_run", json={}, timeout=10).json()
-    deadline = time.monotonic() + 600
-    while True:
-        state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=10).json()["state"]
-        if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            break
-        assert time.monotonic() < deadline, state
-        time.sleep(2)
+    run = wait_final(api, run["id"])
+    state = run["state"]
     assert state["type"] == "COMPLETED", state
+    # it ran in the warm runner's executor, a child of the serve process; so does the next
+    again = httpx.post(f"{api}/deployments/{d['id']}/create_flow_run", json={}, timeout=10)
+    again = wait_final(api, again.json()["id"])
+    assert again["state"]["type"] == "COMPLETED", again["state"]
+    pid = int(run["infrastructure_pid"].rsplit(":", 1)[1])
+    assert again["infrastructure_pid"] == run["infrastructure_pid"]
+    assert pid in serve_children(settings)
     children = httpx.post(
         f"{api}/flow_runs/filter",
         json={"flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}}},
@@ -211,12 +233,183 @@ def test_dask_workers_give_the_same_warehouse_as_the_default_runner(stack, tmp_p
     assert len(tables["dask"]) > 10_000 and tables["dask"] == tables["default"]
 
 
+def _probe(stack, tmp_path, *, warm: bool, schedule=None):
+    """A deployment of tests.warm_flows:where_am_i and a warm runner for it (not served);
+    its runs append to ``tmp_path / "where.jsonl"``."""
+    from flows.warm_runner import WarmRunner
+    from tests.warm_flows import where_am_i
+
+    settings, _ = stack
+    name = f"probe-{tmp_path.name}"
+    parameters = {"path": str(tmp_path / "where.jsonl")}
+    dep_id = where_am_i.to_deployment(name=name, parameters=parameters, schedule=schedule).apply()
+    runner = WarmRunner(
+        deployment_id=dep_id, settings=settings, flow_ref="tests.warm_flows:where_am_i", warm=warm
+    )
+    return dep_id, runner
+
+
+def _at(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+def _start(api: str, dep_id, **parameters) -> str:
+    r = httpx.post(
+        f"{api}/deployments/{dep_id}/create_flow_run", json={"parameters": parameters}, timeout=10
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _drain(runner, count: int, *, timeout_s: float = 240) -> list:
+    deadline = time.monotonic() + timeout_s
+    outcomes = []
+    while len(outcomes) < count:
+        assert time.monotonic() < deadline, outcomes
+        outcomes += runner.run_due()
+        time.sleep(0.5)
+    return outcomes
+
+
+def test_warm_runner_runs_every_cycle_in_one_warmed_process(stack, tmp_path):
+    _, api = stack
+    dep_id, runner = _probe(stack, tmp_path, warm=True)
+    log = tmp_path / "where.jsonl"
+    try:
+        ids = [_start(api, dep_id) for _ in range(2)]
+        outcomes = _drain(runner, 2)
+        assert [o.state for o in outcomes] == ["COMPLETED", "COMPLETED"]
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        pids = {r["pid"] for r in records}
+        assert pids == {runner.executor_pid} and os.getpid() not in pids
+        from tests.warm_flows import TOOLS
+
+        assert records[0]["tools"] == list(TOOLS)  # imported before the first run began
+        for run_id in ids:
+            run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+            assert run["state"]["type"] == "COMPLETED"
+            assert run["infrastructure_pid"].endswith(f":{runner.executor_pid}")
+
+    finally:
+        runner.close()
+
+
+def _past_minutes_cron(now):
+    """A daily cron firing at 2–4 minute marks just before ``now`` (one hour of them), so
+    a backfill makes that many late runs and the next scheduled run is a day away."""
+    from datetime import timedelta
+
+    marks = [now.replace(second=0, microsecond=0) - timedelta(minutes=k) for k in range(1, 5)]
+    by_hour: dict = {}
+    for m in marks:
+        by_hour.setdefault(m.hour, []).append(m.minute)
+    hour, minutes = max(by_hour.items(), key=lambda kv: len(kv[1]))
+    return f"{','.join(map(str, sorted(minutes)))} {hour} * * *", len(minutes)
+
+
+def test_warm_runner_runs_only_the_newest_of_late_scheduled_runs(stack, tmp_path):
+    """The stack was down a few minutes: the scheduled runs it missed are late; one cycle
+    takes in every bar, so only the newest runs and the others are Cancelled as superseded.
+    A run made by hand meanwhile still runs."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.schedules import Cron
+
+    _, api = stack
+    now = datetime.now(UTC)
+    cron, expected = _past_minutes_cron(now)
+    dep_id, runner = _probe(stack, tmp_path, warm=False, schedule=Cron(cron, timezone="UTC"))
+    try:
+        r = httpx.post(
+            f"{api}/deployments/{dep_id}/schedule",
+            json={"start_time": (now - timedelta(minutes=10)).isoformat(),
+                  "end_time": now.isoformat()},
+            timeout=10,
+        )  # fmt: skip
+        assert r.status_code < 300, r.text
+        by_hand = _start(api, dep_id)
+        runs = httpx.post(
+            f"{api}/flow_runs/filter",
+            json={"deployments": {"id": {"any_": [str(dep_id)]}}},
+            timeout=10,
+        ).json()
+        late = [r for r in runs if r["auto_scheduled"] and _at(r["expected_start_time"]) < now]
+        assert len(late) == expected >= 2
+        assert all(_at(r["expected_start_time"]) > now + timedelta(hours=1)
+                   for r in runs if r["auto_scheduled"] and r not in late)  # fmt: skip
+        outcomes = _drain(runner, 2, timeout_s=120)
+        newest = max(late, key=lambda r: _at(r["expected_start_time"]))
+        assert {o.flow_run_id.hex for o in outcomes} == {
+            newest["id"].replace("-", ""),
+            by_hand.replace("-", ""),
+        }
+        assert [o.state for o in outcomes] == ["COMPLETED", "COMPLETED"]
+        for run in late:
+            if run["id"] != newest["id"]:
+                state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=10).json()["state"]
+                assert state["type"] == "CANCELLED" and "superseded" in state["message"], state
+    finally:
+        runner.close()
+
+
+def test_warm_runner_recovers_from_a_crash_and_a_cancel(stack, tmp_path):
+    _, api = stack
+    dep_id, runner = _probe(stack, tmp_path, warm=False)
+    log = tmp_path / "where.jsonl"
+    try:
+        crashed = _start(api, dep_id, exit_code=3)
+        [outcome] = _drain(runner, 1, timeout_s=120)
+        state = httpx.get(f"{api}/flow_runs/{crashed}", timeout=10).json()["state"]
+        assert outcome.state == "CRASHED" and state["type"] == "CRASHED"
+        assert "exit code 3" in state["message"], state
+
+        long = _start(api, dep_id, sleep_s=300)
+
+        def cancel_when_running() -> None:
+            while True:
+                run = httpx.get(f"{api}/flow_runs/{long}", timeout=10).json()
+                if run["state"]["type"] == "RUNNING":
+                    break
+                time.sleep(0.3)
+            httpx.post(
+                f"{api}/flow_runs/{long}/set_state",
+                json={"state": {"type": "CANCELLING", "name": "Cancelling"}, "force": True},
+                timeout=10,
+            )
+
+        import threading
+
+        canceller = threading.Thread(target=cancel_when_running, daemon=True)
+        canceller.start()
+        t0 = time.monotonic()
+        [outcome] = _drain(runner, 1, timeout_s=120)
+        assert time.monotonic() - t0 < 60  # not the flow's 300 s
+        canceller.join(timeout=10)
+        state = httpx.get(f"{api}/flow_runs/{long}", timeout=10).json()["state"]
+        assert outcome.state == "CANCELLED" and state["type"] == "CANCELLED", state
+
+        fine = _start(api, dep_id)
+        [outcome] = _drain(runner, 1, timeout_s=120)
+        assert outcome.state == "COMPLETED"
+        pids = [json.loads(line)["pid"] for line in log.read_text().splitlines()]
+        assert len(pids) == 3 and len(set(pids)) == 3  # a new executor after each
+        assert httpx.get(f"{api}/flow_runs/{fine}", timeout=10).json()["state"]["type"] == (
+            "COMPLETED"
+        )
+    finally:
+        runner.close()
+
+
 def test_down_stops_exactly_what_up_started(stack):
     settings, api = stack
     me = {"pid": os.getpid(), "command": ["not", "what", "runs", "here"]}
     _pid_file(settings, "dashboard").write_text(json.dumps(me))  # a recycled pid
     assert "stale pid file" in status(settings, repo=REPO)["dashboard"]
     records = {n: json.loads(_pid_file(settings, n).read_text()) for n in ("prefect", "serve")}
+    executors = serve_children(settings)  # the warm runner's executor among them
+    assert executors
     result = down(settings)
     assert result["dashboard"].startswith("was not running")  # and we are still alive
     assert result["prefect"].startswith(("stopped", "killed"))
@@ -225,6 +418,8 @@ def test_down_stops_exactly_what_up_started(stack):
             not Path(f"/proc/{r['pid']}").exists()
             or not Path(f"/proc/{r['pid']}/cmdline").read_bytes()
         )
+    for pid in executors:
+        assert not Path(f"/proc/{pid}").exists() or not Path(f"/proc/{pid}/cmdline").read_bytes()
     assert not list(run_dir(settings).glob("*.pid"))
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{api}/health", timeout=2)
