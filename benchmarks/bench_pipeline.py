@@ -79,7 +79,8 @@ def _tree_rss_mb(pid: int) -> float:
 def _run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Wall seconds, peak process-tree RSS (MB) and stdout of one child process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    err = (RESULTS / "work" / "last-child-stderr.log").open("wb")
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=err)
     peak = 0.0
     done = threading.Event()
 
@@ -94,8 +95,10 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     out, _ = proc.communicate()
     done.set()
     sampler.join()
+    err.close()
     if proc.returncode:
-        raise SystemExit(f"{' '.join(args)} failed with exit code {proc.returncode}")
+        tail = (RESULTS / "work" / "last-child-stderr.log").read_text()[-3000:]
+        raise SystemExit(f"{' '.join(args)} failed with exit code {proc.returncode}:\n{tail}")
     return time.perf_counter() - t0, peak, out.decode()
 
 

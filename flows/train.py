@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
 from aaiti.config import Settings
 from aaiti.ml import TrainingReport, train_and_register
-from flows.common import alert_on_failure, flow_settings
+from aaiti.ml.model import FoldFit, FoldFitResult, FoldMap, fit_fold
+from flows.common import alert_on_failure, flow_settings, task_runner_from
 
 
 @task(task_run_name="train {timeframe}", timeout_seconds=3600)
 def train(settings: Settings, *, timeframe: str) -> TrainingReport:
     return train_and_register(settings, timeframe=timeframe)
+
+
+@task(task_run_name="fit fold", timeout_seconds=1800, cache_policy=NO_CACHE)
+def fit_fold_task(job: FoldFit) -> FoldFitResult:
+    return fit_fold(job)
+
+
+def folds_on(runner: Any) -> FoldMap:
+    """A fold map that submits each fit as a task to ``runner`` (an entered task runner)."""
+
+    def map_folds(fn: Callable[[FoldFit], FoldFitResult], jobs: list[FoldFit]) -> list:
+        if fn is not fit_fold:
+            raise ValueError(f"folds_on runs aaiti.ml.model.fit_fold, not {fn!r}")
+        futures = [runner.submit(fit_fold_task, parameters={"job": job}) for job in jobs]
+        return [f.result() for f in futures]
+
+    return map_folds
 
 
 def report_markdown(r: TrainingReport) -> str:
@@ -41,7 +62,12 @@ def report_markdown(r: TrainingReport) -> str:
 def train_flow(timeframe: str | None = None) -> dict:
     """Train the pooled model of a timeframe (daily, or when monitoring asks for it)."""
     settings = flow_settings()
-    report = train(settings, timeframe=timeframe or settings.timeframe)
+    timeframe = timeframe or settings.timeframe
+    if settings.dask_address:  # the fold fits spread over the cluster's workers, as tasks
+        with task_runner_from(settings) as runner:
+            report = train_and_register(settings, timeframe=timeframe, map_folds=folds_on(runner))
+    else:
+        report = train(settings, timeframe=timeframe)
     create_markdown_artifact(
         key="training-report", markdown=report_markdown(report), description=report.decision
     )

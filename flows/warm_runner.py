@@ -153,6 +153,8 @@ class WarmRunner:
     def _ready(self) -> bool:
         """Whether the executor has warmed up; restarts one that died on the way."""
         if self._executor is None:
+            if self._stop.is_set():
+                return False
             self._spawn()
         ex = self._executor
         if ex.ready:
@@ -278,9 +280,14 @@ class WarmRunner:
                 self._retire()
             return outcome
         self._retire(kill=True)
-        if kind == "cancel":
-            client.set_flow_run_state(run.id, Cancelled(message="cancelled; executor stopped"))
+        if kind == "cancel":  # whatever the dying engine reported, the run was cancelled
+            client.set_flow_run_state(
+                run.id, Cancelled(message="cancelled; its executor was stopped"), force=True
+            )
             return RunOutcome(run.id, "CANCELLED", message[2])
+        state = client.read_flow_run(run.id).state
+        if state is not None and state.is_final():  # it finished just before the executor went
+            return RunOutcome(run.id, state.type.value, state.message or "")
         text = f"the warm executor {'failed' if kind == 'error' else 'died'}: {message[2]}"
         client.set_flow_run_state(run.id, Crashed(message=text), force=True)
         self._log.error("%s crashed: %s", run.name, text)

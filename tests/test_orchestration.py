@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
+from prefect import flow
 
 from aaiti.config import load_settings
 from aaiti.stack import _pid_file, down, run_dir, status, up
@@ -400,6 +401,70 @@ def test_warm_runner_recovers_from_a_crash_and_a_cancel(stack, tmp_path):
         )
     finally:
         runner.close()
+
+
+def _training_case():
+    """Two years of the bundled 4h candles of both streams, a small search, 3 folds."""
+    from aaiti.ml.dataset import build_dataset
+    from aaiti.ml.model import TrainConfig, make_folds
+    from tests.conftest import sample_frame
+    from tests.test_ml_core import STREAMS, features_of
+
+    candles = {}
+    for symbol, pair in (("BTC/USD", "BTC-USD"), ("ETH/USD", "ETH-USD")):
+        c = sample_frame("coinbase", pair, "4h")
+        window = (c["ts"] >= "2021-01-01") & (c["ts"] < "2023-01-01")
+        candles[symbol] = c[window].reset_index(drop=True)
+    ds = build_dataset(
+        features_of(candles), timeframe="4h", horizon=1, dead_zone=0.0005, streams=STREAMS
+    )
+    cfg = TrainConfig(n_folds=3, num_boost_round=60, search_budget=2)
+    return ds, cfg, make_folds(ds, cfg)
+
+
+def _fit(map_folds=None):
+    from aaiti.ml.model import fit_here, search_params, walk_forward_evaluate
+
+    ds, cfg, folds = _training_case()
+    map_folds = map_folds or fit_here
+    params = search_params(ds, cfg, folds, map_folds=map_folds)
+    wf = walk_forward_evaluate(ds, cfg, params=params, folds=folds, map_folds=map_folds)
+    return params, wf, len(folds)
+
+
+@flow
+def _fit_on_dask(address: str):
+    """At module level: Prefect ships the flow by reference in each task's context."""
+    from prefect_dask import DaskTaskRunner
+
+    from flows.train import folds_on
+
+    with DaskTaskRunner(address=address) as runner:
+        return _fit(folds_on(runner))
+
+
+def test_dask_workers_fit_the_training_folds_with_the_same_results(stack, monkeypatch):
+    """The search's and the walk-forward's fold fits run as tasks on the cluster's workers
+    (what the train flow does under AAITI_DASK_ADDRESS); every number equals a local fit."""
+    import numpy as np
+    from distributed import Client, LocalCluster, get_task_stream
+
+    params_here, wf_here, n_folds = _fit()
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the workers import the flows package
+    with (
+        LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                     dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        with get_task_stream(client) as stream:
+            params, wf, _ = _fit_on_dask(cluster.scheduler_address)
+        workers = {t["worker"] for t in stream.data}
+        assert len(stream.data) >= 2 * n_folds + n_folds  # search + walk-forward
+        assert workers <= set(cluster.scheduler_info["workers"]) and len(workers) == 2
+    assert params == params_here
+    assert [f.metrics for f in wf.folds] == [f.metrics for f in wf_here.folds]
+    assert [f.best_iteration for f in wf.folds] == [f.best_iteration for f in wf_here.folds]
+    assert np.array_equal(wf.oos["proba"].to_numpy(), wf_here.oos["proba"].to_numpy())
 
 
 def test_down_stops_exactly_what_up_started(stack):

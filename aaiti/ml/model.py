@@ -9,6 +9,7 @@ search picks parameters by mean validation log loss (never by the test blocks).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -146,6 +147,54 @@ def make_folds(ds: Dataset, cfg: TrainConfig) -> list[Fold]:
     )
 
 
+@dataclass(frozen=True)
+class FoldFit:
+    """One independent fit: the rows of a fold and the parameters, all a worker needs.
+
+    It holds the whole design matrix and the fold's row numbers, not copies of the slices:
+    the search's candidates × folds jobs then share one matrix in this process."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray | None
+    cfg: TrainConfig
+    params: dict
+
+
+@dataclass(frozen=True)
+class FoldFitResult:
+    best_iteration: int
+    best_score: float
+    proba: np.ndarray | None  # on X_test, when there is one
+
+
+def fit_fold(job: FoldFit) -> FoldFitResult:
+    """Fit one fold (early stopping on its validation part) and score its test block."""
+    X, y = job.X, job.y
+    booster = fit_booster(
+        X.iloc[job.train],
+        y[job.train],
+        X.iloc[job.validation],
+        y[job.validation],
+        cfg=job.cfg,
+        params=job.params,
+    )
+    proba = predict(booster, X.iloc[job.test]) if job.test is not None else None
+    return FoldFitResult(int(booster.best_iteration), float(booster.best_score), proba)
+
+
+#: Runs independent fold fits, in order: ``map``'s shape, a list out. The default fits them
+#: here one after another; the train flow passes one that spreads them over Dask workers
+#: (``AAITI_DASK_ADDRESS``). Each fit is deterministic, so where it runs changes nothing.
+FoldMap = Callable[[Callable[[FoldFit], FoldFitResult], list[FoldFit]], list[FoldFitResult]]
+
+
+def fit_here(fn: Callable[[FoldFit], FoldFitResult], jobs: list[FoldFit]) -> list[FoldFitResult]:
+    return [fn(job) for job in jobs]
+
+
 def walk_forward_evaluate(
     ds: Dataset,
     cfg: TrainConfig,
@@ -153,6 +202,7 @@ def walk_forward_evaluate(
     params: dict | None = None,
     shuffle_labels: bool = False,
     folds: list[Fold] | None = None,
+    map_folds: FoldMap = fit_here,
 ) -> WalkForwardResult:
     """Train on each fold's past, predict its test block; ``shuffle_labels`` is the control."""
     params = dict(params or cfg.params)
@@ -164,17 +214,13 @@ def walk_forward_evaluate(
         labelled = ds.labelled
         y_all = y_all.copy()
         y_all[labelled] = rng.permutation(y_all[labelled])
+    fits = map_folds(
+        fit_fold,
+        [FoldFit(ds.X, y_all, f.train, f.validation, f.test, cfg, params) for f in folds],
+    )
     results, parts = [], []
-    for f in folds:
-        booster = fit_booster(
-            ds.X.iloc[f.train],
-            y_all[f.train],
-            ds.X.iloc[f.validation],
-            y_all[f.validation],
-            cfg=cfg,
-            params=params,
-        )
-        proba = predict(booster, ds.X.iloc[f.test])
+    for f, fit in zip(folds, fits, strict=True):
+        proba = fit.proba
         y_test = y_true[f.test] if not shuffle_labels else y_all[f.test]
         results.append(
             FoldResult(
@@ -183,7 +229,7 @@ def walk_forward_evaluate(
                 f.test_end,
                 len(f.train),
                 len(f.validation),
-                int(booster.best_iteration),
+                fit.best_iteration,
                 classification_metrics(y_test, proba),
             )
         )
@@ -206,26 +252,28 @@ def walk_forward_evaluate(
     return WalkForwardResult(results, oos, overall, params)
 
 
-def search_params(ds: Dataset, cfg: TrainConfig, folds: list[Fold]) -> dict:
+def search_params(
+    ds: Dataset, cfg: TrainConfig, folds: list[Fold], *, map_folds: FoldMap = fit_here
+) -> dict:
     """Random search within the budget, scored by mean *validation* log loss over folds."""
     if cfg.search_budget <= 0:
         return dict(cfg.params)
     rng = random.Random(cfg.seed)
     y = ds.y.to_numpy(float)
+    candidates = [
+        {k: rng.choice(v) for k, v in SEARCH_SPACE.items()} for _ in range(cfg.search_budget)
+    ]
+    fits = map_folds(
+        fit_fold,
+        [
+            FoldFit(ds.X, y, f.train, f.validation, None, cfg, candidate)
+            for candidate in candidates
+            for f in folds
+        ],
+    )
     best, best_loss = dict(cfg.params), np.inf
-    for _ in range(cfg.search_budget):
-        candidate = {k: rng.choice(v) for k, v in SEARCH_SPACE.items()}
-        losses = []
-        for f in folds:
-            booster = fit_booster(
-                ds.X.iloc[f.train],
-                y[f.train],
-                ds.X.iloc[f.validation],
-                y[f.validation],
-                cfg=cfg,
-                params=candidate,
-            )
-            losses.append(float(booster.best_score))
+    for i, candidate in enumerate(candidates):
+        losses = [fit.best_score for fit in fits[i * len(folds) : (i + 1) * len(folds)]]
         if np.mean(losses) < best_loss:
             best, best_loss = candidate, float(np.mean(losses))
     return best

@@ -23,9 +23,11 @@ from aaiti.config import Settings
 from aaiti.ml.dataset import Dataset, build_dataset
 from aaiti.ml.evaluate import calibration_table, classification_metrics, long_flat_equity
 from aaiti.ml.model import (
+    FoldMap,
     TrainConfig,
     WalkForwardResult,
     fit_final,
+    fit_here,
     make_folds,
     search_params,
     walk_forward_evaluate,
@@ -143,7 +145,12 @@ def train_and_register(
     timeframe: str | None = None,
     tracker: Tracker | None = None,
     features: pd.DataFrame | None = None,
+    map_folds: FoldMap = fit_here,
 ) -> TrainingReport:
+    """Walk-forward, baselines, MLflow run, registry and the champion/challenger decision.
+
+    ``map_folds`` runs the independent fold fits (search, walk-forward, shuffled control,
+    champion on the same folds): here by default, on Dask workers from the train flow."""
     timeframe = timeframe or settings.timeframe
     cfg = config_for(settings, timeframe)
     tracker = tracker or tracker_for(settings)
@@ -158,16 +165,20 @@ def train_and_register(
         features, timeframe=timeframe, horizon=cfg.horizon, dead_zone=cfg.dead_zone, streams=streams
     )
     folds = make_folds(ds, cfg)
-    params = search_params(ds, cfg, folds)
-    wf = walk_forward_evaluate(ds, cfg, params=params, folds=folds)
-    shuffled = walk_forward_evaluate(ds, cfg, params=params, folds=folds, shuffle_labels=True)
+    params = search_params(ds, cfg, folds, map_folds=map_folds)
+    wf = walk_forward_evaluate(ds, cfg, params=params, folds=folds, map_folds=map_folds)
+    shuffled = walk_forward_evaluate(
+        ds, cfg, params=params, folds=folds, shuffle_labels=True, map_folds=map_folds
+    )
     base = baselines(ds, wf, shuffled)
 
     champion = tracker.by_alias(name, CHAMPION)
     champion_auc = None
     if champion is not None:
         champ_params = json.loads(champion.params.get("xgb_params", "{}")) or cfg.params
-        champion_auc = walk_forward_evaluate(ds, cfg, params=champ_params, folds=folds).overall.auc
+        champion_auc = walk_forward_evaluate(
+            ds, cfg, params=champ_params, folds=folds, map_folds=map_folds
+        ).overall.auc
 
     rows = ds.labelled
     trained_ts = ds.meta["ts"].iloc[rows]
