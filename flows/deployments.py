@@ -3,7 +3,8 @@
 - ``pipeline``: every bar of the configured timeframe (a minute after the close). Under
   market replay, every ``AAITI_REPLAY_INTERVAL_S`` instead: each run releases the next
   bar, so the system is visibly live.
-  Its runs execute in the warm runner's long-lived process (``flows/warm_runner.py``).
+  Its runs, and risk's, execute in the warm runner's long-lived process
+  (``flows/warm_runner.py``).
 - ``risk`` every 5 minutes, ``monitor`` hourly, ``train`` daily; ``backtest`` and
   ``ingest`` on demand (no schedule), with parameters.
 """
@@ -59,12 +60,17 @@ def deployments(settings: Settings) -> list[Any]:
     ]  # fmt: skip
 
 
+#: Deployments the warm runner executes, and their flows (imported in its executor).
+WARM = {"pipeline": "flows.pipeline:pipeline_flow", "risk": "flows.trade:risk_flow"}
+
+
 def serve(settings: Settings) -> None:
     """Register every deployment and run their schedules until SIGTERM.
 
-    The pipeline's runs go to the warm runner (``flows/warm_runner.py``): one long-lived
-    executor that imported GX, dbt and MLflow once, instead of Prefect's fresh interpreter
-    per run. ``AAITI_PIPELINE_RUNNER=prefect`` serves it with Prefect's runner like the rest.
+    The runs of ``pipeline`` and ``risk`` go to the warm runner (``flows/warm_runner.py``):
+    one long-lived executor that imported GX, dbt and MLflow once, instead of Prefect's
+    fresh interpreter per run. ``AAITI_PIPELINE_RUNNER=prefect`` serves them with Prefect's
+    runner like the rest.
     """
     from prefect import serve as prefect_serve
 
@@ -76,7 +82,7 @@ def serve(settings: Settings) -> None:
     if settings.pipeline_runner == "prefect":
         prefect_serve(*served, limit=2)
         return
-    pipeline = next(d for d in served if d.name == "pipeline")
-    runner = WarmRunner(deployment_id=pipeline.apply(), settings=settings)
+    warm = [d for d in served if d.name in WARM]
+    runner = WarmRunner(deployments={d.apply(): WARM[d.name] for d in warm}, settings=settings)
     with warm_runner_thread(runner):
-        prefect_serve(*(d for d in served if d is not pipeline), limit=2)
+        prefect_serve(*(d for d in served if d not in warm), limit=2)

@@ -1,5 +1,8 @@
 """The per-bar pipeline's own runner: every served cycle in one warmed executor process.
 
+It serves ``pipeline`` and the 5-minute ``risk`` (whose fresh interpreter every 5 minutes
+cost seconds of CPU on a 2-core machine, often during a cycle), one run at a time.
+
 ``prefect serve`` starts each flow run in a fresh interpreter (multiprocessing "spawn"), so
 each served cycle paid the imports and first use of GX, dbt, MLflow and XGBoost: 18.0 s
 flow start → risk written, against 7.4 s for the same cycle in a warm process (target
@@ -18,11 +21,11 @@ This runner keeps the Prefect contract and changes only where the run executes:
   that dies mid-run leaves the run Crashed, with the exit code. Either way a new executor
   is started. After ``AAITI_WARM_RUNNER_MAX_RUNS`` runs it is replaced, so nothing one
   run leaked can grow without bound.
-- When several *scheduled* runs are due at once (the stack was down for a while), only the
-  newest runs: one cycle takes in every bar that arrived, so the older ones are Cancelled
+- When several *scheduled* runs of a deployment are due at once (the stack was down for
+  a while), only the newest runs: one cycle takes in every bar that arrived, so the older ones are Cancelled
   as superseded instead of replaying the same work. Runs started by hand always run.
 
-``AAITI_PIPELINE_RUNNER=prefect`` serves the pipeline with Prefect's runner instead.
+``AAITI_PIPELINE_RUNNER=prefect`` serves both with Prefect's runner instead.
 """
 
 from __future__ import annotations
@@ -41,9 +44,6 @@ from uuid import UUID
 
 from aaiti.config import Settings
 
-#: The flow the warm runner executes, as ``module:attribute`` (imported in the executor).
-PIPELINE = "flows.pipeline:pipeline_flow"
-
 
 def _logger() -> Any:
     from prefect.logging import get_logger
@@ -51,8 +51,8 @@ def _logger() -> Any:
     return get_logger("aaiti.warm_runner")
 
 
-def _executor_main(conn: Connection, flow_ref: str, warm: bool) -> None:
-    """(executor process) Warm up once, then run each flow run id the runner sends."""
+def _executor_main(conn: Connection, warm: bool) -> None:
+    """(executor process) Warm up once, then run each (flow run id, flow) the runner sends."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import Abort
     from prefect.flow_engine import run_flow
@@ -63,13 +63,12 @@ def _executor_main(conn: Connection, flow_ref: str, warm: bool) -> None:
 
     settings = load_settings()
     apply_tool_environment(settings)
-    flow = import_object(flow_ref)
     conn.send(("ready", warm_up(settings).summary() if warm else "not warmed up (asked not to)"))
     while True:
         message = conn.recv()
         if message[0] == "stop":
             return
-        run_id = UUID(message[1])
+        run_id, flow = UUID(message[1]), import_object(message[2])
         try:
             with get_client(sync_client=True) as client:
                 flow_run = client.read_flow_run(run_id)
@@ -104,13 +103,11 @@ class WarmRunner:
     def __init__(
         self,
         *,
-        deployment_id: UUID,
+        deployments: dict[UUID, str],
         settings: Settings,
-        flow_ref: str = PIPELINE,
         warm: bool = True,
     ) -> None:
-        self.deployment_id = deployment_id
-        self.flow_ref = flow_ref
+        self.deployments = dict(deployments)  # deployment id → its flow, as module:attribute
         self.warm = warm
         self.poll_s = settings.warm_runner_poll_s
         self.max_runs = settings.warm_runner_max_runs
@@ -125,7 +122,7 @@ class WarmRunner:
         parent, child = ctx.Pipe()
         process = ctx.Process(
             target=_executor_main,
-            args=(child, self.flow_ref, self.warm),
+            args=(child, self.warm),
             name="aaiti-warm-executor",
         )
         process.daemon = True
@@ -205,7 +202,7 @@ class WarmRunner:
             return []
         with get_client(sync_client=True) as client:
             due = client.get_scheduled_flow_runs_for_deployments(
-                deployment_ids=[self.deployment_id], scheduled_before=datetime.now(UTC)
+                deployment_ids=list(self.deployments), scheduled_before=datetime.now(UTC)
             )
             outcomes = []
             for run in self._supersede(client, due):
@@ -218,24 +215,32 @@ class WarmRunner:
             return outcomes
 
     def _supersede(self, client: Any, due: list[Any]) -> list[Any]:
-        """Cancel all but the newest due scheduled run; runs made by hand all stay."""
+        """Per deployment, cancel all but the newest due scheduled run; runs made by hand
+        all stay. What is left, oldest first."""
         from prefect.states import Cancelled
 
         def start(run: Any) -> datetime:
             return run.next_scheduled_start_time or run.expected_start_time
 
         due = sorted(due, key=start)
-        scheduled = [r for r in due if r.auto_scheduled]
-        for old in scheduled[:-1]:
+        keep = []
+        for run in due:
+            newer = [
+                r for r in due
+                if r.auto_scheduled and r.deployment_id == run.deployment_id and start(r) > start(run)
+            ]  # fmt: skip
+            if not run.auto_scheduled or not newer:
+                keep.append(run)
+                continue
             client.set_flow_run_state(
-                old.id,
+                run.id,
                 Cancelled(
-                    message=f"superseded by the newer scheduled run {scheduled[-1].name}: "
+                    message=f"superseded by the newer scheduled run {newer[-1].name}: "
                     "one cycle takes in every bar that has arrived"
                 ),
             )
-            self._log.info("superseded late scheduled run %s", old.name)
-        return [r for r in due if not r.auto_scheduled or r is scheduled[-1]]
+            self._log.info("superseded late scheduled run %s", run.name)
+        return keep
 
     def _execute(self, client: Any, run: Any) -> RunOutcome | None:
         from prefect.client.schemas.responses import SetStateStatus
@@ -250,7 +255,7 @@ class WarmRunner:
         client.update_flow_run(
             run.id, infrastructure_pid=f"{socket.gethostname()}:{ex.process.pid}"
         )
-        ex.conn.send(("run", str(run.id)))
+        ex.conn.send(("run", str(run.id), self.deployments[run.deployment_id]))
         checked = time.monotonic()
         while True:
             if ex.conn.poll(0.2):

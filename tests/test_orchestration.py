@@ -123,6 +123,12 @@ def test_pipeline_triggered_through_the_api_completes_and_fills_the_warehouse(st
     pid = int(run["infrastructure_pid"].rsplit(":", 1)[1])
     assert again["infrastructure_pid"] == run["infrastructure_pid"]
     assert pid in serve_children(settings)
+    risk = httpx.post(
+        f"{api}/deployments/{deployment(api, 'risk')['id']}/create_flow_run", json={}, timeout=10
+    )  # the 5-minute risk job runs in the same warm executor
+    risk = wait_final(api, risk.json()["id"])
+    assert risk["state"]["type"] == "COMPLETED", risk["state"]
+    assert risk["infrastructure_pid"] == run["infrastructure_pid"]
     children = httpx.post(
         f"{api}/flow_runs/filter",
         json={"flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}}},
@@ -245,7 +251,7 @@ def _probe(stack, tmp_path, *, warm: bool, schedule=None):
     parameters = {"path": str(tmp_path / "where.jsonl")}
     dep_id = where_am_i.to_deployment(name=name, parameters=parameters, schedule=schedule).apply()
     runner = WarmRunner(
-        deployment_id=dep_id, settings=settings, flow_ref="tests.warm_flows:where_am_i", warm=warm
+        deployments={dep_id: "tests.warm_flows:where_am_i"}, settings=settings, warm=warm
     )
     return dep_id, runner
 
