@@ -24,6 +24,18 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
 
 
+def api_call(method: str, url: str, **kwargs) -> httpx.Response:
+    """One REST call to the test's Prefect server. Its SQLite database answers 503 while
+    another writer holds it (Prefect's own client retries those); so do we, with back-off."""
+    kwargs.setdefault("timeout", 10)
+    for attempt in range(7):
+        response = httpx.request(method, url, **kwargs)
+        if response.status_code not in (429, 503):
+            return response
+        time.sleep(0.25 * 2**attempt)
+    return response
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,7 +70,7 @@ def stack(tmp_path_factory):
 
 
 def deployment(api: str, name: str) -> dict:
-    found = httpx.post(f"{api}/deployments/filter", json={"limit": 50}, timeout=10).json()
+    found = api_call("POST", f"{api}/deployments/filter", json={"limit": 50}, timeout=10).json()
     return next(d for d in found if d["name"] == name)
 
 
@@ -83,7 +95,7 @@ def test_schedules_exist_as_declared(stack):
             assert got == [], name
         else:
             assert len(got) == 1 and all(got[0][k] == v for k, v in schedule.items()), (name, got)
-    limits = httpx.post(f"{api}/v2/concurrency_limits/filter", json={}, timeout=10).json()
+    limits = api_call("POST", f"{api}/v2/concurrency_limits/filter", json={}, timeout=10).json()
     assert {"name": "aaiti-warehouse-writes", "limit": 1} in [
         {"name": c["name"], "limit": c["limit"]} for c in limits
     ]
@@ -95,7 +107,7 @@ FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 def wait_final(api: str, run_id: str, *, timeout_s: float = 600) -> dict:
     deadline = time.monotonic() + timeout_s
     while True:
-        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+        run = api_call("GET", f"{api}/flow_runs/{run_id}", timeout=10).json()
         if run["state"]["type"] in FINAL:
             return run
         assert time.monotonic() < deadline, run["state"]
@@ -112,24 +124,30 @@ def serve_children(settings) -> set[int]:
 def test_pipeline_triggered_through_the_api_completes_and_fills_the_warehouse(stack):
     settings, api = stack
     d = deployment(api, "pipeline")
-    run = httpx.post(f"{api}/deployments/{d['id']}/create_flow_run", json={}, timeout=10).json()
+    run = api_call(
+        "POST", f"{api}/deployments/{d['id']}/create_flow_run", json={}, timeout=10
+    ).json()
     run = wait_final(api, run["id"])
     state = run["state"]
     assert state["type"] == "COMPLETED", state
     # it ran in the warm runner's executor, a child of the serve process; so does the next
-    again = httpx.post(f"{api}/deployments/{d['id']}/create_flow_run", json={}, timeout=10)
+    again = api_call("POST", f"{api}/deployments/{d['id']}/create_flow_run", json={}, timeout=10)
     again = wait_final(api, again.json()["id"])
     assert again["state"]["type"] == "COMPLETED", again["state"]
     pid = int(run["infrastructure_pid"].rsplit(":", 1)[1])
     assert again["infrastructure_pid"] == run["infrastructure_pid"]
     assert pid in serve_children(settings)
-    risk = httpx.post(
-        f"{api}/deployments/{deployment(api, 'risk')['id']}/create_flow_run", json={}, timeout=10
+    risk = api_call(
+        "POST",
+        f"{api}/deployments/{deployment(api, 'risk')['id']}/create_flow_run",
+        json={},
+        timeout=10,
     )  # the 5-minute risk job runs in the same warm executor
     risk = wait_final(api, risk.json()["id"])
     assert risk["state"]["type"] == "COMPLETED", risk["state"]
     assert risk["infrastructure_pid"] == run["infrastructure_pid"]
-    children = httpx.post(
+    children = api_call(
+        "POST",
         f"{api}/flow_runs/filter",
         json={"flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}}},
         timeout=10,
@@ -145,7 +163,8 @@ def test_pipeline_triggered_through_the_api_completes_and_fills_the_warehouse(st
         con.close()
     assert [s for s, _ in streams] == ["BTC/USD", "ETH/USD"] and all(n > 10_000 for _, n in streams)
     assert {g for (g,) in gates} == {"raw", "features"}
-    artifacts = httpx.post(
+    artifacts = api_call(
+        "POST",
         f"{api}/artifacts/filter",
         json={"artifacts": {"key": {"any_": ["pipeline-cycle"]}}},
         timeout=10,
@@ -159,14 +178,16 @@ def test_drift_starts_training_through_the_served_deployment(stack):
 
     assert start_training("4h") == "deployment"
     train = deployment(api, "train")
-    runs = httpx.post(
+    runs = api_call(
+        "POST",
         f"{api}/flow_runs/filter",
         json={"deployments": {"id": {"any_": [train["id"]]}}},
         timeout=10,
     ).json()
     mine = [r for r in runs if r["parameters"] == {"timeframe": "4h"}]  # not the daily ones
     assert len(mine) == 1
-    httpx.post(  # not needed here: cancel it before the served runner trains
+    api_call(
+        "POST",  # not needed here: cancel it before the served runner trains
         f"{api}/flow_runs/{mine[0]['id']}/set_state",
         json={"state": {"type": "CANCELLED", "name": "Cancelled"}, "force": True},
         timeout=10,
@@ -183,7 +204,7 @@ def test_the_pure_backtest_grid_task_is_cached_by_its_inputs(stack):
     assert first.result()["combinations"] == second.result()["combinations"] == 4
 
     def task_states(flow_state) -> list[str]:
-        runs = httpx.post(
+        runs = api_call("POST",
             f"{api}/task_runs/filter",
             json={"task_runs": {"name": {"like_": "grid "}},
                   "flow_runs": {"id": {"any_": [str(flow_state.state_details.flow_run_id)]}}},
@@ -263,8 +284,11 @@ def _at(text: str):
 
 
 def _start(api: str, dep_id, **parameters) -> str:
-    r = httpx.post(
-        f"{api}/deployments/{dep_id}/create_flow_run", json={"parameters": parameters}, timeout=10
+    r = api_call(
+        "POST",
+        f"{api}/deployments/{dep_id}/create_flow_run",
+        json={"parameters": parameters},
+        timeout=10,
     )
     assert r.status_code == 201, r.text
     return r.json()["id"]
@@ -295,7 +319,7 @@ def test_warm_runner_runs_every_cycle_in_one_warmed_process(stack, tmp_path):
 
         assert records[0]["tools"] == list(TOOLS)  # imported before the first run began
         for run_id in ids:
-            run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+            run = api_call("GET", f"{api}/flow_runs/{run_id}", timeout=10).json()
             assert run["state"]["type"] == "COMPLETED"
             assert run["infrastructure_pid"].endswith(f":{runner.executor_pid}")
 
@@ -329,7 +353,7 @@ def test_warm_runner_runs_only_the_newest_of_late_scheduled_runs(stack, tmp_path
     cron, expected = _past_minutes_cron(now)
     dep_id, runner = _probe(stack, tmp_path, warm=False, schedule=Cron(cron, timezone="UTC"))
     try:
-        r = httpx.post(
+        r = api_call("POST",
             f"{api}/deployments/{dep_id}/schedule",
             json={"start_time": (now - timedelta(minutes=10)).isoformat(),
                   "end_time": now.isoformat()},
@@ -337,7 +361,8 @@ def test_warm_runner_runs_only_the_newest_of_late_scheduled_runs(stack, tmp_path
         )  # fmt: skip
         assert r.status_code < 300, r.text
         by_hand = _start(api, dep_id)
-        runs = httpx.post(
+        runs = api_call(
+            "POST",
             f"{api}/flow_runs/filter",
             json={"deployments": {"id": {"any_": [str(dep_id)]}}},
             timeout=10,
@@ -355,7 +380,7 @@ def test_warm_runner_runs_only_the_newest_of_late_scheduled_runs(stack, tmp_path
         assert [o.state for o in outcomes] == ["COMPLETED", "COMPLETED"]
         for run in late:
             if run["id"] != newest["id"]:
-                state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=10).json()["state"]
+                state = api_call("GET", f"{api}/flow_runs/{run['id']}", timeout=10).json()["state"]
                 assert state["type"] == "CANCELLED" and "superseded" in state["message"], state
     finally:
         runner.close()
@@ -368,7 +393,7 @@ def test_warm_runner_recovers_from_a_crash_and_a_cancel(stack, tmp_path):
     try:
         crashed = _start(api, dep_id, exit_code=3)
         [outcome] = _drain(runner, 1, timeout_s=120)
-        state = httpx.get(f"{api}/flow_runs/{crashed}", timeout=10).json()["state"]
+        state = api_call("GET", f"{api}/flow_runs/{crashed}", timeout=10).json()["state"]
         assert outcome.state == "CRASHED" and state["type"] == "CRASHED"
         assert "exit code 3" in state["message"], state
 
@@ -376,11 +401,12 @@ def test_warm_runner_recovers_from_a_crash_and_a_cancel(stack, tmp_path):
 
         def cancel_when_running() -> None:
             while True:
-                run = httpx.get(f"{api}/flow_runs/{long}", timeout=10).json()
+                run = api_call("GET", f"{api}/flow_runs/{long}", timeout=10).json()
                 if run["state"]["type"] == "RUNNING":
                     break
                 time.sleep(0.3)
-            httpx.post(
+            api_call(
+                "POST",
                 f"{api}/flow_runs/{long}/set_state",
                 json={"state": {"type": "CANCELLING", "name": "Cancelling"}, "force": True},
                 timeout=10,
@@ -394,7 +420,7 @@ def test_warm_runner_recovers_from_a_crash_and_a_cancel(stack, tmp_path):
         [outcome] = _drain(runner, 1, timeout_s=120)
         assert time.monotonic() - t0 < 60  # not the flow's 300 s
         canceller.join(timeout=10)
-        state = httpx.get(f"{api}/flow_runs/{long}", timeout=10).json()["state"]
+        state = api_call("GET", f"{api}/flow_runs/{long}", timeout=10).json()["state"]
         assert outcome.state == "CANCELLED" and state["type"] == "CANCELLED", state
 
         fine = _start(api, dep_id)
@@ -402,7 +428,7 @@ def test_warm_runner_recovers_from_a_crash_and_a_cancel(stack, tmp_path):
         assert outcome.state == "COMPLETED"
         pids = [json.loads(line)["pid"] for line in log.read_text().splitlines()]
         assert len(pids) == 3 and len(set(pids)) == 3  # a new executor after each
-        assert httpx.get(f"{api}/flow_runs/{fine}", timeout=10).json()["state"]["type"] == (
+        assert api_call("GET", f"{api}/flow_runs/{fine}", timeout=10).json()["state"]["type"] == (
             "COMPLETED"
         )
     finally:
