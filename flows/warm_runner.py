@@ -34,6 +34,7 @@ import multiprocessing
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -68,15 +69,16 @@ def _executor_main(conn: Connection, warm: bool) -> None:
         message = conn.recv()
         if message[0] == "stop":
             return
-        run_id, flow = UUID(message[1]), import_object(message[2])
+        run_id = UUID(message[1])
         try:
+            flow = import_object(message[2])
             with get_client(sync_client=True) as client:
                 flow_run = client.read_flow_run(run_id)
             state = run_flow(flow, flow_run=flow_run, return_type="state")
             conn.send(("done", str(run_id), state.type.value, state.message or ""))
         except Abort as exc:  # the server refused to start it (cancelled meanwhile, say)
             conn.send(("done", str(run_id), "ABORTED", str(exc)))
-        except Exception as exc:  # the engine itself failed: the runner marks it Crashed
+        except Exception as exc:  # no flow, or the engine failed: the runner marks it Crashed
             conn.send(("error", str(run_id), f"{type(exc).__name__}: {exc}"))
 
 
@@ -98,7 +100,7 @@ class RunOutcome:
 
 
 class WarmRunner:
-    """Serves one deployment's runs from a warm executor process (see the module doc)."""
+    """Serves its deployments' runs from one warm executor process (see the module doc)."""
 
     def __init__(
         self,
@@ -111,7 +113,7 @@ class WarmRunner:
         self.warm = warm
         self.poll_s = settings.warm_runner_poll_s
         self.max_runs = settings.warm_runner_max_runs
-        self.outcomes: list[RunOutcome] = []
+        self.outcomes: deque[RunOutcome] = deque(maxlen=100)  # the latest, for inspection
         self._executor: _Executor | None = None
         self._stop = threading.Event()
         self._log = _logger()
