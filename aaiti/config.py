@@ -214,14 +214,14 @@ class Settings(BaseSettings):
     pipeline_runner: str = Field(
         "warm",
         pattern="^(warm|prefect)$",
-        description="warm: served pipeline runs share one warmed executor process; "
-        "prefect: Prefect's own runner, a fresh interpreter per run.",
+        description="warm: served pipeline and risk runs share one warmed executor "
+        "process; prefect: Prefect's own runner, a fresh interpreter per run.",
     )
     warm_runner_max_runs: int = Field(
         200, ge=1, description="Runs before the warm executor is replaced by a fresh one."
     )
     warm_runner_poll_s: float = Field(
-        2.0, gt=0, le=60, description="How often the warm runner asks for due pipeline runs."
+        2.0, gt=0, le=60, description="How often the warm runner asks for due runs."
     )
     prefect_port: int = Field(4200, ge=1, le=65535)
     mlflow_port: int = Field(5000, ge=1, le=65535)

@@ -34,7 +34,6 @@ import multiprocessing
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -113,7 +112,6 @@ class WarmRunner:
         self.warm = warm
         self.poll_s = settings.warm_runner_poll_s
         self.max_runs = settings.warm_runner_max_runs
-        self.outcomes: deque[RunOutcome] = deque(maxlen=100)  # the latest, for inspection
         self._executor: _Executor | None = None
         self._stop = threading.Event()
         self._log = _logger()
@@ -213,7 +211,6 @@ class WarmRunner:
                 outcome = self._execute(client, run)
                 if outcome is not None:
                     outcomes.append(outcome)
-                    self.outcomes.append(outcome)
             return outcomes
 
     def _supersede(self, client: Any, due: list[Any]) -> list[Any]:
@@ -225,20 +222,18 @@ class WarmRunner:
             return run.next_scheduled_start_time or run.expected_start_time
 
         due = sorted(due, key=start)
+        newest = {r.deployment_id: r for r in due if r.auto_scheduled}  # sorted: the last wins
         keep = []
         for run in due:
-            newer = [
-                r for r in due
-                if r.auto_scheduled and r.deployment_id == run.deployment_id and start(r) > start(run)
-            ]  # fmt: skip
-            if not run.auto_scheduled or not newer:
+            if not run.auto_scheduled or run is newest[run.deployment_id]:
                 keep.append(run)
                 continue
             client.set_flow_run_state(
                 run.id,
                 Cancelled(
-                    message=f"superseded by the newer scheduled run {newer[-1].name}: "
-                    "one cycle takes in every bar that has arrived"
+                    message=f"superseded by the newer scheduled run "
+                    f"{newest[run.deployment_id].name}: one cycle takes in every bar that has "
+                    "arrived"
                 ),
             )
             self._log.info("superseded late scheduled run %s", run.name)

@@ -167,7 +167,7 @@ class FoldFit:
 class FoldFitResult:
     best_iteration: int
     best_score: float
-    proba: np.ndarray | None  # on X_test, when there is one
+    proba: np.ndarray | None  # on the fold's test rows, when it has them
 
 
 def fit_fold(job: FoldFit) -> FoldFitResult:
