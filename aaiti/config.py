@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Environment that keeps every tool offline and quiet (see shared/STACK.md).
@@ -126,19 +126,64 @@ class Settings(BaseSettings):
     )
     model_seed: int = 7
 
+    model_label: str = Field(
+        "beyond_cost",
+        pattern="^(beyond_cost|direction)$",
+        description="beyond_cost: 1 when the horizon's log return exceeds the round-trip "
+        "cost, else 0 (every row labelled); direction: up/down outside the dead zone.",
+    )
+
+    # --- the strategy: signal rule, holding, sizing, exits, qualification ----------------
+    trading_strategy: str = Field("champion-edge", description="The strategy's name.")
+    strategy_signal: str = Field(
+        "edge",
+        pattern="^(edge|probability)$",
+        description="edge: enter on expected net edge (calibrated probability × the training "
+        "rows' conditional returns − round-trip cost); probability: thresholds on p.",
+    )
+    strategy_min_edge_bps: float = Field(
+        0.0, description="edge rule: enter when the expected net edge exceeds this."
+    )
+    trading_enter_long: float = Field(0.52, ge=0, le=1, description="probability rule only.")
+    trading_exit_long: float = Field(0.50, ge=0, le=1, description="probability rule only.")
+    strategy_min_hold_bars: int | None = Field(
+        None, ge=1, description="Bars a position is held before a signal exit (default: horizon)."
+    )
+    strategy_sizing: str = Field(
+        "fixed", pattern="^(fixed|vol_target|kelly)$", description="fixed | vol_target | kelly"
+    )
+    strategy_target_vol: float = Field(
+        0.5, gt=0, description="vol_target: annualised volatility per position."
+    )
+    strategy_kelly_fraction: float = Field(
+        0.5, gt=0, le=1, description="kelly: share of the full Kelly bet (capped at 0.25)."
+    )
+    strategy_stop_atr: float | None = Field(None, gt=0, description="ATR stop (closes).")
+    strategy_target_atr: float | None = Field(None, gt=0, description="ATR target (closes).")
+    strategy_min_dsr: float = Field(
+        0.95, ge=0, le=1, description="Deflated Sharpe probability a strategy needs to trade."
+    )
+    strategy_promotion_margin: float = Field(
+        0.1, ge=0, description="Annualised net Sharpe a challenger must beat the champion by."
+    )
+    strategy_min_live_bars: int = Field(
+        30, ge=1, description="Bars after the deployed model's training end before the "
+        "challenger must also match it on them.",
+    )
+
     # --- paper trading and risk -----------------------------------------------------------
     trading_account: str = "paper"
-    trading_strategy: str = "champion-hysteresis"
     trading_initial_cash: float = Field(100_000.0, gt=0)
     trading_fee_bps: float = Field(10.0, ge=0)
     trading_slippage_bps: float = Field(5.0, ge=0)
     trading_fraction_per_symbol: float = Field(0.5, gt=0, le=1, description="Equity per position.")
     trading_allow_short: bool = False
     trading_participation_cap: float | None = Field(None, gt=0, le=1)
-    trading_enter_long: float = Field(0.52, ge=0, le=1)
-    trading_exit_long: float = Field(0.50, ge=0, le=1)
     risk_max_order_notional: float = Field(60_000.0, gt=0)
     risk_max_position_notional: float = Field(60_000.0, gt=0)
+    risk_position_limits: dict[str, float] = Field(
+        {}, description='Per-symbol position notional, e.g. {"BTC/USD": 40000}.'
+    )
     risk_max_gross_exposure: float = Field(1.0, gt=0)
     risk_max_daily_loss: float = Field(0.05, gt=0, lt=1)
     risk_drawdown_warn: float = Field(0.10, gt=0, lt=1)
@@ -258,6 +303,35 @@ class Settings(BaseSettings):
             self.sample_dir = self.data_dir / "sample"
         return self
 
+    # --- sections: what one stage needs, passed down instead of the whole object -------
+    @property
+    def strategy(self) -> StrategySettings:
+        return StrategySettings.from_settings(self)
+
+    @property
+    def risk(self) -> RiskSettings:
+        return RiskSettings.from_settings(self)
+
+    @property
+    def model(self) -> ModelSettings:
+        return ModelSettings.from_settings(self)
+
+    @property
+    def quality(self) -> PrefixSection:
+        return PrefixSection.of(self, "quality_")
+
+    @property
+    def monitor(self) -> PrefixSection:
+        return PrefixSection.of(self, "monitor_")
+
+    @property
+    def alerts(self) -> PrefixSection:
+        return PrefixSection.of(self, "alert_")
+
+    @property
+    def market(self) -> PrefixSection:
+        return PrefixSection.of(self, "ccxt_", "breaker_", "replay_", "ingest_")
+
     # Paths of the tools that would otherwise write into the home folder.
     @property
     def prefect_home(self) -> Path:
@@ -285,6 +359,135 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifact_root(self) -> Path:
         return self.data_dir / "mlflow" / "artifacts"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    #: section field → Settings field, where the names differ
+    _source: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        names = cls.model_fields
+        return cls(**{k: getattr(settings, cls._source.get(k, k)) for k in names})
+
+
+class StrategySettings(_Section):
+    """What the strategy object is built from (aaiti.strategy.spec)."""
+
+    _source: ClassVar[dict[str, str]] = {
+        "name": "trading_strategy",
+        "signal": "strategy_signal",
+        "min_edge_bps": "strategy_min_edge_bps",
+        "enter_long": "trading_enter_long",
+        "exit_long": "trading_exit_long",
+        "min_hold_bars": "strategy_min_hold_bars",
+        "sizing": "strategy_sizing",
+        "target_vol": "strategy_target_vol",
+        "kelly_fraction": "strategy_kelly_fraction",
+        "stop_atr": "strategy_stop_atr",
+        "target_atr": "strategy_target_atr",
+        "min_dsr": "strategy_min_dsr",
+        "promotion_margin": "strategy_promotion_margin",
+        "min_live_bars": "strategy_min_live_bars",
+        "fee_bps": "trading_fee_bps",
+        "slippage_bps": "trading_slippage_bps",
+        "fraction": "trading_fraction_per_symbol",
+        "allow_short": "trading_allow_short",
+        "participation_cap": "trading_participation_cap",
+        "horizon": "model_horizon",
+    }
+    name: str
+    signal: str
+    min_edge_bps: float
+    enter_long: float
+    exit_long: float
+    min_hold_bars: int | None
+    sizing: str
+    target_vol: float
+    kelly_fraction: float
+    stop_atr: float | None
+    target_atr: float | None
+    min_dsr: float
+    promotion_margin: float
+    min_live_bars: int
+    fee_bps: float
+    slippage_bps: float
+    fraction: float
+    allow_short: bool
+    participation_cap: float | None
+    horizon: int
+
+
+class RiskSettings(_Section):
+    """Pre-trade limits and the kill switch (aaiti.risk.gate.RiskLimits is built from it)."""
+
+    _source: ClassVar[dict[str, str]] = {
+        "max_order_notional": "risk_max_order_notional",
+        "max_position_notional": "risk_max_position_notional",
+        "position_limits": "risk_position_limits",
+        "max_gross_exposure": "risk_max_gross_exposure",
+        "max_daily_loss": "risk_max_daily_loss",
+        "drawdown_warn": "risk_drawdown_warn",
+        "drawdown_halt": "risk_drawdown_halt",
+        "max_consecutive_failures": "risk_max_consecutive_failures",
+        "min_history_bars": "risk_min_history_bars",
+    }
+    max_order_notional: float
+    max_position_notional: float
+    position_limits: dict[str, float]
+    max_gross_exposure: float
+    max_daily_loss: float
+    drawdown_warn: float
+    drawdown_halt: float
+    max_consecutive_failures: int
+    min_history_bars: int
+
+
+class ModelSettings(_Section):
+    """Labels, folds and the search (aaiti.ml.model.TrainConfig is built from it)."""
+
+    _source: ClassVar[dict[str, str]] = {
+        "horizon": "model_horizon",
+        "dead_zone": "model_dead_zone",
+        "label": "model_label",
+        "folds": "model_folds",
+        "embargo_bars": "model_embargo_bars",
+        "search_budget": "model_search_budget",
+        "seed": "model_seed",
+    }
+    horizon: int
+    dead_zone: float
+    label: str
+    folds: int
+    embargo_bars: int | None
+    search_budget: int
+    seed: int
+
+
+class PrefixSection(BaseModel):
+    """A read-only view of the settings that share a prefix (``quality_``, ``alert_`` …)."""
+
+    model_config = ConfigDict(frozen=True)
+    values: dict[str, object]
+
+    @classmethod
+    def of(cls, settings: Settings, *prefixes: str) -> PrefixSection:
+        return cls(
+            values={
+                k.removeprefix(p): getattr(settings, k)
+                for k in type(settings).model_fields
+                for p in prefixes
+                if k.startswith(p)
+            }
+        )
+
+    def __getattr__(self, name: str) -> object:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def load_settings(**overrides: object) -> Settings:

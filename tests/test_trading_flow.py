@@ -9,8 +9,8 @@ from aaiti.config import load_settings
 from aaiti.ml import predict_new, train_and_register
 from aaiti.risk.engine import compute_risk
 from aaiti.trading.engine import halt, resume, trading_cycle
-from tests.conftest import SAMPLE_DIR
-from tests.test_ml_registry import cycle
+from tests.support.planted import planted_cycle as cycle
+from tests.support.planted import write_planted_sample
 
 pytestmark = pytest.mark.integration
 
@@ -23,18 +23,21 @@ def q(settings, sql):
         con.close()
 
 
-def paper_traded(data_dir, *, bars: int):
-    """A warehouse through the real pipeline: history, a champion, then ``bars`` replayed
-    bars each ingested, gated, transformed, predicted and paper-traded."""
+def paper_traded(data_dir, *, bars: int, **overrides):
+    """A warehouse through the real pipeline on candles with a planted, learnable edge:
+    history, a champion whose strategy qualifies honestly (the same gate as real data),
+    then ``bars`` replayed bars each ingested, gated, transformed, predicted and traded."""
+    sample = write_planted_sample(data_dir.parent / "planted")
     settings = load_settings(
         data_dir=data_dir,
-        sample_dir=SAMPLE_DIR,
+        sample_dir=sample,
         model_folds=3,
-        trading_enter_long=0.5,
-        trading_exit_long=0.5,
+        trading_allow_short=True,
+        **overrides,
     )
     cycle(settings)
-    train_and_register(settings)
+    report = train_and_register(settings)
+    assert report.qualified, report.qualification
     predict_new(settings)
     for _ in range(bars):
         cycle(settings)
@@ -89,24 +92,21 @@ def test_halt_stops_new_orders_at_the_next_bar_and_resume_is_audited(env):
 
     halted_at = datetime.now(UTC)
     halt(env, actor="tester", reason="drill")
-    # while halted, exits are allowed: flatten first (p never reaches 1.0) …
-    flatten = env.model_copy(update={"trading_enter_long": 1.0, "trading_exit_long": 1.0})
-    for _ in range(2):
-        cycle(flatten)
-        predict_new(flatten)
-        assert trading_cycle(flatten).halted
-    # … then a strategy that always wants in: every entry is refused by the halt
-    eager = env.model_copy(update={"trading_enter_long": 0.0, "trading_exit_long": 0.0})
-    cycle(eager)
-    predict_new(eager)
-    report = trading_cycle(eager)
-    assert report.halted and report.rejected >= 1
-    entries = q(
-        env,
-        f"""
-        SELECT status, reason FROM trading.orders
-        WHERE client_order_id LIKE '%:enter' AND created_at > '{halted_at.isoformat()}'""",
-    )
+    # the qualified strategy keeps deciding: every entry it wants while halted is refused
+    # (exits are still allowed); bars arrive until it has wanted one
+    entries: list = []
+    for _ in range(20):
+        cycle(env)
+        predict_new(env)
+        assert trading_cycle(env).halted
+        entries = q(
+            env,
+            f"""
+            SELECT status, reason FROM trading.orders
+            WHERE client_order_id LIKE '%:enter' AND created_at > '{halted_at.isoformat()}'""",
+        )
+        if entries:
+            break
     assert entries and all(s == "rejected" and "trading halted" in r for s, r in entries)
     rules = [r[0] for r in q(env, "SELECT rule FROM risk.breaches")]
     assert "manual_halt" in rules
@@ -116,27 +116,75 @@ def test_halt_stops_new_orders_at_the_next_bar_and_resume_is_audited(env):
 
 
 def test_the_drawdown_kill_switch_halts_and_is_recorded(tmp_path):
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        sample_dir=SAMPLE_DIR,
-        model_folds=3,
-        trading_enter_long=0.0,
-        trading_exit_long=0.0,
-        trading_fraction_per_symbol=0.5,
-        risk_drawdown_warn=0.0001,
-        risk_drawdown_halt=0.0002,
+    settings = paper_traded(
+        tmp_path / "data", bars=0, risk_drawdown_warn=0.0001, risk_drawdown_halt=0.0002
     )
-    cycle(settings)
-    train_and_register(settings)
-    predict_new(settings)
-    events = []
-    for _ in range(6):
+    events: list[str] = []
+    for _ in range(20):
         cycle(settings)
         predict_new(settings)
         events += trading_cycle(settings).events
+        if any("halt level" in e for e in events):
+            break
     assert any("halt level" in e for e in events), events
     rules = {r[0] for r in q(settings, "SELECT rule FROM risk.breaches")}
     assert "kill_switch" in rules
+
+
+def test_a_strategy_that_does_not_qualify_stands_aside_and_exits(env):
+    """Fail closed: the deployed strategy loses its qualification → exits, no entries."""
+    from datetime import UTC, datetime
+
+    from aaiti.strategy.store import load_state, save_state
+    from aaiti.warehouse import Warehouse
+
+    wh = Warehouse.from_settings(env)
+    started = datetime.now(UTC)
+    with wh.writer(purpose="test") as con:
+        state = load_state(con, name=env.trading_strategy, timeframe="4h")
+        save_state(con, state.__class__(state.spec, False, "test: lost its edge", started))
+    try:
+        for _ in range(3):
+            cycle(env)
+            predict_new(env)
+            report = trading_cycle(env)
+            assert report.qualified is False
+            assert any("stands aside" in e and "lost its edge" in e for e in report.events)
+        held = q(env, "SELECT count(*) FROM trading.positions WHERE quantity != 0")[0][0]
+        entries = q(
+            env,
+            "SELECT count(*) FROM trading.orders WHERE client_order_id LIKE '%:enter' "
+            f"AND created_at > '{started.isoformat()}'",
+        )[0][0]
+        assert held == 0 and entries == 0
+    finally:
+        with wh.writer(purpose="test") as con:
+            save_state(con, state)
+
+
+def until_both_want_long(env) -> None:
+    """Bars arrive until the deployed strategy's newest decision is a long entry on both
+    streams (the live tests need an order per stream; shorts are not sent to spot)."""
+    import numpy as np
+
+    from aaiti.strategy.store import load_state
+
+    for _ in range(60):
+        con = duckdb.connect(str(env.warehouse_path), read_only=True)  # predict publishes none
+        try:
+            spec = load_state(con, name=env.trading_strategy, timeframe="4h").spec
+            rows = con.sql(
+                "SELECT symbol, probability FROM ml.predictions "
+                "WHERE ts = (SELECT max(ts) FROM ml.predictions)"
+            ).fetchall()
+        finally:
+            con.close()
+        scores = spec.score(np.array([p for _, p in rows]))
+        if len(rows) == 2 and (scores >= spec.thresholds()[0]).all():
+            return
+        cycle(env)
+        predict_new(env)
+    pytest.fail("the planted strategy never wanted both streams long")
 
 
 # ---------------------------------------------------------------- live routing (loopback)
@@ -151,8 +199,7 @@ def live_settings(env, url: str, account: str):
     return env.model_copy(
         update={
             "trading_account": account,
-            "trading_enter_long": 0.0,  # every prediction says long: each stream buys
-            "trading_exit_long": 0.0,
+            "trading_allow_short": False,
             "live_trading": True,
             "live_exchange": "binance",
             "ccxt_api_base_url": url,
@@ -189,6 +236,7 @@ def fake_exchange(env):
 def test_live_cycle_sends_only_the_newest_close_and_books_the_exchange_fills(env):
     from aaiti.trading.live import exchange_client_id, live_client
 
+    until_both_want_long(env)
     with fake_exchange(env) as ex:
         ex.state.commission_rate = 0.002  # not the configured 10 bps: the exchange's fee wins
         s = live_settings(env, ex.url, "live-now")
@@ -230,6 +278,7 @@ def test_exchange_refusal_is_recorded_and_counts_toward_the_breaker(env):
 
     with fake_exchange(env) as ex:
         ex.state.market_fill = "reject"
+        until_both_want_long(env)
         s = live_settings(env, ex.url, "live-reject")
         report = trading_cycle(s, order_client=live_client(s))
     assert report.orders == 2 and report.rejected == 2 and report.fills == 0
@@ -244,13 +293,15 @@ def test_an_order_sent_before_a_crash_is_adopted_not_sent_twice(env):
     from aaiti.trading.live import exchange_client_id, live_client
 
     with fake_exchange(env) as ex:
+        until_both_want_long(env)
         s = live_settings(env, ex.url, "live-adopt")
         newest = q(
             env,
             """SELECT max(ts) FROM marts.fct_candles
                WHERE timeframe = '4h' AND origin_timeframe = '4h' AND NOT is_open""",
         )[0][0]
-        cid = f"{s.trading_strategy}:live-adopt:coinbase:BTC/USD:4h:{newest.isoformat()}:enter"
+        spec = strategy_for_test(env)
+        cid = f"{spec.name}@{spec.version}:live-adopt:coinbase:BTC/USD:4h:{newest.isoformat()}:enter"
         # the cycle that sent this crashed before its transaction committed
         live_client(s).place(
             symbol="BTC/USD",
@@ -272,6 +323,7 @@ def test_an_order_still_open_on_the_exchange_is_reconciled_at_the_next_bar(env):
 
     with fake_exchange(env) as ex:
         ex.state.market_fill = "later"
+        until_both_want_long(env)
         s = live_settings(env, ex.url, "live-later")
         first = trading_cycle(s, order_client=live_client(s))
         assert first.orders == 2 and first.fills == 0
@@ -293,3 +345,16 @@ def test_an_order_still_open_on_the_exchange_is_reconciled_at_the_next_bar(env):
         assert status == "filled" and later
         assert "fee estimated at 10 bps" in reason  # Binance's GET /order carries no fee
         assert fee == pytest.approx(notional * 0.001)
+
+
+def strategy_for_test(env):
+    from aaiti.strategy.store import load_state
+    from aaiti.trading.engine import strategy_for
+
+    con = duckdb.connect(str(env.warehouse_path), read_only=True)
+    try:
+        state = load_state(con, name=env.trading_strategy, timeframe="4h")
+    finally:
+        con.close()
+    s = env.model_copy(update={"trading_allow_short": False})
+    return strategy_for(state, s, "4h")[0]

@@ -86,15 +86,28 @@ def model_inputs(features: pd.DataFrame, *, streams: list[str]) -> pd.DataFrame:
     return x
 
 
+#: Columns kept beside the inputs when the features carry them: the strategy evaluation
+#: fills at opens within the bar's range and sizes on ATR and volatility.
+META_EXTRA = ("open", "high", "low", "volume", "atr_14", "realized_vol_20")
+
+
 def build_dataset(
-    features: pd.DataFrame, *, timeframe: str, horizon: int, dead_zone: float, streams: list[str]
+    features: pd.DataFrame,
+    *,
+    timeframe: str,
+    horizon: int,
+    dead_zone: float,
+    streams: list[str],
+    label_cost: float | None = None,
 ) -> Dataset:
     """Labels per stream, then one frame ordered by (ts, symbol) for walk-forward splits."""
     step_s = timeframe_ms(timeframe) // 1000
     parts = []
     for _, group in features.groupby(["exchange", "symbol"], sort=True):
         group = group.sort_values("ts").reset_index(drop=True)
-        labels = forward_labels(group, horizon=horizon, dead_zone=dead_zone, timeframe_s=step_s)
+        labels = forward_labels(
+            group, horizon=horizon, dead_zone=dead_zone, timeframe_s=step_s, cost=label_cost
+        )
         parts.append(pd.concat([group, labels], axis=1))
     if not parts:
         raise ValueError(f"no feature rows for timeframe {timeframe} and streams {streams}")
@@ -103,5 +116,6 @@ def build_dataset(
     X = model_inputs(frame, streams=streams)
     meta = frame[
         ["exchange", "symbol", "timeframe", "ts", "close", "forward_log_return", "label_end_ts"]
+        + [c for c in META_EXTRA if c in frame.columns]
     ]
     return Dataset(X, frame["label"], meta, list(X.columns))

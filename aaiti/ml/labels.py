@@ -14,9 +14,18 @@ import pandas as pd
 
 
 def forward_labels(
-    frame: pd.DataFrame, *, horizon: int, dead_zone: float, timeframe_s: int
+    frame: pd.DataFrame,
+    *,
+    horizon: int,
+    dead_zone: float,
+    timeframe_s: int,
+    cost: float | None = None,
 ) -> pd.DataFrame:
-    """``frame`` (one stream, sorted by ts, with ``ts`` and ``close``) → label columns."""
+    """``frame`` (one stream, sorted by ts, with ``ts`` and ``close``) → label columns.
+
+    With ``cost`` (the round-trip log cost), the label is cost-aware: 1 when the horizon's
+    log return beats the cost, 0 otherwise — every row with a known future is labelled,
+    and a 1 is a trade that would have paid for itself."""
     if horizon < 1:
         raise ValueError(f"horizon must be at least 1 bar, got {horizon}")
     if dead_zone < 0:
@@ -32,7 +41,10 @@ def forward_labels(
         ret = np.log(close[horizon:] / close[:-horizon])
         fwd[:-horizon] = np.where(consecutive, ret, np.nan)
         end[:-horizon] = np.where(consecutive, epoch[horizon:], np.nan)
-    label = np.where(fwd > dead_zone, 1.0, np.where(fwd < -dead_zone, 0.0, np.nan))
+    if cost is not None:
+        label = np.where(fwd > cost, 1.0, 0.0)
+    else:
+        label = np.where(fwd > dead_zone, 1.0, np.where(fwd < -dead_zone, 0.0, np.nan))
     label[np.isnan(fwd)] = np.nan
     return pd.DataFrame(
         {

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from aaiti.market.timeframes import timeframe_ms
-from aaiti.ml.dataset import Dataset
+from aaiti.ml.dataset import Dataset, build_dataset
 from aaiti.ml.evaluate import ClassificationMetrics, classification_metrics
 from aaiti.ml.splits import Fold, walk_forward
 
@@ -52,6 +52,7 @@ class TrainConfig:
     seed: int = 7
     nthread: int = 2
     search_budget: int = 0
+    label_cost: float | None = None  # round-trip log cost: labels beyond it (None: direction)
     params: dict = field(default_factory=lambda: dict(DEFAULT_PARAMS))
 
     def __post_init__(self) -> None:
@@ -81,6 +82,7 @@ class WalkForwardResult:
     oos: pd.DataFrame  # row, symbol, ts, label, proba, momentum, next_log_return
     overall: ClassificationMetrics
     params: dict
+    validation: pd.DataFrame | None = None  # row, fold, proba: each fold's validation part
 
     @property
     def mean_best_iteration(self) -> int:
@@ -133,6 +135,17 @@ def predict(booster, X: pd.DataFrame) -> np.ndarray:
     return booster.predict(xgb.DMatrix(X), **kwargs)
 
 
+def dataset_for(features: pd.DataFrame, cfg: TrainConfig, *, streams: list[str]) -> Dataset:
+    return build_dataset(
+        features,
+        timeframe=cfg.timeframe,
+        horizon=cfg.horizon,
+        dead_zone=cfg.dead_zone,
+        streams=streams,
+        label_cost=cfg.label_cost,
+    )
+
+
 def make_folds(ds: Dataset, cfg: TrainConfig) -> list[Fold]:
     bar = pd.Timedelta(milliseconds=timeframe_ms(cfg.timeframe))
     return walk_forward(
@@ -168,6 +181,7 @@ class FoldFitResult:
     best_iteration: int
     best_score: float
     proba: np.ndarray | None  # on the fold's test rows, when it has them
+    proba_validation: np.ndarray | None = None  # on its validation rows (calibration)
 
 
 def fit_fold(job: FoldFit) -> FoldFitResult:
@@ -181,8 +195,14 @@ def fit_fold(job: FoldFit) -> FoldFitResult:
         cfg=job.cfg,
         params=job.params,
     )
-    proba = predict(booster, X.iloc[job.test]) if job.test is not None else None
-    return FoldFitResult(int(booster.best_iteration), float(booster.best_score), proba)
+    if job.test is None:
+        return FoldFitResult(int(booster.best_iteration), float(booster.best_score), None)
+    return FoldFitResult(
+        int(booster.best_iteration),
+        float(booster.best_score),
+        predict(booster, X.iloc[job.test]),
+        predict(booster, X.iloc[job.validation]),
+    )
 
 
 #: Runs independent fold fits, in order: ``map``'s shape, a list out. The default fits them
@@ -218,8 +238,11 @@ def walk_forward_evaluate(
         fit_fold,
         [FoldFit(ds.X, y_all, f.train, f.validation, f.test, cfg, params) for f in folds],
     )
-    results, parts = [], []
+    results, parts, validation = [], [], []
     for f, fit in zip(folds, fits, strict=True):
+        validation.append(
+            pd.DataFrame({"row": f.validation, "fold": f.number, "proba": fit.proba_validation})
+        )
         proba = fit.proba
         y_test = y_true[f.test] if not shuffle_labels else y_all[f.test]
         results.append(
@@ -249,7 +272,9 @@ def walk_forward_evaluate(
         )
     oos = pd.concat(parts, ignore_index=True)
     overall = classification_metrics(oos["label"].to_numpy(), oos["proba"].to_numpy())
-    return WalkForwardResult(results, oos, overall, params)
+    return WalkForwardResult(
+        results, oos, overall, params, pd.concat(validation, ignore_index=True)
+    )
 
 
 def search_params(

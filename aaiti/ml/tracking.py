@@ -171,8 +171,9 @@ class Tracker:
         return previous
 
     def load(self, name: str, alias: str = CHAMPION) -> Any:
-        """The booster behind an alias (``models:/name@alias``)."""
-        return self.mlflow.xgboost.load_model(f"models:/{name}@{alias}")
+        """The booster behind an alias (``models:/name@alias``) or a version number."""
+        ref = f"models:/{name}/{alias}" if alias.isdigit() else f"models:/{name}@{alias}"
+        return self.mlflow.xgboost.load_model(ref)
 
     def log_artifact_file(self, run_id: str, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), folder)

@@ -13,19 +13,20 @@ import hashlib
 import json
 import logging
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from aaiti.config import Settings
-from aaiti.ml.dataset import Dataset, build_dataset
+from aaiti.ml.dataset import Dataset
 from aaiti.ml.evaluate import calibration_table, classification_metrics, long_flat_equity
 from aaiti.ml.model import (
     FoldMap,
     TrainConfig,
     WalkForwardResult,
+    dataset_for,
     fit_final,
     fit_here,
     make_folds,
@@ -33,6 +34,10 @@ from aaiti.ml.model import (
     walk_forward_evaluate,
 )
 from aaiti.ml.tracking import CHAMPION, Tracker, VersionInfo, importance_figure, model_name
+from aaiti.strategy.deploy import kept_spec, live_comparison, record_decision, strategy_metrics
+from aaiti.strategy.promotion import decide_promotion
+from aaiti.strategy.service import deployed_spec, judge_walk_forward
+from aaiti.strategy.spec import spec_from_settings
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql
 
@@ -56,6 +61,9 @@ class TrainingReport:
     data_start: str
     data_end: str
     rows: int
+    strategy: dict | None = None  # the walk-forward strategy evaluation, net of costs
+    qualified: bool = False  # may the strategy that trades after this decision trade?
+    qualification: str = ""
 
 
 def tracker_for(settings: Settings) -> Tracker:
@@ -65,7 +73,13 @@ def tracker_for(settings: Settings) -> Tracker:
 
 
 def config_for(settings: Settings, timeframe: str) -> TrainConfig:
+    from aaiti.strategy.spec import round_trip_cost
+
+    cost = round_trip_cost(
+        fee_bps=settings.trading_fee_bps, slippage_bps=settings.trading_slippage_bps
+    )
     return TrainConfig(
+        label_cost=cost if settings.model_label == "beyond_cost" else None,
         timeframe=timeframe,
         horizon=settings.model_horizon,
         dead_zone=settings.model_dead_zone,
@@ -161,9 +175,7 @@ def train_and_register(
             f"no gated feature rows for {timeframe} {settings.symbols}: run ingest, validate and transform first"
         )
     streams = sorted(features["symbol"].unique())
-    ds = build_dataset(
-        features, timeframe=timeframe, horizon=cfg.horizon, dead_zone=cfg.dead_zone, streams=streams
-    )
+    ds = dataset_for(features, cfg, streams=streams)
     folds = make_folds(ds, cfg)
     params = search_params(ds, cfg, folds, map_folds=map_folds)
     wf = walk_forward_evaluate(ds, cfg, params=params, folds=folds, map_folds=map_folds)
@@ -173,12 +185,33 @@ def train_and_register(
     base = baselines(ds, wf, shuffled)
 
     champion = tracker.by_alias(name, CHAMPION)
-    champion_auc = None
+    champion_auc, champ_wf, champ_params = None, None, None
     if champion is not None:
         champ_params = json.loads(champion.params.get("xgb_params", "{}")) or cfg.params
-        champion_auc = walk_forward_evaluate(
+        champ_wf = walk_forward_evaluate(
             ds, cfg, params=champ_params, folds=folds, map_folds=map_folds
-        ).overall.auc
+        )
+        champion_auc = champ_wf.overall.auc
+    trials = max(cfg.search_budget, 1) + (champion is not None and champ_params != params)
+    spec = spec_from_settings(settings.strategy, timeframe=timeframe)
+    judged = judge_walk_forward(
+        replace(spec, model_name=name),
+        ds=ds,
+        wf=wf,
+        trials=trials,
+        min_dsr=settings.strategy_min_dsr,
+    )
+    champ_judged = (
+        None
+        if champ_wf is None
+        else judge_walk_forward(
+            replace(spec, model_name=name, model_version=champion.version),
+            ds=ds,
+            wf=champ_wf,
+            trials=trials,
+            min_dsr=settings.strategy_min_dsr,
+        )
+    )
 
     rows = ds.labelled
     trained_ts = ds.meta["ts"].iloc[rows]
@@ -191,6 +224,7 @@ def train_and_register(
         {f"control_shuffled_{k}": float(v) for k, v in base["shuffled_label_control"].items()}
     )
     metrics["baseline_always_long_accuracy"] = base["always_long"]["accuracy"]
+    metrics.update(strategy_metrics(judged.evaluation))
     for symbol, eq in equity.items():
         key = symbol.replace("/", "_")
         metrics.update({f"longflat_{key}_{k}": float(v) for k, v in eq.items()})
@@ -245,46 +279,58 @@ def train_and_register(
             "baselines.json": base,
             "equity_long_flat_close_to_close_no_costs.json": equity,
             "fingerprint.json": fingerprint,
+            "strategy_evaluation.json": judged.evaluation.summary(),
         },
         figures={"feature_importance.png": importance_figure(booster, title=f"{name}: total gain")},
         input_example=ds.X.iloc[rows[-5:]].reset_index(drop=True),
     )
 
-    margin = settings.model_promotion_margin
-    if champion is None:
-        promoted, decision = True, "first model: no champion to beat"
-    elif wf.overall.auc >= champion_auc + margin:
-        promoted, decision = (
-            True,
-            (
-                f"OOS AUC {wf.overall.auc:.4f} beats champion v{champion.version}'s "
-                f"{champion_auc:.4f} on the same folds by >= {margin}"
-            ),
-        )
-    else:
-        promoted, decision = (
-            False,
-            (
-                f"kept champion v{champion.version}: OOS AUC {wf.overall.auc:.4f} vs "
-                f"{champion_auc:.4f} on the same folds (margin {margin})"
-            ),
-        )
-    if promoted:
-        tracker.promote(name, info.version, reason=decision)
-    tracker.client.set_model_version_tag(name, str(info.version), "decision", decision)
-    log.info("%s v%d: %s", name, info.version, decision)
+    decision = decide_promotion(
+        challenger=judged.evaluation,
+        champion=None if champ_judged is None else champ_judged.evaluation,
+        champion_version=champion.version if champion else None,
+        same_config=champ_params == params,
+        margin=settings.strategy_promotion_margin,
+        min_live_bars=settings.strategy_min_live_bars,
+        live=None
+        if champion is None
+        else live_comparison(settings, tracker, champion, spec, judged, wf, ds, name),
+    )
+    if decision.promoted:
+        tracker.promote(name, info.version, reason=decision.reason)
+    tracker.client.set_model_version_tag(name, str(info.version), "decision", decision.reason)
+    tracker.client.set_model_version_tag(
+        name, str(info.version), "strategy_qualified", str(judged.evaluation.qualification.qualified)
+    )
+    deployed = (
+        deployed_spec(spec, model_name=name, version=info.version, edge=judged.deployed_edge)
+        if decision.promoted
+        else kept_spec(settings, spec, name, champion, champ_judged)
+    )
+    record_decision(
+        settings,
+        deployed=deployed,
+        decision=decision,
+        evaluations=[("challenger", judged, info.version)]
+        + ([] if champ_judged is None else [("champion", champ_judged, champion.version)]),
+    )
+    log.info("%s v%d: %s", name, info.version, decision.reason)
+    promoted = decision.promoted
     return TrainingReport(
         name,
         info.version,
         info.run_id,
         promoted,
-        decision,
+        decision.reason,
         {k: float(v) for k, v in wf.overall.as_dict().items()},
         base,
         champion.version if champion else None,
         data_start,
         data_end,
         len(rows),
+        judged.evaluation.summary(),
+        decision.qualified,
+        decision.qualification,
     )
 
 

@@ -174,3 +174,96 @@ def herfindahl(exposures) -> float:
     if total == 0:
         raise ValueError("no exposure: concentration is undefined")
     return float(((x / total) ** 2).sum())
+
+
+EULER_GAMMA = 0.5772156649015329
+
+
+@dataclass(frozen=True)
+class DeflatedSharpe:
+    """Bailey & López de Prado (2014): the probability that the true Sharpe exceeds zero
+    after choosing the best of ``trials`` configurations (per-bar Sharpe ratios)."""
+
+    probability: float
+    sharpe: float  # per bar, of the selected configuration
+    expected_max_sharpe: float  # SR0 under the null of no skill
+    trials: int
+    observations: int
+    skew: float
+    kurtosis: float  # not excess
+
+
+def expected_max_sharpe(*, trials: int, sharpe_variance: float) -> float:
+    """E[max SR] of ``trials`` zero-skill configurations whose Sharpes vary by ``sharpe_variance``."""
+    from scipy.stats import norm
+
+    if trials < 1:
+        raise ValueError(f"trials must be at least 1, got {trials}")
+    if trials == 1 or sharpe_variance <= 0:
+        return 0.0
+    g = EULER_GAMMA
+    return float(
+        np.sqrt(sharpe_variance)
+        * ((1 - g) * norm.ppf(1 - 1 / trials) + g * norm.ppf(1 - 1 / (trials * np.e)))
+    )
+
+
+def deflated_sharpe(
+    returns, *, trials: int, sharpe_variance: float, min_obs: int = DEFAULT_MIN_OBS
+) -> DeflatedSharpe:
+    """DSR of the per-bar ``returns`` of the chosen configuration (probabilistic Sharpe
+    against 0 when ``trials`` is 1). Raises where the Sharpe is undefined (no variance)."""
+    from scipy.stats import kurtosis, norm, skew
+
+    r = _clean(returns, min_obs=min_obs)
+    sd = float(r.std(ddof=1))
+    if sd == 0:
+        raise ValueError("returns have zero variance: the Sharpe ratio is undefined")
+    sr = float(r.mean() / sd)
+    g3 = float(skew(r))
+    g4 = float(kurtosis(r, fisher=False))
+    sr0 = expected_max_sharpe(trials=trials, sharpe_variance=sharpe_variance)
+    denom = 1 - g3 * sr + (g4 - 1) / 4 * sr**2
+    if denom <= 0:
+        raise ValueError("the Sharpe ratio's standard error is undefined for these moments")
+    z = (sr - sr0) * np.sqrt(len(r) - 1) / np.sqrt(denom)
+    return DeflatedSharpe(float(norm.cdf(z)), sr, sr0, trials, len(r), g3, g4)
+
+
+@dataclass(frozen=True)
+class Overfitting:
+    """CSCV (Bailey, Borwein, López de Prado & Zhu): the share of splits in which the best
+    in-sample configuration ranks at or below the median out of sample."""
+
+    pbo: float
+    splits: int
+    logits: np.ndarray
+
+
+def probability_of_backtest_overfitting(trial_returns, *, blocks: int = 16) -> Overfitting:
+    """``trial_returns``: T × N per-bar returns of N configurations on the same bars."""
+    from itertools import combinations
+
+    m = np.asarray(trial_returns, dtype=float)
+    if m.ndim != 2 or m.shape[1] < 2:
+        raise ValueError("CSCV needs a T × N matrix with at least two configurations")
+    if blocks % 2 or blocks < 2 or m.shape[0] < 2 * blocks:
+        raise ValueError(f"{m.shape[0]} bars cannot make {blocks} even blocks of 2+ bars")
+    parts = np.array_split(np.arange(m.shape[0]), blocks)
+
+    def sharpe(rows: np.ndarray) -> np.ndarray:
+        x = m[rows]
+        sd = x.std(axis=0, ddof=1)
+        return np.where(sd > 0, x.mean(axis=0) / np.where(sd > 0, sd, 1), -np.inf)
+
+    logits = []
+    for chosen in combinations(range(blocks), blocks // 2):
+        ins = np.concatenate([parts[i] for i in chosen])
+        oos = np.concatenate([parts[i] for i in range(blocks) if i not in chosen])
+        best = int(np.argmax(sharpe(ins)))
+        out = sharpe(oos)
+        rank = (out < out[best]).sum() + 0.5 * ((out == out[best]).sum() - 1) + 1
+        omega = rank / (m.shape[1] + 1)
+        logits.append(np.log(omega / (1 - omega)))
+    lam = np.asarray(logits)
+    return Overfitting(float((lam <= 0).mean()), len(lam), lam)

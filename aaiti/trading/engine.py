@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,9 +35,12 @@ from aaiti.market.timeframes import timeframe_ms
 from aaiti.ml.tracking import model_name
 from aaiti.monitoring.alerts import raise_alert
 from aaiti.risk.gate import RiskEvent, RiskGate, RiskLimits, RiskState
+from aaiti.strategy.core import StreamState, params_of
+from aaiti.strategy.session import Intent, Session, StepResult, StreamBar
+from aaiti.strategy.spec import StrategySpec, spec_from_settings
+from aaiti.strategy.store import DeployedStrategy, load_state
 from aaiti.trading.broker import (
     OPEN_STATES,
-    Bar,
     Order,
     OrderStatus,
     OrderType,
@@ -47,7 +51,6 @@ from aaiti.trading.broker import (
 )
 from aaiti.trading.costs import CostModel
 from aaiti.trading.live import book_exchange_state, place_for_cycle
-from aaiti.trading.signals import Hysteresis
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
 
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _SQL = "aaiti.trading"
+YEAR_S = 365.25 * 86_400
 
 
 @dataclass
@@ -67,17 +71,22 @@ class TradingReport:
     equity: float | None = None
     halted: bool = False
     events: list[str] = field(default_factory=list)
+    strategy: str | None = None  # the version that traded
+    qualified: bool | None = None
+    strategy_reason: str = ""
 
 
 def limits_from(settings: Settings) -> RiskLimits:
+    r = settings.risk
     return RiskLimits(
-        max_order_notional=settings.risk_max_order_notional,
-        max_position_notional=settings.risk_max_position_notional,
-        max_gross_exposure=settings.risk_max_gross_exposure,
-        max_daily_loss=settings.risk_max_daily_loss,
-        drawdown_warn=settings.risk_drawdown_warn,
-        drawdown_halt=settings.risk_drawdown_halt,
-        max_consecutive_failures=settings.risk_max_consecutive_failures,
+        max_order_notional=r.max_order_notional,
+        max_position_notional=r.max_position_notional,
+        per_symbol_position_notional=dict(r.position_limits),
+        max_gross_exposure=r.max_gross_exposure,
+        max_daily_loss=r.max_daily_loss,
+        drawdown_warn=r.drawdown_warn,
+        drawdown_halt=r.drawdown_halt,
+        max_consecutive_failures=r.max_consecutive_failures,
     )
 
 
@@ -132,6 +141,107 @@ def _fill_row(f, *, exchange: str, venue: str, now: datetime) -> dict:
     }
 
 
+@dataclass
+class Book:
+    """The account as the warehouse holds it, loaded into the broker."""
+
+    broker: PaperBroker
+    ledger: list[dict]
+    exchange_of: dict[str, str]
+    meta: dict[str, dict]
+    live_orders: dict[str, Order]
+
+
+def _load_book(con: duckdb.DuckDBPyConnection, settings: Settings, now: datetime) -> Book:
+    account = settings.trading_account
+    acct = one(con, load_sql(_SQL, "account_get"), [account])
+    broker = PaperBroker(
+        cash=acct[1] if acct else settings.trading_initial_cash,
+        costs=CostModel(settings.trading_fee_bps, settings.trading_slippage_bps),
+        participation_cap=settings.trading_participation_cap,
+        allow_short=settings.trading_allow_short,
+    )
+    book = Book(broker, [], {}, {}, {})
+    if not acct:
+        run(con, load_sql(_SQL, "account_upsert"), [account, broker.cash, broker.cash, now])
+        book.ledger.append(_ledger_row(account, now, "deposit", None, broker.cash, broker.cash, now))
+    for ex, sym, qty, avg, realized, mark in con.sql(
+        load_sql(_SQL, "positions_get"), params=[account]
+    ).fetchall():
+        broker.positions[sym] = Position(sym, qty, avg, realized)
+        if mark is not None:
+            broker.marks[sym] = mark
+        book.exchange_of[sym] = ex
+    for r in (
+        con.sql(load_sql(_SQL, "open_orders_get"), params=[account]).to_arrow_table().to_pylist()
+    ):
+        target = book.live_orders if r["venue"] == "live" else broker.orders
+        target[r["client_order_id"]] = _order_from_row(r)
+        book.meta[r["client_order_id"]] = r
+    return book
+
+
+def _ledger_row(account, at_bar, kind, cid, amount, balance, now) -> dict:
+    return {
+        "account": account,
+        "at_bar": at_bar,
+        "kind": kind,
+        "client_order_id": cid,
+        "amount": amount,
+        "balance": balance,
+        "recorded_at": now,
+    }
+
+
+def strategy_for(
+    deployed: DeployedStrategy | None, settings: Settings, timeframe: str
+) -> tuple[StrategySpec, bool, str]:
+    """The strategy that trades, whether it may, and why (fails closed without a record)."""
+    if deployed is None:
+        spec = spec_from_settings(settings.strategy, timeframe=timeframe)
+        return spec, False, "no evaluated strategy: train a model first (`aaiti train`)"
+    spec = replace(
+        deployed.spec, allow_short=settings.trading_allow_short, fraction=settings.trading_fraction_per_symbol
+    )
+    return spec, deployed.qualified, deployed.reason
+
+
+def _stream_bars(group: pd.DataFrame, pred_by: dict) -> list[StreamBar]:
+    out = []
+    for b in group.itertuples(index=False):
+        p = pred_by.get((b.symbol, pd.Timestamp(b.ts)))
+        out.append(
+            StreamBar(
+                b.exchange, b.symbol, pd.Timestamp(b.ts), b.open, b.high, b.low, b.close, b.volume,
+                proba=p.probability if p is not None else float("nan"),
+                atr=_num(p.atr_14) if p is not None else float("nan"),
+                vol=_num(p.realized_vol_20) if p is not None else float("nan"),
+                prediction=None if p is None else {
+                    "prediction_ts": p.ts, "model_name": p.model_name,
+                    "model_version": p.model_version, "run_id": p.run_id,
+                },
+            )
+        )  # fmt: skip
+    return out
+
+
+def _num(x) -> float:
+    return float("nan") if x is None or pd.isna(x) else float(x)
+
+
+def _breach(account, now, rule, reason, intent: Intent | None = None) -> dict:
+    return {
+        "breached_at": now,
+        "account": account,
+        "rule": rule,
+        "symbol": intent.bar.symbol if intent else None,
+        "side": str(intent.order.side) if intent else None,
+        "notional": intent.notional if intent else None,
+        "client_order_id": intent.order.client_order_id if intent else None,
+        "reason": reason,
+    }
+
+
 def trading_cycle(
     settings: Settings,
     *,
@@ -142,359 +252,277 @@ def trading_cycle(
     """One cycle; ``order_client`` (from ``live.live_client``) routes orders to an exchange."""
     warehouse = warehouse or Warehouse.from_settings(settings)
     timeframe = timeframe or settings.timeframe
-    account = settings.trading_account
-    name = model_name(timeframe)
-    report = TradingReport()
-    now = datetime.now(UTC)
-    with warehouse.writer(purpose=f"trade {account}") as con:
-        acct = one(con, load_sql(_SQL, "account_get"), [account])
-        costs = CostModel(settings.trading_fee_bps, settings.trading_slippage_bps)
-        broker = PaperBroker(
-            cash=acct[1] if acct else settings.trading_initial_cash,
-            costs=costs,
-            participation_cap=settings.trading_participation_cap,
-            allow_short=settings.trading_allow_short,
-        )
-        ledger_rows: list[dict] = []
-        if not acct:
-            run(con, load_sql(_SQL, "account_upsert"), [account, broker.cash, broker.cash, now])
-            ledger_rows.append(
-                {
-                    "account": account,
-                    "at_bar": now,
-                    "kind": "deposit",
-                    "client_order_id": None,
-                    "amount": broker.cash,
-                    "balance": broker.cash,
-                    "recorded_at": now,
-                }
-            )
-        exchange_of: dict[str, str] = {}
-        for ex, sym, qty, avg, realized, mark in con.sql(
-            load_sql(_SQL, "positions_get"), params=[account]
-        ).fetchall():
-            broker.positions[sym] = Position(sym, qty, avg, realized)
-            if mark is not None:
-                broker.marks[sym] = mark
-            exchange_of[sym] = ex
-        meta: dict[str, dict] = {}
-        live_orders: dict[str, Order] = {}  # open on the exchange, reconciled bar by bar
-        for r in (
-            con.sql(load_sql(_SQL, "open_orders_get"), params=[account])
-            .to_arrow_table()
-            .to_pylist()
-        ):
-            book = live_orders if r["venue"] == "live" else broker.orders
-            book[r["client_order_id"]] = _order_from_row(r)
-            meta[r["client_order_id"]] = r
-        if live_orders and order_client is None:
-            report.events.append(
-                f"{len(live_orders)} live order(s) open on the exchange are not reconciled: "
-                "live trading is off for this cycle"
-            )
-        gate = load_gate(con, settings)
-        history = dict(
-            con.sql(
-                load_sql(_SQL, "instrument_history"), params=[timeframe, settings.symbols]
-            ).fetchall()
-        )
-        risk_known = all(
-            history.get(s, 0) >= settings.risk_min_history_bars for s in settings.symbols
-        )
-        peak = one(con, load_sql(_SQL, "equity_peak"), [account])[0]
-        if peak:
-            gate.state.peak_equity = max(gate.state.peak_equity or peak, peak)
-
-        bars = (
-            con.sql(load_sql(_SQL, "new_bars"), params=[timeframe, settings.symbols, name, account])
-            .to_arrow_table()
-            .to_pandas()
-        )
-        if bars.empty:
-            save_gate(con, settings, gate)
-            report.halted = gate.state.halted
-            return report
-        preds = (
-            con.sql(
-                load_sql(_SQL, "predictions_at"),
-                params=[timeframe, name, bars["ts"].min().to_pydatetime()],
-            )
-            .to_arrow_table()
-            .to_pandas()
-        )
-        pred_by = {(r.symbol, pd.Timestamp(r.ts)): r for r in preds.itertuples(index=False)}
-        hysteresis = Hysteresis(
-            enter_long=settings.trading_enter_long, exit_long=settings.trading_exit_long
-        )
-        fills_rows, equity_rows, breach_rows, touched = [], [], [], set(meta)
-        risk_events: list[RiskEvent] = []
-        newest = bars["ts"].max()
-        bar_length = timedelta(milliseconds=timeframe_ms(timeframe))
-        stale_bars_skipped = 0
-
-        for ts, group in bars.groupby("ts", sort=True):
-            for b in group.itertuples(index=False):
-                exchange_of[b.symbol] = b.exchange
-                if order_client is not None:
-                    for cid, o in live_orders.items():
-                        if o.symbol != b.symbol or o.status not in OPEN_STATES:
-                            continue
-                        state = order_client.fetch(
-                            symbol=o.symbol, exchange_order_id=meta[cid]["exchange_order_id"]
-                        )
-                        fill, _ = book_exchange_state(broker, o, state, ts=b.ts, fee_rate=costs.fee)
-                        if fill is not None:
-                            fills_rows.append(
-                                _fill_row(fill, exchange=b.exchange, venue="live", now=now)
-                            )
-                            report.fills += 1
-                        touched.add(cid)
-                before = {cid: o.status for cid, o in broker.orders.items()}
-                fills = broker.on_bar(b.symbol, Bar(b.ts, b.open, b.high, b.low, b.close, b.volume))
-                for f in fills:
-                    fills_rows.append(_fill_row(f, exchange=b.exchange, venue="paper", now=now))
-                    gate.on_order_result(ok=True)
-                for cid, o in broker.orders.items():
-                    if before.get(cid) != o.status:
-                        touched.add(cid)
-                        if o.status == OrderStatus.REJECTED:
-                            risk_events += gate.on_order_result(ok=False)
-                report.fills += len(fills)
-            equity = broker.equity()
-            events = gate.on_equity(equity, day=pd.Timestamp(ts).date())
-            risk_events += events
-            for e in events:
-                breach_rows.append(
-                    {
-                        "breached_at": now,
-                        "account": account,
-                        "rule": e.kind,
-                        "symbol": None,
-                        "side": None,
-                        "notional": None,
-                        "client_order_id": None,
-                        "reason": e.message,
-                    }
-                )
-            equity_rows.append(
-                {
-                    "account": account,
-                    "ts": ts,
-                    "cash": broker.cash,
-                    "position_value": broker.position_value(),
-                    "equity": equity,
-                    "drawdown": gate.drawdown(equity),
-                }
-            )
-            # decisions at this close (live: only the newest close is ever traded)
-            deciding = group
-            if order_client is not None and ts != newest:
-                stale_bars_skipped += 1
-                deciding = group.iloc[0:0]
-            for b in deciding.itertuples(index=False):
-                p = pred_by.get((b.symbol, pd.Timestamp(ts)))
-                pos = broker.positions.get(b.symbol)
-                held = pos.quantity if pos else 0.0
-                current = 1 if held > 1e-12 else (-1 if held < -1e-12 else 0)
-                target = hysteresis.step(current, p.probability if p is not None else float("nan"))
-                if (
-                    target == current
-                    or any(o.symbol == b.symbol for o in broker.open_orders())
-                    or any(
-                        o.symbol == b.symbol and o.status in OPEN_STATES
-                        for o in live_orders.values()
-                    )
-                ):
-                    continue
-                legs = []
-                if current == 1:
-                    legs.append(("exit", Side.SELL, {"quantity": held}, held * b.close))
-                if target == 1:
-                    legs.append(
-                        (
-                            "enter",
-                            Side.BUY,
-                            {"notional": settings.trading_fraction_per_symbol * equity},
-                            settings.trading_fraction_per_symbol * equity,
-                        )
-                    )
-                for leg, side, size, notional in legs:
-                    cid = f"{settings.trading_strategy}:{account}:{b.exchange}:{b.symbol}:{timeframe}:{pd.Timestamp(ts).isoformat()}:{leg}"
-                    positions_value = {
-                        s: q.quantity * broker.marks.get(s, q.average_price)
-                        for s, q in broker.positions.items()
-                    }
-                    decision = gate.check(
-                        symbol=b.symbol,
-                        side=1 if side == Side.BUY else -1,
-                        notional=notional,
-                        positions=positions_value,
-                        equity=equity,
-                        risk_known=risk_known,
-                    )
-                    order = Order(cid, b.symbol, side, **size)
-                    venue = "paper"
-                    if decision.approved and order_client is not None:
-                        venue = "live"
-                        live_orders[cid] = order
-                        try:
-                            placed = place_for_cycle(
-                                order_client, order, reference_price=b.close, fee_rate=costs.fee
-                            )
-                        except PermanentExchangeError as err:
-                            order.move(OrderStatus.REJECTED, str(err))
-                            report.rejected += 1
-                            risk_events += gate.on_order_result(ok=False)
-                        else:
-                            gate.on_order_result(ok=True)
-                            fill, _ = book_exchange_state(
-                                broker, order, placed, ts=ts + bar_length, fee_rate=costs.fee
-                            )
-                            if fill is not None:
-                                fills_rows.append(
-                                    _fill_row(fill, exchange=b.exchange, venue="live", now=now)
-                                )
-                                report.fills += 1
-                            meta_extra = {"exchange_order_id": placed.exchange_order_id}
-                    elif decision.approved:
-                        broker.submit(order)
-                    else:
-                        order.status, order.reason = (
-                            OrderStatus.REJECTED,
-                            f"risk: {decision.reason}",
-                        )
-                        broker.orders.setdefault(cid, order)
-                        report.rejected += 1
-                        breach_rows.append(
-                            {
-                                "breached_at": now,
-                                "account": account,
-                                "rule": decision.rule,
-                                "symbol": b.symbol,
-                                "side": str(side),
-                                "notional": notional,
-                                "client_order_id": cid,
-                                "reason": decision.reason,
-                            }
-                        )
-                    touched.add(cid)
-                    meta[cid] = {
-                        "exchange": b.exchange,
-                        "timeframe": timeframe,
-                        "decided_at_bar": ts,
-                        "prediction_ts": p.ts if p is not None else None,
-                        "model_name": p.model_name if p is not None else None,
-                        "model_version": p.model_version if p is not None else None,
-                        "run_id": p.run_id if p is not None else None,
-                        "created_at": now,
-                        "venue": venue,
-                        "exchange_order_id": None,
-                    }
-                    if venue == "live" and order.status != OrderStatus.REJECTED:
-                        meta[cid].update(meta_extra)
-                    report.orders += 1
-            for b in group.itertuples(index=False):
-                run(
-                    con,
-                    load_sql(_SQL, "cursor_upsert"),
-                    [account, b.exchange, b.symbol, timeframe, ts],
-                )
-            report.bars += len(group)
-
-        for entry in broker.ledger:
-            ledger_rows.append(
-                {
-                    "account": account,
-                    "at_bar": entry.ts,
-                    "kind": entry.kind,
-                    "client_order_id": entry.client_order_id,
-                    "amount": entry.amount,
-                    "balance": entry.balance,
-                    "recorded_at": now,
-                }
-            )
-        if stale_bars_skipped:
-            report.events.append(
-                f"live: {stale_bars_skipped} older closed bar(s) caught up without trading; "
-                "only the newest close sends orders"
-            )
-        orders_rows = []
-        for cid in touched:
-            o, m = broker.orders.get(cid) or live_orders[cid], meta[cid]
-            orders_rows.append(
-                {
-                    "client_order_id": cid,
-                    "account": account,
-                    "exchange": m["exchange"],
-                    "symbol": o.symbol,
-                    "timeframe": m["timeframe"],
-                    "side": str(o.side),
-                    "order_type": str(o.type),
-                    "quantity": o.quantity,
-                    "notional": o.notional,
-                    "limit_price": o.limit_price,
-                    "stop_price": o.stop_price,
-                    "time_in_force": str(o.tif),
-                    "status": str(o.status),
-                    "filled_quantity": o.filled_quantity,
-                    "average_price": o.average_price,
-                    "reason": o.reason,
-                    "decided_at_bar": m["decided_at_bar"],
-                    "prediction_ts": m.get("prediction_ts"),
-                    "model_name": m.get("model_name"),
-                    "model_version": m.get("model_version"),
-                    "run_id": m.get("run_id"),
-                    "created_at": m.get("created_at", now),
-                    "updated_at": now,
-                    "venue": m.get("venue", "paper"),
-                    "exchange_order_id": m.get("exchange_order_id"),
-                }
-            )
-        positions_rows = [
-            {
-                "account": account,
-                "exchange": exchange_of.get(s, ""),
-                "symbol": s,
-                "quantity": q.quantity,
-                "average_price": q.average_price,
-                "realized_pnl": q.realized_pnl,
-                "mark_price": broker.marks.get(s),
-                "updated_at": now,
-            }
-            for s, q in broker.positions.items()
-        ]
-        for table, rows, sql in (
-            ("orders_now", orders_rows, "orders_upsert"),
-            ("fills_now", fills_rows, "fills_insert"),
-            ("ledger_now", ledger_rows, "ledger_insert"),
-            ("equity_now", equity_rows, "equity_insert"),
-            ("positions_now", positions_rows, "positions_replace"),
-            ("breaches_now", breach_rows, "breaches_insert"),
-        ):
-            if rows:
-                con.register(table, pd.DataFrame(rows))
-                run(con, load_sql(_SQL, sql))
-                con.unregister(table)
-        run(
-            con,
-            load_sql(_SQL, "account_upsert"),
-            [account, settings.trading_initial_cash, broker.cash, now],
-        )
-        for e in risk_events:
-            report.events.append(e.message)
-            raise_alert(
-                con,
-                source="risk",
-                severity="warning" if e.kind == "drawdown_warn" else "critical",
-                dedup_key=f"risk:{account}:{e.kind}",
-                message=f"{account}: {e.message}",
-            )
-        save_gate(con, settings, gate)
-        report.equity = broker.equity()
-        report.halted = gate.state.halted
+    with warehouse.writer(purpose=f"trade {settings.trading_account}") as con:
+        report = _cycle(con, settings, timeframe, order_client)
     for message in report.events:
         log.warning("risk: %s", message)
     return report
+
+
+def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingReport:
+    account, name, now = settings.trading_account, model_name(timeframe), datetime.now(UTC)
+    report = TradingReport()
+    book = _load_book(con, settings, now)
+    broker = book.broker
+    if book.live_orders and order_client is None:
+        report.events.append(
+            f"{len(book.live_orders)} live order(s) open on the exchange are not reconciled: "
+            "live trading is off for this cycle"
+        )
+    gate = load_gate(con, settings)
+    spec, qualified, why = strategy_for(
+        load_state(con, name=settings.trading_strategy, timeframe=timeframe), settings, timeframe
+    )
+    report.strategy, report.qualified, report.strategy_reason = spec.version, qualified, why
+    history = dict(
+        con.sql(load_sql(_SQL, "instrument_history"), params=[timeframe, settings.symbols]).fetchall()
+    )
+    risk_known = all(history.get(s, 0) >= settings.risk_min_history_bars for s in settings.symbols)
+    peak = one(con, load_sql(_SQL, "equity_peak"), [account])[0]
+    if peak:
+        gate.state.peak_equity = max(gate.state.peak_equity or peak, peak)
+    bars = (
+        con.sql(load_sql(_SQL, "new_bars"), params=[timeframe, settings.symbols, name, account])
+        .to_arrow_table()
+        .to_pandas()
+    )
+    if bars.empty:
+        save_gate(con, settings, gate)
+        report.halted = gate.state.halted
+        return report
+    preds = (
+        con.sql(
+            load_sql(_SQL, "predictions_at"),
+            params=[timeframe, name, bars["ts"].min().to_pydatetime(), spec.model_version or -1],
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
+    pred_by = {(r.symbol, pd.Timestamp(r.ts)): r for r in preds.itertuples(index=False)}
+    states = {
+        sym: StreamState(int(p), int(h), _num(st), _num(tg))
+        for sym, p, h, st, tg in con.sql(load_sql(_SQL, "streams_get"), params=[account]).fetchall()
+    }
+    session = Session(
+        spec=spec,
+        params=params_of(spec, bars_per_year=YEAR_S / (timeframe_ms(timeframe) / 1000)),
+        account=account,
+        timeframe=timeframe,
+        broker=broker,
+        gate=gate,
+        states=states,
+        qualified=qualified,
+        risk_known=risk_known,
+        busy=lambda sym: any(
+            o.symbol == sym and o.status in OPEN_STATES for o in book.live_orders.values()
+        ),
+    )
+    rows = _Rows()
+    newest = bars["ts"].max()
+    stale_bars_skipped = 0
+    router = _live_router(order_client, book, rows, report, now, timeframe) if order_client else None
+    for ts, group in bars.groupby("ts", sort=True):
+        if order_client is not None:
+            _reconcile_live(order_client, book, group, rows, report, now)
+        decide = order_client is None or ts == newest
+        stale_bars_skipped += 0 if decide else 1
+        step = session.step(ts, _stream_bars(group, pred_by), decide=decide, route=router)
+        _collect(step, rows, book, report, account=account, timeframe=timeframe, now=now, ts=ts)
+        for b in group.itertuples(index=False):
+            book.exchange_of[b.symbol] = b.exchange
+            run(con, load_sql(_SQL, "cursor_upsert"), [account, b.exchange, b.symbol, timeframe, ts])
+        report.bars += len(group)
+    if not qualified:
+        report.events.append(f"strategy {spec.name}@{spec.version} stands aside: {why}")
+    if stale_bars_skipped:
+        report.events.append(
+            f"live: {stale_bars_skipped} older closed bar(s) caught up without trading; "
+            "only the newest close sends orders"
+        )
+    _save(con, settings, book, session, rows, report, now=now)
+    return report
+
+
+@dataclass
+class _Rows:
+    fills: list[dict] = field(default_factory=list)
+    equity: list[dict] = field(default_factory=list)
+    breaches: list[dict] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)
+    risk_events: list[RiskEvent] = field(default_factory=list)
+
+
+def _collect(step: StepResult, rows: _Rows, book: Book, report: TradingReport, **ctx) -> None:
+    account, timeframe, now, ts = ctx["account"], ctx["timeframe"], ctx["now"], ctx["ts"]
+    for fill, bar in step.fills:
+        rows.fills.append(_fill_row(fill, exchange=bar.exchange, venue="paper", now=now))
+    report.fills += len(step.fills)
+    rows.touched |= step.changed
+    rows.risk_events += step.events
+    for e in step.events:
+        if e.kind in ("drawdown_warn", "kill_switch"):
+            rows.breaches.append(_breach(account, now, e.kind, e.message))
+    rows.equity.append(
+        {
+            "account": account,
+            "ts": ts,
+            "cash": book.broker.cash,
+            "position_value": book.broker.position_value(),
+            "equity": step.equity,
+            "drawdown": step.drawdown,
+        }
+    )
+    for it in step.intents:
+        cid = it.order.client_order_id
+        rows.touched.add(cid)
+        report.orders += 1
+        if not it.gate.approved:
+            report.rejected += 1
+            rows.breaches.append(_breach(account, now, it.gate.rule, it.gate.reason, it))
+        p = it.bar.prediction or {}
+        book.meta[cid] = {
+            "exchange": it.bar.exchange,
+            "timeframe": timeframe,
+            "decided_at_bar": it.bar.ts,
+            "prediction_ts": p.get("prediction_ts"),
+            "model_name": p.get("model_name"),
+            "model_version": p.get("model_version"),
+            "run_id": p.get("run_id"),
+            "created_at": now,
+            "venue": "live" if cid in book.live_orders else "paper",
+            "exchange_order_id": book.meta.get(cid, {}).get("exchange_order_id"),
+            "reason": it.why,
+        }
+
+
+def _reconcile_live(client, book: Book, group: pd.DataFrame, rows: _Rows, report, now) -> None:
+    """Orders still open on the exchange: book what it reports for this bar's streams."""
+    for b in group.itertuples(index=False):
+        for cid, o in book.live_orders.items():
+            if o.symbol != b.symbol or o.status not in OPEN_STATES:
+                continue
+            state = client.fetch(symbol=o.symbol, exchange_order_id=book.meta[cid]["exchange_order_id"])
+            fill, _ = book_exchange_state(book.broker, o, state, ts=b.ts, fee_rate=book.broker.costs.fee)
+            if fill is not None:
+                rows.fills.append(_fill_row(fill, exchange=b.exchange, venue="live", now=now))
+                report.fills += 1
+            rows.touched.add(cid)
+
+
+def _live_router(client, book: Book, rows: _Rows, report, now, timeframe: str):
+    """Approved orders go to the exchange; its fills are booked through the same broker."""
+    bar_length = timedelta(milliseconds=timeframe_ms(timeframe))
+
+    def route(intent: Intent, session: Session) -> None:
+        order, b, broker, gate = intent.order, intent.bar, session.broker, session.gate
+        book.live_orders[order.client_order_id] = order
+        try:
+            placed = place_for_cycle(client, order, reference_price=b.close, fee_rate=broker.costs.fee)
+        except PermanentExchangeError as err:
+            order.move(OrderStatus.REJECTED, str(err))
+            report.rejected += 1
+            rows.risk_events.extend(gate.on_order_result(ok=False))
+            return
+        gate.on_order_result(ok=True)
+        book.meta.setdefault(order.client_order_id, {})["exchange_order_id"] = placed.exchange_order_id
+        fill, _ = book_exchange_state(broker, order, placed, ts=b.ts + bar_length, fee_rate=broker.costs.fee)
+        if fill is not None:
+            rows.fills.append(_fill_row(fill, exchange=b.exchange, venue="live", now=now))
+            report.fills += 1
+
+    return route
+
+
+def _save(con, settings: Settings, book: Book, session: Session, rows: _Rows, report, *, now) -> None:
+    account, broker = settings.trading_account, book.broker
+    ledger = book.ledger + [
+        _ledger_row(account, e.ts, e.kind, e.client_order_id, e.amount, e.balance, now)
+        for e in broker.ledger
+    ]
+    orders = [_order_row(cid, book, account, now) for cid in rows.touched]
+    positions = [
+        {
+            "account": account,
+            "exchange": book.exchange_of.get(s, ""),
+            "symbol": s,
+            "quantity": q.quantity,
+            "average_price": q.average_price,
+            "realized_pnl": q.realized_pnl,
+            "mark_price": broker.marks.get(s),
+            "updated_at": now,
+        }
+        for s, q in broker.positions.items()
+    ]
+    streams = [
+        {
+            "account": account,
+            "exchange": book.exchange_of.get(s, ""),
+            "symbol": s,
+            "position": st.position,
+            "held": st.held,
+            "stop": None if math.isnan(st.stop) else st.stop,
+            "target": None if math.isnan(st.target) else st.target,
+            "updated_at": now,
+        }
+        for s, st in session.states.items()
+    ]
+    for table, data, sql, package in (
+        ("orders_now", orders, "orders_upsert", _SQL),
+        ("fills_now", rows.fills, "fills_insert", _SQL),
+        ("ledger_now", ledger, "ledger_insert", _SQL),
+        ("equity_now", rows.equity, "equity_insert", _SQL),
+        ("positions_now", positions, "positions_replace", _SQL),
+        ("breaches_now", rows.breaches, "breaches_insert", _SQL),
+        ("streams_now", streams, "streams_upsert", "aaiti.strategy"),
+    ):
+        if data:
+            con.register(table, pd.DataFrame(data))
+            run(con, load_sql(package, sql))
+            con.unregister(table)
+    run(con, load_sql(_SQL, "account_upsert"), [account, settings.trading_initial_cash, broker.cash, now])
+    for e in rows.risk_events:
+        report.events.append(e.message)
+        raise_alert(
+            con,
+            source="risk",
+            severity="warning" if e.kind == "drawdown_warn" else "critical",
+            dedup_key=f"risk:{account}:{e.kind}",
+            message=f"{account}: {e.message}",
+        )
+    save_gate(con, settings, session.gate)
+    report.equity = broker.equity()
+    report.halted = session.gate.state.halted
+
+
+def _order_row(cid: str, book: Book, account: str, now: datetime) -> dict:
+    o, m = book.broker.orders.get(cid) or book.live_orders[cid], book.meta[cid]
+    return {
+        "client_order_id": cid,
+        "account": account,
+        "exchange": m["exchange"],
+        "symbol": o.symbol,
+        "timeframe": m["timeframe"],
+        "side": str(o.side),
+        "order_type": str(o.type),
+        "quantity": o.quantity,
+        "notional": o.notional,
+        "limit_price": o.limit_price,
+        "stop_price": o.stop_price,
+        "time_in_force": str(o.tif),
+        "status": str(o.status),
+        "filled_quantity": o.filled_quantity,
+        "average_price": o.average_price,
+        "reason": o.reason,
+        "decided_at_bar": m["decided_at_bar"],
+        "prediction_ts": m.get("prediction_ts"),
+        "model_name": m.get("model_name"),
+        "model_version": m.get("model_version"),
+        "run_id": m.get("run_id"),
+        "created_at": m.get("created_at", now),
+        "updated_at": now,
+        "venue": m.get("venue", "paper"),
+        "exchange_order_id": m.get("exchange_order_id"),
+    }
 
 
 def halt(settings: Settings, *, actor: str, reason: str, warehouse: Warehouse | None = None) -> str:

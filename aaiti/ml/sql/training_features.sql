@@ -1,6 +1,8 @@
--- Feature rows of the streams whose raw and feature gates are not blocked, one timeframe.
-SELECT f.*
+-- Feature rows of the streams whose raw and feature gates are not blocked, one timeframe,
+-- with the bar's open, high, low and volume (the strategy evaluation fills within the bar).
+SELECT f.*, c.open, c.high, c.low, c.volume
 FROM marts.fct_features AS f
+JOIN marts.fct_candles AS c USING (exchange, symbol, timeframe, ts)
 WHERE f.timeframe = $1
   AND list_contains($2, f.symbol)
   AND NOT EXISTS (

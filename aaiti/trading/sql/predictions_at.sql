@@ -1,5 +1,7 @@
--- The newest model version's prediction for each stream bar.
-SELECT exchange, symbol, timeframe, ts, probability, model_name, model_version, run_id
-FROM ml.predictions
-WHERE timeframe = $1 AND model_name = $2 AND ts >= $3
-QUALIFY row_number() OVER (PARTITION BY exchange, symbol, timeframe, ts ORDER BY model_version DESC) = 1
+-- The pinned model version's prediction for each stream bar, with the bar's ATR and
+-- realised volatility (the strategy sizes and places stops on them).
+SELECT p.exchange, p.symbol, p.timeframe, p.ts, p.probability, p.model_name, p.model_version,
+       p.run_id, f.atr_14, f.realized_vol_20
+FROM ml.predictions AS p
+LEFT JOIN marts.fct_features AS f USING (exchange, symbol, timeframe, ts)
+WHERE p.timeframe = $1 AND p.model_name = $2 AND p.ts >= $3 AND p.model_version = $4

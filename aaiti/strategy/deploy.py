@@ -1,0 +1,129 @@
+"""The training shell's strategy steps: figures for MLflow, the live comparison with what is
+deployed, and the decision recorded in the warehouse (state and evaluations, one transaction)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from aaiti.strategy.evaluate import StrategyEvaluation, fold_edge_models
+from aaiti.strategy.promotion import LiveComparison, PromotionDecision
+from aaiti.strategy.service import Judged, compare_live, deployed_spec, now
+from aaiti.strategy.spec import StrategySpec
+from aaiti.strategy.store import (
+    DeployedStrategy,
+    load_state,
+    new_evaluation_id,
+    save_evaluation,
+    save_state,
+)
+from aaiti.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from aaiti.config import Settings
+    from aaiti.ml.dataset import Dataset
+    from aaiti.ml.model import WalkForwardResult
+    from aaiti.ml.tracking import Tracker, VersionInfo
+
+log = logging.getLogger(__name__)
+
+
+def strategy_metrics(ev: StrategyEvaluation) -> dict[str, float]:
+    """Net-of-cost figures for the MLflow run (undefined ones are left out, not zeroed)."""
+    out: dict[str, float] = {"strategy_qualified": float(ev.qualification.qualified)}
+    for curve in ("strategy", "buy_and_hold"):
+        for k, v in ev.portfolio[curve].as_dict().items():
+            if v is not None:
+                out[f"{curve}_net_{k}" if curve == "strategy" else f"buy_and_hold_{k}"] = float(v)
+    if ev.dsr is not None:
+        out["strategy_deflated_sharpe_probability"] = ev.dsr.probability
+    if ev.pbo is not None:
+        out["strategy_pbo"] = ev.pbo
+    out["strategy_trials"] = float(ev.trials)
+    return out
+
+
+def deployed_state(settings: Settings, *, timeframe: str) -> DeployedStrategy | None:
+    con = Warehouse.from_settings(settings).read()
+    try:
+        return load_state(con, name=settings.trading_strategy, timeframe=timeframe)
+    except Exception:  # a snapshot from before the strategy tables: nothing deployed
+        return None
+    finally:
+        con.close()
+
+
+def live_comparison(
+    settings: Settings,
+    tracker: Tracker,
+    champion: VersionInfo,
+    spec: StrategySpec,
+    judged: Judged,
+    wf: WalkForwardResult,
+    ds: Dataset,
+    name: str,
+) -> LiveComparison | None:
+    """The challenger against the deployed model as deployed, after its training end."""
+    state = deployed_state(settings, timeframe=spec.timeframe)
+    if state is None or state.spec.model_version != champion.version:
+        return None
+    after = pd.Timestamp(champion.params["data_end"])
+    rows = ds.meta.index[ds.meta["ts"] > after]
+    if len(rows) < settings.strategy_min_live_bars:
+        return LiveComparison(int(ds.meta.loc[rows, "ts"].nunique()), None, None)
+    features = json.loads(champion.params["features"])
+    if not set(features) <= set(ds.X.columns):
+        log.warning("live comparison skipped: v%s's inputs are not in today's data", champion.version)
+        return None
+    booster = tracker.load(name, str(champion.version))
+    proba = booster.inplace_predict(ds.X.loc[rows, features])
+    y = ds.y.to_numpy(float)
+    edges = fold_edge_models(proba_val=wf.validation, meta=ds.meta, y=y, cost=spec.cost)
+    return compare_live(
+        challenger=judged.evaluation.spec,
+        challenger_wf=wf,
+        challenger_edges=edges,
+        deployed=state.spec,
+        deployed_proba=proba,
+        ds=ds,
+        after=after,
+    )
+
+
+def kept_spec(
+    settings: Settings,
+    spec: StrategySpec,
+    name: str,
+    champion: VersionInfo,
+    champ_judged: Judged | None,
+) -> StrategySpec:
+    """What keeps trading when the champion stays: its deployed strategy, as deployed."""
+    state = deployed_state(settings, timeframe=spec.timeframe)
+    if state is not None and state.spec.model_version == champion.version:
+        return state.spec
+    edge = champ_judged.deployed_edge if champ_judged is not None else spec.edge_model
+    return deployed_spec(spec, model_name=name, version=champion.version, edge=edge)
+
+
+def record_decision(
+    settings: Settings,
+    *,
+    deployed: StrategySpec,
+    decision: PromotionDecision,
+    evaluations: list[tuple[str, Judged, int]],
+) -> str:
+    """The evaluations and the deployed strategy's state, in one writer transaction."""
+    evaluation_id, at = new_evaluation_id(), now()
+    with Warehouse.from_settings(settings).writer(purpose="strategy decision") as con:
+        for role, judged, version in evaluations:
+            ev = judged.evaluation
+            ev = StrategyEvaluation(
+                **{**ev.__dict__, "spec": ev.spec.with_model(name=ev.spec.model_name or "", version=version)}
+            )
+            save_evaluation(con, ev, evaluation_id=evaluation_id, role=role, at=at)
+        reason = f"{decision.kind}: {decision.reason}; {decision.qualification}"
+        save_state(con, DeployedStrategy(deployed, decision.qualified, reason, at))
+    return evaluation_id

@@ -1,0 +1,346 @@
+"""Walk-forward evaluation of a strategy, net of costs, beside buy-and-hold and flat.
+
+Only out-of-sample predictions are traded: each bar's probability comes from the fold whose
+training ended before it, and the fold's edge model (calibration and conditional returns)
+is fitted on that fold's own validation and training rows — never on its test block.
+
+Conventions (stated wherever a figure is shown):
+
+* per stream, all-in: the strategy trades the stream with ``fraction = 1`` of its own
+  equity; buy-and-hold buys at the open after the first out-of-sample bar (slippage and fee
+  paid) and is marked at each close; flat earns 0;
+* the portfolio is the equal-weight mean of the streams' per-bar returns;
+* Sharpe = mean / std (ddof = 1) of per-bar simple returns × √(bars per year), risk-free 0;
+  Sortino over the downside deviation of all bars; bars per year = 365.25 × 86400 / bar s.
+* the deflated Sharpe ratio counts every configuration tried (``trials``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from aaiti.market.timeframes import timeframe_ms
+from aaiti.risk import metrics as m
+from aaiti.strategy.core import params_of
+from aaiti.strategy.fastsim import simulate_stream
+from aaiti.strategy.spec import EdgeModel, StrategySpec, fit_edge_model
+
+YEAR_S = 365.25 * 86_400
+
+
+def bars_per_year(timeframe: str) -> float:
+    return YEAR_S / (timeframe_ms(timeframe) / 1000)
+
+
+@dataclass(frozen=True)
+class Performance:
+    total_return: float
+    cagr: float | None
+    sharpe: float | None  # None: undefined (no variance), never 0 in its place
+    sortino: float | None
+    max_drawdown: float
+    exposure: float
+    trades: int
+    turnover: float  # traded notional / mean equity, per year
+    bars: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def performance(
+    equity: np.ndarray, *, held: np.ndarray, trades: int, traded: float, per_year: float
+) -> Performance:
+    e = np.asarray(equity, dtype=float)
+    r = e[1:] / e[:-1] - 1 if len(e) > 1 else np.empty(0)
+    years = len(e) / per_year
+    total = float(e[-1] / e[0] - 1) if len(e) else 0.0
+
+    def ratio(fn) -> float | None:
+        try:
+            return float(fn(r, periods_per_year=per_year, min_obs=2))
+        except ValueError:
+            return None
+
+    return Performance(
+        total_return=total,
+        cagr=float((1 + total) ** (1 / years) - 1) if years > 0 and total > -1 else None,
+        sharpe=ratio(m.sharpe_ratio),
+        sortino=ratio(m.sortino_ratio),
+        max_drawdown=float(m.drawdown_of(e).depth) if len(e) else 0.0,
+        exposure=float(np.mean(np.asarray(held) != 0)) if len(held) else 0.0,
+        trades=int(trades),
+        turnover=float(traded / np.mean(e) / years) if years > 0 else 0.0,
+        bars=len(e),
+    )
+
+
+def buy_and_hold(bars: pd.DataFrame, spec: StrategySpec) -> np.ndarray:
+    """Equity of 1 bought at the open after the first bar, with the strategy's costs."""
+    o, hi, c = (bars[k].to_numpy(float) for k in ("open", "high", "close"))
+    e = np.ones(len(c))
+    if len(c) > 1:
+        fee, slip = spec.fee_bps / 10_000, spec.slippage_bps / 10_000
+        units = 1.0 / (min(o[1] * (1 + slip), hi[1]) * (1 + fee))
+        e[1:] = units * c[1:]
+    return e
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    symbol: str
+    ts: pd.DatetimeIndex
+    strategy: np.ndarray  # equity, net of costs
+    buy_and_hold: np.ndarray
+    held: np.ndarray
+    trades: int
+    fees: float
+    traded: float
+
+
+def run_stream(bars: pd.DataFrame, spec: StrategySpec, *, per_year: float) -> StreamResult:
+    """``bars``: ts, open, high, low, close, score, prob, atr, vol (one stream, in order)."""
+    all_in = replace(spec, fraction=1.0)
+    run = simulate_stream(
+        open_=bars["open"].to_numpy(float),
+        high=bars["high"].to_numpy(float),
+        low=bars["low"].to_numpy(float),
+        close=bars["close"].to_numpy(float),
+        score=bars["score"].to_numpy(float),
+        prob=bars["prob"].to_numpy(float),
+        atr=bars["atr"].to_numpy(float),
+        vol=bars["vol"].to_numpy(float),
+        params=params_of(all_in, bars_per_year=per_year),
+        fee=spec.fee_bps / 10_000,
+        slippage=spec.slippage_bps / 10_000,
+        allow_short=spec.allow_short,
+    )
+    return StreamResult(
+        str(bars["symbol"].iloc[0]),
+        pd.DatetimeIndex(bars["ts"]),
+        run.equity,
+        buy_and_hold(bars, spec),
+        run.held,
+        run.trades,
+        run.fees,
+        run.traded_notional,
+    )
+
+
+def portfolio_returns(streams: list[StreamResult], curve: str) -> pd.Series:
+    """Equal-weight mean of the streams' per-bar returns on the union of their bars."""
+    parts = {
+        s.symbol: pd.Series(getattr(s, curve), index=s.ts).pct_change().iloc[1:] for s in streams
+    }
+    frame = pd.DataFrame(parts).sort_index()
+    return frame.mean(axis=1, skipna=True).fillna(0.0)
+
+
+@dataclass(frozen=True)
+class Qualification:
+    qualified: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class StrategyEvaluation:
+    spec: StrategySpec
+    timeframe: str
+    start: str
+    end: str
+    per_stream: dict[str, dict[str, Performance]]  # symbol → strategy / buy_and_hold / flat
+    portfolio: dict[str, Performance]
+    dsr: m.DeflatedSharpe | None
+    pbo: float | None
+    trials: int
+    qualification: Qualification
+    curves: pd.DataFrame = field(repr=False)  # ts, series, strategy, buy_and_hold
+    returns: pd.Series = field(repr=False)  # the portfolio's per-bar net returns
+
+    def summary(self) -> dict:
+        return {
+            "strategy": self.spec.name,
+            "strategy_version": self.spec.version,
+            "model": f"{self.spec.model_name} v{self.spec.model_version}",
+            "timeframe": self.timeframe,
+            "out_of_sample": {"start": self.start, "end": self.end},
+            "conventions": {
+                "costs": f"fee {self.spec.fee_bps} bps + slippage {self.spec.slippage_bps} bps per fill",
+                "fills": "decided at a close, filled at the next open",
+                "per_stream": "all-in on the stream (fraction 1)",
+                "portfolio": "equal-weight mean of the streams' per-bar returns",
+                "sharpe": "mean/std (ddof 1) of per-bar simple returns × √bars per year, rf 0",
+                "buy_and_hold": "bought at the open after the first out-of-sample bar, same costs",
+            },
+            "portfolio": {k: v.as_dict() for k, v in self.portfolio.items()},
+            "per_stream": {
+                s: {k: v.as_dict() for k, v in d.items()} for s, d in self.per_stream.items()
+            },
+            "deflated_sharpe": None if self.dsr is None else asdict(self.dsr),
+            "pbo": self.pbo,
+            "trials": self.trials,
+            "qualified": self.qualification.qualified,
+            "reason": self.qualification.reason,
+            "spec": self.spec.as_dict(),
+        }
+
+
+def fold_edge_models(
+    *, proba_val: pd.DataFrame, meta: pd.DataFrame, y: np.ndarray, cost: float
+) -> dict[int, EdgeModel]:
+    """One edge model per fold from its validation rows (the rows before its test block)."""
+    out = {}
+    fwd = meta["forward_log_return"].to_numpy(float)
+    for fold, part in proba_val.groupby("fold"):
+        rows = part["row"].to_numpy()
+        out[int(fold)] = fit_edge_model(
+            part["proba"].to_numpy(float), y[rows], fwd[rows], cost=cost
+        )
+    return out
+
+
+def scored_bars(
+    *, oos: pd.DataFrame, meta: pd.DataFrame, spec: StrategySpec, edges: dict[int, EdgeModel]
+) -> pd.DataFrame:
+    """The out-of-sample span of each stream with each bar's score from its own fold."""
+    frame = meta.copy()
+    frame["proba"] = np.nan
+    frame["fold"] = -1
+    frame.loc[oos["row"].to_numpy(), "proba"] = oos["proba"].to_numpy(float)
+    frame.loc[oos["row"].to_numpy(), "fold"] = oos["fold"].to_numpy()
+    frame["score"], frame["prob"] = np.nan, np.nan
+    for fold, idx in frame[frame["fold"] >= 0].groupby("fold").groups.items():
+        s = replace(spec, edge_model=edges.get(int(fold), spec.edge_model))
+        p = frame.loc[idx, "proba"].to_numpy(float)
+        frame.loc[idx, "score"], frame.loc[idx, "prob"] = s.score(p), s.calibrated(p)
+    first, last = oos["ts"].min(), oos["ts"].max()
+    frame = frame[(frame["ts"] >= first) & (frame["ts"] <= last)]
+    frame = frame.rename(columns={"atr_14": "atr", "realized_vol_20": "vol"})
+    for col in ("atr", "vol"):
+        if col not in frame:
+            frame[col] = np.nan
+    return frame.sort_values(["symbol", "ts"]).reset_index(drop=True)
+
+
+def qualify(
+    *, sharpe: float | None, dsr: m.DeflatedSharpe | None, min_dsr: float
+) -> Qualification:
+    """Trades only with a positive net Sharpe whose deflated probability reaches ``min_dsr``."""
+    if sharpe is None or not math.isfinite(sharpe):
+        return Qualification(False, "net Sharpe undefined (no trades or no variance)")
+    if sharpe <= 0:
+        return Qualification(False, f"walk-forward net Sharpe {sharpe:.2f} is not above 0")
+    if dsr is None:
+        return Qualification(False, "deflated Sharpe undefined")
+    if dsr.probability < min_dsr:
+        return Qualification(
+            False,
+            f"deflated Sharpe probability {dsr.probability:.3f} < {min_dsr} "
+            f"(net Sharpe {sharpe:.2f}, {dsr.trials} trial(s))",
+        )
+    return Qualification(
+        True,
+        f"net Sharpe {sharpe:.2f} > 0 and deflated Sharpe probability "
+        f"{dsr.probability:.3f} ≥ {min_dsr} ({dsr.trials} trial(s))",
+    )
+
+
+def evaluate(
+    bars: pd.DataFrame,
+    spec: StrategySpec,
+    *,
+    timeframe: str,
+    trials: int = 1,
+    trial_returns: pd.DataFrame | None = None,
+    min_dsr: float = 0.95,
+) -> StrategyEvaluation:
+    """Trade ``bars`` (from :func:`scored_bars`) and judge the result.
+
+    ``trials`` counts every configuration tried in the run; ``trial_returns`` (bars × the
+    configurations evaluated, portfolio returns) gives the Sharpe variance across trials
+    and the PBO. Without it, the variance is the null's sampling variance of a Sharpe
+    estimate, 1 / T."""
+    per_year = bars_per_year(timeframe)
+    streams = [run_stream(g, spec, per_year=per_year) for _, g in bars.groupby("symbol")]
+    per_stream = {}
+    for s in streams:
+        per_stream[s.symbol] = {
+            "strategy": performance(
+                s.strategy, held=s.held, trades=s.trades, traded=s.traded, per_year=per_year
+            ),
+            "buy_and_hold": performance(
+                s.buy_and_hold, held=np.ones(len(s.held)), trades=1, traded=1.0, per_year=per_year
+            ),
+        }
+    returns = portfolio_returns(streams, "strategy")
+    bh = portfolio_returns(streams, "buy_and_hold")
+    eq = np.concatenate([[1.0], np.cumprod(1 + returns.to_numpy())])
+    bh_eq = np.concatenate([[1.0], np.cumprod(1 + bh.to_numpy())])
+    exposure = np.mean([np.mean(s.held != 0) for s in streams]) if streams else 0.0
+    portfolio = {
+        "strategy": replace(
+            performance(eq, held=np.ones(len(eq)), trades=0, traded=0.0, per_year=per_year),
+            exposure=float(exposure),
+            trades=sum(s.trades for s in streams),
+            turnover=float(np.mean([per_stream[s.symbol]["strategy"].turnover for s in streams])),
+        ),
+        "buy_and_hold": performance(
+            bh_eq, held=np.ones(len(bh_eq)), trades=len(streams), traded=1.0, per_year=per_year
+        ),
+        "flat": Performance(0.0, 0.0, None, None, 0.0, 0.0, 0, 0.0, len(eq)),
+    }
+    dsr, pbo = _deflated(returns, trials=trials, trial_returns=trial_returns)
+    q = qualify(sharpe=portfolio["strategy"].sharpe, dsr=dsr, min_dsr=min_dsr)
+    curves = pd.DataFrame(
+        {
+            "ts": returns.index,
+            "series": "portfolio",
+            "strategy": eq[1:],
+            "buy_and_hold": bh_eq[1:],
+        }
+    )
+    per = [
+        pd.DataFrame(
+            {"ts": s.ts, "series": s.symbol, "strategy": s.strategy, "buy_and_hold": s.buy_and_hold}
+        )
+        for s in streams
+    ]
+    return StrategyEvaluation(
+        spec,
+        timeframe,
+        str(bars["ts"].min()),
+        str(bars["ts"].max()),
+        per_stream,
+        portfolio,
+        dsr,
+        pbo,
+        trials,
+        q,
+        pd.concat([curves, *per], ignore_index=True),
+        returns,
+    )
+
+
+def _deflated(
+    returns: pd.Series, *, trials: int, trial_returns: pd.DataFrame | None
+) -> tuple[m.DeflatedSharpe | None, float | None]:
+    r = returns.to_numpy(float)
+    variance = 1.0 / max(len(r), 1)
+    pbo = None
+    if trial_returns is not None and trial_returns.shape[1] >= 2:
+        x = trial_returns.to_numpy(float)
+        sd = x.std(axis=0, ddof=1)
+        srs = np.where(sd > 0, x.mean(axis=0) / np.where(sd > 0, sd, 1), 0.0)
+        variance = float(np.var(srs, ddof=1))
+        try:
+            pbo = m.probability_of_backtest_overfitting(x, blocks=16).pbo
+        except ValueError:
+            pbo = None
+    try:
+        return m.deflated_sharpe(r, trials=trials, sharpe_variance=variance, min_obs=30), pbo
+    except ValueError:
+        return None, pbo

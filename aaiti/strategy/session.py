@@ -1,0 +1,185 @@
+"""Bars in, orders out: the decision core, the paper broker and the pre-trade risk gate.
+
+One :class:`Session` step is one bar time across the traded streams, with no I/O:
+
+1. orders decided at the previous close fill at this bar's open (the broker's fill model),
+   and positions are marked at the close;
+2. equity is recorded and the drawdown kill switch watched;
+3. at the close, :func:`aaiti.strategy.core.decide_step` turns each stream's score into
+   the position to hold; the orders that reach it pass the risk gate or are refused with
+   the rule that refused them.
+
+The paper cycle (``aaiti.trading.engine``) loads a session's state from the warehouse, steps
+it over the new bars and saves it; the strategy backtest steps a fresh one over a whole
+window. The same code makes both, which the strategy-level parity test holds to 1e-9.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from aaiti.risk.gate import Decision as GateDecision
+from aaiti.risk.gate import RiskEvent, RiskGate
+from aaiti.strategy.core import REASONS, StreamState, decide_step
+from aaiti.strategy.spec import StrategySpec
+from aaiti.trading.broker import Bar, Fill, Order, OrderStatus, PaperBroker, Side
+
+
+@dataclass(frozen=True)
+class StreamBar:
+    """One stream's closed bar with what the strategy knows at its close."""
+
+    exchange: str
+    symbol: str
+    ts: pd.Timestamp
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    proba: float = math.nan  # the model's raw probability for this bar (NaN: none)
+    atr: float = math.nan
+    vol: float = math.nan  # realised volatility per bar
+    prediction: dict | None = None  # lineage: prediction_ts, model_name, model_version, run_id
+
+
+@dataclass
+class Intent:
+    """An order the core wanted, with the gate's word on it."""
+
+    order: Order
+    bar: StreamBar
+    leg: str  # enter | exit
+    notional: float
+    gate: GateDecision
+    why: str
+
+
+@dataclass
+class StepResult:
+    fills: list[tuple[Fill, StreamBar]] = field(default_factory=list)
+    intents: list[Intent] = field(default_factory=list)
+    events: list[RiskEvent] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)  # client order ids whose status moved
+    equity: float = math.nan
+    drawdown: float = math.nan
+    decisions: dict[str, str] = field(default_factory=dict)  # symbol → reason
+
+
+#: Sends an approved order somewhere other than the paper book (live routing); returns
+#: nothing — it books what the exchange reports through the same broker.
+Router = Callable[[Intent, "Session"], None]
+
+
+@dataclass
+class Session:
+    spec: StrategySpec
+    params: np.ndarray  # aaiti.strategy.core.params_of(spec, …)
+    account: str
+    timeframe: str
+    broker: PaperBroker
+    gate: RiskGate
+    states: dict[str, StreamState] = field(default_factory=dict)
+    qualified: bool = True
+    risk_known: bool = True
+    busy: Callable[[str], bool] = lambda symbol: False  # an order still open elsewhere
+
+    def fill(self, bar: StreamBar) -> tuple[list[Fill], set[str]]:
+        before = {cid: o.status for cid, o in self.broker.orders.items()}
+        fills = self.broker.on_bar(
+            bar.symbol, Bar(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume)
+        )
+        changed = {cid for cid, o in self.broker.orders.items() if before.get(cid) != o.status}
+        return fills, changed
+
+    def step(
+        self, ts: pd.Timestamp, bars: list[StreamBar], *, decide: bool = True, route: Router | None = None
+    ) -> StepResult:
+        out = StepResult()
+        for b in bars:
+            fills, changed = self.fill(b)
+            out.fills += [(f, b) for f in fills]
+            for _ in fills:
+                self.gate.on_order_result(ok=True)
+            for cid in changed:
+                out.changed.add(cid)
+                if self.broker.orders[cid].status == OrderStatus.REJECTED:
+                    out.events += self.gate.on_order_result(ok=False)
+        out.equity = self.broker.equity()
+        out.events += self.gate.on_equity(out.equity, day=pd.Timestamp(ts).date())
+        out.drawdown = self.gate.drawdown(out.equity)
+        if decide:
+            for b in bars:
+                self._decide(b, out, route)
+        return out
+
+    def _decide(self, b: StreamBar, out: StepResult, route: Router | None) -> None:
+        pos = self.broker.positions.get(b.symbol)
+        qty = pos.quantity if pos else 0.0
+        actual = 1 if qty > 1e-12 else (-1 if qty < -1e-12 else 0)
+        state = self.states.get(b.symbol, StreamState())
+        if state.position != actual:  # an entry refused or not filled: follow the book
+            state = StreamState(actual)
+        if any(o.symbol == b.symbol for o in self.broker.open_orders()) or self.busy(b.symbol):
+            self.states[b.symbol] = state
+            return
+        score = self.score(b)
+        new, f, held, stop, target, reason = decide_step(
+            score, self.prob(b), b.close, b.atr, b.vol, self.qualified,
+            actual, state.held, state.stop, state.target, self.params,
+        )  # fmt: skip
+        out.decisions[b.symbol] = REASONS[reason]
+        self.states[b.symbol] = StreamState(int(new), int(held), stop, target)
+        if new == actual:
+            return
+        legs: list[tuple[str, Side, dict, float]] = []
+        if actual != 0:
+            side = Side.SELL if actual == 1 else Side.BUY
+            legs.append(("exit", side, {"quantity": abs(qty)}, abs(qty) * b.close))
+        if new != 0:
+            notional = f * out.equity
+            side = Side.BUY if new == 1 else Side.SELL
+            legs.append(("enter", side, {"notional": notional}, notional))
+        for leg, side, size, notional in legs:
+            self._order(b, leg, side, size, notional, REASONS[reason], out, route)
+
+    def _order(self, b, leg, side, size, notional, why, out: StepResult, route) -> None:
+        cid = (
+            f"{self.spec.name}@{self.spec.version}:{self.account}:{b.exchange}:{b.symbol}:"
+            f"{self.timeframe}:{pd.Timestamp(b.ts).isoformat()}:{leg}"
+        )
+        marks = {
+            s: q.quantity * self.broker.marks.get(s, q.average_price)
+            for s, q in self.broker.positions.items()
+        }
+        decision = self.gate.check(
+            symbol=b.symbol,
+            side=1 if side == Side.BUY else -1,
+            notional=notional,
+            positions=marks,
+            equity=out.equity,
+            risk_known=self.risk_known,
+        )
+        order = Order(cid, b.symbol, side, **size)
+        intent = Intent(order, b, leg, notional, decision, why)
+        out.intents.append(intent)
+        if not decision.approved:
+            order.status, order.reason = OrderStatus.REJECTED, f"risk: {decision.reason}"
+            self.broker.orders.setdefault(cid, order)
+            if leg == "enter":  # the core's state must not believe in a refused entry
+                self.states[b.symbol] = StreamState()
+        elif route is not None:
+            route(intent, self)
+        else:
+            self.broker.submit(order)
+
+    def score(self, b: StreamBar) -> float:
+        return float(self.spec.score(np.array([b.proba]))[0])
+
+    def prob(self, b: StreamBar) -> float:
+        return float(self.spec.calibrated(np.array([b.proba]))[0])

@@ -1,0 +1,1 @@
+INSERT INTO strategy.curves BY NAME SELECT * FROM curves_now

@@ -1,0 +1,1 @@
+INSERT INTO strategy.evaluations BY NAME SELECT * FROM evaluations_now

@@ -1,0 +1,1 @@
+SELECT symbol, position, held, stop, target FROM trading.strategy_streams WHERE account = $1
