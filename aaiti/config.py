@@ -167,7 +167,9 @@ class Settings(BaseSettings):
         0.1, ge=0, description="Annualised net Sharpe a challenger must beat the champion by."
     )
     strategy_min_live_bars: int = Field(
-        30, ge=1, description="Bars after the deployed model's training end before the "
+        30,
+        ge=1,
+        description="Bars after the deployed model's training end before the "
         "challenger must also match it on them.",
     )
 

@@ -301,7 +301,9 @@ def test_an_order_sent_before_a_crash_is_adopted_not_sent_twice(env):
                WHERE timeframe = '4h' AND origin_timeframe = '4h' AND NOT is_open""",
         )[0][0]
         spec = strategy_for_test(env)
-        cid = f"{spec.name}@{spec.version}:live-adopt:coinbase:BTC/USD:4h:{newest.isoformat()}:enter"
+        cid = (
+            f"{spec.name}@{spec.version}:live-adopt:coinbase:BTC/USD:4h:{newest.isoformat()}:enter"
+        )
         # the cycle that sent this crashed before its transaction committed
         live_client(s).place(
             symbol="BTC/USD",

@@ -11,6 +11,7 @@ from aaiti.cli import market as market_cmds
 from aaiti.cli import models as model_cmds
 from aaiti.cli import quality as quality_cmds
 from aaiti.cli import stack as stack_cmds
+from aaiti.cli import strategy as strategy_cmds
 from aaiti.cli import trading as trading_cmds
 from aaiti.cli import transform as transform_cmds
 
@@ -35,6 +36,7 @@ app.command("risk")(trading_cmds.risk)
 app.command("halt")(trading_cmds.halt)
 app.command("resume")(trading_cmds.resume)
 app.command("backtest")(trading_cmds.backtest)
+app.command("evaluate")(strategy_cmds.evaluate)
 app.command("serve")(stack_cmds.serve)
 app.add_typer(stack_cmds.stack_app, name="stack")
 

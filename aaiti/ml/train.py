@@ -300,7 +300,10 @@ def train_and_register(
         tracker.promote(name, info.version, reason=decision.reason)
     tracker.client.set_model_version_tag(name, str(info.version), "decision", decision.reason)
     tracker.client.set_model_version_tag(
-        name, str(info.version), "strategy_qualified", str(judged.evaluation.qualification.qualified)
+        name,
+        str(info.version),
+        "strategy_qualified",
+        str(judged.evaluation.qualification.qualified),
     )
     deployed = (
         deployed_spec(spec, model_name=name, version=info.version, edge=judged.deployed_edge)

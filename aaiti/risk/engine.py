@@ -86,6 +86,7 @@ def compute_risk(
 
         matrix = rets.pivot(index="ts", columns="symbol", values="r").dropna()
         n = len(matrix)
+        unpriced = sorted(s for s, v in positions.items() if v and s not in matrix.columns)
         weights = np.array([positions.get(s, 0.0) / current_equity for s in matrix.columns])
         portfolio = matrix.to_numpy() @ weights if n else np.empty(0)
         for alpha in (0.95, 0.99):
@@ -96,6 +97,10 @@ def compute_risk(
             ):
                 tag = f"{int(alpha * 100)}_{name}"
                 try:
+                    if unpriced:  # a held symbol without returns: no partial figure, no 0
+                        raise m.InsufficientHistoryError(
+                            f"no returns in the risk window for held {', '.join(unpriced)}"
+                        )
                     if not weights.any():
                         add(f"var_{tag}", 0.0, n=n, detail={"why": "no open position"})
                         add(f"cvar_{tag}", 0.0, n=n, detail={"why": "no open position"})

@@ -18,16 +18,23 @@ from dataclasses import dataclass, field
 from datetime import date
 
 
+def _default(name: str):
+    """One set of defaults: the settings' own (aaiti.config.Settings)."""
+    from aaiti.config import Settings
+
+    return Settings.model_fields[f"risk_{name}"].default
+
+
 @dataclass(frozen=True)
 class RiskLimits:
-    max_order_notional: float = 50_000.0
-    max_position_notional: float = 100_000.0
+    max_order_notional: float = _default("max_order_notional")
+    max_position_notional: float = _default("max_position_notional")
     per_symbol_position_notional: dict[str, float] = field(default_factory=dict)
-    max_gross_exposure: float = 1.0  # gross position value / equity
-    max_daily_loss: float = 0.05  # fraction of the day's starting equity
-    drawdown_warn: float = 0.10
-    drawdown_halt: float = 0.15
-    max_consecutive_failures: int = 3
+    max_gross_exposure: float = _default("max_gross_exposure")  # gross value / equity
+    max_daily_loss: float = _default("max_daily_loss")  # of the day's starting equity
+    drawdown_warn: float = _default("drawdown_warn")
+    drawdown_halt: float = _default("drawdown_halt")
+    max_consecutive_failures: int = _default("max_consecutive_failures")
 
     def position_limit(self, symbol: str) -> float:
         return self.per_symbol_position_notional.get(symbol, self.max_position_notional)

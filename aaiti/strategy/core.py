@@ -208,4 +208,6 @@ def decide(
         float(state.target),
         params,
     )
-    return Decision(int(pos), float(f), StreamState(int(pos), int(held), stop, target), REASONS[reason])
+    return Decision(
+        int(pos), float(f), StreamState(int(pos), int(held), stop, target), REASONS[reason]
+    )

@@ -76,7 +76,9 @@ def live_comparison(
         return LiveComparison(int(ds.meta.loc[rows, "ts"].nunique()), None, None)
     features = json.loads(champion.params["features"])
     if not set(features) <= set(ds.X.columns):
-        log.warning("live comparison skipped: v%s's inputs are not in today's data", champion.version)
+        log.warning(
+            "live comparison skipped: v%s's inputs are not in today's data", champion.version
+        )
         return None
     booster = tracker.load(name, str(champion.version))
     proba = booster.inplace_predict(ds.X.loc[rows, features])
@@ -121,7 +123,10 @@ def record_decision(
         for role, judged, version in evaluations:
             ev = judged.evaluation
             ev = StrategyEvaluation(
-                **{**ev.__dict__, "spec": ev.spec.with_model(name=ev.spec.model_name or "", version=version)}
+                **{
+                    **ev.__dict__,
+                    "spec": ev.spec.with_model(name=ev.spec.model_name or "", version=version),
+                }
             )
             save_evaluation(con, ev, evaluation_id=evaluation_id, role=role, at=at)
         reason = f"{decision.kind}: {decision.reason}; {decision.qualification}"

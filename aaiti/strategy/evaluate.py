@@ -226,9 +226,7 @@ def scored_bars(
     return frame.sort_values(["symbol", "ts"]).reset_index(drop=True)
 
 
-def qualify(
-    *, sharpe: float | None, dsr: m.DeflatedSharpe | None, min_dsr: float
-) -> Qualification:
+def qualify(*, sharpe: float | None, dsr: m.DeflatedSharpe | None, min_dsr: float) -> Qualification:
     """Trades only with a positive net Sharpe whose deflated probability reaches ``min_dsr``."""
     if sharpe is None or not math.isfinite(sharpe):
         return Qualification(False, "net Sharpe undefined (no trades or no variance)")

@@ -55,7 +55,9 @@ def decide_promotion(
 ) -> PromotionDecision:
     cq = challenger.qualification
     if champion is None or champion_version is None:
-        return PromotionDecision(True, "first", "first model: no champion to beat", cq.qualified, cq.reason)
+        return PromotionDecision(
+            True, "first", "first model: no champion to beat", cq.qualified, cq.reason
+        )
     if live is None or live.bars < min_live_bars:
         live_note = (
             f"live comparison skipped: {0 if live is None else live.bars} bar(s) after the "
@@ -80,7 +82,11 @@ def decide_promotion(
         reason = f"refresh: the deployed configuration refit on new data qualifies; {live_note}"
         return PromotionDecision(True, "refresh", reason, True, cq.reason)
     kq = champion.qualification
-    why = "does not qualify" if not cq.qualified else ("loses on live bars" if not live_ok else "does not beat it by the margin")
+    why = (
+        "does not qualify"
+        if not cq.qualified
+        else ("loses on live bars" if not live_ok else "does not beat it by the margin")
+    )
     reason = (
         f"kept champion v{champion_version}: challenger {why} "
         f"(net Sharpe {_fmt(ch)} vs {_fmt(cs)}, margin {margin}); {live_note}"

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from aaiti.ml.dataset import Dataset
-from aaiti.ml.model import WalkForwardResult
 from aaiti.strategy.evaluate import (
     StrategyEvaluation,
     bars_per_year,
@@ -25,6 +24,10 @@ from aaiti.strategy.evaluate import (
 )
 from aaiti.strategy.promotion import LiveComparison
 from aaiti.strategy.spec import EdgeModel, StrategySpec, fit_edge_model
+
+if TYPE_CHECKING:
+    from aaiti.ml.dataset import Dataset
+    from aaiti.ml.model import WalkForwardResult
 
 
 @dataclass(frozen=True)
@@ -92,3 +95,53 @@ def deployed_spec(
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+class NothingToEvaluateError(ValueError):
+    """No champion or no data: there is no strategy to judge yet."""
+
+
+def evaluate_champion(settings, *, timeframe: str | None = None) -> StrategyEvaluation:
+    """``aaiti evaluate``: the deployed strategy on a fresh walk-forward of today's data
+    (the champion's configuration refit fold by fold), net of costs, recorded."""
+    import json as _json
+
+    from aaiti.ml.model import make_folds, walk_forward_evaluate
+    from aaiti.ml.tracking import CHAMPION, model_name
+    from aaiti.ml.train import config_for, load_features, tracker_for
+    from aaiti.strategy.deploy import deployed_state
+    from aaiti.strategy.spec import spec_from_settings
+    from aaiti.strategy.store import new_evaluation_id, save_evaluation
+    from aaiti.warehouse import Warehouse
+
+    timeframe = timeframe or settings.timeframe
+    name = model_name(timeframe)
+    champion = tracker_for(settings).by_alias(name, CHAMPION)
+    if champion is None:
+        raise NothingToEvaluateError(f"no champion for {name}: run `aaiti train` first")
+    features = load_features(settings, timeframe)
+    if features.empty:
+        raise NothingToEvaluateError(
+            f"no gated feature rows for {timeframe}: run ingest, validate and transform first"
+        )
+    cfg = config_for(settings, timeframe)
+    from aaiti.ml.model import dataset_for
+
+    ds = dataset_for(features, cfg, streams=sorted(features["symbol"].unique()))
+    params = _json.loads(champion.params.get("xgb_params", "{}")) or cfg.params
+    wf = walk_forward_evaluate(ds, cfg, params=params, folds=make_folds(ds, cfg))
+    state = deployed_state(settings, timeframe=timeframe)
+    spec = (
+        state.spec
+        if state is not None
+        else spec_from_settings(settings.strategy, timeframe=timeframe)
+    )
+    spec = replace(spec, model_name=name, model_version=champion.version)
+    judged = judge_walk_forward(
+        spec, ds=ds, wf=wf, trials=max(cfg.search_budget, 1), min_dsr=settings.strategy_min_dsr
+    )
+    with Warehouse.from_settings(settings).writer(purpose="evaluate") as con:
+        save_evaluation(
+            con, judged.evaluation, evaluation_id=new_evaluation_id(), role="evaluate", at=now()
+        )
+    return judged.evaluation

@@ -98,7 +98,12 @@ class Session:
         return fills, changed
 
     def step(
-        self, ts: pd.Timestamp, bars: list[StreamBar], *, decide: bool = True, route: Router | None = None
+        self,
+        ts: pd.Timestamp,
+        bars: list[StreamBar],
+        *,
+        decide: bool = True,
+        route: Router | None = None,
     ) -> StepResult:
         out = StepResult()
         for b in bars:

@@ -240,17 +240,27 @@ class PaperBroker:
     def _fill_price(self, o: Order, bar: Bar) -> float | None:
         c = self.costs
         buy = o.side == Side.BUY
+        triggered_now = False
         if o.type in (OrderType.STOP, OrderType.STOP_LIMIT) and not o.triggered:
             hit = bar.high >= o.stop_price if buy else bar.low <= o.stop_price
             if not hit:
                 return None
-            o.triggered = True
+            o.triggered, triggered_now = True, True
             if o.type == OrderType.STOP:
                 ref = max(bar.open, o.stop_price) if buy else min(bar.open, o.stop_price)
                 return c.buy_price(ref, bar.high) if buy else c.sell_price(ref, bar.low)
         if o.type == OrderType.MARKET or (o.type == OrderType.STOP and o.triggered):
             return c.buy_price(bar.open, bar.high) if buy else c.sell_price(bar.open, bar.low)
         limit = o.limit_price
+        if triggered_now:
+            # a stop-limit triggered inside this bar: only prices from the trigger on are
+            # reachable, the open came before it (a buy: stop ≤ price ≤ limit, and the bar
+            # must have traded there; a sell mirrored)
+            if buy:
+                lo = max(o.stop_price, bar.open)
+                return lo if lo <= limit and bar.high >= lo else None
+            hi = min(o.stop_price, bar.open)
+            return hi if hi >= limit and bar.low <= hi else None
         if buy:
             return min(bar.open, limit) if bar.low <= limit else None
         return max(bar.open, limit) if bar.high >= limit else None

@@ -164,7 +164,9 @@ def _load_book(con: duckdb.DuckDBPyConnection, settings: Settings, now: datetime
     book = Book(broker, [], {}, {}, {})
     if not acct:
         run(con, load_sql(_SQL, "account_upsert"), [account, broker.cash, broker.cash, now])
-        book.ledger.append(_ledger_row(account, now, "deposit", None, broker.cash, broker.cash, now))
+        book.ledger.append(
+            _ledger_row(account, now, "deposit", None, broker.cash, broker.cash, now)
+        )
     for ex, sym, qty, avg, realized, mark in con.sql(
         load_sql(_SQL, "positions_get"), params=[account]
     ).fetchall():
@@ -201,7 +203,9 @@ def strategy_for(
         spec = spec_from_settings(settings.strategy, timeframe=timeframe)
         return spec, False, "no evaluated strategy: train a model first (`aaiti train`)"
     spec = replace(
-        deployed.spec, allow_short=settings.trading_allow_short, fraction=settings.trading_fraction_per_symbol
+        deployed.spec,
+        allow_short=settings.trading_allow_short,
+        fraction=settings.trading_fraction_per_symbol,
     )
     return spec, deployed.qualified, deployed.reason
 
@@ -275,7 +279,9 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
     )
     report.strategy, report.qualified, report.strategy_reason = spec.version, qualified, why
     history = dict(
-        con.sql(load_sql(_SQL, "instrument_history"), params=[timeframe, settings.symbols]).fetchall()
+        con.sql(
+            load_sql(_SQL, "instrument_history"), params=[timeframe, settings.symbols]
+        ).fetchall()
     )
     risk_known = all(history.get(s, 0) >= settings.risk_min_history_bars for s in settings.symbols)
     peak = one(con, load_sql(_SQL, "equity_peak"), [account])[0]
@@ -320,7 +326,9 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
     rows = _Rows()
     newest = bars["ts"].max()
     stale_bars_skipped = 0
-    router = _live_router(order_client, book, rows, report, now, timeframe) if order_client else None
+    router = (
+        _live_router(order_client, book, rows, report, now, timeframe) if order_client else None
+    )
     for ts, group in bars.groupby("ts", sort=True):
         if order_client is not None:
             _reconcile_live(order_client, book, group, rows, report, now)
@@ -330,7 +338,9 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
         _collect(step, rows, book, report, account=account, timeframe=timeframe, now=now, ts=ts)
         for b in group.itertuples(index=False):
             book.exchange_of[b.symbol] = b.exchange
-            run(con, load_sql(_SQL, "cursor_upsert"), [account, b.exchange, b.symbol, timeframe, ts])
+            run(
+                con, load_sql(_SQL, "cursor_upsert"), [account, b.exchange, b.symbol, timeframe, ts]
+            )
         report.bars += len(group)
     if not qualified:
         report.events.append(f"strategy {spec.name}@{spec.version} stands aside: {why}")
@@ -401,8 +411,12 @@ def _reconcile_live(client, book: Book, group: pd.DataFrame, rows: _Rows, report
         for cid, o in book.live_orders.items():
             if o.symbol != b.symbol or o.status not in OPEN_STATES:
                 continue
-            state = client.fetch(symbol=o.symbol, exchange_order_id=book.meta[cid]["exchange_order_id"])
-            fill, _ = book_exchange_state(book.broker, o, state, ts=b.ts, fee_rate=book.broker.costs.fee)
+            state = client.fetch(
+                symbol=o.symbol, exchange_order_id=book.meta[cid]["exchange_order_id"]
+            )
+            fill, _ = book_exchange_state(
+                book.broker, o, state, ts=b.ts, fee_rate=book.broker.costs.fee
+            )
             if fill is not None:
                 rows.fills.append(_fill_row(fill, exchange=b.exchange, venue="live", now=now))
                 report.fills += 1
@@ -417,15 +431,21 @@ def _live_router(client, book: Book, rows: _Rows, report, now, timeframe: str):
         order, b, broker, gate = intent.order, intent.bar, session.broker, session.gate
         book.live_orders[order.client_order_id] = order
         try:
-            placed = place_for_cycle(client, order, reference_price=b.close, fee_rate=broker.costs.fee)
+            placed = place_for_cycle(
+                client, order, reference_price=b.close, fee_rate=broker.costs.fee
+            )
         except PermanentExchangeError as err:
             order.move(OrderStatus.REJECTED, str(err))
             report.rejected += 1
             rows.risk_events.extend(gate.on_order_result(ok=False))
             return
         gate.on_order_result(ok=True)
-        book.meta.setdefault(order.client_order_id, {})["exchange_order_id"] = placed.exchange_order_id
-        fill, _ = book_exchange_state(broker, order, placed, ts=b.ts + bar_length, fee_rate=broker.costs.fee)
+        book.meta.setdefault(order.client_order_id, {})["exchange_order_id"] = (
+            placed.exchange_order_id
+        )
+        fill, _ = book_exchange_state(
+            broker, order, placed, ts=b.ts + bar_length, fee_rate=broker.costs.fee
+        )
         if fill is not None:
             rows.fills.append(_fill_row(fill, exchange=b.exchange, venue="live", now=now))
             report.fills += 1
@@ -433,7 +453,9 @@ def _live_router(client, book: Book, rows: _Rows, report, now, timeframe: str):
     return route
 
 
-def _save(con, settings: Settings, book: Book, session: Session, rows: _Rows, report, *, now) -> None:
+def _save(
+    con, settings: Settings, book: Book, session: Session, rows: _Rows, report, *, now
+) -> None:
     account, broker = settings.trading_account, book.broker
     ledger = book.ledger + [
         _ledger_row(account, e.ts, e.kind, e.client_order_id, e.amount, e.balance, now)
@@ -479,7 +501,11 @@ def _save(con, settings: Settings, book: Book, session: Session, rows: _Rows, re
             con.register(table, pd.DataFrame(data))
             run(con, load_sql(package, sql))
             con.unregister(table)
-    run(con, load_sql(_SQL, "account_upsert"), [account, settings.trading_initial_cash, broker.cash, now])
+    run(
+        con,
+        load_sql(_SQL, "account_upsert"),
+        [account, settings.trading_initial_cash, broker.cash, now],
+    )
     for e in rows.risk_events:
         report.events.append(e.message)
         raise_alert(

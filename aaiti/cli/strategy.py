@@ -1,0 +1,59 @@
+"""``aaiti evaluate``: the deployed strategy, walk-forward, net of costs, beside buy-and-hold."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from aaiti.cli.errors import cli_errors
+from aaiti.cli.market import out
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:+.1%}"
+
+
+def _num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
+def evaluate(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    timeframe: Annotated[str | None, typer.Option(help="Model timeframe.")] = None,
+) -> None:
+    """Backtest the strategy on walk-forward out-of-sample predictions, net of costs."""
+    from aaiti.config import apply_tool_environment, load_settings
+    from aaiti.strategy.service import evaluate_champion
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = load_settings()
+        apply_tool_environment(settings)
+        ev = evaluate_champion(settings, timeframe=timeframe)
+        Warehouse.from_settings(settings).publish_snapshot()
+        summary = ev.summary()
+        if as_json:
+            print(json.dumps(summary, default=str, indent=1))
+            return
+        out.print(
+            f"{summary['strategy']}@{summary['strategy_version']} on {summary['model']}, "
+            f"out of sample {ev.start} → {ev.end}, net of {summary['conventions']['costs']}"
+        )
+        out.print(
+            f"{'':14s} {'net return':>11s} {'Sharpe':>7s} {'max DD':>8s} {'trades':>7s}  buy-and-hold: return, Sharpe"
+        )
+        rows = [("portfolio", ev.portfolio), *ev.per_stream.items()]
+        for label, d in rows:
+            s, b = d["strategy"], d["buy_and_hold"]
+            out.print(
+                f"{label:14s} {_pct(s.total_return):>11s} {_num(s.sharpe):>7s} "
+                f"{_pct(s.max_drawdown):>8s} {s.trades:>7d}  {_pct(b.total_return)}, {_num(b.sharpe)}"
+            )
+        dsr = "—" if ev.dsr is None else f"{ev.dsr.probability:.3f}"
+        out.print(f"deflated Sharpe probability {dsr} ({ev.trials} trial(s))")
+        out.print(
+            ("QUALIFIES: " if ev.qualification.qualified else "STANDS ASIDE: ")
+            + ev.qualification.reason
+        )

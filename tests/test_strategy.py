@@ -1,0 +1,198 @@
+"""The strategy's decision core, its two executions (compiled and event-driven), the
+deflated Sharpe ratio and PBO against references, and the stop-limit fill fix."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from aaiti.risk import metrics as m
+from aaiti.risk.gate import RiskGate, RiskLimits
+from aaiti.strategy import StrategySpec, StreamState, decide, params_of
+from aaiti.strategy.fastsim import simulate_stream
+from aaiti.strategy.session import Session, StreamBar
+from aaiti.trading.broker import Bar, Order, OrderType, PaperBroker, Side
+from aaiti.trading.costs import CostModel
+from tests.conftest import sample_frame
+
+BPY = 365.25 * 6
+
+
+def _p(**kw) -> tuple[StrategySpec, np.ndarray]:
+    spec = StrategySpec(signal="probability", **kw)
+    return spec, params_of(spec, bars_per_year=BPY)
+
+
+def test_stand_aside_exits_whatever_the_holding_period():
+    spec, P = _p(enter_long=0.55, exit_long=0.5, min_hold_bars=10)
+    held = StreamState(1, 1)
+    kept = decide(
+        score=0.4, prob=0.4, close=1, atr=1, vol=0.01, qualified=True, state=held, params=P
+    )
+    assert kept.position == 1 and kept.reason == "minimum holding period"
+    out = decide(
+        score=0.9, prob=0.9, close=1, atr=1, vol=0.01, qualified=False, state=held, params=P
+    )
+    assert out.position == 0 and "not qualified" in out.reason
+    flat = decide(
+        score=0.9,
+        prob=0.9,
+        close=1,
+        atr=1,
+        vol=0.01,
+        qualified=False,
+        state=StreamState(),
+        params=P,
+    )
+    assert flat.position == 0
+
+
+def test_sizing_fails_closed_and_shorts_only_when_allowed():
+    spec, P = _p(sizing="vol_target", target_vol=0.5)
+    d = decide(
+        score=0.9,
+        prob=0.9,
+        close=1,
+        atr=1,
+        vol=math.nan,
+        qualified=True,
+        state=StreamState(),
+        params=P,
+    )
+    assert d.position == 0 and d.reason == "cannot size the entry"
+    d = decide(
+        score=0.9, prob=0.9, close=1, atr=1, vol=0.02, qualified=True, state=StreamState(), params=P
+    )
+    assert d.fraction == pytest.approx(min(0.5 / (0.02 * math.sqrt(BPY)), 0.5))
+    _, long_only = _p()
+    _, shorts = _p(allow_short=True)
+    low = dict(score=0.1, prob=0.1, close=1, atr=1, vol=0.01, qualified=True, state=StreamState())
+    assert decide(**low, params=long_only).position == 0
+    assert decide(**low, params=shorts).position == -1
+
+
+def test_atr_stop_exits_on_the_close_that_crosses_it():
+    spec, P = _p(stop_atr=2.0, target_atr=3.0)
+    e = decide(
+        score=0.9,
+        prob=0.9,
+        close=100,
+        atr=5,
+        vol=0.01,
+        qualified=True,
+        state=StreamState(),
+        params=P,
+    )
+    assert (e.state.stop, e.state.target) == (90, 115)
+    d = decide(
+        score=0.9, prob=0.9, close=89, atr=5, vol=0.01, qualified=True, state=e.state, params=P
+    )
+    assert d.position == 0 and d.reason == "ATR stop"
+
+
+def _window():
+    f = sample_frame("coinbase", "BTC-USD", "4h").iloc[-3000:].reset_index(drop=True)
+    rng = np.random.default_rng(5)
+    # probabilities with a little real information (next bar's sign) and lots of noise
+    nxt = np.sign(np.log(f["close"]).diff().shift(-1).fillna(0).to_numpy())
+    prob = np.clip(0.5 + 0.04 * nxt + rng.normal(0, 0.05, len(f)), 0, 1)
+    return f, prob
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"enter_long": 0.55, "exit_long": 0.5, "min_hold_bars": 3},
+        {"enter_long": 0.55, "exit_long": 0.5, "allow_short": True, "min_hold_bars": 1},
+        {"enter_long": 0.52, "exit_long": 0.48, "sizing": "vol_target", "target_vol": 0.4},
+    ],
+)
+def test_the_compiled_run_equals_the_event_driven_session_to_1e9(kw):
+    """The evaluation's compiled loop and the paper cycle's session (broker + risk gate)
+    run the same core: same equity bar by bar where the gate refuses nothing."""
+    f, prob = _window()
+    spec, P = _p(fraction=0.5, **kw)
+    vol = np.log(f["close"]).diff().rolling(20).std().to_numpy()
+    fast = simulate_stream(
+        open_=f["open"], high=f["high"], low=f["low"], close=f["close"], score=prob, prob=prob,
+        params=P, fee=0.001, slippage=0.0005, vol=vol, initial=100_000.0,
+        allow_short=spec.allow_short,
+    )  # fmt: skip
+    broker = PaperBroker(cash=100_000.0, costs=CostModel(10, 5), allow_short=spec.allow_short)
+    limits = RiskLimits(max_order_notional=1e12, max_position_notional=1e12, max_gross_exposure=10,
+                        max_daily_loss=0.99, drawdown_warn=0.98, drawdown_halt=0.99)  # fmt: skip
+    session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
+                      gate=RiskGate(limits))  # fmt: skip
+    equity = []
+    for i, r in enumerate(f.itertuples(index=False)):
+        bar = StreamBar("x", "BTC/USD", r.ts, r.open, r.high, r.low, r.close, r.volume,
+                        proba=prob[i], vol=vol[i])  # fmt: skip
+        equity.append(session.step(r.ts, [bar]).equity)
+    assert fast.trades > 20
+    np.testing.assert_allclose(np.asarray(equity), fast.equity, rtol=1e-9)
+
+
+def test_no_decision_at_t_depends_on_anything_after_t():
+    f, prob = _window()
+    spec, P = _p(enter_long=0.55, exit_long=0.5)
+    args = dict(open_=f["open"], high=f["high"], low=f["low"], fee=0.001, slippage=0.0005, params=P)
+    base = simulate_stream(close=f["close"], score=prob, prob=prob, **args)
+    cut = 2000
+    close2, prob2 = f["close"].to_numpy().copy(), prob.copy()
+    close2[cut + 1 :] *= 3.0
+    prob2[cut + 1 :] = 1 - prob2[cut + 1 :]
+    other = simulate_stream(close=close2, score=prob2, prob=prob2, **args)
+    np.testing.assert_array_equal(base.held[: cut + 2], other.held[: cut + 2])
+    np.testing.assert_allclose(base.equity[: cut + 1], other.equity[: cut + 1], rtol=0)
+
+
+def test_deflated_sharpe_matches_the_formula_by_hand():
+    rng = np.random.default_rng(3)
+    r = rng.normal(0.001, 0.01, 500)
+    sr = r.mean() / r.std(ddof=1)
+    from scipy.stats import kurtosis, skew
+
+    g3, g4 = skew(r), kurtosis(r, fisher=False)
+    v, n = 0.002, 10
+    g = 0.5772156649015329
+    sr0 = math.sqrt(v) * ((1 - g) * norm.ppf(1 - 1 / n) + g * norm.ppf(1 - 1 / (n * math.e)))
+    want = norm.cdf(
+        (sr - sr0) * math.sqrt(len(r) - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr**2)
+    )
+    got = m.deflated_sharpe(r, trials=n, sharpe_variance=v)
+    assert got.probability == pytest.approx(want, rel=1e-12)
+    assert got.expected_max_sharpe == pytest.approx(sr0, rel=1e-12)
+    psr = m.deflated_sharpe(r, trials=1, sharpe_variance=0.0)
+    assert psr.expected_max_sharpe == 0.0
+
+
+def test_the_best_of_many_zero_edge_strategies_is_deflated():
+    rng = np.random.default_rng(11)
+    trials = rng.normal(0.0, 0.01, (1500, 100))
+    srs = trials.mean(0) / trials.std(0, ddof=1)
+    best = trials[:, int(np.argmax(srs))]
+    raw = m.deflated_sharpe(best, trials=1, sharpe_variance=0.0).probability
+    deflated = m.deflated_sharpe(best, trials=100, sharpe_variance=float(srs.var(ddof=1)))
+    assert raw > 0.95 and deflated.probability < 0.6
+    assert 0.3 < m.probability_of_backtest_overfitting(trials, blocks=10).pbo < 0.8
+    skilled = trials.copy()
+    skilled[:, 0] += 0.003  # one configuration with real edge
+    assert m.probability_of_backtest_overfitting(skilled, blocks=10).pbo < 0.1
+
+
+def test_a_triggered_stop_limit_fills_only_at_prices_after_the_trigger():
+    broker = PaperBroker(cash=1e6, costs=CostModel(0, 0))
+    broker.submit(Order("a", "X", Side.BUY, OrderType.STOP_LIMIT, quantity=1, stop_price=110,
+                        limit_price=112))  # fmt: skip
+    (fill,) = broker.on_bar("X", Bar(0, 100, 115, 99, 114, 1e6))
+    assert fill.price == 110  # not the open of 100, which came before the trigger
+    broker.submit(Order("b", "X", Side.SELL, OrderType.STOP_LIMIT, quantity=1, stop_price=90,
+                        limit_price=88))  # fmt: skip
+    (fill,) = broker.on_bar("X", Bar(1, 100, 101, 85, 86, 1e6))
+    assert fill.price == 90
+    broker.submit(Order("c", "X", Side.BUY, OrderType.STOP_LIMIT, quantity=1, stop_price=110,
+                        limit_price=108))  # fmt: skip
+    assert broker.on_bar("X", Bar(2, 100, 115, 99, 114, 1e6)) == []  # limit below the stop
