@@ -11,6 +11,7 @@ BENCHMARKS = [
     "bench_quality",
     "bench_ml",
     "bench_trading",
+    "bench_strategy",
     "bench_monitoring",
     "bench_prefect",
     "bench_pipeline",

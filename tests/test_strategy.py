@@ -27,7 +27,7 @@ def _p(**kw) -> tuple[StrategySpec, np.ndarray]:
 
 
 def test_stand_aside_exits_whatever_the_holding_period():
-    spec, P = _p(enter_long=0.55, exit_long=0.5, min_hold_bars=10)
+    _, P = _p(enter_long=0.55, exit_long=0.5, min_hold_bars=10)
     held = StreamState(1, 1)
     kept = decide(
         score=0.4, prob=0.4, close=1, atr=1, vol=0.01, qualified=True, state=held, params=P
@@ -51,7 +51,7 @@ def test_stand_aside_exits_whatever_the_holding_period():
 
 
 def test_sizing_fails_closed_and_shorts_only_when_allowed():
-    spec, P = _p(sizing="vol_target", target_vol=0.5)
+    _, P = _p(sizing="vol_target", target_vol=0.5)
     d = decide(
         score=0.9,
         prob=0.9,
@@ -75,7 +75,7 @@ def test_sizing_fails_closed_and_shorts_only_when_allowed():
 
 
 def test_atr_stop_exits_on_the_close_that_crosses_it():
-    spec, P = _p(stop_atr=2.0, target_atr=3.0)
+    _, P = _p(stop_atr=2.0, target_atr=3.0)
     e = decide(
         score=0.9,
         prob=0.9,
@@ -137,7 +137,7 @@ def test_the_compiled_run_equals_the_event_driven_session_to_1e9(kw):
 
 def test_no_decision_at_t_depends_on_anything_after_t():
     f, prob = _window()
-    spec, P = _p(enter_long=0.55, exit_long=0.5)
+    _, P = _p(enter_long=0.55, exit_long=0.5)
     args = dict(open_=f["open"], high=f["high"], low=f["low"], fee=0.001, slippage=0.0005, params=P)
     base = simulate_stream(close=f["close"], score=prob, prob=prob, **args)
     cut = 2000

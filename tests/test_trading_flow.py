@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 from aaiti.config import load_settings
@@ -360,3 +362,75 @@ def strategy_for_test(env):
         con.close()
     s = env.model_copy(update={"trading_allow_short": False})
     return strategy_for(state, s, "4h")[0]
+
+
+def test_the_paper_cycle_bar_by_bar_equals_the_strategy_backtest_of_the_window(tmp_path):
+    """Strategy-level parity: twelve cycles through the warehouse, one at a time, give the
+    orders, fills and equity of one backtest over the same bars — with volatility-target
+    sizing, a minimum holding period, shorts and risk-gate refusals (an ETH limit) in play."""
+    from aaiti.strategy.backtest import trade_window
+    from aaiti.strategy.store import load_state
+    from aaiti.trading.engine import limits_from, strategy_for, with_predictions
+
+    s = paper_traded(
+        tmp_path / "data",
+        bars=12,
+        strategy_sizing="vol_target",
+        strategy_target_vol=0.3,
+        strategy_min_hold_bars=2,
+        risk_position_limits={"ETH/USD": 1_000.0},
+    )
+    con = duckdb.connect(str(s.warehouse_path), read_only=True)
+    try:
+        state = load_state(con, name=s.trading_strategy, timeframe="4h")
+        spec = strategy_for(state, s, "4h")[0]
+        first = con.sql("SELECT min(ts) FROM ml.predictions").fetchall()[0][0]
+        bars = (
+            con.sql(
+                """SELECT exchange, symbol, timeframe, ts, open, high, low, close, volume
+               FROM marts.fct_candles WHERE timeframe = '4h' AND origin_timeframe = timeframe
+               AND NOT is_open AND ts >= $1 ORDER BY ts, symbol""",
+                params=[first],
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+        preds = (
+            con.sql(
+                """SELECT p.exchange, p.symbol, p.timeframe, p.ts, p.probability, p.model_name,
+                      p.model_version, p.run_id, f.atr_14, f.realized_vol_20
+               FROM ml.predictions p LEFT JOIN marts.fct_features f
+               USING (exchange, symbol, timeframe, ts)""",
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+        db_equity = (
+            con.sql("SELECT ts, equity FROM trading.equity ORDER BY ts")
+            .to_arrow_table()
+            .to_pandas()
+        )
+        db_fills = con.sql(
+            "SELECT bar_ts, symbol, side, quantity, price, fee FROM trading.fills "
+            "ORDER BY bar_ts, symbol, side, quantity"
+        ).fetchall()
+        db_orders = set(con.sql("SELECT client_order_id, status FROM trading.orders").fetchall())
+    finally:
+        con.close()
+    window = trade_window(
+        with_predictions(bars, preds), spec, initial_cash=s.trading_initial_cash,
+        limits=limits_from(s), account=s.trading_account,
+    )  # fmt: skip
+    refused = [i for i in window.intents if not i.gate.approved]
+    assert refused and all(i.bar.symbol == "ETH/USD" for i in refused)  # the gate is in play
+    assert len(window.fills) >= 2 and len(db_equity) == len(window.equity)
+    np.testing.assert_allclose(db_equity["equity"], window.equity["equity"], rtol=1e-9)
+    ours = sorted(
+        (pd.Timestamp(f.ts), f.symbol, str(f.side), f.quantity, f.price, f.fee)
+        for f in window.fills
+    )
+    assert len(ours) == len(db_fills)
+    for a, b in zip(ours, db_fills, strict=True):
+        assert a[:3] == (pd.Timestamp(b[0]), b[1], b[2])
+        np.testing.assert_allclose(a[3:], b[3:], rtol=1e-9)
+    assert {(i.order.client_order_id, str(i.order.status)) for i in window.intents} <= db_orders

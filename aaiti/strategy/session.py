@@ -48,6 +48,32 @@ class StreamBar:
     prediction: dict | None = None  # lineage: prediction_ts, model_name, model_version, run_id
 
 
+def _num(x) -> float:
+    return math.nan if x is None or pd.isna(x) else float(x)
+
+
+def stream_bars(group: pd.DataFrame) -> list[StreamBar]:
+    """Rows of one bar time → :class:`StreamBar`: ``exchange, symbol, ts, open, high, low,
+    close, volume`` and, where known, ``probability, atr_14, realized_vol_20`` and the
+    prediction's lineage (``prediction_ts, model_name, model_version, run_id``)."""
+    cols = set(group.columns)
+    out = []
+    for r in group.to_dict("records"):
+        has = "probability" in cols and not pd.isna(r["probability"])
+        out.append(
+            StreamBar(
+                r["exchange"], r["symbol"], pd.Timestamp(r["ts"]), r["open"], r["high"],
+                r["low"], r["close"], r["volume"],
+                proba=_num(r["probability"]) if has else math.nan,
+                atr=_num(r.get("atr_14")),
+                vol=_num(r.get("realized_vol_20")),
+                prediction={k: r.get(k) for k in ("prediction_ts", "model_name", "model_version", "run_id")}
+                if has else None,
+            )
+        )  # fmt: skip
+    return out
+
+
 @dataclass
 class Intent:
     """An order the core wanted, with the gate's word on it."""

@@ -36,7 +36,7 @@ from aaiti.ml.tracking import model_name
 from aaiti.monitoring.alerts import raise_alert
 from aaiti.risk.gate import RiskEvent, RiskGate, RiskLimits, RiskState
 from aaiti.strategy.core import StreamState, params_of
-from aaiti.strategy.session import Intent, Session, StepResult, StreamBar
+from aaiti.strategy.session import Intent, Session, StepResult, stream_bars
 from aaiti.strategy.spec import StrategySpec, spec_from_settings
 from aaiti.strategy.store import DeployedStrategy, load_state
 from aaiti.trading.broker import (
@@ -202,35 +202,25 @@ def strategy_for(
     if deployed is None:
         spec = spec_from_settings(settings.strategy, timeframe=timeframe)
         return spec, False, "no evaluated strategy: train a model first (`aaiti train`)"
+    # settings may restrict what was evaluated (no shorts, a smaller stake), never widen it
     spec = replace(
         deployed.spec,
-        allow_short=settings.trading_allow_short,
-        fraction=settings.trading_fraction_per_symbol,
+        allow_short=deployed.spec.allow_short and settings.trading_allow_short,
+        fraction=min(deployed.spec.fraction, settings.trading_fraction_per_symbol),
     )
     return spec, deployed.qualified, deployed.reason
 
 
-def _stream_bars(group: pd.DataFrame, pred_by: dict) -> list[StreamBar]:
-    out = []
-    for b in group.itertuples(index=False):
-        p = pred_by.get((b.symbol, pd.Timestamp(b.ts)))
-        out.append(
-            StreamBar(
-                b.exchange, b.symbol, pd.Timestamp(b.ts), b.open, b.high, b.low, b.close, b.volume,
-                proba=p.probability if p is not None else float("nan"),
-                atr=_num(p.atr_14) if p is not None else float("nan"),
-                vol=_num(p.realized_vol_20) if p is not None else float("nan"),
-                prediction=None if p is None else {
-                    "prediction_ts": p.ts, "model_name": p.model_name,
-                    "model_version": p.model_version, "run_id": p.run_id,
-                },
-            )
-        )  # fmt: skip
-    return out
-
-
 def _num(x) -> float:
     return float("nan") if x is None or pd.isna(x) else float(x)
+
+
+def with_predictions(bars: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
+    """Each bar with its prediction of the pinned model version (NaN where none)."""
+    p = preds.rename(columns={"ts": "prediction_ts"}).assign(ts=lambda f: f["prediction_ts"])
+    cols = ["exchange", "symbol", "ts", "prediction_ts", "probability", "model_name",
+            "model_version", "run_id", "atr_14", "realized_vol_20"]  # fmt: skip
+    return bars.merge(p[cols], on=["exchange", "symbol", "ts"], how="left")
 
 
 def _breach(account, now, rule, reason, intent: Intent | None = None) -> dict:
@@ -304,7 +294,7 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
         .to_arrow_table()
         .to_pandas()
     )
-    pred_by = {(r.symbol, pd.Timestamp(r.ts)): r for r in preds.itertuples(index=False)}
+    bars = with_predictions(bars, preds)
     states = {
         sym: StreamState(int(p), int(h), _num(st), _num(tg))
         for sym, p, h, st, tg in con.sql(load_sql(_SQL, "streams_get"), params=[account]).fetchall()
@@ -334,7 +324,7 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
             _reconcile_live(order_client, book, group, rows, report, now)
         decide = order_client is None or ts == newest
         stale_bars_skipped += 0 if decide else 1
-        step = session.step(ts, _stream_bars(group, pred_by), decide=decide, route=router)
+        step = session.step(ts, stream_bars(group), decide=decide, route=router)
         _collect(step, rows, book, report, account=account, timeframe=timeframe, now=now, ts=ts)
         for b in group.itertuples(index=False):
             book.exchange_of[b.symbol] = b.exchange
