@@ -64,6 +64,8 @@ demo: setup
 	@echo "                    SQL: ops.stream_gates, ops.quality_results, raw.ohlcv_quarantine, ops.alerts"
 	@echo "  models:           make mlflow → http://127.0.0.1:5000   ·   $(BIN)/aaiti model list"
 	@echo "                    SQL: SELECT * FROM ml.predictions ORDER BY ts DESC LIMIT 10;"
+	@echo "  strategy:         $(BIN)/aaiti evaluate [--json]  (out of sample, net of costs, beside buy-and-hold)"
+	@echo "                    SQL: strategy.state, strategy.evaluations, strategy.curves"
 	@echo "  paper trading:    SQL: trading.orders, trading.fills, trading.equity, risk.metrics, risk.breaches"
 	@echo "                    $(BIN)/aaiti risk   ·   $(BIN)/aaiti halt / resume"
 	@echo "  streams:          $(BIN)/aaiti status"

@@ -121,9 +121,6 @@ class Settings(BaseSettings):
     model_folds: int = Field(5, ge=2, description="Walk-forward test blocks.")
     model_embargo_bars: int | None = Field(None, ge=1, description="Default: the horizon.")
     model_search_budget: int = Field(0, ge=0, description="Random-search trials (0 = defaults).")
-    model_promotion_margin: float = Field(
-        0.005, ge=0, description="OOS AUC a challenger must beat the champion by."
-    )
     model_seed: int = 7
 
     model_label: str = Field(
@@ -160,6 +157,11 @@ class Settings(BaseSettings):
     )
     strategy_stop_atr: float | None = Field(None, gt=0, description="ATR stop (closes).")
     strategy_target_atr: float | None = Field(None, gt=0, description="ATR target (closes).")
+    strategy_search: bool = Field(
+        False,
+        description="Choose entry edge and holding among 9 candidates on validation data "
+        "(every candidate counts in the deflated Sharpe); off: the configured values.",
+    )
     strategy_min_dsr: float = Field(
         0.95, ge=0, le=1, description="Deflated Sharpe probability a strategy needs to trade."
     )
@@ -391,6 +393,7 @@ class StrategySettings(_Section):
         "stop_atr": "strategy_stop_atr",
         "target_atr": "strategy_target_atr",
         "min_dsr": "strategy_min_dsr",
+        "search": "strategy_search",
         "promotion_margin": "strategy_promotion_margin",
         "min_live_bars": "strategy_min_live_bars",
         "fee_bps": "trading_fee_bps",
@@ -412,6 +415,7 @@ class StrategySettings(_Section):
     stop_atr: float | None
     target_atr: float | None
     min_dsr: float
+    search: bool
     promotion_margin: float
     min_live_bars: int
     fee_bps: float

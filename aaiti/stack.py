@@ -24,7 +24,9 @@ from aaiti.config import Settings, child_environment
 
 COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve")
 #: What ``aaiti serve`` registers (flows/deployments.py); serve is up when all are there.
-SERVED_DEPLOYMENTS = frozenset({"pipeline", "risk", "monitor", "train", "backtest", "ingest"})
+SERVED_DEPLOYMENTS = frozenset(
+    {"pipeline", "risk", "monitor", "train", "backtest", "ingest", "evaluate"}
+)
 
 
 class StackError(RuntimeError):

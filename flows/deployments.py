@@ -6,7 +6,7 @@
   Its runs, and risk's, execute in the warm runner's long-lived process
   (``flows/warm_runner.py``).
 - ``risk`` every 5 minutes, ``monitor`` hourly, ``train`` daily; ``backtest`` and
-  ``ingest`` on demand (no schedule), with parameters.
+  ``ingest`` and ``evaluate`` on demand (no schedule), with parameters.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def deployments(settings: Settings) -> list[Any]:
     from flows.ingest import ingest_flow
     from flows.monitor import monitor_flow
     from flows.pipeline import pipeline_flow
+    from flows.strategy import evaluate_flow
     from flows.trade import backtest_flow, risk_flow
     from flows.train import train_flow
 
@@ -57,6 +58,7 @@ def deployments(settings: Settings) -> list[Any]:
         ingest_flow.with_options(task_runner=runner).to_deployment(
             name="ingest", tags=["aaiti", "ad hoc"]
         ),
+        evaluate_flow.to_deployment(name="evaluate", tags=["aaiti", "ad hoc"]),
     ]  # fmt: skip
 
 

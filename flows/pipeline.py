@@ -70,6 +70,14 @@ def cycle_markdown(
     lines += [
         "",
         f"**Predictions:** {predicted['message'] if predicted else '–'}",
+        "**Strategy:** "
+        + (
+            f"{traded['strategy']} "
+            + ("qualified" if traded["qualified"] else "STANDING ASIDE")
+            + f" — {traded['strategy_reason']}"
+            if traded
+            else "–"
+        ),
         "**Orders:** "
         + (
             f"{traded['orders']} ({traded['rejected']} refused by risk), "

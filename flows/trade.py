@@ -58,7 +58,10 @@ def trade_flow() -> dict:
         key="trading-cycle",
         markdown=(
             f"bars {report.bars} · orders {report.orders} · rejected by risk {report.rejected} · "
-            f"fills {report.fills} · equity {report.equity} · halted {report.halted}"
+            f"fills {report.fills} · equity {report.equity} · halted {report.halted}  \n"
+            f"strategy {report.strategy}: "
+            + ("qualified" if report.qualified else "STANDING ASIDE")
+            + f" — {report.strategy_reason}"
         ),
     )
     return asdict(report)

@@ -55,6 +55,21 @@ def report_markdown(r: TrainingReport) -> str:
         f"{b['shuffled_label_control']['log_loss']:.4f} | {b['shuffled_label_control']['brier']:.4f} | "
         f"{b['shuffled_label_control']['accuracy']:.4f} |",
     ]
+    if r.strategy:
+        p, bh = r.strategy["portfolio"]["strategy"], r.strategy["portfolio"]["buy_and_hold"]
+
+        def num(x):
+            return "–" if x is None else f"{x:.2f}"
+
+        lines += [
+            "",
+            "| strategy, out of sample, net of costs | return | Sharpe | max drawdown |",
+            "|---|---:|---:|---:|",
+            f"| strategy (portfolio) | {p['total_return']:+.1%} | {num(p['sharpe'])} | {p['max_drawdown']:.1%} |",
+            f"| buy-and-hold | {bh['total_return']:+.1%} | {num(bh['sharpe'])} | {bh['max_drawdown']:.1%} |",
+            "",
+            f"**Strategy:** {'trades' if r.qualified else 'STANDS ASIDE'} — {r.qualification}",
+        ]
     return "\n".join(lines)
 
 

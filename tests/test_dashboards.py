@@ -86,6 +86,14 @@ def test_every_page_shows_real_pipeline_output(built, monkeypatch):
     trading = pages["trading"]
     equity = q(built, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0]
     assert {m.label: m.value for m in trading.metric}["Equity"] == f"{equity:,.2f}"
+    sharpe, bh, qualified = q(
+        built, "SELECT net_sharpe, bh_sharpe, qualified FROM strategy.evaluations"
+    )[0]
+    shown = {m.label: m for m in trading.metric}
+    assert shown["Net Sharpe"].value == f"{sharpe:.2f}"
+    assert shown["Net Sharpe"].delta == f"buy-and-hold {bh:.2f}"
+    assert qualified and any(x.value.startswith("QUALIFIED") for x in trading.success)
+    assert len(trading.get("plotly_chart")) == 2  # net equity beside buy-and-hold, and the account
 
     risk = pages["risk"].dataframe[0].value
     assert "var_95_historical" in set(risk["metric"])

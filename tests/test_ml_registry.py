@@ -105,15 +105,20 @@ def test_train_track_register_promote_predict_rollback(env):
     assert len(rows) == 4 and {r[0] for r in rows} == {1} and {r[1] for r in rows} == {v1.run_id}
     assert all(0 <= r[2] <= 1 and r[3] == int(r[2] > 0.5) for r in rows)
 
-    # same data and config: the challenger ties, so the champion stays
+    # on this window the strategy does not survive its deflated Sharpe: the challenger of
+    # the same configuration is no refresh, and the champion's strategy stands aside
     second = train_and_register(env)
     assert not second.promoted and "kept champion v1" in second.decision
+    assert "does not qualify" in second.decision and not second.qualified
     assert tracker.by_alias("aaiti-4h", CHAMPION).version == 1
     assert tracker.by_alias("aaiti-4h", CHALLENGER).version == 2
 
-    # a margin that anything beats promotes; rollback returns to the previous champion
-    third = train_and_register(env.model_copy(update={"model_promotion_margin": -1.0}))
-    assert third.promoted and tracker.by_alias("aaiti-4h", CHAMPION).version == 3
+    # a margin that anything beats still promotes nothing that does not qualify
+    third = train_and_register(env.model_copy(update={"strategy_promotion_margin": -1.0}))
+    assert not third.promoted and tracker.by_alias("aaiti-4h", CHAMPION).version == 1
+    # an operator's promotion (aaiti model promote); rollback returns to the previous one
+    tracker.promote("aaiti-4h", third.version, reason="operator")
+    assert tracker.by_alias("aaiti-4h", CHAMPION).version == 3
     assert tracker.history("aaiti-4h") == [1, 3]
     assert tracker.rollback("aaiti-4h") == 1
     assert tracker.by_alias("aaiti-4h", CHAMPION).version == 1

@@ -83,6 +83,7 @@ def test_schedules_exist_as_declared(stack):
         "train": {"cron": "30 0 * * *"},
         "backtest": None,
         "ingest": None,
+        "evaluate": None,
     }
     from aaiti.stack import SERVED_DEPLOYMENTS
     from flows.deployments import deployments

@@ -434,3 +434,22 @@ def test_the_paper_cycle_bar_by_bar_equals_the_strategy_backtest_of_the_window(t
         assert a[:3] == (pd.Timestamp(b[0]), b[1], b[2])
         np.testing.assert_allclose(a[3:], b[3:], rtol=1e-9)
     assert {(i.order.client_order_id, str(i.order.status)) for i in window.intents} <= db_orders
+
+
+def test_var_is_insufficient_history_when_a_held_symbol_has_no_returns(env):
+    """Fail closed: a position the risk window has no returns for makes VaR and CVaR
+    unknown — never a figure from the other positions alone, never 0."""
+    from datetime import UTC, datetime
+
+    from aaiti.warehouse import Warehouse
+
+    s = env.model_copy(update={"trading_account": "var-gap"})
+    with Warehouse.from_settings(s).writer(purpose="test") as con:
+        con.execute(
+            "INSERT INTO trading.positions VALUES ('var-gap', 'coinbase', 'SOL/USD', 10, 100, 0, 100, $1)",
+            [datetime.now(UTC)],
+        )
+    report = compute_risk(s)
+    for metric in ("var_95_historical", "cvar_99_cornish_fisher"):
+        assert report.status(metric) == "insufficient_history"
+        assert report.value(metric) is None

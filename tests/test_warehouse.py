@@ -15,7 +15,7 @@ from aaiti.warehouse import migrations as migrations_mod
 
 
 def test_migrations_create_the_schemas_once(warehouse):
-    assert warehouse.migrate() == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert warehouse.migrate() == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert warehouse.migrate() == []
     with warehouse.writer() as con:
         schemas = {
@@ -28,7 +28,7 @@ def test_migrations_create_the_schemas_once(warehouse):
                 "SELECT table_schema, table_name FROM information_schema.tables"
             ).fetchall()
         }
-    assert {"raw", "ops", "ml", "trading", "risk", "monitoring", "audit"} <= schemas
+    assert {"raw", "ops", "ml", "trading", "risk", "monitoring", "audit", "strategy"} <= schemas
     assert {
         "raw.ohlcv",
         "raw.ohlcv_quarantine",

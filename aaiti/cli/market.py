@@ -222,3 +222,20 @@ def status() -> None:
         for r in rows:
             table.add_row(*[str(v) if v is not None else "-" for v in r])
         out.print(table)
+        _strategy_status(warehouse)
+
+
+def _strategy_status(warehouse) -> None:
+    """Whether the deployed strategy may trade, and why (standing aside is said, not hidden)."""
+    from aaiti.warehouse.sql import load_sql
+
+    con = warehouse.read()
+    try:
+        rows = con.execute(load_sql("aaiti.strategy", "state_all")).fetchall()
+    finally:
+        con.close()
+    if not rows:
+        out.print("strategy: none evaluated yet (`aaiti train` evaluates one): trading stays flat")
+    for name, version, model, model_version, qualified, reason in rows:
+        verdict = "QUALIFIED: trades" if qualified else "STANDING ASIDE: exits, no entries"
+        out.print(f"strategy {name}@{version} on {model} v{model_version} — {verdict}; {reason}")

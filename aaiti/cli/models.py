@@ -35,6 +35,19 @@ def train(timeframe: Timeframe = None) -> None:
             f" | momentum AUC {b['momentum_sign']['auc']:.4f} · shuffled-label AUC "
             f"{b['shuffled_label_control']['auc']:.4f} · always-long accuracy {b['always_long']['accuracy']:.4f}"
         )
+        if r.strategy:
+            p, bh = r.strategy["portfolio"]["strategy"], r.strategy["portfolio"]["buy_and_hold"]
+            out.print(
+                f"strategy out of sample, net of costs: return {p['total_return']:+.1%}, "
+                f"Sharpe {_num(p['sharpe'])} | buy-and-hold {bh['total_return']:+.1%}, "
+                f"Sharpe {_num(bh['sharpe'])}"
+            )
+        verdict = "trades" if r.qualified else "STANDS ASIDE"
+        out.print(f"strategy {verdict}: {r.qualification}")
+
+
+def _num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
 
 
 def predict(timeframe: Timeframe = None) -> None:

@@ -33,6 +33,8 @@ def trade() -> None:
             f"bars {r.bars} · orders {r.orders} · rejected by risk {r.rejected} · fills {r.fills} · "
             f"equity {r.equity} · halted {r.halted}"
         )
+        verdict = "qualified" if r.qualified else "STANDING ASIDE"
+        out.print(f"strategy {r.strategy}: {verdict} — {r.strategy_reason}")
         for event in r.events:
             out.print(f"  risk: {event}")
 

@@ -175,6 +175,10 @@ class Tracker:
         ref = f"models:/{name}/{alias}" if alias.isdigit() else f"models:/{name}@{alias}"
         return self.mlflow.xgboost.load_model(ref)
 
+    def log_json(self, run_id: str, name: str, obj: Any) -> None:
+        """A JSON artifact on an existing run (e.g. the strategy deployed after it)."""
+        self.client.log_dict(run_id, json.loads(json.dumps(obj, default=str)), name)
+
     def log_artifact_file(self, run_id: str, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), folder)
 

@@ -200,6 +200,7 @@ def train_and_register(
         wf=wf,
         trials=trials,
         min_dsr=settings.strategy_min_dsr,
+        search_horizon=cfg.horizon if settings.strategy_search else None,
     )
     champ_judged = (
         None
@@ -210,6 +211,7 @@ def train_and_register(
             wf=champ_wf,
             trials=trials,
             min_dsr=settings.strategy_min_dsr,
+            search_horizon=cfg.horizon if settings.strategy_search else None,
         )
     )
 
@@ -280,6 +282,11 @@ def train_and_register(
             "equity_long_flat_close_to_close_no_costs.json": equity,
             "fingerprint.json": fingerprint,
             "strategy_evaluation.json": judged.evaluation.summary(),
+            **(
+                {"strategy_search.json": judged.search.validation_sharpe}
+                if judged.search is not None
+                else {}
+            ),
         },
         figures={"feature_importance.png": importance_figure(booster, title=f"{name}: total gain")},
         input_example=ds.X.iloc[rows[-5:]].reset_index(drop=True),
@@ -306,7 +313,9 @@ def train_and_register(
         str(judged.evaluation.qualification.qualified),
     )
     deployed = (
-        deployed_spec(spec, model_name=name, version=info.version, edge=judged.deployed_edge)
+        deployed_spec(
+            judged.evaluation.spec, model_name=name, version=info.version, edge=judged.deployed_edge
+        )
         if decision.promoted
         else kept_spec(settings, spec, name, champion, champ_judged)
     )
@@ -317,6 +326,7 @@ def train_and_register(
         evaluations=[("challenger", judged, info.version)]
         + ([] if champ_judged is None else [("champion", champ_judged, champion.version)]),
     )
+    tracker.log_json(info.run_id, "strategy_deployed.json", deployed.as_dict())
     log.info("%s v%d: %s", name, info.version, decision.reason)
     promoted = decision.promoted
     return TrainingReport(

@@ -106,8 +106,14 @@ def kept_spec(
     state = deployed_state(settings, timeframe=spec.timeframe)
     if state is not None and state.spec.model_version == champion.version:
         return state.spec
-    edge = champ_judged.deployed_edge if champ_judged is not None else spec.edge_model
-    return deployed_spec(spec, model_name=name, version=champion.version, edge=edge)
+    if champ_judged is None:
+        return deployed_spec(spec, model_name=name, version=champion.version, edge=spec.edge_model)
+    return deployed_spec(
+        champ_judged.evaluation.spec,
+        model_name=name,
+        version=champion.version,
+        edge=champ_judged.deployed_edge,
+    )
 
 
 def record_decision(

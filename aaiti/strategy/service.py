@@ -23,6 +23,7 @@ from aaiti.strategy.evaluate import (
     scored_bars,
 )
 from aaiti.strategy.promotion import LiveComparison
+from aaiti.strategy.search import SearchResult, choose
 from aaiti.strategy.spec import EdgeModel, StrategySpec, fit_edge_model
 
 if TYPE_CHECKING:
@@ -34,21 +35,55 @@ if TYPE_CHECKING:
 class Judged:
     evaluation: StrategyEvaluation
     deployed_edge: EdgeModel  # for the model refit on every row, from the OOS predictions
+    search: SearchResult | None = None  # the configurations tried, when searched
 
 
 def judge_walk_forward(
-    spec: StrategySpec, *, ds: Dataset, wf: WalkForwardResult, trials: int, min_dsr: float
+    spec: StrategySpec,
+    *,
+    ds: Dataset,
+    wf: WalkForwardResult,
+    trials: int,
+    min_dsr: float,
+    search_horizon: int | None = None,
 ) -> Judged:
-    """The strategy traded on ``wf``'s out-of-sample predictions only, net of costs."""
+    """The strategy traded on ``wf``'s out-of-sample predictions only, net of costs.
+
+    With ``search_horizon``, the configuration is first chosen among the candidates of
+    :mod:`aaiti.strategy.search` on the folds' validation parts; each candidate counts
+    as a trial (times ``trials``, the model's own), and their out-of-sample returns give
+    the PBO."""
     y = ds.y.to_numpy(float)
     cost = spec.cost
     edges = fold_edge_models(proba_val=wf.validation, meta=ds.meta, y=y, cost=cost)
-    bars = scored_bars(oos=wf.oos, meta=ds.meta, spec=spec, edges=edges)
-    ev = evaluate(bars, spec, timeframe=spec.timeframe, trials=trials, min_dsr=min_dsr)
+
+    def oos_bars(s: StrategySpec) -> pd.DataFrame:
+        return scored_bars(oos=wf.oos, meta=ds.meta, spec=s, edges=edges)
+
+    found, trial_returns = None, None
+    if search_horizon is not None:
+        found = choose(
+            spec,
+            horizon=search_horizon,
+            validation=wf.validation,
+            oos_bars_for=oos_bars,
+            meta=ds.meta,
+            edges=edges,
+        )
+        spec, trial_returns = found.chosen, found.trial_returns
+        trials *= trial_returns.shape[1]
+    ev = evaluate(
+        oos_bars(spec),
+        spec,
+        timeframe=spec.timeframe,
+        trials=trials,
+        trial_returns=trial_returns,
+        min_dsr=min_dsr,
+    )
     rows = wf.oos["row"].to_numpy()
     fwd = ds.meta["forward_log_return"].to_numpy(float)
     deployed = fit_edge_model(wf.oos["proba"].to_numpy(float), y[rows], fwd[rows], cost=cost)
-    return Judged(ev, deployed)
+    return Judged(ev, deployed, found)
 
 
 def compare_live(

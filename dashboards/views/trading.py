@@ -9,6 +9,69 @@ from plotly.subplots import make_subplots
 from dashboards import data
 
 data.page("Trading")
+
+
+def strategy_section() -> None:
+    """What trades, whether it may, and how it did out of sample — net of costs."""
+    st.subheader("Strategy")
+    state = data.query("strategy_state")
+    if state.empty:
+        st.info("No strategy has been evaluated yet: `aaiti train` evaluates one.")
+        return
+    for r in state.itertuples(index=False):
+        line = (
+            f"**{r.strategy}@{r.strategy_version}** trades {r.model_name} v{r.model_version} "
+            f"({r.timeframe}) — decided {r.decided_at:%Y-%m-%d %H:%M} UTC  \n{r.reason}"
+        )
+        (st.success if r.qualified else st.error)(
+            ("QUALIFIED: " if r.qualified else "STANDING ASIDE: ") + line
+        )
+    evals = data.query("strategy_evaluations")
+    if evals.empty:
+        return
+    role = st.selectbox("Evaluation", evals["role"].tolist())
+    ev = evals[evals["role"] == role].iloc[0]
+    pct = lambda x: "–" if x is None or x != x else f"{x:+.1%}"  # noqa: E731
+    num = lambda x: "–" if x is None or x != x else f"{x:.2f}"  # noqa: E731
+    st.caption(
+        f"Walk-forward out of sample {ev['oos_start']:%Y-%m-%d} → {ev['oos_end']:%Y-%m-%d}, "
+        "net of fees and slippage, fills at the next open; portfolio = equal-weight mean of "
+        "the streams' per-bar returns, each stream all-in; Sharpe annualised from per-bar "
+        "simple returns (ddof 1, rf 0)."
+    )
+    c = st.columns(5)
+    c[0].metric(
+        "Net return",
+        pct(ev["net_total_return"]),
+        f"buy-and-hold {pct(ev['bh_total_return'])}",
+        delta_color="off",
+    )
+    c[1].metric(
+        "Net Sharpe",
+        num(ev["net_sharpe"]),
+        f"buy-and-hold {num(ev['bh_sharpe'])}",
+        delta_color="off",
+    )
+    c[2].metric(
+        "Max drawdown",
+        pct(ev["net_max_drawdown"]),
+        f"buy-and-hold {pct(ev['bh_max_drawdown'])}",
+        delta_color="off",
+    )
+    c[3].metric("Deflated Sharpe", num(ev["dsr"]), f"{ev['trials']} trial(s)", delta_color="off")
+    c[4].metric("Trades", f"{ev['trades']:,}", f"exposure {ev['exposure']:.0%}", delta_color="off")
+    curves = data.query("strategy_curves", (ev["evaluation_id"], role))
+    series = st.selectbox("Curve", sorted(curves["series"].unique()))
+    cv = curves[curves["series"] == series]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=cv["ts"], y=cv["strategy"], name="strategy, net of costs"))
+    fig.add_trace(go.Scatter(x=cv["ts"], y=cv["buy_and_hold"], name="buy-and-hold"))
+    fig.update_layout(height=320, yaxis_type="log", margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    st.plotly_chart(fig, width="stretch")
+
+
+strategy_section()
+st.subheader("Paper account")
 equity = data.query("equity")
 if equity.empty:
     st.info("No trading cycle has run yet.")

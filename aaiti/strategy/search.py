@@ -1,0 +1,85 @@
+"""Choosing the strategy's configuration on validation data only, counting every trial.
+
+Each fold's validation part (the rows just before its test block, after its training rows)
+is scored by that fold's model and traded with each candidate configuration; the candidate
+with the best net Sharpe there is chosen. The test blocks never steer the choice. Every
+candidate is a trial for the deflated Sharpe ratio, and the candidates' out-of-sample
+returns give the probability of backtest overfitting (CSCV).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from aaiti.strategy.evaluate import bars_per_year, portfolio_returns, run_stream, scored_bars
+from aaiti.strategy.spec import EdgeModel, StrategySpec
+
+#: Entry edge beyond costs (bps) × minimum holding (multiples of the label horizon).
+MIN_EDGE_BPS = (0.0, 10.0, 25.0)
+HOLD_MULTIPLES = (1, 2, 4)
+
+
+def candidates(base: StrategySpec, *, horizon: int) -> list[StrategySpec]:
+    return [
+        replace(base, min_edge=e / 10_000, min_hold_bars=horizon * k)
+        for e in MIN_EDGE_BPS
+        for k in HOLD_MULTIPLES
+    ]
+
+
+def _sharpe(r: np.ndarray, per_year: float) -> float:
+    sd = r.std(ddof=1) if len(r) > 1 else 0.0
+    return float(r.mean() / sd * np.sqrt(per_year)) if sd > 0 else float("-inf")
+
+
+def net_returns(bars: pd.DataFrame, spec: StrategySpec) -> pd.Series:
+    per_year = bars_per_year(spec.timeframe)
+    runs = [run_stream(g, spec, per_year=per_year) for _, g in bars.groupby("symbol")]
+    return portfolio_returns(runs, "strategy")
+
+
+def validation_returns(
+    spec: StrategySpec, *, validation: pd.DataFrame, meta: pd.DataFrame, edges: dict[int, EdgeModel]
+) -> np.ndarray:
+    """Net per-bar returns on each fold's validation part, folds one after another."""
+    parts = []
+    for fold, part in validation.groupby("fold"):
+        oos = part.assign(ts=meta["ts"].to_numpy()[part["row"].to_numpy()])
+        bars = scored_bars(oos=oos, meta=meta, spec=spec, edges={int(fold): edges[int(fold)]})
+        parts.append(net_returns(bars, spec).to_numpy())
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    chosen: StrategySpec
+    validation_sharpe: dict[str, float]  # candidate label → net Sharpe on validation
+    trial_returns: pd.DataFrame  # out-of-sample net returns, one column per candidate
+
+
+def label(spec: StrategySpec) -> str:
+    return f"edge≥{spec.min_edge * 10_000:g}bps hold≥{spec.min_hold_bars}"
+
+
+def choose(
+    base: StrategySpec,
+    *,
+    horizon: int,
+    validation: pd.DataFrame,
+    oos_bars_for,  # StrategySpec → scored out-of-sample bars
+    meta: pd.DataFrame,
+    edges: dict[int, EdgeModel],
+) -> SearchResult:
+    per_year = bars_per_year(base.timeframe)
+    found = {}
+    for spec in candidates(base, horizon=horizon):
+        r = validation_returns(spec, validation=validation, meta=meta, edges=edges)
+        found[label(spec)] = (spec, _sharpe(r, per_year))
+    best = max(found.values(), key=lambda x: x[1])[0]
+    trials = pd.DataFrame(
+        {name: net_returns(oos_bars_for(spec), spec) for name, (spec, _) in found.items()}
+    ).fillna(0.0)
+    return SearchResult(best, {k: v[1] for k, v in found.items()}, trials)
