@@ -23,6 +23,8 @@ OFFLINE_ENV: dict[str, str] = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     "OMP_WAIT_POLICY": "PASSIVE",
+    # MLflow logs its SQLite migrations at INFO on first use: noise on a command's one line
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
 }
 
 
@@ -159,7 +161,7 @@ class Settings(BaseSettings):
     strategy_target_atr: float | None = Field(None, gt=0, description="ATR target (closes).")
     strategy_search: bool = Field(
         False,
-        description="Choose entry edge and holding among 9 candidates on validation data "
+        description="Choose entry edge, holding and sizing among 18 candidates on validation data "
         "(every candidate counts in the deflated Sharpe); off: the configured values.",
     )
     strategy_min_dsr: float = Field(

@@ -222,3 +222,21 @@ def resume_trading(*, actor: str) -> tuple[bool, str]:
     Warehouse.from_settings(s).publish_snapshot()
     st.cache_data.clear()
     return ok, message
+
+
+def blocked_banner() -> None:
+    """Streams a quality gate blocks: no orders there; a position held is stale."""
+    import streamlit as st
+
+    for r in query("blocked_streams").itertuples(index=False):
+        held = r.quantity is not None and r.quantity == r.quantity and abs(r.quantity) > 1e-12
+        st.warning(
+            f"BLOCKED {r.exchange}:{r.symbol} {r.timeframe} by its {r.checkpoint} gate since "
+            f"{r.updated_at:%Y-%m-%d %H:%M} UTC — {r.reason}. No orders on this stream"
+            + (
+                f"; the position of {r.quantity:.8g} is stale, marked at its last accepted "
+                f"close {r.mark_price:.8g}."
+                if held
+                else "."
+            )
+        )

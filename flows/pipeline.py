@@ -70,6 +70,8 @@ def cycle_markdown(
     lines += [
         "",
         f"**Predictions:** {predicted['message'] if predicted else '–'}",
+        "**Blocked (no orders, positions stale):** "
+        + (", ".join(traded["blocked"]) or "none" if traded else "–"),
         "**Strategy:** "
         + (
             f"{traded['strategy']} "

@@ -123,3 +123,11 @@ def test_live_trading_without_keys_is_refused_before_anything_runs(env, monkeypa
     result = _run("trade")
     assert result.exit_code == 2
     assert "AAITI_LIVE_EXCHANGE, AAITI_LIVE_API_KEY, AAITI_LIVE_API_SECRET" in result.output
+
+
+def test_evaluate_without_a_champion_is_one_line_and_exit_2(env):
+    result = _run("evaluate", "--json")
+    assert result.exit_code == EXIT_BAD_INPUT
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and "no champion for aaiti-4h" in lines[0] and "aaiti train" in lines[0]
+    assert "Traceback" not in result.output

@@ -196,3 +196,127 @@ def test_a_triggered_stop_limit_fills_only_at_prices_after_the_trigger():
     broker.submit(Order("c", "X", Side.BUY, OrderType.STOP_LIMIT, quantity=1, stop_price=110,
                         limit_price=108))  # fmt: skip
     assert broker.on_bar("X", Bar(2, 100, 115, 99, 114, 1e6)) == []  # limit below the stop
+
+
+def _run(P, probs):
+    state, out = StreamState(), []
+    for p in probs:
+        d = decide(score=p, prob=p, close=1, atr=1, vol=0.01, qualified=True, state=state, params=P)
+        state = d.state
+        out.append(d.position)
+    return out
+
+
+def test_hysteresis_enters_high_exits_lower_and_ignores_noise():
+    _, P = _p(enter_long=0.55, exit_long=0.50)
+    p = [0.52, 0.56, 0.53, 0.51, 0.49, 0.54, 0.60, math.nan, 0.7]
+    assert _run(P, p) == [0, 1, 1, 1, 0, 0, 1, 0, 1]  # no prediction: flat
+
+
+def test_hysteresis_with_shorts_mirrors_the_long_side():
+    _, P = _p(enter_long=0.6, exit_long=0.5, allow_short=True)  # short at ≤ 0.4, out > 0.5
+    assert _run(P, [0.39, 0.45, 0.51, 0.61, 0.55, 0.3]) == [-1, -1, 0, 1, 1, -1]
+
+
+def test_the_edge_rule_thresholds_follow_from_costs():
+    spec = StrategySpec(fee_bps=10, slippage_bps=5, min_edge=0.001)
+    c = spec.cost
+    assert c == pytest.approx(math.log(1.001 * 1.0005 / (0.999 * 0.9995)))
+    assert spec.thresholds() == pytest.approx((0.001, -c, -2 * c - 0.001, -c))
+
+
+def test_kelly_sizing_is_fractional_capped_and_takes_no_bet_without_edge():
+    from aaiti.strategy.core import P_PAYOFF
+
+    _, P = _p(sizing="kelly", kelly_fraction=0.5, fraction=1.0, enter_long=0.0, exit_long=0.0)
+    P[P_PAYOFF] = 1.0
+
+    def size(p: float) -> float:
+        return decide(score=1, prob=p, close=1, atr=1, vol=0.01, qualified=True,
+                      state=StreamState(), params=P).fraction  # fmt: skip
+
+    assert size(0.6) == pytest.approx(0.1)  # half of Kelly's 0.2
+    P[P_PAYOFF] = 2.0
+    assert size(0.9) == 0.25  # capped
+    P[P_PAYOFF] = 1.0
+    assert size(0.45) == 0.0  # no edge, no bet
+
+
+def test_volatility_target_sizing_is_capped_by_the_fraction():
+    _, P = _p(sizing="vol_target", target_vol=0.2, fraction=1.0)
+    d = decide(
+        score=0.9, prob=0.9, close=1, atr=1, vol=0.02, qualified=True, state=StreamState(), params=P
+    )
+    assert d.fraction == pytest.approx(0.2 / (0.02 * math.sqrt(BPY)))
+    d = decide(
+        score=0.9,
+        prob=0.9,
+        close=1,
+        atr=1,
+        vol=0.0001,
+        qualified=True,
+        state=StreamState(),
+        params=P,
+    )
+    assert d.fraction == 1.0
+
+
+def test_atr_levels_of_a_short():
+    _, P = _p(allow_short=True, stop_atr=1.0, target_atr=2.0)
+    d = decide(
+        score=0.1,
+        prob=0.1,
+        close=100,
+        atr=2,
+        vol=0.01,
+        qualified=True,
+        state=StreamState(),
+        params=P,
+    )
+    assert d.position == -1 and (d.state.stop, d.state.target) == (102, 96)
+    d = decide(score=0.1, prob=0.1, close=100, atr=math.nan, vol=0.01, qualified=True,
+               state=StreamState(), params=P)  # fmt: skip
+    assert d.position == 0 and d.reason == "cannot size the entry"  # no stop, no entry
+
+
+def _evaluation(sharpe: float | None, qualified: bool):
+    from aaiti.strategy.evaluate import Performance, Qualification, StrategyEvaluation
+
+    perf = Performance(0.1, 0.1, sharpe, sharpe, -0.1, 0.5, 10, 1.0, 100)
+    return StrategyEvaluation(
+        StrategySpec(), "4h", "a", "b", {}, {"strategy": perf, "buy_and_hold": perf}, None,
+        None, 1, Qualification(qualified, "q" if qualified else "no"), None, None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "same", "live", "kind", "trades"),
+    [
+        ((1.0, True), None, False, None, "first", True),
+        ((1.0, False), None, False, None, "first", False),  # champion, but stands aside
+        ((1.3, True), (1.0, True), False, None, "promotion", True),
+        ((1.05, True), (1.0, True), False, None, "kept", True),  # inside the margin
+        ((1.05, True), (1.0, True), True, None, "refresh", True),  # same configuration
+        ((2.0, False), (1.0, False), False, None, "kept", False),  # nothing qualifies
+        ((2.0, False), (1.0, True), True, None, "kept", True),  # no refresh that fails
+        ((1.3, True), (1.0, True), False, (40, 0.2, 0.9), "kept", True),  # loses live
+        ((1.3, True), (1.0, True), False, (40, 0.9, 0.2), "promotion", True),
+        ((1.3, True), (1.0, True), False, (10, 0.2, 0.9), "promotion", True),  # too few bars
+    ],
+)
+def test_promotion_refresh_and_standing_aside(challenger, champion, same, live, kind, trades):
+    from aaiti.strategy.promotion import LiveComparison, decide_promotion
+
+    d = decide_promotion(
+        challenger=_evaluation(*challenger),
+        champion=None if champion is None else _evaluation(*champion),
+        champion_version=None if champion is None else 1,
+        same_config=same,
+        margin=0.1,
+        min_live_bars=30,
+        live=None if live is None else LiveComparison(*live),
+    )
+    assert (d.kind, d.qualified) == (kind, trades)
+    assert d.promoted == (kind in ("first", "promotion", "refresh"))
+    if live is not None and live[0] < 30:
+        assert "live comparison skipped" in d.reason

@@ -453,3 +453,82 @@ def test_var_is_insufficient_history_when_a_held_symbol_has_no_returns(env):
     for metric in ("var_95_historical", "cvar_99_cornish_fisher"):
         assert report.status(metric) == "insufficient_history"
         assert report.value(metric) is None
+
+
+def test_aaiti_evaluate_prints_the_net_figures_and_records_them(env, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from aaiti.cli import app
+
+    for key, value in {
+        "AAITI_DATA_DIR": env.data_dir,
+        "AAITI_SAMPLE_DIR": env.sample_dir,
+        "AAITI_MODEL_FOLDS": 3,
+        "AAITI_TRADING_ALLOW_SHORT": "true",
+    }.items():
+        monkeypatch.setenv(key, str(value))
+    before = q(env, "SELECT count(*) FROM strategy.evaluations WHERE role = 'evaluate'")[0][0]
+    result = CliRunner().invoke(app, ["evaluate", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    p, bh = out["portfolio"]["strategy"], out["portfolio"]["buy_and_hold"]
+    for key in ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "turnover", "trades",
+                "exposure"):  # fmt: skip
+        assert key in p and key in bh
+    assert out["portfolio"]["flat"]["total_return"] == 0.0
+    assert set(out["per_stream"]) == {"BTC/USD", "ETH/USD"}
+    assert out["deflated_sharpe"]["trials"] == out["trials"] >= 1
+    assert out["qualified"] is True and p["sharpe"] > bh["sharpe"]  # the planted edge
+    row = q(env, "SELECT net_sharpe, qualified FROM strategy.evaluations WHERE role = 'evaluate'")
+    assert len(row) == before + 1 and row[-1] == (pytest.approx(p["sharpe"]), True)
+
+
+def test_a_blocked_stream_holding_a_position_stops_trading_and_is_marked_stale(tmp_path):
+    """A bad print blocks ETH's raw gate (quarantine off, so the stream stays blocked):
+    no ETH order, no fill or mark at the rejected price, the position alerted as stale,
+    BTC trading on, and VaR from accepted returns only."""
+    from datetime import timedelta
+
+    s = paper_traded(tmp_path / "data", bars=0, quality_quarantine=False)
+    held = "SELECT quantity, mark_price FROM trading.positions WHERE symbol = 'ETH/USD'"
+    for _ in range(40):  # bars arrive until the strategy holds ETH
+        cycle(s)
+        predict_new(s)
+        trading_cycle(s)
+        if q(s, held) and abs(q(s, held)[0][0]) > 1e-12:
+            break
+    else:
+        pytest.fail("the planted strategy never held ETH")
+    before = q(s, held)[0]
+    newest = q(s, "SELECT max(ts) FROM raw.ohlcv WHERE symbol = 'ETH/USD'")[0][0]
+    path = s.sample_dir / "coinbase" / "ETH-USD" / "4h.parquet"
+    f = pd.read_parquet(path)
+    bad = f["ts"] == pd.Timestamp(newest + timedelta(hours=4))
+    f.loc[bad, ["open", "high", "low", "close"]] *= 10  # the next print is off by 10×
+    f.to_parquet(path, index=False)
+    orders = "SELECT count(*) FROM trading.orders WHERE symbol = 'ETH/USD'"
+    n_orders = q(s, orders)[0][0]
+    cursors = "SELECT symbol, last_bar_ts FROM trading.cursor WHERE account = 'paper'"
+    start = dict(q(s, cursors))
+    for _ in range(3):
+        cycle(s)
+        predict_new(s)
+        report = trading_cycle(s)
+        assert report.blocked == ["coinbase:ETH/USD"]
+        assert any("STALE" in e and "ETH/USD" in e for e in report.events)
+    assert q(s, orders)[0][0] == n_orders and q(s, held)[0] == before
+    end = dict(q(s, cursors))
+    assert end["ETH/USD"] == start["ETH/USD"]
+    assert (end["BTC/USD"] - start["BTC/USD"]) == timedelta(hours=12)
+    alerts = q(
+        s, "SELECT severity FROM ops.alerts WHERE dedup_key LIKE 'trading:paper:%ETH/USD:stale'"
+    )
+    assert alerts and alerts[0][0] == "critical"
+    risk = compute_risk(s)
+    assert risk.status("var_95_historical") == "ok"
+    btc = q(s, "SELECT quantity * mark_price FROM trading.positions WHERE symbol = 'BTC/USD'")
+    gross = abs(before[0] * before[1]) + sum(abs(v) for (v,) in btc)
+    equity = q(s, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0]
+    assert risk.value("gross_exposure") == pytest.approx(gross / equity)  # the stale one counts

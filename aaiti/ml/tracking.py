@@ -175,6 +175,19 @@ class Tracker:
         ref = f"models:/{name}/{alias}" if alias.isdigit() else f"models:/{name}@{alias}"
         return self.mlflow.xgboost.load_model(ref)
 
+    def log_evaluation(
+        self, *, run_name: str, metrics: dict[str, float], summary: dict, tags: dict[str, str]
+    ) -> str:
+        """A run of its own for a strategy evaluation (``aaiti evaluate``); its id."""
+        mlflow = self.mlflow
+        with mlflow.start_run(run_name=run_name) as run:
+            mlflow.set_tags(tags)
+            mlflow.log_metrics(metrics)
+            mlflow.log_dict(
+                json.loads(json.dumps(summary, default=str)), "strategy_evaluation.json"
+            )
+            return run.info.run_id
+
     def log_json(self, run_id: str, name: str, obj: Any) -> None:
         """A JSON artifact on an existing run (e.g. the strategy deployed after it)."""
         self.client.log_dict(run_id, json.loads(json.dumps(obj, default=str)), name)

@@ -67,7 +67,7 @@ def compute_risk(
         rets = (
             con.sql(
                 load_sql("aaiti.risk", "instrument_returns"),
-                params=[timeframe, settings.symbols, window_bars],
+                params=[timeframe, settings.symbols, window_bars, account],
             )
             .to_arrow_table()
             .to_pandas()

@@ -17,16 +17,19 @@ import pandas as pd
 from aaiti.strategy.evaluate import bars_per_year, portfolio_returns, run_stream, scored_bars
 from aaiti.strategy.spec import EdgeModel, StrategySpec
 
-#: Entry edge beyond costs (bps) × minimum holding (multiples of the label horizon).
+#: Entry edge beyond costs (bps) × minimum holding (multiples of the label horizon) ×
+#: sizing (the configured one, and a volatility target at the configured level).
 MIN_EDGE_BPS = (0.0, 10.0, 25.0)
 HOLD_MULTIPLES = (1, 2, 4)
+SIZINGS = ("fixed", "vol_target")
 
 
 def candidates(base: StrategySpec, *, horizon: int) -> list[StrategySpec]:
     return [
-        replace(base, min_edge=e / 10_000, min_hold_bars=horizon * k)
+        replace(base, min_edge=e / 10_000, min_hold_bars=horizon * k, sizing=z)
         for e in MIN_EDGE_BPS
         for k in HOLD_MULTIPLES
+        for z in SIZINGS
     ]
 
 
@@ -61,7 +64,7 @@ class SearchResult:
 
 
 def label(spec: StrategySpec) -> str:
-    return f"edge≥{spec.min_edge * 10_000:g}bps hold≥{spec.min_hold_bars}"
+    return f"edge≥{spec.min_edge * 10_000:g}bps hold≥{spec.min_hold_bars} {spec.sizing}"
 
 
 def choose(

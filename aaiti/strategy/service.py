@@ -144,7 +144,7 @@ def evaluate_champion(settings, *, timeframe: str | None = None) -> StrategyEval
     from aaiti.ml.model import make_folds, walk_forward_evaluate
     from aaiti.ml.tracking import CHAMPION, model_name
     from aaiti.ml.train import config_for, load_features, tracker_for
-    from aaiti.strategy.deploy import deployed_state
+    from aaiti.strategy.deploy import deployed_state, strategy_metrics
     from aaiti.strategy.spec import spec_from_settings
     from aaiti.strategy.store import new_evaluation_id, save_evaluation
     from aaiti.warehouse import Warehouse
@@ -175,8 +175,14 @@ def evaluate_champion(settings, *, timeframe: str | None = None) -> StrategyEval
     judged = judge_walk_forward(
         spec, ds=ds, wf=wf, trials=max(cfg.search_budget, 1), min_dsr=settings.strategy_min_dsr
     )
+    ev = judged.evaluation
     with Warehouse.from_settings(settings).writer(purpose="evaluate") as con:
-        save_evaluation(
-            con, judged.evaluation, evaluation_id=new_evaluation_id(), role="evaluate", at=now()
-        )
-    return judged.evaluation
+        save_evaluation(con, ev, evaluation_id=new_evaluation_id(), role="evaluate", at=now())
+    tracker_for(settings).log_evaluation(
+        run_name=f"evaluate {spec.name}@{spec.version}",
+        metrics=strategy_metrics(ev),
+        summary=ev.summary(),
+        tags={"kind": "strategy evaluation", "model": f"{name} v{champion.version}",
+              "strategy_version": spec.version},
+    )  # fmt: skip
+    return ev

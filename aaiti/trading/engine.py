@@ -71,6 +71,7 @@ class TradingReport:
     equity: float | None = None
     halted: bool = False
     events: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)  # streams a quality gate blocks
     strategy: str | None = None  # the version that traded
     qualified: bool | None = None
     strategy_reason: str = ""
@@ -223,6 +224,31 @@ def with_predictions(bars: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
     return bars.merge(p[cols], on=["exchange", "symbol", "ts"], how="left")
 
 
+def _blocked(con, settings: Settings, timeframe: str, book: Book, report: TradingReport) -> None:
+    """Streams a gate blocks: said, and a position held there alerted as stale."""
+    account = settings.trading_account
+    for exchange, symbol, reason, since in con.sql(
+        load_sql(_SQL, "blocked_streams"), params=[timeframe, settings.symbols]
+    ).fetchall():
+        report.blocked.append(f"{exchange}:{symbol}")
+        pos = book.broker.positions.get(symbol)
+        message = f"{exchange}:{symbol} is blocked by its quality gate since {since} ({reason})"
+        if pos is not None and abs(pos.quantity) > 1e-12:
+            mark = book.broker.marks.get(symbol, pos.average_price)
+            message += (
+                f"; the position of {pos.quantity:.8g} is STALE, marked at its last accepted "
+                f"close {mark:.8g}; no orders until the stream passes again"
+            )
+            raise_alert(
+                con,
+                source="trading",
+                severity="critical",
+                dedup_key=f"trading:{account}:{exchange}:{symbol}:stale",
+                message=f"{account}: {message}",
+            )
+        report.events.append(message)
+
+
 def _breach(account, now, rule, reason, intent: Intent | None = None) -> dict:
     return {
         "breached_at": now,
@@ -268,6 +294,7 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
         load_state(con, name=settings.trading_strategy, timeframe=timeframe), settings, timeframe
     )
     report.strategy, report.qualified, report.strategy_reason = spec.version, qualified, why
+    _blocked(con, settings, timeframe, book, report)
     history = dict(
         con.sql(
             load_sql(_SQL, "instrument_history"), params=[timeframe, settings.symbols]

@@ -9,6 +9,7 @@ import streamlit as st
 from dashboards import data
 
 data.page("Risk")
+data.blocked_banner()
 settings = data.settings()
 
 metrics = data.query("risk_metrics")

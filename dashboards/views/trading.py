@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 from dashboards import data
 
 data.page("Trading")
+data.blocked_banner()
 
 
 def strategy_section() -> None:

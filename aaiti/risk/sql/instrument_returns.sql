@@ -1,5 +1,21 @@
 -- Per-bar simple returns of the traded symbols over the most recent window, one row per ts.
+-- A stream a quality gate blocks contributes only the bars trading accepted (up to the
+-- account's cursor): a rejected print never enters VaR.
+WITH accepted AS (
+    SELECT c.ts, c.symbol, c.close
+    FROM marts.fct_candles AS c
+    LEFT JOIN trading.cursor AS k
+      ON k.account = $4 AND k.exchange = c.exchange AND k.symbol = c.symbol AND k.timeframe = c.timeframe
+    WHERE c.timeframe = $1 AND list_contains($2, c.symbol) AND c.origin_timeframe = c.timeframe
+      AND NOT (
+          EXISTS (
+              SELECT 1 FROM ops.stream_gates AS g
+              WHERE g.status = 'blocked' AND g.exchange = c.exchange AND g.symbol = c.symbol
+                AND (g.timeframe = c.timeframe OR g.checkpoint = 'raw')
+          )
+          AND (k.last_bar_ts IS NULL OR c.ts > k.last_bar_ts)
+      )
+)
 SELECT ts, symbol, close / lag(close) OVER (PARTITION BY symbol ORDER BY ts) - 1 AS r
-FROM marts.fct_candles
-WHERE timeframe = $1 AND list_contains($2, symbol) AND origin_timeframe = timeframe
+FROM accepted
 QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY ts DESC) <= $3 + 1

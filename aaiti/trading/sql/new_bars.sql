@@ -1,5 +1,6 @@
 -- Closed native bars of the traded streams after each stream's cursor; a stream without a
--- cursor starts at its first champion prediction.
+-- cursor starts at its first champion prediction. A stream a quality gate blocks gives no
+-- bars: nothing trades, fills or is marked at a price the gate did not accept.
 WITH starts AS (
     SELECT p.exchange, p.symbol, p.timeframe,
            coalesce(any_value(c.last_bar_ts), min(p.ts) - INTERVAL 1 SECOND) AS after_ts
@@ -13,4 +14,9 @@ SELECT b.exchange, b.symbol, b.timeframe, b.ts, b.open, b.high, b.low, b.close, 
 FROM marts.fct_candles AS b
 JOIN starts AS s USING (exchange, symbol, timeframe)
 WHERE b.ts > s.after_ts AND b.origin_timeframe = b.timeframe AND NOT b.is_open
+  AND NOT EXISTS (
+      SELECT 1 FROM ops.stream_gates AS g
+      WHERE g.status = 'blocked' AND g.exchange = b.exchange AND g.symbol = b.symbol
+        AND (g.timeframe = b.timeframe OR g.checkpoint = 'raw')
+  )
 ORDER BY b.ts, b.symbol
