@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     )
     quality_max_zero_volume_run: int = Field(24, ge=2, description="Consecutive zero-volume bars.")
     quality_max_gap_hours: float = Field(168.0, gt=0, description="Largest hole (a warning).")
+    quality_shift_confirm_bars: int = Field(
+        3,
+        ge=1,
+        description="Bars after a jump beyond the return bound that tell a bad print (they "
+        "come back: quarantined) from a new level (they stay: the stream blocks).",
+    )
     quality_quarantine: bool = Field(
         True, description="Move rows failing critical expectations out of raw.ohlcv."
     )

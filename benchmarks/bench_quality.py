@@ -35,7 +35,9 @@ def pandas_rules(b, p) -> dict[str, int]:
     fails["increasing"] = int((np.diff(b["ts_epoch_s"].to_numpy()) <= 0).sum())
     fails["aligned"] = int((b["ts_offset_s"] != 0).sum())
     fails["future"] = int((b["seconds_in_future"] > 0).sum())
-    fails["return"] = int((b["abs_log_return"] > p["max_abs_log_return"]).sum())
+    fails["return"] = int((b["move_from_accepted"] > p["max_abs_log_return"]).sum())
+    fails["level shift"] = int((b["level_shift"] > 0).sum())
+    fails["unconfirmed jump"] = int((b["unconfirmed_jump"] > 0).sum())
     fails["spike"] = int((b["spike"] > p["max_spike"]).sum())
     fails["stale"] = int((b["stale_run"] > p["max_stale_run"]).sum())
     fails["zero volume"] = int((b["zero_volume_run"] > p["max_zero_volume_run"]).sum())
@@ -83,9 +85,9 @@ def main() -> dict:
                 frame.loc[bad, "close"] *= 10
                 frame.loc[bad, "high"] = frame.loc[bad, ["high", "close"]].max(axis=1)
             t1 = time.perf_counter()
-            batch = raw_batch(frame, timeframe="1m", now=now)
-            t2 = time.perf_counter()
             params = raw_parameters(settings, stream)
+            batch = raw_batch(frame, timeframe="1m", now=now, max_move=params["max_abs_log_return"])
+            t2 = time.perf_counter()
             outcome = validator.validate(
                 "raw_ohlcv", batch, parameters=params, batch_label=str(stream)
             )

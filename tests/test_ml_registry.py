@@ -9,29 +9,17 @@ import duckdb
 import pytest
 
 from aaiti.config import load_settings
-from aaiti.market import ReplayConfig, ingest_stream
-from aaiti.market.sample import SampleSource
 from aaiti.ml import predict_new, tracker_for, train_and_register
 from aaiti.ml.tracking import CHALLENGER, CHAMPION
-from aaiti.quality import RAW, run_gate, validator_for
-from aaiti.transform import build
-from aaiti.warehouse import Warehouse
 from tests.conftest import SAMPLE_DIR
+from tests.support.planted import replay_cycle
 
 pytestmark = pytest.mark.integration
 START = datetime(2021, 1, 1, tzinfo=UTC)
 
 
 def cycle(settings, bars: int = 1) -> None:
-    wh = Warehouse.from_settings(settings)
-    src = SampleSource(SAMPLE_DIR, exchange="coinbase")
-    validator = validator_for(settings, docs=False)
-    for symbol in settings.symbols:
-        stream = src.validate_stream(symbol, "4h")
-        ingest_stream(wh, src, stream, replay=ReplayConfig(START, bars))
-        run_gate(wh, settings, stream, checkpoint=RAW, validator=validator)
-    assert build(settings).success
-    wh.publish_snapshot()
+    replay_cycle(settings, start=START, bars=bars)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import duckdb
+import pandas as pd
 import pytest
 
 from aaiti.config import load_settings
@@ -86,3 +87,56 @@ def test_a_blocked_stream_stops_its_features_while_the_other_flows(tmp_path):
     assert verdict.passed and verdict.quarantined == 1
     assert build(fixed).success
     assert _features(fixed)["BTC/USD"].replace(tzinfo=None) == datetime(2018, 6, 1, 8)
+
+
+def test_a_level_shift_blocks_the_stream_until_an_operator_releases_it(tmp_path):
+    """ETH continues at 1/100 of its scale from one bar on (a unit error, say): the raw gate
+    blocks the stream and quarantines nothing — never one bar after another — and names
+    the bar; the operator's audited release makes it the new level and the stream passes."""
+    import duckdb
+
+    from aaiti.market import Stream
+    from aaiti.quality.release import release_level
+    from tests.support.planted import planted_cycle, write_planted_sample
+
+    sample = write_planted_sample(tmp_path / "planted")
+    path = sample / "coinbase" / "ETH-USD" / "4h.parquet"
+    f = pd.read_parquet(path)
+    at = f["ts"].iloc[3000]
+    f.loc[f["ts"] >= at, ["open", "high", "low", "close"]] /= 100
+    f.to_parquet(path, index=False)
+    settings = load_settings(data_dir=tmp_path / "data", sample_dir=sample)
+    planted_cycle(settings)
+
+    def gate(symbol: str):
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        try:
+            return con.execute(
+                "SELECT status, reason, quarantined FROM ops.stream_gates "
+                "WHERE symbol = ? AND checkpoint = 'raw'",
+                [symbol],
+            ).fetchall()[0]
+        finally:
+            con.close()
+
+    status, reason, quarantined = gate("ETH/USD")
+    assert status == "blocked" and quarantined == 0
+    assert "persistent level shift" in reason and str(at.date()) in reason
+    assert gate("BTC/USD")[0] == "passed"
+
+    done = release_level(
+        Warehouse.from_settings(settings),
+        Stream("coinbase", "ETH/USD", "4h"),
+        actor="ops",
+        reason="unit changed upstream",
+    )
+    assert done.ts == at
+    planted_cycle(settings)
+    assert gate("ETH/USD")[:2] == ("passed", None)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        audit = con.sql("SELECT actor, action, detail FROM audit.log").fetchall()
+    finally:
+        con.close()
+    assert audit[-1][:2] == ("ops", "quality release")
+    assert "unit changed upstream" in audit[-1][2]

@@ -65,3 +65,41 @@ def validate(
         )
         if any(not r.passed for r in results):
             raise typer.Exit(EXIT_SOURCE_FAILED)
+
+
+def release(
+    symbol: Annotated[str, typer.Argument(help="The blocked stream's symbol, e.g. BTC/USD.")],
+    reason: Annotated[str, typer.Option(help="Why the new level is real (audited).")],
+    at: Annotated[
+        str | None, typer.Option(help="The bar to accept (default: the one the gate blocks on).")
+    ] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Stream timeframe.")] = None,
+) -> None:
+    """Release a stream blocked by a persistent level shift, once you confirmed it is real."""
+    import getpass
+
+    from aaiti.cli.errors import parse_when
+    from aaiti.config import apply_tool_environment, load_settings
+    from aaiti.market import Stream, stream_exchange
+    from aaiti.quality.release import release_level
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = load_settings()
+        apply_tool_environment(settings)
+        stream = Stream(
+            stream_exchange(settings.source, settings.exchange),
+            symbol,
+            timeframe or settings.timeframe,
+        )
+        r = release_level(
+            Warehouse.from_settings(settings),
+            stream,
+            actor=getpass.getuser(),
+            reason=reason,
+            at=parse_when(at, option="--at") if at else None,
+        )
+        out.print(
+            f"{r.stream}: the level at {r.ts.isoformat()} is accepted (by {r.actor}); "
+            "`aaiti validate` judges the stream again"
+        )

@@ -7,10 +7,13 @@ They are computed here, vectorised, so that each offending row is named by its `
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from aaiti.market.timeframes import timeframe_ms
 
@@ -22,7 +25,9 @@ RAW_DERIVED = (
     "min_open_close",
     "gap_bars_before",
     "gap_hours_before",
-    "abs_log_return",
+    "move_from_accepted",
+    "level_shift",
+    "unconfirmed_jump",
     "spike",
     "stale_run",
     "zero_volume_run",
@@ -42,12 +47,60 @@ def _run_lengths(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def raw_batch(frame: pd.DataFrame, *, timeframe: str, now: datetime) -> pd.DataFrame:
+@njit(cache=True)
+def _moves_from_accepted(log_c, bar, bound, confirm, released):
+    """Each bar against its nearest *accepted* predecessor (see :func:`raw_batch`)."""
+    n = len(log_c)
+    move = np.full(n, np.nan)
+    shift = np.zeros(n, dtype=np.int64)
+    pending = np.zeros(n, dtype=np.int64)
+    ref = 0
+    for i in range(1, n):
+        if released[i]:  # an operator confirmed this level: it is the new reference
+            move[i] = 0.0
+            ref = i
+            continue
+        move[i] = abs(log_c[i] - log_c[ref]) / math.sqrt(max(bar[i] - bar[ref], 1))
+        if not move[i] > bound:
+            ref = i
+            continue
+        if i + confirm >= n:  # too few later bars to tell a bad print from a new level
+            pending[i] = 1
+            continue
+        persists = True
+        for j in range(i + 1, i + confirm + 1):
+            if not abs(log_c[j] - log_c[ref]) / math.sqrt(max(bar[j] - bar[ref], 1)) > bound:
+                persists = False
+                break
+        if persists:  # the series continues at another level: block, never drop one bar
+            shift[i] = 1
+            ref = i
+    return move, shift, pending
+
+
+def raw_batch(
+    frame: pd.DataFrame,
+    *,
+    timeframe: str,
+    now: datetime,
+    max_move: float = math.inf,
+    confirm_bars: int = 3,
+    released: Collection[pd.Timestamp] = (),
+) -> pd.DataFrame:
     """One stream's candles (sorted by ts) with the derived check columns.
 
     - ``ts_offset_s``: seconds past the timeframe grid (0 when aligned).
     - ``gap_bars_before``: bars missing before the row.
-    - ``abs_log_return``: |ln(close / previous close)|, only between consecutive bars.
+    - ``move_from_accepted``: |ln(close / c_ref)| / √(bars since ref), where ref is the
+      nearest *accepted* predecessor — the last earlier bar that was within ``max_move``
+      itself. Holes don't hide a bar (it is judged across them, the allowed move growing
+      with √time, as a random walk's does), and a bar after a rejected one is judged
+      against the last good bar, not against the bad one.
+    - ``level_shift``: 1 where such a jump persists: the next ``confirm_bars`` bars stay
+      beyond ``max_move`` from ref (redenomination, wrong quote currency, unit error). It
+      blocks the stream; an operator who confirms it is real releases it (``released``).
+    - ``unconfirmed_jump``: 1 where a jump has fewer than ``confirm_bars`` bars after it:
+      a bad print or a new level cannot be told apart yet, so the stream waits (blocked).
     - ``spike``: min(|r_in|, |r_out|) - |ln(next/prev)|: how far the close stands out from
       two consecutive neighbours that agree with each other; large for a print that jumps
       and comes back (a data error), near zero for a real move. Unknown at the newest bar.
@@ -70,12 +123,22 @@ def raw_batch(frame: pd.DataFrame, *, timeframe: str, now: datetime) -> pd.DataF
     close = out["close"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_c = np.log(close)
+    released_mask = (
+        out["ts"].isin(pd.DatetimeIndex(list(released))).to_numpy()
+        if released
+        else (np.zeros(len(out), dtype=bool))
+    )
+    move, shift, pending = _moves_from_accepted(
+        log_c, epoch // step_s, float(max_move), int(confirm_bars), released_mask
+    )
+    out["move_from_accepted"] = move
+    out["level_shift"] = shift
+    out["unconfirmed_jump"] = pending
     r = np.full(len(out), np.nan)
     consecutive = np.zeros(len(out), dtype=bool)
     consecutive[1:] = gap[1:] == 0
     r[1:] = log_c[1:] - log_c[:-1]
     r[~consecutive] = np.nan
-    out["abs_log_return"] = np.abs(r)
     r_out = np.full(len(out), np.nan)
     r_out[:-1] = r[1:]  # into the next bar (NaN across a gap or at the edge)
     with np.errstate(invalid="ignore"):

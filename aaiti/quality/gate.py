@@ -88,6 +88,15 @@ def _read(warehouse: Warehouse, name: str, stream: Stream) -> pd.DataFrame:
         )
 
 
+def _released(warehouse: Warehouse, stream: Stream) -> list[pd.Timestamp]:
+    """Bars an operator confirmed as a real new level (``aaiti quality release``)."""
+    with warehouse.writer(purpose=f"validate {stream}") as con:
+        rows = con.execute(
+            load_sql(_SQL, "released_bars"), [stream.exchange, stream.symbol, stream.timeframe]
+        ).fetchall()
+    return [pd.Timestamp(r[0]) for r in rows]
+
+
 def _result_rows(
     run_id: str, checkpoint: str, stream: Stream, attempt: int, outcome: SuiteOutcome, at: datetime
 ) -> list[dict]:
@@ -114,35 +123,25 @@ def _result_rows(
     ]
 
 
-RETURN_COLUMN = "abs_log_return"
 MAX_PASSES = 3
+#: Failures that block the stream rather than quarantine a row: one bar cannot be blamed
+#: for a level the series keeps, or for a jump whose next bars have not arrived.
+BLOCKING_COLUMNS = frozenset({"level_shift", "unconfirmed_jump"})
 
 
-def _rejects(outcome: SuiteOutcome, batch: pd.DataFrame) -> pd.DataFrame:
-    """ts → reason for the rows to quarantine in this pass.
-
-    A row that fails only the one-bar return bound while the bar before it is being removed
-    waits for the next pass: its return was measured from that bad bar (the way back from a
-    spike is not itself bad) and is judged again against its real predecessor.
-    """
+def _rejects(outcome: SuiteOutcome) -> pd.DataFrame:
+    """ts → reason for the rows to quarantine in this pass (never a blocking row)."""
     reasons: dict[pd.Timestamp, list[str]] = {}
-    by_ts: dict[pd.Timestamp, set[str]] = {}
+    blocking: set[pd.Timestamp] = set()
     for o in outcome.critical_failures:
         for ts in o.unexpected_ts:
-            by_ts.setdefault(pd.Timestamp(ts), set()).add(o.column or "")
+            if o.column in BLOCKING_COLUMNS:
+                blocking.add(pd.Timestamp(ts))
             reasons.setdefault(pd.Timestamp(ts), []).append(
                 f"gate: {o.description} ({o.expectation})"
             )
-    order = pd.Series(range(len(batch)), index=pd.DatetimeIndex(batch["ts"]))
-    ts_by_pos = list(batch["ts"])
-    for ts, columns in list(by_ts.items()):
-        if columns == {RETURN_COLUMN}:
-            pos = order.get(ts)
-            if pos is not None and pos > 0:
-                before = pd.Timestamp(ts_by_pos[pos - 1])
-                if before in by_ts and by_ts[before] != {RETURN_COLUMN}:
-                    reasons.pop(ts)  # judged again next pass
-    return pd.DataFrame({"ts": list(reasons), "reason": ["; ".join(r) for r in reasons.values()]})
+    keep = {ts: r for ts, r in reasons.items() if ts not in blocking}
+    return pd.DataFrame({"ts": list(keep), "reason": ["; ".join(r) for r in keep.values()]})
 
 
 def run_gate(
@@ -161,7 +160,15 @@ def run_gate(
     suite = SUITES[checkpoint]
     if checkpoint == RAW:
         params = raw_parameters(settings, stream)
-        prepare = lambda frame: raw_batch(frame, timeframe=stream.timeframe, now=now)  # noqa: E731
+        released = _released(warehouse, stream)
+        prepare = lambda frame: raw_batch(  # noqa: E731
+            frame,
+            timeframe=stream.timeframe,
+            now=now,
+            max_move=params["max_abs_log_return"],
+            confirm_bars=settings.quality_shift_confirm_bars,
+            released=released,
+        )
         source = "stream_candles"
     else:
         params = {}
@@ -179,7 +186,7 @@ def run_gate(
         and not attempts[-1].passed
         and len(attempts) <= MAX_PASSES
     ):
-        rejects = _rejects(attempts[-1], batch)
+        rejects = _rejects(attempts[-1])
         if rejects.empty:
             break  # failures not attributable to rows (or nothing left to remove)
         rejects["ts"] = pd.to_datetime(rejects["ts"], utc=True)

@@ -92,6 +92,18 @@ class StreamRun:
     traded_notional: float
 
 
+def _inputs(open_, high, low, close, score, prob, atr, vol, qualified) -> tuple:
+    """The kernels' arrays: contiguous float64, NaN for an absent ATR or volatility."""
+    n = len(close)
+    as_f = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
+    nan = np.full(n, np.nan)
+    return (
+        as_f(open_), as_f(high), as_f(low), as_f(close), as_f(score), as_f(prob),
+        nan if atr is None else as_f(atr), nan if vol is None else as_f(vol),
+        np.ones(n, dtype=np.bool_) if qualified is None else np.asarray(qualified, dtype=np.bool_),
+    )  # fmt: skip
+
+
 def simulate_stream(
     *,
     open_: np.ndarray,
@@ -109,20 +121,10 @@ def simulate_stream(
     initial: float = 1.0,
     allow_short: bool = False,
 ) -> StreamRun:
-    n = len(close)
-    as_f = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
-    nan = np.full(n, np.nan)
+    arrays = _inputs(open_, high, low, close, score, prob, atr, vol, qualified)
     eq, held, trades, fees, traded = _simulate(
-        as_f(open_),
-        as_f(high),
-        as_f(low),
-        as_f(close),
-        as_f(score),
-        as_f(prob),
-        nan if atr is None else as_f(atr),
-        nan if vol is None else as_f(vol),
-        np.ones(n, dtype=np.bool_) if qualified is None else np.asarray(qualified, dtype=np.bool_),
-        as_f(params),
+        *arrays,
+        np.ascontiguousarray(params, dtype=np.float64),
         float(fee),
         float(slippage),
         float(initial),
@@ -174,13 +176,13 @@ def simulate_grid(
     allow_short: bool = False,
 ) -> GridRun:
     """Many configurations of one stream in parallel on the machine's cores (same core)."""
-    n = len(close)
-    as_f = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
-    nan = np.full(n, np.nan)
+    arrays = _inputs(open_, high, low, close, score, prob, atr, vol, None)
     final, mean, sd, trades = _grid(
-        as_f(open_), as_f(high), as_f(low), as_f(close), as_f(score), as_f(prob),
-        nan if atr is None else as_f(atr), nan if vol is None else as_f(vol),
-        np.ones(n, dtype=np.bool_), np.ascontiguousarray(params, dtype=np.float64),
-        float(fee), float(slippage), float(initial), bool(allow_short),
-    )  # fmt: skip
+        *arrays,
+        np.ascontiguousarray(params, dtype=np.float64),
+        float(fee),
+        float(slippage),
+        float(initial),
+        bool(allow_short),
+    )
     return GridRun(final, mean, sd, trades)

@@ -69,14 +69,19 @@ def write_planted_sample(
     return folder
 
 
-def planted_cycle(settings, bars: int = 1) -> None:
-    """Ingest (replaying ``bars`` bars past history), gate, transform and publish."""
+def replay_cycle(settings, *, start: datetime, bars: int = 1) -> None:
+    """Ingest the sample folder's 4h streams (history before ``start``, then ``bars`` more
+    each call), gate them, transform and publish: one bar of the pipeline."""
     wh = Warehouse.from_settings(settings)
     src = SampleSource(settings.sample_dir, exchange="coinbase")
     validator = validator_for(settings, docs=False)
     for symbol in settings.symbols:
         stream = src.validate_stream(symbol, "4h")
-        ingest_stream(wh, src, stream, replay=ReplayConfig(PLANTED_START, bars))
+        ingest_stream(wh, src, stream, replay=ReplayConfig(start, bars))
         run_gate(wh, settings, stream, checkpoint=RAW, validator=validator)
     assert build(settings).success
     wh.publish_snapshot()
+
+
+def planted_cycle(settings, bars: int = 1) -> None:
+    replay_cycle(settings, start=PLANTED_START, bars=bars)

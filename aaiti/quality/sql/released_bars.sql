@@ -1,0 +1,1 @@
+SELECT ts FROM ops.quality_releases WHERE exchange = $1 AND symbol = $2 AND timeframe = $3

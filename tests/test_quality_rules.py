@@ -1,0 +1,87 @@
+"""The return rule judges each bar against its nearest accepted predecessor: across holes,
+after a rejected bar, and never quarantine-one-and-pass on a level the series keeps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aaiti.quality.checks import raw_batch
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+BOUND = 0.6  # the 4h default
+
+
+def frame(n: int = 60, *, seed: int = 0) -> pd.DataFrame:
+    ts = pd.date_range("2024-01-01", periods=n, freq="4h", tz="UTC")
+    c = 100 * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.01, n)))
+    return pd.DataFrame(
+        {"ts": ts, "open": c, "high": c * 1.01, "low": c * 0.99, "close": c, "volume": 1.0}
+    )
+
+
+def scaled(f: pd.DataFrame, rows, k: float) -> pd.DataFrame:
+    f = f.copy()
+    f.loc[rows, ["open", "high", "low", "close"]] *= k
+    return f
+
+
+def flags(f: pd.DataFrame, **kw) -> dict[str, list[int]]:
+    """The rows each rule names, as the input frame's labels."""
+    b = raw_batch(f, timeframe="4h", now=NOW, max_move=BOUND, **kw)
+    label = dict(zip(f["ts"], f.index, strict=True))
+
+    def named(mask) -> list[int]:
+        return [label[t] for t in b.loc[mask, "ts"]]
+
+    return {
+        "move": named(b["move_from_accepted"] > BOUND),
+        "shift": named(b["level_shift"] == 1),
+        "pending": named(b["unconfirmed_jump"] == 1),
+    }
+
+
+@pytest.mark.parametrize("k", [0.01, 0.1, 10.0, 1000.0])
+@pytest.mark.parametrize("at", [1, 30, 56])
+def test_a_series_that_continues_at_another_scale_blocks_at_its_first_bar(k, at):
+    got = flags(scaled(frame(), slice(at, None), k))
+    assert got == {"move": [at], "shift": [at], "pending": []}
+
+
+@pytest.mark.parametrize("k", [0.05, 20.0])
+def test_a_jump_in_the_newest_bars_waits_for_the_bars_that_tell(k):
+    for at in (57, 58, 59):  # fewer than 3 bars after it: they all wait, none is dropped
+        got = flags(scaled(frame(), slice(at, None), k))
+        rows = list(range(at, 60))
+        assert got == {"move": rows, "shift": [], "pending": rows}
+
+
+@pytest.mark.parametrize("length", [1, 2])
+@pytest.mark.parametrize("k", [0.05, 10.0])
+def test_a_spike_one_or_two_bars_long_is_all_named_in_one_pass(length, k):
+    at = 20
+    got = flags(scaled(frame(), slice(at, at + length - 1), k))
+    assert got == {"move": list(range(at, at + length)), "shift": [], "pending": []}
+
+
+def test_a_bad_bar_next_to_a_hole_is_judged_across_it():
+    f = frame().drop(index=range(20, 30))  # 10 bars missing
+    assert flags(f) == {"move": [], "shift": [], "pending": []}  # a normal walk passes
+    bad = scaled(f, [30], 50.0)  # the first bar after the hole: off by 50×
+    assert flags(bad) == {"move": [30], "shift": [], "pending": []}
+
+
+def test_the_allowed_move_grows_with_the_square_root_of_the_time_elapsed():
+    f = frame().drop(index=range(20, 44))  # 24 bars missing: √25 = 5
+    f = scaled(f, slice(44, None), float(np.exp(0.55 * 5)))  # 2.75 log after the hole: fine
+    assert flags(f)["move"] == []
+    f = scaled(f, slice(44, None), float(np.exp(0.1 * 5)))  # 3.25 log: beyond 0.6 × 5
+    assert flags(f)["move"] == [44]
+
+
+def test_a_released_level_is_the_new_reference():
+    f = scaled(frame(), slice(30, None), 0.01)
+    assert flags(f, released=[f.loc[30, "ts"]]) == {"move": [], "shift": [], "pending": []}
