@@ -39,7 +39,9 @@ def pandas_rules(b, p) -> dict[str, int]:
     fails["level shift"] = int((b["level_shift"] > 0).sum())
     fails["unconfirmed jump"] = int((b["unconfirmed_jump"] > 0).sum())
     fails["spike"] = int((b["spike"] > p["max_spike"]).sum())
+    fails["wick"] = int((b["wick_beyond"] > p["max_abs_log_return"]).sum())
     fails["stale"] = int((b["stale_run"] > p["max_stale_run"]).sum())
+    fails["frozen"] = int((b["frozen_run"] > p["max_stale_run"]).sum())
     fails["zero volume"] = int((b["zero_volume_run"] > p["max_zero_volume_run"]).sum())
     fails["gap"] = int((b["gap_hours_before"] > p["max_gap_hours"]).sum())
     return fails

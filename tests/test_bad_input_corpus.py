@@ -268,7 +268,11 @@ def test_the_clean_rows_still_flow(pipeline):
     ]
     assert len(real_bad) == 1 and "reverting spike" in real_bad["reason"].iloc[0]
     eth = t["raw.ohlcv"][t["raw.ohlcv"]["symbol"] == "ETH/USD"]
-    assert len(eth) == 5_723  # the ETH stream is untouched: every one of its candles before 2019
-    assert not ((gated["symbol"] == "ETH/USD") & (gated["stage"] == "gate")).any()
+    # the ETH stream is untouched but for its real flash-crash wick to 0.10 (2017-06-21),
+    # which the wick rule keeps out of the features: every other candle before 2019 is there
+    assert len(eth) == 5_722
+    eth_gated = gated[(gated["symbol"] == "ETH/USD") & (gated["stage"] == "gate")]
+    assert eth_gated["ts"].tolist() == [pd.Timestamp("2017-06-21 16:00", tz="UTC")]
+    assert "wick alone" in eth_gated["reason"].iloc[0]
     eth_gate = t["ops.stream_gates"]
     assert set(eth_gate["status"]) == {"passed"}

@@ -44,10 +44,12 @@ def _features(settings) -> dict:
 
 @pytest.mark.integration
 def test_a_blocked_stream_stops_its_features_while_the_other_flows(tmp_path):
-    """With quarantine off, the real bad print (2018-04-03 20:00) blocks BTC; ETH flows."""
+    """With quarantine off for BTC, its real bad print (2018-04-03 20:00) blocks it; ETH
+    (quarantine on: its real flash-crash wick of 2017-06-21 leaves) flows."""
     settings = load_settings(
         data_dir=tmp_path / "data", sample_dir=SAMPLE_DIR, quality_quarantine=False
     )
+    quarantining = settings.model_copy(update={"quality_quarantine": True})
     wh = Warehouse.from_settings(settings)
     src = SampleSource(SAMPLE_DIR, exchange="coinbase")
     validator = validator_for(settings, docs=False)
@@ -57,7 +59,13 @@ def test_a_blocked_stream_stops_its_features_while_the_other_flows(tmp_path):
         for stream in streams.values():
             ingest_stream(wh, src, stream, replay=ReplayConfig(START, bars))
         verdicts = {
-            s: run_gate(wh, settings, st, checkpoint=RAW, validator=validator)
+            s: run_gate(
+                wh,
+                settings if s == "BTC/USD" else quarantining,
+                st,
+                checkpoint=RAW,
+                validator=validator,
+            )
             for s, st in streams.items()
         }
         assert build(settings).success
@@ -77,9 +85,12 @@ def test_a_blocked_stream_stops_its_features_while_the_other_flows(tmp_path):
     assert _features(settings)["ETH/USD"].replace(tzinfo=None) == datetime(2018, 6, 1, 8)
 
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    alerts = con.sql("SELECT severity, message FROM ops.alerts").fetchall()
+    alerts = con.sql(
+        "SELECT severity, message FROM ops.alerts WHERE message LIKE '%BTC%'"
+    ).fetchall()
     con.close()
     assert len(alerts) == 2 and all(sev == "critical" and "BLOCKED" in msg for sev, msg in alerts)
+    assert first["ETH/USD"].quarantined == 1  # the wick to 0.10, kept out of the features
 
     # the operator turns quarantine on: the bad print leaves, BTC passes and catches up
     fixed = settings.model_copy(update={"quality_quarantine": True})

@@ -29,6 +29,8 @@ RAW_DERIVED = (
     "level_shift",
     "unconfirmed_jump",
     "spike",
+    "wick_beyond",
+    "frozen_run",
     "stale_run",
     "zero_volume_run",
 )
@@ -155,7 +157,35 @@ def raw_batch(
     stale = zero & (same_close | np.concatenate([same_close[1:], [False]]))
     out["stale_run"] = _run_lengths(stale)
     out["zero_volume_run"] = _run_lengths(zero)
+    out["wick_beyond"] = _wick_beyond(out)
+    o, h, lo = (out[k].to_numpy(float) for k in ("open", "high", "low"))
+    flat = (o == close) & (h == close) & (lo == close)
+    frozen = np.zeros(len(out), dtype=bool)
+    frozen[1:] = flat[1:] & (close[1:] == close[:-1]) & consecutive[1:]
+    frozen[:-1] |= frozen[1:] & flat[:-1]  # the run's first bar too
+    out["frozen_run"] = _run_lengths(frozen)
     return out
+
+
+def _wick_beyond(out: pd.DataFrame) -> np.ndarray:
+    """How far (log) a wick reaches past the bar's body *and* both neighbours' extremes.
+
+    A real wick trades where the market was: the bars around it reach near it, or its
+    body does. A bad tick stands alone. The larger of the upper and lower excess; 0 when
+    a neighbour or the body reaches as far. Unknown (NaN) at the edges."""
+    h, lo = out["high"].to_numpy(float), out["low"].to_numpy(float)
+    top, bottom = out["max_open_close"].to_numpy(float), out["min_open_close"].to_numpy(float)
+    n = len(out)
+    res = np.full(n, np.nan)
+    if n < 3:
+        return res
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up_ref = np.maximum.reduce([top[1:-1], h[:-2], h[2:]])
+        down_ref = np.minimum.reduce([bottom[1:-1], lo[:-2], lo[2:]])
+        up = np.maximum(np.log(h[1:-1] / up_ref), 0.0)
+        down = np.maximum(np.log(down_ref / lo[1:-1]), 0.0)
+    res[1:-1] = np.maximum(up, down)
+    return res
 
 
 def feature_batch(frame: pd.DataFrame, *, now: datetime) -> pd.DataFrame:
