@@ -19,6 +19,9 @@ import pandas as pd
 from aaiti.config import Settings
 from aaiti.ml.dataset import model_inputs
 from aaiti.ml.tracking import CHAMPION, Tracker, model_name
+from aaiti.quality.gate import validator_for
+from aaiti.quality.gx import GxValidator
+from aaiti.quality.predictions import check_predictions
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
 
@@ -39,6 +42,7 @@ def predict_new(
     timeframe: str | None = None,
     tracker: Tracker | None = None,
     warehouse: Warehouse | None = None,
+    validator: GxValidator | None = None,
 ) -> PredictReport:
     from aaiti.ml.train import tracker_for
 
@@ -86,6 +90,16 @@ def predict_new(
                 "signal": (proba > 0.5).astype(int),
                 "predicted_at": datetime.now(UTC),
             }
+        )
+        check_predictions(
+            validator or validator_for(settings, docs=False),
+            out,
+            blocked={
+                (e, sym)
+                for e, sym in con.execute(
+                    load_sql("aaiti.ml", "blocked_streams"), [timeframe]
+                ).fetchall()
+            },
         )
         con.register("new_predictions", out)
         run(con, load_sql("aaiti.ml", "insert_predictions"))

@@ -196,3 +196,17 @@ def feature_batch(frame: pd.DataFrame, *, now: datetime) -> pd.DataFrame:
     numeric = out.select_dtypes("number")
     out["non_finite_values"] = np.isinf(numeric.to_numpy(dtype=float)).sum(axis=1)
     return out
+
+
+def prediction_batch(frame: pd.DataFrame, *, blocked: set[tuple[str, str]]) -> pd.DataFrame:
+    """Predictions about to be written, with the keys the predictions suite judges:
+    ``prediction_key`` (stream, bar and model version) and ``stream_blocked``."""
+    out = frame.reset_index(drop=True).copy()
+    out["prediction_key"] = (
+        out["exchange"].astype(str) + "|" + out["symbol"].astype(str) + "|"
+        + out["timeframe"].astype(str) + "|" + out["ts"].astype(str) + "|"
+        + out["model_name"].astype(str) + "|" + out["model_version"].astype(str)
+    )  # fmt: skip
+    pairs = zip(out["exchange"], out["symbol"], strict=True)
+    out["stream_blocked"] = np.array([int(p in blocked) for p in pairs], dtype=np.int64)
+    return out
