@@ -136,20 +136,36 @@ class NothingToEvaluateError(ValueError):
     """No champion or no data: there is no strategy to judge yet."""
 
 
+@dataclass(frozen=True)
+class ChampionWalkForward:
+    spec: StrategySpec  # the deployed strategy (or the configured one), pinned to the champion
+    ds: Dataset
+    wf: WalkForwardResult
+    trials: int
+
+
 def evaluate_champion(settings, *, timeframe: str | None = None) -> StrategyEvaluation:
     """``aaiti evaluate``: the deployed strategy on a fresh walk-forward of today's data
     (the champion's configuration refit fold by fold), net of costs, recorded."""
-    import json as _json
+    loaded = champion_walk_forward(settings, timeframe=timeframe or settings.timeframe)
+    judged = judge_walk_forward(
+        loaded.spec, ds=loaded.ds, wf=loaded.wf, trials=loaded.trials,
+        min_dsr=settings.strategy_min_dsr,
+    )  # fmt: skip
+    record_evaluation(settings, judged.evaluation)
+    return judged.evaluation
 
-    from aaiti.ml.model import make_folds, walk_forward_evaluate
+
+def champion_walk_forward(settings, *, timeframe: str) -> ChampionWalkForward:
+    """Load today's gated features and refit the champion's configuration fold by fold."""
+    import json
+
+    from aaiti.ml.model import dataset_for, make_folds, walk_forward_evaluate
     from aaiti.ml.tracking import CHAMPION, model_name
     from aaiti.ml.train import config_for, load_features, tracker_for
-    from aaiti.strategy.deploy import deployed_state, strategy_metrics
+    from aaiti.strategy.deploy import deployed_state
     from aaiti.strategy.spec import spec_from_settings
-    from aaiti.strategy.store import new_evaluation_id, save_evaluation
-    from aaiti.warehouse import Warehouse
 
-    timeframe = timeframe or settings.timeframe
     name = model_name(timeframe)
     champion = tracker_for(settings).by_alias(name, CHAMPION)
     if champion is None:
@@ -160,29 +176,28 @@ def evaluate_champion(settings, *, timeframe: str | None = None) -> StrategyEval
             f"no gated feature rows for {timeframe}: run ingest, validate and transform first"
         )
     cfg = config_for(settings, timeframe)
-    from aaiti.ml.model import dataset_for
-
     ds = dataset_for(features, cfg, streams=sorted(features["symbol"].unique()))
-    params = _json.loads(champion.params.get("xgb_params", "{}")) or cfg.params
+    params = json.loads(champion.params.get("xgb_params", "{}")) or cfg.params
     wf = walk_forward_evaluate(ds, cfg, params=params, folds=make_folds(ds, cfg))
     state = deployed_state(settings, timeframe=timeframe)
-    spec = (
-        state.spec
-        if state is not None
-        else spec_from_settings(settings.strategy, timeframe=timeframe)
-    )
+    spec = state.spec if state else spec_from_settings(settings.strategy, timeframe=timeframe)
     spec = replace(spec, model_name=name, model_version=champion.version)
-    judged = judge_walk_forward(
-        spec, ds=ds, wf=wf, trials=max(cfg.search_budget, 1), min_dsr=settings.strategy_min_dsr
-    )
-    ev = judged.evaluation
+    return ChampionWalkForward(spec, ds, wf, max(cfg.search_budget, 1))
+
+
+def record_evaluation(settings, ev: StrategyEvaluation) -> None:
+    """The evaluation in the warehouse (role ``evaluate``) and as an MLflow run."""
+    from aaiti.ml.train import tracker_for
+    from aaiti.strategy.deploy import strategy_metrics
+    from aaiti.strategy.store import new_evaluation_id, save_evaluation
+    from aaiti.warehouse import Warehouse
+
     with Warehouse.from_settings(settings).writer(purpose="evaluate") as con:
         save_evaluation(con, ev, evaluation_id=new_evaluation_id(), role="evaluate", at=now())
     tracker_for(settings).log_evaluation(
-        run_name=f"evaluate {spec.name}@{spec.version}",
+        run_name=f"evaluate {ev.spec.name}@{ev.spec.version}",
         metrics=strategy_metrics(ev),
         summary=ev.summary(),
-        tags={"kind": "strategy evaluation", "model": f"{name} v{champion.version}",
-              "strategy_version": spec.version},
+        tags={"kind": "strategy evaluation", "model": f"{ev.spec.model_name} v{ev.spec.model_version}",
+              "strategy_version": ev.spec.version},
     )  # fmt: skip
-    return ev
