@@ -322,6 +322,11 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
         .to_pandas()
     )
     bars = with_predictions(bars, preds)
+    if qualified and preds.empty:
+        report.events.append(
+            f"no predictions of the strategy's pinned {name} v{spec.model_version} for the new "
+            "bars: no entries (is another version champion? `aaiti train` evaluates it)"
+        )
     states = {
         sym: StreamState(int(p), int(h), _num(st), _num(tg))
         for sym, p, h, st, tg in con.sql(load_sql(_SQL, "streams_get"), params=[account]).fetchall()
