@@ -226,20 +226,32 @@ def test_the_edge_rule_thresholds_follow_from_costs():
 
 
 def test_kelly_sizing_is_fractional_capped_and_takes_no_bet_without_edge():
-    from aaiti.strategy.core import P_PAYOFF
-
     _, P = _p(sizing="kelly", kelly_fraction=0.5, fraction=1.0, enter_long=0.0, exit_long=0.0)
-    P[P_PAYOFF] = 1.0
 
-    def size(p: float) -> float:
+    def size(p: float, payoff: float) -> float:
         return decide(score=1, prob=p, close=1, atr=1, vol=0.01, qualified=True,
-                      state=StreamState(), params=P).fraction  # fmt: skip
+                      state=StreamState(), params=P, payoff=payoff).fraction  # fmt: skip
 
-    assert size(0.6) == pytest.approx(0.1)  # half of Kelly's 0.2
-    P[P_PAYOFF] = 2.0
-    assert size(0.9) == 0.25  # capped
-    P[P_PAYOFF] = 1.0
-    assert size(0.45) == 0.0  # no edge, no bet
+    assert size(0.6, 1.0) == pytest.approx(0.1)  # half of Kelly's 0.2
+    assert size(0.9, 2.0) == 0.25  # capped
+    assert size(0.45, 1.0) == 0.0  # no edge, no bet
+    assert size(0.9, math.nan) == 0.0  # no payoff known: no bet (fails closed)
+
+
+def test_kelly_sizing_trades_in_the_walk_forward_evaluation_with_each_folds_payoff():
+    """The payoff comes from the edge model that scored the bar, per fold."""
+    from aaiti.strategy.evaluate import evaluate
+    from aaiti.strategy.spec import EdgeModel
+
+    f, prob = _window()
+    edge = EdgeModel(a=0.0, b=1.0, up_return=0.02, down_return=-0.015, cost=0.003)
+    spec = StrategySpec(sizing="kelly", kelly_fraction=0.5, timeframe="4h", edge_model=edge)
+    bars = f.assign(
+        symbol="BTC/USD", score=spec.score(prob), prob=spec.calibrated(prob),
+        payoff=edge.payoff_ratio, atr=np.nan, vol=np.nan,
+    )  # fmt: skip
+    ev = evaluate(bars, spec, timeframe="4h")
+    assert edge.payoff_ratio > 0 and ev.per_stream["BTC/USD"]["strategy"].trades > 10
 
 
 def test_volatility_target_sizing_is_capped_by_the_fraction():

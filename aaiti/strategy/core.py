@@ -57,10 +57,9 @@ REASONS = (
     P_TARGET_VOL,
     P_BARS_YEAR,
     P_KELLY,
-    P_PAYOFF,
     P_STOP_ATR,
     P_TARGET_ATR,
-) = range(14)
+) = range(13)
 
 
 def params_of(spec: StrategySpec, *, bars_per_year: float) -> np.ndarray:
@@ -78,7 +77,6 @@ def params_of(spec: StrategySpec, *, bars_per_year: float) -> np.ndarray:
             spec.target_vol,
             bars_per_year,
             spec.kelly_fraction,
-            spec.edge_model.payoff_ratio,
             math.nan if spec.stop_atr is None else spec.stop_atr,
             math.nan if spec.target_atr is None else spec.target_atr,
         ]
@@ -99,7 +97,7 @@ def _wanted(pos, score, P):
 
 
 @njit(cache=True)
-def _size(side, prob, vol, P):
+def _size(side, prob, payoff, vol, P):
     code = P[P_SIZING]
     if code == 0:
         return P[P_FRACTION]
@@ -107,7 +105,7 @@ def _size(side, prob, vol, P):
         if not (vol > 0):
             return 0.0
         return min(P[P_TARGET_VOL] / (vol * math.sqrt(P[P_BARS_YEAR])), P[P_FRACTION])
-    b = P[P_PAYOFF]
+    b = payoff
     if not (b > 0) or not (prob >= 0):
         return 0.0
     p = prob if side == 1 else 1.0 - prob
@@ -116,11 +114,13 @@ def _size(side, prob, vol, P):
 
 
 @njit(cache=True)
-def decide_step(score, prob, close, atr, vol, qualified, pos, held, stop, target, P):
+def decide_step(score, prob, payoff, close, atr, vol, qualified, pos, held, stop, target, P):
     """One stream, one closed bar → (position, entry fraction, held, stop, target, reason).
 
-    ``pos``/``held``/``stop``/``target`` are the carried state (``held``: bars the position
-    has been held at this close). The entry fraction is of equity, for a new position only.
+    ``prob`` is the calibrated probability and ``payoff`` Kelly's win/loss ratio, both from
+    the edge model that scored the bar. ``pos``/``held``/``stop``/``target`` are the
+    carried state (``held``: bars the position has been held at this close). The entry
+    fraction is of equity, for a new position only.
     """
     nan = math.nan
     if pos != 0:
@@ -143,7 +143,7 @@ def decide_step(score, prob, close, atr, vol, qualified, pos, held, stop, target
         return pos, 0.0, held, stop, target, HOLDING
     if want == 0:
         return 0, 0.0, 0, nan, nan, EXIT
-    f = _size(want, prob, vol, P)
+    f = _size(want, prob, payoff, vol, P)
     new_stop, new_target = nan, nan
     if not math.isnan(P[P_STOP_ATR]) or not math.isnan(P[P_TARGET_ATR]):
         if not (atr > 0):
@@ -193,11 +193,13 @@ def decide(
     qualified: bool,
     state: StreamState,
     params: np.ndarray,
+    payoff: float = math.nan,
 ) -> Decision:
     """The compiled core for one bar, with named results."""
     pos, f, held, stop, target, reason = decide_step(
         float(score),
         float(prob),
+        float(payoff),
         float(close),
         float(atr),
         float(vol),

@@ -112,6 +112,7 @@ def run_stream(bars: pd.DataFrame, spec: StrategySpec, *, per_year: float) -> St
         close=bars["close"].to_numpy(float),
         score=bars["score"].to_numpy(float),
         prob=bars["prob"].to_numpy(float),
+        payoff=bars["payoff"].to_numpy(float),
         atr=bars["atr"].to_numpy(float),
         vol=bars["vol"].to_numpy(float),
         params=params_of(all_in, bars_per_year=per_year),
@@ -212,11 +213,12 @@ def scored_bars(
     frame["fold"] = -1
     frame.loc[oos["row"].to_numpy(), "proba"] = oos["proba"].to_numpy(float)
     frame.loc[oos["row"].to_numpy(), "fold"] = oos["fold"].to_numpy()
-    frame["score"], frame["prob"] = np.nan, np.nan
+    frame["score"], frame["prob"], frame["payoff"] = np.nan, np.nan, np.nan
     for fold, idx in frame[frame["fold"] >= 0].groupby("fold").groups.items():
         s = replace(spec, edge_model=edges.get(int(fold), spec.edge_model))
         p = frame.loc[idx, "proba"].to_numpy(float)
         frame.loc[idx, "score"], frame.loc[idx, "prob"] = s.score(p), s.calibrated(p)
+        frame.loc[idx, "payoff"] = s.edge_model.payoff_ratio
     first, last = oos["ts"].min(), oos["ts"].max()
     frame = frame[(frame["ts"] >= first) & (frame["ts"] <= last)]
     frame = frame.rename(columns={"atr_14": "atr", "realized_vol_20": "vol"})

@@ -21,7 +21,9 @@ from aaiti.strategy.core import decide_step
 
 
 @njit(cache=True)
-def _simulate(o, h, lo, c, score, prob, atr, vol, qualified, P, fee, slip, initial, allow_short):
+def _simulate(
+    o, h, lo, c, score, prob, payoff, atr, vol, qualified, P, fee, slip, initial, allow_short
+):
     n = len(c)
     equity = np.empty(n)
     held_side = np.zeros(n)
@@ -71,8 +73,9 @@ def _simulate(o, h, lo, c, score, prob, atr, vol, qualified, P, fee, slip, initi
         if actual != pos:  # an entry the broker refused: the state follows the book
             pos, held, stop, target = actual, 0, math.nan, math.nan
         new, f, held, stop, target, _ = decide_step(
-            score[t], prob[t], c[t], atr[t], vol[t], qualified[t], pos, held, stop, target, P
-        )
+            score[t], prob[t], payoff[t], c[t], atr[t], vol[t], qualified[t],
+            pos, held, stop, target, P,
+        )  # fmt: skip
         if new != pos:
             if pos != 0:
                 exit_qty = -qty
@@ -92,13 +95,14 @@ class StreamRun:
     traded_notional: float
 
 
-def _inputs(open_, high, low, close, score, prob, atr, vol, qualified) -> tuple:
-    """The kernels' arrays: contiguous float64, NaN for an absent ATR or volatility."""
+def _inputs(open_, high, low, close, score, prob, payoff, atr, vol, qualified) -> tuple:
+    """The kernels' arrays: contiguous float64, NaN for an absent payoff, ATR or volatility."""
     n = len(close)
     as_f = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
     nan = np.full(n, np.nan)
     return (
         as_f(open_), as_f(high), as_f(low), as_f(close), as_f(score), as_f(prob),
+        nan if payoff is None else as_f(payoff),
         nan if atr is None else as_f(atr), nan if vol is None else as_f(vol),
         np.ones(n, dtype=np.bool_) if qualified is None else np.asarray(qualified, dtype=np.bool_),
     )  # fmt: skip
@@ -115,13 +119,14 @@ def simulate_stream(
     params: np.ndarray,
     fee: float,
     slippage: float,
+    payoff: np.ndarray | None = None,
     atr: np.ndarray | None = None,
     vol: np.ndarray | None = None,
     qualified: np.ndarray | None = None,
     initial: float = 1.0,
     allow_short: bool = False,
 ) -> StreamRun:
-    arrays = _inputs(open_, high, low, close, score, prob, atr, vol, qualified)
+    arrays = _inputs(open_, high, low, close, score, prob, payoff, atr, vol, qualified)
     eq, held, trades, fees, traded = _simulate(
         *arrays,
         np.ascontiguousarray(params, dtype=np.float64),
@@ -134,14 +139,17 @@ def simulate_stream(
 
 
 @njit(parallel=True, cache=True)
-def _grid(o, h, lo, c, score, prob, atr, vol, qualified, Ps, fee, slip, initial, allow_short):
+def _grid(
+    o, h, lo, c, score, prob, payoff, atr, vol, qualified, Ps, fee, slip, initial, allow_short
+):
     k = Ps.shape[0]
     final, mean, sd = np.empty(k), np.empty(k), np.empty(k)
     trades = np.zeros(k, dtype=np.int64)
     for j in prange(k):
         eq, _, tr, _, _ = _simulate(
-            o, h, lo, c, score, prob, atr, vol, qualified, Ps[j], fee, slip, initial, allow_short
-        )
+            o, h, lo, c, score, prob, payoff, atr, vol, qualified, Ps[j], fee, slip, initial,
+            allow_short,
+        )  # fmt: skip
         r = eq[1:] / eq[:-1] - 1.0
         final[j], mean[j] = eq[-1], r.mean()
         sd[j] = r.std() * math.sqrt(len(r) / (len(r) - 1)) if len(r) > 1 else math.nan
@@ -170,13 +178,14 @@ def simulate_grid(
     params: np.ndarray,  # configurations × parameters (aaiti.strategy.core.params_of rows)
     fee: float,
     slippage: float,
+    payoff: np.ndarray | None = None,
     atr: np.ndarray | None = None,
     vol: np.ndarray | None = None,
     initial: float = 1.0,
     allow_short: bool = False,
 ) -> GridRun:
     """Many configurations of one stream in parallel on the machine's cores (same core)."""
-    arrays = _inputs(open_, high, low, close, score, prob, atr, vol, None)
+    arrays = _inputs(open_, high, low, close, score, prob, payoff, atr, vol, None)
     final, mean, sd, trades = _grid(
         *arrays,
         np.ascontiguousarray(params, dtype=np.float64),

@@ -107,6 +107,7 @@ def compare_live(
     dep_bars = meta.rename(columns={"atr_14": "atr", "realized_vol_20": "vol"}).copy()
     dep_bars["score"] = deployed.score(deployed_proba)
     dep_bars["prob"] = deployed.calibrated(deployed_proba)
+    dep_bars["payoff"] = deployed.edge_model.payoff_ratio
     per_year = bars_per_year(deployed.timeframe)
 
     def sharpe(bars: pd.DataFrame, spec: StrategySpec) -> float | None:

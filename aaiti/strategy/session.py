@@ -161,7 +161,8 @@ class Session:
             return
         score = self.score(b)
         new, f, held, stop, target, reason = decide_step(
-            score, self.prob(b), b.close, b.atr, b.vol, self.qualified,
+            score, self.prob(b), self.spec.edge_model.payoff_ratio, b.close, b.atr, b.vol,
+            self.qualified,
             actual, state.held, state.stop, state.target, self.params,
         )  # fmt: skip
         out.decisions[b.symbol] = REASONS[reason]
