@@ -47,8 +47,9 @@ def test_train_track_register_promote_predict_rollback(env):
     v1 = tracker.by_alias("aaiti-4h", CHAMPION)
     assert v1.version == 1 and CHALLENGER in v1.aliases
     # everything a run must carry
-    assert json.loads(v1.params["streams"]) == ["BTC/USD", "ETH/USD"]
-    assert "rsi_14" in json.loads(v1.params["features"])
+    inputs = tracker.model_inputs(v1)
+    assert inputs.streams == ["BTC/USD", "ETH/USD"] and "rsi_14" in inputs.features
+    assert v1.params["n_streams"] == "2" and v1.params["n_features"] == str(len(inputs.features))
     assert v1.params["data_end"].startswith("2020-12-31")
     assert len(v1.tags["training_rows_sha256"]) == 64 and len(v1.tags["dbt_manifest_sha256"]) == 64
     assert v1.tags["git_commit"]
@@ -112,3 +113,31 @@ def test_train_track_register_promote_predict_rollback(env):
     assert tracker.by_alias("aaiti-4h", CHAMPION).version == 1
     with pytest.raises(ValueError, match="no earlier champion"):
         tracker.rollback("aaiti-4h")
+
+
+def test_the_inputs_of_a_200_stream_model_are_never_cut(tmp_path):
+    """A universe's stream and input lists go to an artifact whole; a param MLflow would
+    cut is an error, never a silent truncation."""
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    from aaiti.ml.tracking import INPUTS_ARTIFACT, Tracker, checked_params
+
+    tracker = Tracker(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=tmp_path / "artifacts"
+    )
+    streams = [f"SYN{i:03d}/USDT" for i in range(200)]
+    features = ["ret_1", *(f"is_{s}" for s in streams)]
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(50, len(features))), columns=features)
+    booster = xgb.train({"nthread": 1}, xgb.DMatrix(X, label=np.arange(50) % 2), 2)
+    v = tracker.log_training(
+        name="aaiti-1m", booster=booster, params={"n_streams": 200}, metrics={},
+        fold_metrics=[], tags={}, figures={}, input_example=X.head(2),
+        artifacts={INPUTS_ARTIFACT: {"streams": streams, "features": features}},
+    )  # fmt: skip
+    got = tracker.model_inputs(v)
+    assert got.streams == streams and got.features == features
+    assert len(json.dumps(streams)) > 500  # what the old 500-character params cut
+    with pytest.raises(ValueError, match="would be cut"):
+        checked_params({"streams": json.dumps(streams * 10)})

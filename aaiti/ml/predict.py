@@ -8,7 +8,6 @@ there is a clear message and no predictions — trading then stays flat.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,8 +58,8 @@ def predict_new(
         log.warning(message)
         return PredictReport(name, None, 0, message)
     booster = tracker.load(name, CHAMPION)
-    streams = json.loads(champion.params["streams"])
-    features_used = json.loads(champion.params["features"])
+    inputs = tracker.model_inputs(champion)
+    streams, features_used = inputs.streams, inputs.features
     data_end = pd.Timestamp(champion.params["data_end"])
     symbols = [s for s in settings.symbols if s in streams]
     with warehouse.writer(purpose=f"predict {name}") as con:

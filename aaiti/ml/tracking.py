@@ -32,6 +32,30 @@ class VersionInfo:
     tags: dict[str, str]
 
 
+#: MLflow 3's limit on one param value; a longer value is an error here, never cut.
+MAX_PARAM_CHARS = 6000
+INPUTS_ARTIFACT = "inputs.json"
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    streams: list[str]
+    features: list[str]
+
+
+def checked_params(params: dict[str, Any]) -> dict[str, str]:
+    """Params as MLflow stores them; raises on a value MLflow would cut (lists that grow
+    with the universe belong in an artifact)."""
+    out = {k: str(v) for k, v in params.items()}
+    long = {k: len(v) for k, v in out.items() if len(v) > MAX_PARAM_CHARS}
+    if long:
+        raise ValueError(
+            f"MLflow params longer than {MAX_PARAM_CHARS} characters would be cut: {long}; "
+            "log them as an artifact"
+        )
+    return out
+
+
 def model_name(timeframe: str) -> str:
     return f"aaiti-{timeframe}"
 
@@ -85,7 +109,7 @@ class Tracker:
         from mlflow.models import infer_signature
 
         with mlflow.start_run(run_name=f"{name} {tags.get('data_end', '')}"):
-            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            mlflow.log_params(checked_params(params))
             mlflow.log_metrics(metrics)
             for fold in fold_metrics:
                 step = int(fold.pop("fold"))
@@ -111,6 +135,23 @@ class Tracker:
             version = int(info.registered_model_version)
         self.client.set_registered_model_alias(name, CHALLENGER, str(version))
         return self.version(name, version)
+
+    def model_inputs(self, v: VersionInfo) -> ModelInputs:
+        """The streams and input columns a version was trained on, from its run's
+        ``inputs.json`` (lists that grow with the universe are artifacts, never params)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            raw = self.mlflow.artifacts.load_dict(f"runs:/{v.run_id}/{INPUTS_ARTIFACT}")
+        except (MlflowException, OSError):  # a run logged before inputs.json existed
+            if "streams" not in v.params or "features" not in v.params:
+                raise ValueError(
+                    f"{v.name} v{v.version}: its run has no {INPUTS_ARTIFACT} and no input "
+                    "params; retrain it (`aaiti train`)"
+                ) from None
+            raw = {"streams": json.loads(v.params["streams"]),
+                   "features": json.loads(v.params["features"])}  # fmt: skip
+        return ModelInputs(list(raw["streams"]), list(raw["features"]))
 
     # ------------------------------------------------------------------ registry
     def version(self, name: str, version: int) -> VersionInfo:

@@ -33,7 +33,14 @@ from aaiti.ml.model import (
     search_params,
     walk_forward_evaluate,
 )
-from aaiti.ml.tracking import CHAMPION, Tracker, VersionInfo, importance_figure, model_name
+from aaiti.ml.tracking import (
+    CHAMPION,
+    INPUTS_ARTIFACT,
+    Tracker,
+    VersionInfo,
+    importance_figure,
+    model_name,
+)
 from aaiti.strategy.deploy import kept_spec, live_comparison, record_decision, strategy_metrics
 from aaiti.strategy.promotion import decide_promotion
 from aaiti.strategy.service import deployed_spec, judge_walk_forward
@@ -244,8 +251,8 @@ def train_and_register(
         params={
             **{k: v for k, v in cfg.as_dict().items() if k != "params"},
             "xgb_params": json.dumps(params),
-            "streams": json.dumps(streams),
-            "features": json.dumps(ds.feature_names),
+            "n_streams": len(streams),
+            "n_features": len(ds.feature_names),
             "data_start": data_start,
             "data_end": data_end,
             "training_rows": len(rows),
@@ -265,6 +272,7 @@ def train_and_register(
         artifacts={
             "config.json": cfg.as_dict() | {"xgb_params": params},
             "features.json": ds.feature_names,
+            INPUTS_ARTIFACT: {"streams": streams, "features": ds.feature_names},
             "folds.json": [
                 {
                     "fold": f.fold,

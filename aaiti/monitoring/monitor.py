@@ -10,7 +10,6 @@ keeps drift from causing a retrain storm.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -144,8 +143,8 @@ def monitor_champion(
     champion = tracker.by_alias(name, CHAMPION)
     if champion is None:
         return MonitorResult(name, None, f"no champion for {name}: nothing to monitor")
-    streams = json.loads(champion.params["streams"])
-    used = json.loads(champion.params["features"])
+    inputs = tracker.model_inputs(champion)
+    streams, used = inputs.streams, inputs.features
     ref_start = pd.Timestamp(champion.params["data_start"])
     ref_end = pd.Timestamp(champion.params["data_end"])
     features = load_features(settings, timeframe)

@@ -3,7 +3,6 @@ deployed, and the decision recorded in the warehouse (state and evaluations, one
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -74,7 +73,7 @@ def live_comparison(
     rows = ds.meta.index[ds.meta["ts"] > after]
     if len(rows) < settings.strategy_min_live_bars:
         return LiveComparison(int(ds.meta.loc[rows, "ts"].nunique()), None, None)
-    features = json.loads(champion.params["features"])
+    features = tracker.model_inputs(champion).features
     if not set(features) <= set(ds.X.columns):
         log.warning(
             "live comparison skipped: v%s's inputs are not in today's data", champion.version
