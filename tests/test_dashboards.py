@@ -150,11 +150,17 @@ def test_halt_and_resume_from_the_risk_page_are_audited(built, monkeypatch):
     state = json.loads(q(built, "SELECT state FROM risk.state WHERE account = 'paper'")[0][0])
     assert state["manual_halt"] and "dashboard drill" in state["reason"]
     assert any("HALTED" in e.value for e in at.error)  # the page shows it after the rerun
+    # resume is allowed exactly when the drawdown is back under the warning level
+    equity = q(built, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0]
+    drawdown = 1 - equity / max(state["peak_equity"], equity)
+    expected = "resume" if drawdown < built.risk_drawdown_warn else "resume refused"
     at.button[1].click().run()  # Resume trading
     assert not at.exception
     actions = [a for actor, a, _ in q(built, "SELECT actor, action, detail FROM audit.log")
                if actor == "dashboard:tester"]  # fmt: skip
-    assert actions[-1] in ("resume", "resume refused")
+    assert actions[-1] == expected
+    after = json.loads(q(built, "SELECT state FROM risk.state WHERE account = 'paper'")[0][0])
+    assert after["manual_halt"] is (expected == "resume refused")
 
 
 def free_port() -> int:

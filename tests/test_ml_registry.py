@@ -114,6 +114,28 @@ def test_train_track_register_promote_predict_rollback(env):
     with pytest.raises(ValueError, match="no earlier champion"):
         tracker.rollback("aaiti-4h")
 
+    # by hand, as `aaiti model promote/rollback` do: audited, and the strategy re-pinned to
+    # a version nobody judged stands aside (fails closed) until the next training
+    from aaiti.ml.operator import promote_by_hand, rollback_by_hand
+    from aaiti.strategy.store import load_state
+
+    change = promote_by_hand(env, tracker, version=2, actor="ops", reason="drill")
+    assert (change.before, change.after) == (1, 2)
+    back = rollback_by_hand(env, tracker, actor="ops", reason="undo the drill")
+    assert (back.before, back.after) == (2, 1)
+    con = duckdb.connect(str(env.warehouse_path), read_only=True)
+    try:
+        audit = con.sql("SELECT actor, action, detail FROM audit.log ORDER BY logged_at").fetchall()
+        state = load_state(con, name=env.trading_strategy, timeframe="4h")
+    finally:
+        con.close()
+    assert [(a, b) for a, b, _ in audit[-2:]] == [
+        ("ops", "model promote"),
+        ("ops", "model rollback"),
+    ]
+    assert "v1 → v2" in audit[-2][2] and "drill" in audit[-2][2] and "v2 → v1" in audit[-1][2]
+    assert state.spec.model_version == 1 and not state.qualified and "stands aside" in state.reason
+
 
 def test_the_inputs_of_a_200_stream_model_are_never_cut(tmp_path):
     """A universe's stream and input lists go to an artifact whole; a param MLflow would

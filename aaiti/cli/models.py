@@ -106,32 +106,46 @@ def list_versions(timeframe: Timeframe = None) -> None:
         out.print(table)
 
 
+Reason = Annotated[str, typer.Option(help="Why (written to audit.log).")]
+
+
 @model_app.command("promote")
 def promote(
     version: Annotated[int, typer.Argument(help="Version to make champion.")],
+    reason: Reason = "promoted by hand",
     timeframe: Timeframe = None,
 ) -> None:
-    """Make a version the champion by hand (recorded on the version)."""
-    from aaiti.ml.tracking import model_name
+    """Make a version the champion by hand (audited; its strategy stands aside until judged)."""
+    import getpass
+
+    from aaiti.ml.operator import promote_by_hand
     from aaiti.ml.train import tracker_for
+    from aaiti.warehouse import Warehouse
 
     with cli_errors():
         settings = _settings()
-        name = model_name(timeframe or settings.timeframe)
-        tracker_for(settings).promote(
-            name, version, reason="promoted by hand (aaiti model promote)"
-        )
-        out.print(f"{name}: champion is now v{version}")
+        change = promote_by_hand(
+            settings, tracker_for(settings), version=version, actor=getpass.getuser(),
+            reason=reason, timeframe=timeframe,
+        )  # fmt: skip
+        Warehouse.from_settings(settings).publish_snapshot()
+        out.print(change.message)
 
 
 @model_app.command("rollback")
-def rollback(timeframe: Timeframe = None) -> None:
-    """Give the champion alias back to the previous champion."""
-    from aaiti.ml.tracking import model_name
+def rollback(reason: Reason = "rolled back by hand", timeframe: Timeframe = None) -> None:
+    """Give the champion alias back to the previous champion (audited)."""
+    import getpass
+
+    from aaiti.ml.operator import rollback_by_hand
     from aaiti.ml.train import tracker_for
+    from aaiti.warehouse import Warehouse
 
     with cli_errors():
         settings = _settings()
-        name = model_name(timeframe or settings.timeframe)
-        previous = tracker_for(settings).rollback(name)
-        out.print(f"{name}: champion rolled back to v{previous}")
+        change = rollback_by_hand(
+            settings, tracker_for(settings), actor=getpass.getuser(), reason=reason,
+            timeframe=timeframe,
+        )  # fmt: skip
+        Warehouse.from_settings(settings).publish_snapshot()
+        out.print(change.message)
