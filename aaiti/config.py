@@ -43,9 +43,15 @@ class Settings(BaseSettings):
 
     # --- what to ingest by default -------------------------------------------------------
     source: str = Field("sample", description="sample | synthetic | ccxt:<exchange id>")
-    exchange: str = "coinbase"
-    symbols: Annotated[list[str], NoDecode] = ["BTC/USD", "ETH/USD"]
-    timeframe: str = "4h"
+    exchange: str = Field(
+        "coinbase",
+        description="Exchange id of the default streams (ccxt id, or the sample's folder).",
+    )
+    symbols: Annotated[list[str], NoDecode] = Field(
+        ["BTC/USD", "ETH/USD"],
+        description="Default streams' symbols, comma-separated (BASE/QUOTE).",
+    )
+    timeframe: str = Field("4h", description="Default streams' timeframe (1m … 1d).")
     backfill_since: datetime | None = Field(
         None, description="Where an empty stream starts when no --since is given."
     )
@@ -62,7 +68,11 @@ class Settings(BaseSettings):
     )
 
     # --- the writer lock -----------------------------------------------------------------
-    writer_lock_timeout_s: float = Field(30.0, ge=0)
+    writer_lock_timeout_s: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a writer waits for the warehouse lock before naming its holder.",
+    )
 
     # --- ccxt ----------------------------------------------------------------------------
     ccxt_api_base_url: str | None = Field(
@@ -70,13 +80,23 @@ class Settings(BaseSettings):
     )
     ccxt_page_limit: int | None = Field(None, ge=1, description="Candles per request.")
     ccxt_rate_limit_ms: int | None = Field(None, ge=0, description="Override ccxt rateLimit.")
-    ccxt_timeout_ms: int = Field(10_000, ge=1)
-    ccxt_max_retries: int = Field(5, ge=0)
-    ccxt_backoff_base_s: float = Field(0.5, ge=0)
-    ccxt_backoff_max_s: float = Field(30.0, ge=0)
-    ccxt_max_retry_after_s: float = Field(60.0, ge=0)
-    breaker_failure_threshold: int = Field(5, ge=1)
-    breaker_cooldown_s: float = Field(30.0, ge=0)
+    ccxt_timeout_ms: int = Field(10_000, ge=1, description="Timeout of one exchange request.")
+    ccxt_max_retries: int = Field(
+        5, ge=0, description="Retries of a transient exchange error (backoff with jitter)."
+    )
+    ccxt_backoff_base_s: float = Field(
+        0.5, ge=0, description="First retry delay; doubles each retry."
+    )
+    ccxt_backoff_max_s: float = Field(30.0, ge=0, description="Longest retry delay.")
+    ccxt_max_retry_after_s: float = Field(
+        60.0, ge=0, description="Longest Retry-After honoured from a 429."
+    )
+    breaker_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive failures that open an exchange's circuit breaker."
+    )
+    breaker_cooldown_s: float = Field(
+        30.0, ge=0, description="Seconds an open breaker waits before a trial request."
+    )
 
     # --- dbt ----------------------------------------------------------------------------
     dbt_project_dir: Path = Field(
@@ -129,7 +149,9 @@ class Settings(BaseSettings):
     model_folds: int = Field(5, ge=2, description="Walk-forward test blocks.")
     model_embargo_bars: int | None = Field(None, ge=1, description="Default: the horizon.")
     model_search_budget: int = Field(0, ge=0, description="Random-search trials (0 = defaults).")
-    model_seed: int = 7
+    model_seed: int = Field(
+        7, description="Seed of the search and the boosters (same data and config: same model)."
+    )
 
     model_label: str = Field(
         "beyond_cost",
@@ -184,23 +206,52 @@ class Settings(BaseSettings):
     )
 
     # --- paper trading and risk -----------------------------------------------------------
-    trading_account: str = "paper"
-    trading_initial_cash: float = Field(100_000.0, gt=0)
-    trading_fee_bps: float = Field(10.0, ge=0)
-    trading_slippage_bps: float = Field(5.0, ge=0)
+    trading_account: str = Field(
+        "paper", description="The paper (or live) account the cycle trades."
+    )
+    trading_initial_cash: float = Field(100_000.0, gt=0, description="Cash of a new paper account.")
+    trading_fee_bps: float = Field(
+        10.0, ge=0, description="Fee on each fill's notional, in basis points."
+    )
+    trading_slippage_bps: float = Field(
+        5.0, ge=0, description="Slippage against the trader on each fill, clamped to the bar."
+    )
     trading_fraction_per_symbol: float = Field(0.5, gt=0, le=1, description="Equity per position.")
-    trading_allow_short: bool = False
-    trading_participation_cap: float | None = Field(None, gt=0, le=1)
-    risk_max_order_notional: float = Field(60_000.0, gt=0)
-    risk_max_position_notional: float = Field(60_000.0, gt=0)
+    trading_allow_short: bool = Field(
+        False, description="Allow short positions (settings can restrict the deployed strategy)."
+    )
+    trading_participation_cap: float | None = Field(
+        None, gt=0, le=1, description="Largest share of a bar's volume one order may fill."
+    )
+    risk_max_order_notional: float = Field(
+        60_000.0, gt=0, description="Largest notional of one order."
+    )
+    risk_max_position_notional: float = Field(
+        60_000.0,
+        gt=0,
+        description="Largest position per symbol (AAITI_RISK_POSITION_LIMITS per symbol).",
+    )
     risk_position_limits: dict[str, float] = Field(
         {}, description='Per-symbol position notional, e.g. {"BTC/USD": 40000}.'
     )
-    risk_max_gross_exposure: float = Field(1.0, gt=0)
-    risk_max_daily_loss: float = Field(0.05, gt=0, lt=1)
-    risk_drawdown_warn: float = Field(0.10, gt=0, lt=1)
-    risk_drawdown_halt: float = Field(0.15, gt=0, lt=1)
-    risk_max_consecutive_failures: int = Field(3, ge=1)
+    risk_max_gross_exposure: float = Field(
+        1.0, gt=0, description="Largest gross position value over equity."
+    )
+    risk_max_daily_loss: float = Field(
+        0.05, gt=0, lt=1, description="Loss from the day's starting equity that refuses new risk."
+    )
+    risk_drawdown_warn: float = Field(
+        0.10,
+        gt=0,
+        lt=1,
+        description="Drawdown from the peak that warns (and below which resume is allowed).",
+    )
+    risk_drawdown_halt: float = Field(
+        0.15, gt=0, lt=1, description="Drawdown from the peak that trips the kill switch."
+    )
+    risk_max_consecutive_failures: int = Field(
+        3, ge=1, description="Order failures in a row that open the order breaker."
+    )
     risk_min_history_bars: int = Field(
         250, ge=2, description="Below this: no new risk (fail closed)."
     )
@@ -240,20 +291,26 @@ class Settings(BaseSettings):
     alert_slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook.")
     alert_discord_webhook_url: SecretStr | None = Field(None, description="Discord webhook.")
     alert_smtp_host: str | None = Field(None, description="Email alerts through this server.")
-    alert_smtp_port: int = Field(25, ge=1, le=65535)
-    alert_smtp_starttls: bool = False
-    alert_smtp_user: str | None = None
-    alert_smtp_password: SecretStr | None = None
-    alert_email_from: str = "aaiti@localhost"
-    alert_email_to: Annotated[list[str], NoDecode] = []
+    alert_smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port.")
+    alert_smtp_starttls: bool = Field(False, description="Use STARTTLS with the SMTP server.")
+    alert_smtp_user: str | None = Field(None, description="SMTP user.")
+    alert_smtp_password: SecretStr | None = Field(
+        None, description="SMTP password (a secret: never logged)."
+    )
+    alert_email_from: str = Field("aaiti@localhost", description="Sender of email alerts.")
+    alert_email_to: Annotated[list[str], NoDecode] = Field(
+        [], description="Recipients of email alerts, comma-separated."
+    )
     alert_min_severity: str = Field(
         "warning", pattern="^(info|warning|critical)$", description="Below it: the log only."
     )
     alert_dedup_window_s: float = Field(3600.0, ge=0, description="Same key, same channel.")
     alert_rate_limit_per_hour: int = Field(30, ge=1, description="Per channel.")
-    alert_retries: int = Field(2, ge=0, le=10)
-    alert_retry_backoff_s: float = Field(0.5, ge=0)
-    alert_timeout_s: float = Field(5.0, gt=0)
+    alert_retries: int = Field(2, ge=0, le=10, description="Retries of a failed delivery.")
+    alert_retry_backoff_s: float = Field(
+        0.5, ge=0, description="First delay between delivery retries."
+    )
+    alert_timeout_s: float = Field(5.0, gt=0, description="Timeout of one delivery.")
 
     duckdb_memory_limit: str = Field(
         "2GB",
@@ -280,13 +337,19 @@ class Settings(BaseSettings):
     warm_runner_poll_s: float = Field(
         2.0, gt=0, le=60, description="How often the warm runner asks for due runs."
     )
-    prefect_port: int = Field(4200, ge=1, le=65535)
-    mlflow_port: int = Field(5000, ge=1, le=65535)
-    dashboard_port: int = Field(8501, ge=1, le=65535)
+    prefect_port: int = Field(
+        4200, ge=1, le=65535, description="Port of the local Prefect server and UI (make up)."
+    )
+    mlflow_port: int = Field(5000, ge=1, le=65535, description="Port of the MLflow UI (make up).")
+    dashboard_port: int = Field(
+        8501, ge=1, le=65535, description="Port of the dashboard (make up)."
+    )
     bind_host: str = Field("127.0.0.1", description="Where the local stack listens.")
 
     # --- synthetic -----------------------------------------------------------------------
-    synthetic_seed: int = 7
+    synthetic_seed: int = Field(
+        7, description="Seed of the synthetic streams (same seed and symbol: same candles)."
+    )
     synthetic_origin: datetime = Field(
         datetime(2025, 1, 1, tzinfo=UTC), description="First candle of every synthetic stream."
     )
@@ -536,3 +599,29 @@ def apply_dbt_environment(settings: Settings) -> None:
     os.environ["DBT_DUCKDB_PATH"] = str(Path(settings.warehouse_path).resolve())
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     os.environ["DBT_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
+
+
+def settings_reference() -> str:
+    """The settings reference (docs/settings.md), generated from :class:`Settings`."""
+    lines = [
+        "# Settings reference",
+        "",
+        "Generated from `aaiti/config.py` by `python -m aaiti.config` (a test keeps it",
+        "current). Each setting is an environment variable (or a line of `.env`); lists take",
+        "commas, dicts take JSON.",
+        "",
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, Path) and default.is_absolute():
+            default = default.name
+        shown = "–" if default is None else f"`{default}`"
+        meaning = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `AAITI_{name.upper()}` | {shown} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_reference(), end="")

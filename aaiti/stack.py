@@ -23,7 +23,7 @@ from pathlib import Path
 from aaiti.config import Settings, child_environment
 
 COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve")
-#: What ``aaiti serve`` registers (flows/deployments.py); serve is up when all are there.
+#: What ``aaiti-serve`` registers (flows/deployments.py); serve is up when all are there.
 SERVED_DEPLOYMENTS = frozenset(
     {"pipeline", "risk", "monitor", "train", "backtest", "ingest", "evaluate"}
 )
@@ -107,7 +107,7 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
         ),
         "serve": Component(
             "serve",
-            [str(bin_dir / "aaiti"), "serve"],
+            [str(bin_dir / "aaiti-serve")],
             f"http://{host}:{settings.prefect_port}/deployments",
             lambda: _served(api),
             base_env,

@@ -7,7 +7,7 @@
    The orchestration overhead is the difference, as a share of A. Each side runs two
    cycles in one process: "cold" pays the imports and first-use costs a fresh process
    pays; "warm" is the steady state. Then **as served**: a real Prefect server and
-   ``aaiti serve`` (``aaiti.stack.up``) on a third copy, three ``pipeline`` runs triggered
+   ``aaiti-serve`` (``aaiti.stack.up``) on a third copy, three ``pipeline`` runs triggered
    through the API, run start → the risk subflow's end, once with the warm runner
    (``flows/warm_runner.py``, the default) and once with Prefect's own runner (a fresh
    interpreter per run) as the reference. Target: cycle under 10 s.
@@ -190,7 +190,7 @@ def cycle_library_only() -> dict:
 
 
 def cycle_served(cycles: int = 3) -> dict:
-    """(child) The cycle as the stack runs it: a real Prefect server and ``aaiti serve``
+    """(child) The cycle as the stack runs it: a real Prefect server and ``aaiti-serve``
     started by ``aaiti.stack.up``; ``pipeline`` runs triggered through the API, one after
     another (each releases one bar). Per run: seconds from the run's start to its ``risk``
     subflow's end (the risk rows committed), and from creation to start (pickup). Which

@@ -59,7 +59,7 @@ def deliver_alerts(settings: Settings) -> dict:
     return {"alerts": report.alerts, **report.outcomes}
 
 
-#: Prefect global concurrency limit around warehouse-writing tasks (``aaiti serve`` creates
+#: Prefect global concurrency limit around warehouse-writing tasks (``aaiti-serve`` creates
 #: it with one slot). It queues writers in the UI instead of in the file lock's wait; the
 #: file lock still guards every write, with or without a server.
 WAREHOUSE_WRITES = "aaiti-warehouse-writes"

@@ -1,4 +1,4 @@
-"""Deployments, declared in code: what runs on which schedule (``aaiti serve`` serves them).
+"""Deployments, declared in code: what runs on which schedule (``aaiti-serve`` serves them).
 
 - ``pipeline``: every bar of the configured timeframe (a minute after the close). Under
   market replay, every ``AAITI_REPLAY_INTERVAL_S`` instead: each run releases the next

@@ -271,7 +271,7 @@ class WarmRunner:
                     message = ("cancel", str(run.id), "cancelled from the API")
                     break
                 if self._stop.is_set():
-                    message = ("exited", str(run.id), "aaiti serve was stopped during the run")
+                    message = ("exited", str(run.id), "aaiti-serve was stopped during the run")
                     break
         ex.runs += 1
         kind = message[0]

@@ -37,3 +37,13 @@ def test_only_config_reads_the_environment():
         if p.name != "config.py" and ("os.environ" in p.read_text() or "os.getenv" in p.read_text())
     ]
     assert offenders == []
+
+
+def test_the_settings_reference_is_generated_from_the_code_and_current():
+    from pathlib import Path
+
+    from aaiti.config import Settings, settings_reference
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
+    assert doc.read_text() == settings_reference(), "run: python -m aaiti.config > docs/settings.md"
+    assert all(f.description for f in Settings.model_fields.values())  # every one explained

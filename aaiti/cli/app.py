@@ -38,7 +38,6 @@ app.command("halt")(trading_cmds.halt)
 app.command("resume")(trading_cmds.resume)
 app.command("backtest")(trading_cmds.backtest)
 app.command("evaluate")(strategy_cmds.evaluate)
-app.command("serve")(stack_cmds.serve)
 app.add_typer(stack_cmds.stack_app, name="stack")
 
 

@@ -1,4 +1,5 @@
-"""``aaiti serve`` and ``aaiti stack up|status|down``: the local stack from one command."""
+"""``aaiti stack up|status|down``: the local stack from one command (``aaiti-serve``, beside
+the flows, serves the deployments)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,6 @@ def _settings():
 
 def _repo() -> Path:
     return Path.cwd()
-
-
-def serve() -> None:
-    """Serve every deployment (schedules run until stopped); needs PREFECT_API_URL."""
-    from flows.deployments import serve as serve_all
-
-    serve_all(_settings())
 
 
 @stack_app.command("up")
