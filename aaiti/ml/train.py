@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import subprocess
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +41,7 @@ from aaiti.ml.tracking import (
     importance_figure,
     model_name,
 )
-from aaiti.strategy.deploy import kept_spec, live_comparison, record_decision, strategy_metrics
-from aaiti.strategy.promotion import decide_promotion
-from aaiti.strategy.service import deployed_spec, judge_walk_forward
-from aaiti.strategy.spec import spec_from_settings
+from aaiti.strategy.deploy import decide_and_deploy, judge_strategies, strategy_metrics
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql
 
@@ -200,26 +197,8 @@ def train_and_register(
         )
         champion_auc = champ_wf.overall.auc
     trials = max(cfg.search_budget, 1) + (champion is not None and champ_params != params)
-    spec = spec_from_settings(settings.strategy, timeframe=timeframe)
-    judged = judge_walk_forward(
-        replace(spec, model_name=name),
-        ds=ds,
-        wf=wf,
-        trials=trials,
-        min_dsr=settings.strategy_min_dsr,
-        search_horizon=cfg.horizon if settings.strategy_search else None,
-    )
-    champ_judged = (
-        None
-        if champ_wf is None
-        else judge_walk_forward(
-            replace(spec, model_name=name, model_version=champion.version),
-            ds=ds,
-            wf=champ_wf,
-            trials=trials,
-            min_dsr=settings.strategy_min_dsr,
-            search_horizon=cfg.horizon if settings.strategy_search else None,
-        )
+    spec, judged, champ_judged = judge_strategies(
+        settings, cfg, name=name, ds=ds, wf=wf, champ_wf=champ_wf, champion=champion, trials=trials
     )
 
     rows = ds.labelled
@@ -227,18 +206,7 @@ def train_and_register(
     booster = fit_final(ds, cfg, params=params, rounds=wf.mean_best_iteration)
     calib = calibration_table(wf.oos["label"].to_numpy(), wf.oos["proba"].to_numpy())
     equity = equity_by_symbol(ds, wf, timeframe)
-    metrics = {f"oos_{k}": float(v) for k, v in wf.overall.as_dict().items()}
-    metrics.update({f"baseline_momentum_{k}": float(v) for k, v in base["momentum_sign"].items()})
-    metrics.update(
-        {f"control_shuffled_{k}": float(v) for k, v in base["shuffled_label_control"].items()}
-    )
-    metrics["baseline_always_long_accuracy"] = base["always_long"]["accuracy"]
-    metrics.update(strategy_metrics(judged.evaluation))
-    for symbol, eq in equity.items():
-        key = symbol.replace("/", "_")
-        metrics.update({f"longflat_{key}_{k}": float(v) for k, v in eq.items()})
-    if champion_auc is not None:
-        metrics["champion_oos_auc_same_folds"] = float(champion_auc)
+    metrics = run_metrics(wf=wf, base=base, equity=equity, judged=judged, champion_auc=champion_auc)
     fingerprint = {
         "training_rows_sha256": ds.fingerprint(),
         "dbt_manifest_sha256": _manifest_hash(settings),
@@ -269,73 +237,36 @@ def train_and_register(
             "data_end": data_end,
             "timeframe": timeframe,
         },
-        artifacts={
-            "config.json": cfg.as_dict() | {"xgb_params": params},
-            "features.json": ds.feature_names,
-            INPUTS_ARTIFACT: {"streams": streams, "features": ds.feature_names},
-            "folds.json": [
-                {
-                    "fold": f.fold,
-                    "test_start": str(f.test_start),
-                    "test_end": str(f.test_end),
-                    "n_train": f.n_train,
-                    "n_validation": f.n_validation,
-                    "best_iteration": f.best_iteration,
-                    **f.metrics.as_dict(),
-                }
-                for f in wf.folds
-            ],
-            "calibration.json": calib.to_dict(orient="records"),
-            "baselines.json": base,
-            "equity_long_flat_close_to_close_no_costs.json": equity,
-            "fingerprint.json": fingerprint,
-            "strategy_evaluation.json": judged.evaluation.summary(),
-            **(
-                {"strategy_search.json": judged.search.validation_sharpe}
-                if judged.search is not None
-                else {}
-            ),
-        },
+        artifacts=run_artifacts(
+            cfg=cfg,
+            params=params,
+            ds=ds,
+            streams=streams,
+            wf=wf,
+            calib=calib,
+            base=base,
+            equity=equity,
+            fingerprint=fingerprint,
+            judged=judged,
+        ),
         figures={"feature_importance.png": importance_figure(booster, title=f"{name}: total gain")},
         input_example=ds.X.iloc[rows[-5:]].reset_index(drop=True),
     )
 
-    decision = decide_promotion(
-        challenger=judged.evaluation,
-        champion=None if champ_judged is None else champ_judged.evaluation,
-        champion_version=champion.version if champion else None,
-        same_config=champ_params == params,
-        margin=settings.strategy_promotion_margin,
-        min_live_bars=settings.strategy_min_live_bars,
-        live=None
-        if champion is None
-        else live_comparison(settings, tracker, champion, spec, judged, wf, ds, name),
-    )
-    if decision.promoted:
-        tracker.promote(name, info.version, reason=decision.reason)
-    tracker.client.set_model_version_tag(name, str(info.version), "decision", decision.reason)
-    tracker.client.set_model_version_tag(
-        name,
-        str(info.version),
-        "strategy_qualified",
-        str(judged.evaluation.qualification.qualified),
-    )
-    deployed = (
-        deployed_spec(
-            judged.evaluation.spec, model_name=name, version=info.version, edge=judged.deployed_edge
-        )
-        if decision.promoted
-        else kept_spec(settings, spec, name, champion, champ_judged)
-    )
-    record_decision(
+    decision = decide_and_deploy(
         settings,
-        deployed=deployed,
-        decision=decision,
-        evaluations=[("challenger", judged, info.version)]
-        + ([] if champ_judged is None else [("champion", champ_judged, champion.version)]),
+        tracker,
+        name=name,
+        version=info.version,
+        run_id=info.run_id,
+        champion=champion,
+        spec=spec,
+        judged=judged,
+        champ_judged=champ_judged,
+        wf=wf,
+        ds=ds,
+        same_config=champ_params == params,
     )
-    tracker.log_json(info.run_id, "strategy_deployed.json", deployed.as_dict())
-    log.info("%s v%d: %s", name, info.version, decision.reason)
     promoted = decision.promoted
     return TrainingReport(
         name,
@@ -353,6 +284,49 @@ def train_and_register(
         decision.qualified,
         decision.qualification,
     )
+
+
+def run_metrics(*, wf, base, equity, judged, champion_auc) -> dict[str, float]:
+    """The training run's metrics: out of sample, baselines, controls, the strategy."""
+    metrics = {f"oos_{k}": float(v) for k, v in wf.overall.as_dict().items()}
+    metrics.update({f"baseline_momentum_{k}": float(v) for k, v in base["momentum_sign"].items()})
+    metrics.update(
+        {f"control_shuffled_{k}": float(v) for k, v in base["shuffled_label_control"].items()}
+    )
+    metrics["baseline_always_long_accuracy"] = base["always_long"]["accuracy"]
+    metrics.update(strategy_metrics(judged.evaluation))
+    for symbol, eq in equity.items():
+        key = symbol.replace("/", "_")
+        metrics.update({f"longflat_{key}_{k}": float(v) for k, v in eq.items()})
+    if champion_auc is not None:
+        metrics["champion_oos_auc_same_folds"] = float(champion_auc)
+    return metrics
+
+
+def run_artifacts(
+    *, cfg, params, ds, streams, wf, calib, base, equity, fingerprint, judged
+) -> dict[str, object]:
+    """The training run's JSON artifacts (lists that grow with the universe included)."""
+    folds = [
+        {"fold": f.fold, "test_start": str(f.test_start), "test_end": str(f.test_end),
+         "n_train": f.n_train, "n_validation": f.n_validation,
+         "best_iteration": f.best_iteration, **f.metrics.as_dict()}
+        for f in wf.folds
+    ]  # fmt: skip
+    out = {
+        "config.json": cfg.as_dict() | {"xgb_params": params},
+        "features.json": ds.feature_names,
+        INPUTS_ARTIFACT: {"streams": streams, "features": ds.feature_names},
+        "folds.json": folds,
+        "calibration.json": calib.to_dict(orient="records"),
+        "baselines.json": base,
+        "equity_long_flat_close_to_close_no_costs.json": equity,
+        "fingerprint.json": fingerprint,
+        "strategy_evaluation.json": judged.evaluation.summary(),
+    }
+    if judged.search is not None:
+        out["strategy_search.json"] = judged.search.validation_sharpe
+    return out
 
 
 def version_summary(v: VersionInfo) -> dict:

@@ -4,14 +4,15 @@ deployed, and the decision recorded in the warehouse (state and evaluations, one
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from aaiti.strategy.evaluate import StrategyEvaluation, fold_edge_models
-from aaiti.strategy.promotion import LiveComparison, PromotionDecision
-from aaiti.strategy.service import Judged, compare_live, deployed_spec, now
-from aaiti.strategy.spec import StrategySpec
+from aaiti.strategy.promotion import LiveComparison, PromotionDecision, decide_promotion
+from aaiti.strategy.service import Judged, compare_live, deployed_spec, judge_walk_forward, now
+from aaiti.strategy.spec import StrategySpec, spec_from_settings
 from aaiti.strategy.store import (
     DeployedStrategy,
     load_state,
@@ -24,7 +25,7 @@ from aaiti.warehouse import Warehouse
 if TYPE_CHECKING:
     from aaiti.config import Settings
     from aaiti.ml.dataset import Dataset
-    from aaiti.ml.model import WalkForwardResult
+    from aaiti.ml.model import TrainConfig, WalkForwardResult
     from aaiti.ml.tracking import Tracker, VersionInfo
 
 log = logging.getLogger(__name__)
@@ -137,3 +138,78 @@ def record_decision(
         reason = f"{decision.kind}: {decision.reason}; {decision.qualification}"
         save_state(con, DeployedStrategy(deployed, decision.qualified, reason, at))
     return evaluation_id
+
+
+def judge_strategies(
+    settings: Settings,
+    cfg: TrainConfig,
+    *,
+    name: str,
+    ds: Dataset,
+    wf: WalkForwardResult,
+    champ_wf: WalkForwardResult | None,
+    champion: VersionInfo | None,
+    trials: int,
+) -> tuple[StrategySpec, Judged, Judged | None]:
+    """The configured strategy, judged on the challenger's and the champion's folds."""
+    spec = spec_from_settings(settings.strategy, timeframe=cfg.timeframe)
+    horizon = cfg.horizon if settings.strategy_search else None
+
+    def judge(w: WalkForwardResult, version: int | None) -> Judged:
+        return judge_walk_forward(
+            replace(spec, model_name=name, model_version=version), ds=ds, wf=w, trials=trials,
+            min_dsr=settings.strategy_min_dsr, search_horizon=horizon,
+        )  # fmt: skip
+
+    champ = None if champ_wf is None or champion is None else judge(champ_wf, champion.version)
+    return spec, judge(wf, None), champ
+
+
+def decide_and_deploy(
+    settings: Settings,
+    tracker: Tracker,
+    *,
+    name: str,
+    version: int,
+    run_id: str,
+    champion: VersionInfo | None,
+    spec: StrategySpec,
+    judged: Judged,
+    champ_judged: Judged | None,
+    wf: WalkForwardResult,
+    ds: Dataset,
+    same_config: bool,
+) -> PromotionDecision:
+    """Promotion, refresh or standing aside; the registry, the warehouse and MLflow told."""
+    decision = decide_promotion(
+        challenger=judged.evaluation,
+        champion=None if champ_judged is None else champ_judged.evaluation,
+        champion_version=champion.version if champion else None,
+        same_config=same_config,
+        margin=settings.strategy_promotion_margin,
+        min_live_bars=settings.strategy_min_live_bars,
+        live=None
+        if champion is None
+        else live_comparison(settings, tracker, champion, spec, judged, wf, ds, name),
+    )
+    if decision.promoted:
+        tracker.promote(name, version, reason=decision.reason)
+    tracker.client.set_model_version_tag(name, str(version), "decision", decision.reason)
+    tracker.client.set_model_version_tag(
+        name, str(version), "strategy_qualified", str(judged.evaluation.qualification.qualified)
+    )
+    deployed = (
+        deployed_spec(judged.evaluation.spec, model_name=name, version=version, edge=judged.deployed_edge)
+        if decision.promoted
+        else kept_spec(settings, spec, name, champion, champ_judged)
+    )  # fmt: skip
+    record_decision(
+        settings,
+        deployed=deployed,
+        decision=decision,
+        evaluations=[("challenger", judged, version)]
+        + ([] if champ_judged is None else [("champion", champ_judged, champion.version)]),
+    )
+    tracker.log_json(run_id, "strategy_deployed.json", deployed.as_dict())
+    log.info("%s v%d: %s", name, version, decision.reason)
+    return decision
