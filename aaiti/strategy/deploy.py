@@ -47,10 +47,12 @@ def strategy_metrics(ev: StrategyEvaluation) -> dict[str, float]:
 
 
 def deployed_state(settings: Settings, *, timeframe: str) -> DeployedStrategy | None:
+    import duckdb
+
     con = Warehouse.from_settings(settings).read()
     try:
         return load_state(con, name=settings.trading_strategy, timeframe=timeframe)
-    except Exception:  # a snapshot from before the strategy tables: nothing deployed
+    except duckdb.CatalogException:  # a snapshot from before the strategy tables
         return None
     finally:
         con.close()
