@@ -167,9 +167,6 @@ class StreamState:
     stop: float = math.nan
     target: float = math.nan
 
-    def flat(self) -> StreamState:
-        return StreamState()
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -177,10 +174,6 @@ class Decision:
     fraction: float
     state: StreamState
     reason: str
-
-    @property
-    def code(self) -> int:
-        return REASONS.index(self.reason)
 
 
 def decide(
