@@ -140,6 +140,27 @@ class Settings(BaseSettings):
     quality_quarantine: bool = Field(
         True, description="Move rows failing critical expectations out of raw.ohlcv."
     )
+    quality_volume_window: int = Field(
+        100, ge=10, description="Previous bars a bar's volume is judged against (log10 space)."
+    )
+    quality_volume_min_factor: float = Field(
+        100.0,
+        gt=1,
+        description="A volume outlier is at least this many times the window's median volume.",
+    )
+    quality_max_volume_z: float = Field(
+        6.0, gt=0, description="…and more robust deviations (IQR/1.349) above it than this."
+    )
+    quality_max_timeframe_mismatch: float = Field(
+        0.01,
+        gt=0,
+        description="Largest |log| difference of a native bar's OHLC from the same bucket "
+        "resampled from a finer native timeframe (beyond it: critical; any: a warning).",
+    )
+    quality_incremental: bool = Field(
+        True,
+        description="Validate only new rows plus the window the rules need (off: whole history).",
+    )
 
     # --- models -------------------------------------------------------------------------
     model_horizon: int = Field(1, ge=1, description="Label: direction over this many bars.")

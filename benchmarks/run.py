@@ -9,6 +9,7 @@ BENCHMARKS = [
     "bench_ingest",
     "bench_transform",
     "bench_quality",
+    "bench_quality_incremental",
     "bench_ml",
     "bench_trading",
     "bench_strategy",

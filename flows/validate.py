@@ -7,7 +7,7 @@ from prefect.artifacts import create_table_artifact
 
 from aaiti.config import Settings
 from aaiti.market import Stream, stream_exchange
-from aaiti.quality import RAW, GateResult, run_gate, validator_for
+from aaiti.quality import RAW, GateResult, run_gates, validator_for
 from aaiti.warehouse import Warehouse
 from flows.common import alert_on_failure, deliver_alerts, flow_settings, retry_on_transient
 
@@ -55,18 +55,19 @@ def outcome_rows(result: GateResult) -> list[dict]:
 
 
 @task(
-    task_run_name="validate {checkpoint} {stream}",
+    task_run_name="validate {checkpoint} ({count} streams)",
     retries=2,
     retry_delay_seconds=[5, 20],
     retry_condition_fn=retry_on_transient,
 )
-def validate_stream(
-    settings: Settings, *, stream: Stream, checkpoint: str, run_id: str
-) -> GateResult:
-    return run_gate(
+def validate_streams(
+    settings: Settings, *, streams: list[Stream], checkpoint: str, run_id: str, count: int
+) -> list[GateResult]:
+    """Every stream in one run: new rows plus the rules' window, one GX batch per timeframe."""
+    return run_gates(
         Warehouse.from_settings(settings),
         settings,
-        stream,
+        streams,
         checkpoint=checkpoint,
         validator=validator_for(settings, docs=False),  # the flow builds the docs once
         run_id=run_id,
@@ -93,10 +94,9 @@ def validate_flow(
         settings,
         timeframes or ([settings.timeframe] if checkpoint == RAW else feature_timeframes(settings)),
     )
-    # validations share one GX project on disk: run them one after another
-    results = [
-        validate_stream(settings, stream=s, checkpoint=checkpoint, run_id=run_id) for s in streams
-    ]
+    results = validate_streams(
+        settings, streams=streams, checkpoint=checkpoint, run_id=run_id, count=len(streams)
+    )
     docs = build_docs(settings) if docs else "not rebuilt in this run"
     rows = [row for r in results for row in outcome_rows(r)]
     create_table_artifact(

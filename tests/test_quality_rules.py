@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aaiti.quality.checks import raw_batch
+from aaiti.quality.checks import VolumeRule, cross_timeframe_diff, raw_batch, volume_outliers
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 BOUND = 0.6  # the 4h default
@@ -145,8 +145,120 @@ def test_every_bundled_file_is_flagged_only_where_justified():
             "stale": b["stale_run"] > s.quality_max_stale_run,
             "frozen": b["frozen_run"] > s.quality_max_stale_run,
             "zero volume": b["zero_volume_run"] > s.quality_max_zero_volume_run,
+            "volume": b["volume_z"] > s.quality_max_volume_z,
+            "volume shift": b["volume_shift"] > 0,
+            "volume pending": b["volume_unconfirmed"] > 0,
         }
         for rule, mask in rules.items():
             found |= {(r.file, rule, f"{t:%Y-%m-%d %H:%M}") for t in b.loc[mask, "ts"]}
     assert len(manifest) == 15
     assert found == JUSTIFIED
+
+
+def _volumes(n: int = 400, *, seed: int = 1) -> np.ndarray:
+    """A lognormal volume series: a day's worth of noise, nothing an exchange would not print."""
+    return np.exp(np.random.default_rng(seed).normal(3.0, 0.8, n))
+
+
+def _volume_flags(v: np.ndarray) -> dict[str, list[int]]:
+    z, shift, pending = volume_outliers(v, rule=VolumeRule(), confirm=3)
+    return {
+        "outlier": np.flatnonzero(np.nan_to_num(z) > VolumeRule().max_z).tolist(),
+        "shift": np.flatnonzero(shift).tolist(),
+        "pending": np.flatnonzero(pending).tolist(),
+    }
+
+
+@pytest.mark.parametrize("k", [1e4, 1e6])
+@pytest.mark.parametrize("at", [150, 250, 390])
+def test_a_volume_off_by_orders_of_magnitude_is_named(k, at):
+    v = _volumes()
+    v[at] *= k
+    assert _volume_flags(v) == {"outlier": [at], "shift": [], "pending": []}
+
+
+@pytest.mark.parametrize("length", [1, 2, 3])
+def test_a_volume_outlier_in_the_newest_bars_waits_for_the_bars_that_tell(length):
+    v = _volumes()
+    v[-length:] *= 1e5
+    rows = list(range(400 - length, 400))
+    assert _volume_flags(v) == {"outlier": rows, "shift": [], "pending": rows}
+
+
+@pytest.mark.parametrize("k", [1e4, 1e6])
+def test_a_volume_series_that_continues_at_another_unit_blocks(k):
+    v = _volumes()
+    v[200:] *= k
+    got = _volume_flags(v)
+    assert got["shift"][:4] == [200, 201, 202, 203] and got["shift"] == got["outlier"]
+    assert got["pending"] == []
+
+
+def test_a_volume_outlier_next_to_a_hole_is_judged_by_the_bars_before_it():
+    f = frame(300)
+    f["volume"] = _volumes(300)
+    f = f.drop(index=range(150, 170))
+    f.loc[170, "volume"] *= 1e5
+    b = raw_batch(f, timeframe="4h", now=NOW, max_move=BOUND)
+    assert b.loc[b["volume_z"] > VolumeRule().max_z, "ts"].tolist() == [f.loc[170, "ts"]]
+
+
+def test_a_volume_surge_the_market_keeps_growing_into_is_not_an_outlier():
+    v = _volumes()
+    v[200:] *= np.geomspace(1, 1e3, 200)  # three decades, but over 200 bars
+    assert _volume_flags(v) == {"outlier": [], "shift": [], "pending": []}
+
+
+def _hours(n: int, start: str = "2024-01-01") -> pd.DataFrame:
+    f = frame(n)
+    f["ts"] = pd.date_range(start, periods=n, freq="1h", tz="UTC")
+    f["high"] = f[["open", "close"]].max(axis=1) * 1.002
+    f["low"] = f[["open", "close"]].min(axis=1) * 0.998
+    f["open"] = f["close"].shift(1).fillna(f["close"])
+    f["high"] = f[["high", "open"]].max(axis=1)
+    f["low"] = f[["low", "open"]].min(axis=1)
+    return f
+
+
+def _resampled(fine: pd.DataFrame, rule: str) -> pd.DataFrame:
+    g = fine.set_index("ts").resample(rule, label="left", closed="left")
+    out = g.agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    return out.dropna().reset_index()
+
+
+def test_a_native_bar_that_disagrees_with_its_finer_bars_is_named_and_an_incomplete_bucket_is_not():
+    fine = _hours(48)
+    coarse = _resampled(fine, "4h")
+    assert np.nanmax(cross_timeframe_diff(coarse, fine, coarse_tf="4h", fine_tf="1h")) < 1e-12
+    bad = coarse.copy()
+    bad.loc[5, "close"] *= 1.01  # 1 % off: beyond the 0.3 % bound
+    bad.loc[7, "high"] *= 1.001  # 0.1 %: a warning, not critical
+    diff = cross_timeframe_diff(bad, fine, coarse_tf="4h", fine_tf="1h")
+    assert np.flatnonzero(diff > 0.003).tolist() == [5]
+    assert np.flatnonzero(diff > 1e-9).tolist() == [5, 7]
+    holed = fine.drop(index=[21])  # bucket 5 loses a fine bar: not compared
+    diff = cross_timeframe_diff(bad, holed, coarse_tf="4h", fine_tf="1h")
+    assert np.isnan(diff[5]) and np.flatnonzero(diff > 1e-9).tolist() == [7]
+
+
+def test_the_bundled_native_timeframes_agree_where_one_source_supplies_them():
+    """ETH/USD 4h and 1d come from one upstream (ta4j): every complete daily bucket
+    resampled from the 4h bars matches the native daily bar within the bound. BTC/USD's
+    1h and 1d come from CryptoDataDownload exports, its 4h from ta4j: records that disagree,
+    which the rule names (README: what each rule flags per file)."""
+    from aaiti.config import load_settings
+    from tests.conftest import SAMPLE_DIR
+
+    bound = load_settings().quality_max_timeframe_mismatch
+
+    def beyond(sym: str, fine_tf: str, coarse_tf: str) -> tuple[int, int]:
+        fine = pd.read_parquet(SAMPLE_DIR / f"coinbase/{sym}/{fine_tf}.parquet")
+        coarse = pd.read_parquet(SAMPLE_DIR / f"coinbase/{sym}/{coarse_tf}.parquet")
+        diff = cross_timeframe_diff(coarse, fine, coarse_tf=coarse_tf, fine_tf=fine_tf)
+        return int(np.isfinite(diff).sum()), int((np.nan_to_num(diff) > bound).sum())
+
+    assert beyond("ETH-USD", "4h", "1d") == (3441, 0)
+    # CryptoDataDownload's daily and hourly exports disagree with each other too
+    assert beyond("BTC-USD", "1h", "1d") == (825, 41)
+    assert beyond("BTC-USD", "1h", "4h") == (6552, 230)  # CDD vs ta4j
+    assert beyond("BTC-USD", "4h", "1d") == (1232, 9)  # ta4j vs CDD

@@ -15,11 +15,14 @@ def validate(
     checkpoint: Annotated[str, typer.Option(help="raw | features")] = "raw",
     timeframe: Annotated[str | None, typer.Option(help="Stream timeframe to validate.")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols.")] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Judge whole histories, not just what is new.")
+    ] = False,
 ) -> None:
     """Validate streams with the GX suites; quarantine bad raw rows; exit 4 if one is blocked."""
     from aaiti.config import apply_tool_environment, load_settings
     from aaiti.market import Stream, stream_exchange
-    from aaiti.quality import FEATURES, RAW, run_gate, validator_for
+    from aaiti.quality import FEATURES, RAW, run_gates, validator_for
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
@@ -31,25 +34,26 @@ def validate(
         validator = validator_for(settings)
         exchange = stream_exchange(settings.source, settings.exchange)
         names = [s.strip() for s in symbols.split(",")] if symbols else settings.symbols
-        results = [
-            run_gate(
-                warehouse,
-                settings,
-                Stream(exchange, s, timeframe or settings.timeframe),
-                checkpoint=checkpoint,
-                validator=validator,
-            )
-            for s in names
-        ]
+        results = run_gates(
+            warehouse,
+            settings,
+            [Stream(exchange, s, timeframe or settings.timeframe) for s in names],
+            checkpoint=checkpoint,
+            validator=validator,
+            full=full,
+        )
         docs = validator.build_docs()
         warehouse.publish_snapshot()
         table = Table(title=f"quality gate: {checkpoint}")
-        for col in ("stream", "status", "rows", "critical failures", "warnings", "quarantined"):
+        for col in (
+            "stream", "status", "judged", "rows", "critical failures", "warnings", "quarantined"
+        ):  # fmt: skip
             table.add_column(col)
         for r in results:
             table.add_row(
                 str(r.stream),
                 r.status,
+                r.mode,
                 f"{r.attempts[0].rows:,}",
                 "; ".join(
                     f"{o.description} ×{o.unexpected_count}"

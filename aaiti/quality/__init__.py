@@ -7,6 +7,7 @@ from aaiti.quality.gate import (
     gate_status,
     raw_parameters,
     run_gate,
+    run_gates,
     validator_for,
 )
 from aaiti.quality.gx import ExpectationOutcome, GxValidator, SuiteOutcome
@@ -21,5 +22,6 @@ __all__ = [
     "gate_status",
     "raw_parameters",
     "run_gate",
+    "run_gates",
     "validator_for",
 ]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -33,6 +35,11 @@ RAW_DERIVED = (
     "frozen_run",
     "stale_run",
     "zero_volume_run",
+    "ts_step_s",
+    "volume_z",
+    "volume_shift",
+    "volume_unconfirmed",
+    "timeframe_mismatch",
 )
 
 
@@ -88,6 +95,9 @@ def raw_batch(
     max_move: float = math.inf,
     confirm_bars: int = 3,
     released: Collection[pd.Timestamp] = (),
+    volume_rule: VolumeRule | None = None,
+    finer: pd.DataFrame | None = None,
+    finer_timeframe: str | None = None,
 ) -> pd.DataFrame:
     """One stream's candles (sorted by ts) with the derived check columns.
 
@@ -108,6 +118,11 @@ def raw_batch(
       and comes back (a data error), near zero for a real move. Unknown at the newest bar.
     - ``stale_run``: length of the run of bars with unchanged close and zero volume.
     - ``zero_volume_run``: length of the run of zero-volume bars.
+    - ``ts_step_s``: seconds since the previous row (≤ 0: a duplicate or out of order).
+    - ``volume_z`` / ``volume_shift`` / ``volume_unconfirmed``: see :func:`volume_outliers`
+      (a released bar starts a new reference window, as it does for prices).
+    - ``timeframe_mismatch``: against ``finer`` bars of the same source, see
+      :func:`cross_timeframe_diff` (NaN when there are none).
     """
     out = frame.sort_values("ts", kind="stable").reset_index(drop=True).copy()
     step_s = timeframe_ms(timeframe) // 1000
@@ -120,6 +135,9 @@ def raw_batch(
     gap = np.zeros(len(out), dtype=np.int64)
     gap[1:] = (np.diff(epoch) // step_s) - 1
     out["gap_bars_before"] = gap
+    ts_step = np.full(len(out), np.nan)
+    ts_step[1:] = np.diff(epoch)
+    out["ts_step_s"] = ts_step
     out["gap_hours_before"] = gap * step_s / 3600.0
 
     close = out["close"].to_numpy(float)
@@ -164,7 +182,93 @@ def raw_batch(
     frozen[1:] = flat[1:] & (close[1:] == close[:-1]) & consecutive[1:]
     frozen[:-1] |= frozen[1:] & flat[:-1]  # the run's first bar too
     out["frozen_run"] = _run_lengths(frozen)
+    cuts = [0, *np.flatnonzero(released_mask).tolist(), len(out)]
+    parts = [
+        volume_outliers(volume[a:b], rule=volume_rule or VolumeRule(), confirm=confirm_bars)
+        for a, b in pairwise(cuts)
+        if b > a
+    ]
+    for k, name in enumerate(("volume_z", "volume_shift", "volume_unconfirmed")):
+        out[name] = np.concatenate([p[k] for p in parts]) if parts else np.array([])
+    out["timeframe_mismatch"] = (
+        cross_timeframe_diff(out, finer, coarse_tf=timeframe, fine_tf=finer_timeframe)
+        if finer is not None and finer_timeframe
+        else np.full(len(out), np.nan)
+    )
     return out
+
+
+@dataclass(frozen=True)
+class VolumeRule:
+    """A bar's volume against the previous ``window`` bars', in log10 space.
+
+    It counts only when the volume is at least ``min_factor`` × the window's median (two
+    orders of magnitude: "off by orders of magnitude", as a unit error is) *and* its robust
+    z-score (median and IQR / 1.349, scale at least ``min_scale`` decades) exceeds
+    ``max_z`` (six robust deviations: ~1e-9 per bar were log volume normal, so the bound
+    is set by the tails, not by the sample). Only upward: a volume too low reads as a
+    quiet bar, which the features already meet every night."""
+
+    window: int = 100
+    min_factor: float = 100.0
+    max_z: float = 6.0
+    min_scale: float = 0.1
+
+
+def volume_outliers(
+    volume: np.ndarray, *, rule: VolumeRule, confirm: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bar: ``volume_z`` (the robust z where the factor is reached, else 0; NaN for
+    zero volume or too little history), and, like the price rule, whether a run of such
+    bars persists beyond ``confirm`` bars (``volume_shift``: blocks) or reaches the newest
+    bar without ``confirm`` bars after it (``volume_unconfirmed``: waits). Only the
+    previous bars are the reference: nothing after a bar judges it but the run's end."""
+    n = len(volume)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lv = pd.Series(np.where(volume > 0, np.log10(np.where(volume > 0, volume, 1.0)), np.nan))
+    past = lv.shift(1).rolling(rule.window, min_periods=max(rule.window // 5, 5))
+    med, q1, q3 = past.median(), past.quantile(0.25), past.quantile(0.75)
+    scale = np.maximum(((q3 - q1) / 1.349).to_numpy(), rule.min_scale)
+    dev = (lv - med).to_numpy()
+    z = np.where(dev >= math.log10(rule.min_factor), dev / scale, 0.0)
+    z[np.isnan(dev)] = np.nan
+    out_mask = np.nan_to_num(z) > rule.max_z
+    runs = _run_lengths(out_mask)
+    shift = out_mask & (runs > confirm)
+    at_end = np.zeros(n, dtype=bool)
+    if n and out_mask[-1]:
+        at_end[n - runs[-1] :] = True
+    pending = out_mask & at_end & ~shift
+    return z, shift.astype(np.int64), pending.astype(np.int64)
+
+
+def cross_timeframe_diff(
+    coarse: pd.DataFrame, fine: pd.DataFrame, *, coarse_tf: str, fine_tf: str
+) -> np.ndarray:
+    """Per coarse bar: the largest |log| difference of open, high, low and close from the
+    same bucket resampled from the fine bars, where the bucket is complete (every fine bar
+    present); NaN otherwise. Both come from the same trades, so they must agree."""
+    step, sub = timeframe_ms(coarse_tf), timeframe_ms(fine_tf)
+    res = np.full(len(coarse), np.nan)
+    if fine.empty or step % sub or step == sub:
+        return res
+    f = fine.sort_values("ts")
+    bucket = f["ts"].dt.floor(pd.Timedelta(milliseconds=step))
+    agg = f.groupby(bucket).agg(
+        open=("open", "first"), high=("high", "max"), low=("low", "min"),
+        close=("close", "last"), n=("close", "size"),
+    )  # fmt: skip
+    agg = agg[agg["n"] == step // sub]
+    joined = coarse[["ts", "open", "high", "low", "close"]].merge(
+        agg, left_on="ts", right_index=True, how="left", suffixes=("", "_fine")
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diffs = [
+            np.abs(np.log(joined[k].to_numpy(float) / joined[f"{k}_fine"].to_numpy(float)))
+            for k in ("open", "high", "low", "close")
+        ]
+    res = np.max(np.vstack(diffs), axis=0)
+    return res
 
 
 def _wick_beyond(out: pd.DataFrame) -> np.ndarray:
@@ -193,8 +297,11 @@ def feature_batch(frame: pd.DataFrame, *, now: datetime) -> pd.DataFrame:
     out = frame.sort_values("ts", kind="stable").reset_index(drop=True).copy()
     epoch = ((out["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
     out["seconds_in_future"] = np.maximum(epoch - int(pd.Timestamp(now).timestamp()), 0)
+    ts_step = np.full(len(out), np.nan)
+    ts_step[1:] = np.diff(epoch)
     numeric = out.select_dtypes("number")
     out["non_finite_values"] = np.isinf(numeric.to_numpy(dtype=float)).sum(axis=1)
+    out["ts_step_s"] = ts_step
     return out
 
 

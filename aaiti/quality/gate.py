@@ -1,39 +1,53 @@
 """Gate semantics: stop bad data, show it, explain it — and let the rest flow.
 
-For one stream at one checkpoint:
+For the streams at one checkpoint:
 
-1. validate the stream's batch (taken from DuckDB) with the checkpoint's suite;
-2. if critical expectations fail on named rows (raw checkpoint), move those rows to
+1. take each stream's rows to judge from DuckDB: only those new or changed since its last
+   verdict plus the window its rules need before them (incremental), or its whole history
+   (first run, a blocked stream, changed rule settings, ``AAITI_QUALITY_INCREMENTAL=false``);
+2. validate them with the checkpoint's suite, all streams of a timeframe in one batch;
+3. if critical expectations fail on named rows (raw checkpoint), move those rows to
    ``raw.ohlcv_quarantine`` with the failing expectations as the reason, request a full
-   rebuild of the derived tables, raise an alert, and validate again;
-3. the stream's gate is ``passed`` when no critical expectation fails any more, ``blocked``
+   rebuild of the derived tables, raise an alert, and validate those streams again;
+4. a stream's gate is ``passed`` when no critical expectation fails any more, ``blocked``
    otherwise. A blocked stream gets no new features (and later no training, predictions or
    trades) until a run passes again. Warnings are recorded and shown, and block nothing.
 
-Every expectation's result of every attempt goes to ``ops.quality_results``.
+Every expectation's result of every attempt goes to ``ops.quality_results``, per stream.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pandas as pd
 
 from aaiti.config import Settings
 from aaiti.market.candles import Stream
-from aaiti.quality.checks import feature_batch, raw_batch
-from aaiti.quality.gx import GxValidator, SuiteOutcome
+from aaiti.market.timeframes import timeframe_ms
+from aaiti.quality.checks import VolumeRule, feature_batch, raw_batch
+from aaiti.quality.gx import ExpectationOutcome, GxValidator, SuiteOutcome
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import load_sql, run
 
 log = logging.getLogger(__name__)
 _SQL = "aaiti.quality"
 RAW, FEATURES = "raw", "features"
 SUITES = {RAW: "raw_ohlcv", FEATURES: "features"}
+MAX_PASSES = 3
+#: Failures that block the stream rather than quarantine a row: one bar cannot be blamed
+#: for a level the series keeps, or for a jump whose next bars have not arrived.
+BLOCKING_COLUMNS = frozenset(
+    {"level_shift", "unconfirmed_jump", "volume_shift", "volume_unconfirmed"}
+)
+#: Rows per GX batch when whole histories are judged (memory, not speed, sets it).
+FULL_BATCH_ROWS = 600_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,8 @@ class GateResult:
     attempts: list[SuiteOutcome] = field(default_factory=list)
     quarantined: int = 0
     reason: str | None = None
+    mode: str = "full"  # full | incremental
+    rows_judged: int = 0
 
     @property
     def passed(self) -> bool:
@@ -53,6 +69,9 @@ class GateResult:
     @property
     def final(self) -> SuiteOutcome:
         return self.attempts[-1]
+
+
+# --- parameters ----------------------------------------------------------------------------
 
 
 def raw_parameters(settings: Settings, stream: Stream) -> dict:
@@ -70,7 +89,35 @@ def raw_parameters(settings: Settings, stream: Stream) -> dict:
         "max_stale_run": settings.quality_max_stale_run,
         "max_zero_volume_run": settings.quality_max_zero_volume_run,
         "max_gap_hours": settings.quality_max_gap_hours,
+        "max_volume_z": settings.quality_max_volume_z,
+        "max_timeframe_mismatch": settings.quality_max_timeframe_mismatch,
     }
+
+
+def volume_rule(settings: Settings) -> VolumeRule:
+    return VolumeRule(
+        window=settings.quality_volume_window,
+        min_factor=settings.quality_volume_min_factor,
+        max_z=settings.quality_max_volume_z,
+    )
+
+
+def rules_hash(settings: Settings, checkpoint: str) -> str:
+    """What a verdict depends on besides the data: a change re-judges whole histories."""
+    q = {k: v for k, v in settings.quality.values.items() if k not in ("incremental", "quarantine")}
+    blob = json.dumps([checkpoint, q], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def window_rows(settings: Settings) -> tuple[int, int]:
+    """(context, rejudge): rows before the first new one that the rules read, and how many
+    of those are judged again because new bars change their verdict (a spike's or wick's
+    next bar, a run that grows, a jump's confirming bars)."""
+    runs = max(settings.quality_max_stale_run, settings.quality_max_zero_volume_run)
+    confirm = settings.quality_shift_confirm_bars
+    rejudge = max(runs, confirm, 1) + 1
+    context = max(runs, settings.quality_volume_window) + 1
+    return context, rejudge
 
 
 def validator_for(settings: Settings, *, docs: bool = True) -> GxValidator:
@@ -79,34 +126,500 @@ def validator_for(settings: Settings, *, docs: bool = True) -> GxValidator:
     )
 
 
-def _read(warehouse: Warehouse, name: str, stream: Stream) -> pd.DataFrame:
-    with warehouse.writer(purpose=f"validate {stream}") as con:
-        return (
-            con.sql(load_sql(_SQL, name), params=[stream.exchange, stream.symbol, stream.timeframe])
-            .to_arrow_table()
-            .to_pandas()
+# --- the pure core: batches in, verdicts out -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One stream's part of a run: which rows the rules read and which they judge."""
+
+    stream: Stream
+    mode: str  # full | incremental | unchanged
+    since: pd.Timestamp | None = None  # first row read (None: the whole history)
+    judge_from: pd.Timestamp | None = None  # first row judged (None: every row read)
+    ingest_mark: pd.Timestamp | None = None
+    rows: int = 0  # expected rows read (sizes the batches)
+
+
+def judged(prepared: pd.DataFrame, plan: Plan, rejudge: int) -> pd.DataFrame:
+    """The rows a plan judges: from ``rejudge`` rows before the first changed one."""
+    if plan.judge_from is None:
+        return prepared
+    if rejudge == 0:
+        return prepared[prepared["ts"] >= plan.judge_from]
+    before = prepared.index[prepared["ts"] < plan.judge_from]
+    start = before[-rejudge] if len(before) >= rejudge else prepared.index[0]
+    return prepared.loc[start:]
+
+
+def split_outcome(outcome: SuiteOutcome, rows: dict[Stream, int]) -> dict[Stream, SuiteOutcome]:
+    """A many-stream batch's outcome as one outcome per stream (its own offending rows)."""
+    per: dict[Stream, list[ExpectationOutcome]] = {s: [] for s in rows}
+    for o in outcome.outcomes:
+        mine: dict[Stream, list[tuple]] = {s: [] for s in rows}
+        for key in o.unexpected_keys:
+            mine.setdefault(Stream(*key[:3]), []).append(key)
+        for s in rows:
+            keys = mine.get(s, [])
+            named = bool(o.unexpected_keys)
+            success = o.success or (named and not keys)
+            per[s].append(
+                replace(
+                    o,
+                    success=success,
+                    unexpected_count=len(keys) if named else o.unexpected_count,
+                    unexpected_ts=[k[3] for k in keys] if named else o.unexpected_ts,
+                    unexpected_keys=keys,
+                )
+            )
+    return {s: SuiteOutcome(outcome.suite, rows[s], per[s]) for s in rows}
+
+
+def rejects(outcomes: dict[Stream, SuiteOutcome]) -> pd.DataFrame:
+    """(stream, ts) → reason for the rows to quarantine in this pass (never a blocking row)."""
+    out = []
+    for stream, outcome in outcomes.items():
+        reasons: dict[str, list[str]] = {}
+        blocking: set[str] = set()
+        for o in outcome.critical_failures:
+            for ts in o.unexpected_ts:
+                if o.column in BLOCKING_COLUMNS:
+                    blocking.add(ts)
+                reasons.setdefault(ts, []).append(f"gate: {o.description} ({o.expectation})")
+        out += [
+            (stream.exchange, stream.symbol, stream.timeframe, ts, "; ".join(r))
+            for ts, r in reasons.items()
+            if ts not in blocking
+        ]
+    frame = pd.DataFrame(out, columns=["exchange", "symbol", "timeframe", "ts", "reason"])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame
+
+
+def verdict(attempts: list[SuiteOutcome]) -> tuple[str, str | None]:
+    """(status, reason): blocked while a critical expectation still fails; the reason names
+    what the first attempt found."""
+    status = "passed" if attempts[-1].passed else "blocked"
+    first = attempts[0].critical_failures
+    reason = (
+        "; ".join(
+            f"{o.description}: {o.unexpected_count or 0} row(s)"
+            + (f", e.g. {o.unexpected_ts[0]}" if o.unexpected_ts else "")
+            for o in first
         )
+        if first
+        else None
+    )
+    return status, reason
 
 
-def _released(warehouse: Warehouse, stream: Stream) -> list[pd.Timestamp]:
-    """Bars an operator confirmed as a real new level (``aaiti quality release``)."""
-    with warehouse.writer(purpose=f"validate {stream}") as con:
-        rows = con.execute(
-            load_sql(_SQL, "released_bars"), [stream.exchange, stream.symbol, stream.timeframe]
-        ).fetchall()
-    return [pd.Timestamp(r[0]) for r in rows]
+def batches(plans: list[Plan], limit: int = FULL_BATCH_ROWS) -> list[list[Plan]]:
+    """Plans grouped so that each batch's rows stay under ``limit`` (one at least)."""
+    out: list[list[Plan]] = []
+    size = 0
+    for p in sorted(plans, key=lambda p: (p.stream.timeframe, str(p.stream))):
+        if not out or size + p.rows > limit:
+            out.append([])
+            size = 0
+        out[-1].append(p)
+        size += p.rows
+    return out
 
 
-def _result_rows(
-    run_id: str, checkpoint: str, stream: Stream, attempt: int, outcome: SuiteOutcome, at: datetime
-) -> list[dict]:
+# --- the shell: read, validate, quarantine, write ------------------------------------------
+
+
+def run_gates(
+    warehouse: Warehouse,
+    settings: Settings,
+    streams: Iterable[Stream],
+    *,
+    checkpoint: str,
+    validator: GxValidator,
+    run_id: str | None = None,
+    now: datetime | None = None,
+    full: bool = False,
+) -> list[GateResult]:
+    """Validate streams at one checkpoint and record each verdict (see module doc)."""
+    streams = list(dict.fromkeys(streams))
+    run_id = run_id or f"validate-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    now = now or datetime.now(UTC)
+    for s in streams:
+        if checkpoint == RAW:
+            raw_parameters(settings, s)  # every timeframe needs its bound, before any work
+    incremental = settings.quality_incremental and not full
+    plans = _plan(warehouse, settings, streams, checkpoint=checkpoint, incremental=incremental)
+    results: dict[Stream, GateResult] = {}
+    for p in plans:
+        if p.mode == "unchanged":
+            results[p.stream] = _unchanged(p, checkpoint, run_id)
+    todo = [p for p in plans if p.mode != "unchanged"]
+    for group in batches(todo):
+        for r in _gate_group(warehouse, settings, group, checkpoint, validator, run_id, now):
+            results[r.stream] = r
+    return [results[s] for s in streams]
+
+
+def run_gate(
+    warehouse: Warehouse,
+    settings: Settings,
+    stream: Stream,
+    *,
+    checkpoint: str,
+    validator: GxValidator,
+    run_id: str | None = None,
+    now: datetime | None = None,
+    full: bool = False,
+) -> GateResult:
+    """One stream's gate (see :func:`run_gates`)."""
+    (result,) = run_gates(
+        warehouse,
+        settings,
+        [stream],
+        checkpoint=checkpoint,
+        validator=validator,
+        run_id=run_id,
+        now=now,
+        full=full,
+    )
+    return result
+
+
+def _unchanged(plan: Plan, checkpoint: str, run_id: str) -> GateResult:
+    empty = SuiteOutcome(SUITES[checkpoint], 0, [])
+    return GateResult(plan.stream, checkpoint, "passed", run_id, [empty], mode="unchanged")
+
+
+def _keys_frame(streams: Iterable[Stream], **extra: list) -> pd.DataFrame:
+    streams = list(streams)
+    return pd.DataFrame(
+        {
+            "exchange": [s.exchange for s in streams],
+            "symbol": [s.symbol for s in streams],
+            "timeframe": [s.timeframe for s in streams],
+            **extra,
+        }
+    )
+
+
+def _plan(
+    warehouse: Warehouse,
+    settings: Settings,
+    streams: list[Stream],
+    *,
+    checkpoint: str,
+    incremental: bool,
+) -> list[Plan]:
+    """Each stream's plan: incremental where its last verdict passed under the same rules."""
+    digest = rules_hash(settings, checkpoint)
+    context, rejudge = window_rows(settings)
+    with warehouse.writer(purpose=f"plan {checkpoint} gate") as con:
+        con.register("gate_streams", _keys_frame(streams))
+        marks = con.execute(load_sql(_SQL, "gate_marks"), [checkpoint]).fetchdf()
+        con.unregister("gate_streams")
+        marks["stream"] = [Stream(*k) for k in marks[["exchange", "symbol", "timeframe"]].values]
+        ok = (
+            incremental
+            & (marks["status"] == "passed")
+            & marks["validated_through"].notna()
+            & (marks["params_hash"] == digest)
+        )
+        inc, whole = marks[ok], marks[~ok]
+        plans = _full_plans(con, whole, checkpoint)
+        if not inc.empty:
+            plans += _incremental_plans(con, inc, checkpoint, context + rejudge)
+    return plans
+
+
+def _full_plans(con, marks: pd.DataFrame, checkpoint: str) -> list[Plan]:
+    if marks.empty:
+        return []
+    con.register("gate_plan", marks[["exchange", "symbol", "timeframe"]])
+    if checkpoint == RAW:
+        sizes = con.execute(load_sql(_SQL, "raw_full_sizes")).fetchdf()
+    else:
+        sizes = con.execute(load_sql(_SQL, "feature_full_sizes")).fetchdf()
+    con.unregister("gate_plan")
+    by = {Stream(*k): row for k, row in zip(
+        sizes[["exchange", "symbol", "timeframe"]].values, sizes.itertuples(), strict=True
+    )}  # fmt: skip
+    out = []
+    for s in marks["stream"]:
+        row = by.get(s)
+        n = int(getattr(row, "n", 0) or 0) if row is not None else 0
+        mark = getattr(row, "ingest_mark", None) if row is not None else None
+        out.append(
+            Plan(s, "full", ingest_mark=None if pd.isna(mark) else pd.Timestamp(mark), rows=n)
+        )
+    return out
+
+
+def _incremental_plans(con, marks: pd.DataFrame, checkpoint: str, window: int) -> list[Plan]:
+    plan = marks[["exchange", "symbol", "timeframe", "validated_through", "ingest_mark"]].rename(
+        columns={"validated_through": "through"}
+    )
+    con.register("gate_plan", plan)
+    if checkpoint == RAW:
+        changes = con.execute(load_sql(_SQL, "raw_changes"), [window]).fetchdf()
+    else:
+        changes = con.execute(load_sql(_SQL, "feature_changes")).fetchdf()
+    con.unregister("gate_plan")
+    found = {Stream(*k): row for k, row in zip(
+        changes[["exchange", "symbol", "timeframe"]].values, changes.itertuples(), strict=True
+    )}  # fmt: skip
+    out = []
+    for m in marks.itertuples():
+        row = found.get(m.stream)
+        if checkpoint == RAW:
+            if row is None:
+                out.append(Plan(m.stream, "unchanged"))
+                continue
+            since = None if pd.isna(row.since) else pd.Timestamp(row.since)
+            mark = max(pd.Timestamp(row.ingest_mark), pd.Timestamp(m.ingest_mark))
+            out.append(
+                Plan(m.stream, "incremental", since, pd.Timestamp(row.changed_from), mark, window)
+            )
+        elif row is None or row.rows_through != m.rows_through:  # rebuilt: judge it all
+            out.append(Plan(m.stream, "full", rows=int(m.rows_through or 0)))
+        elif pd.isna(row.changed_from):
+            out.append(Plan(m.stream, "unchanged"))
+        else:
+            through = pd.Timestamp(m.validated_through)
+            out.append(Plan(m.stream, "incremental", through, row.changed_from, None, 2))
+    return out
+
+
+def _read(warehouse: Warehouse, plans: list[Plan], checkpoint: str) -> dict[Stream, pd.DataFrame]:
+    """The rows each plan reads, in one query."""
+    windows = _keys_frame(
+        [p.stream for p in plans],
+        since=pd.to_datetime([p.since for p in plans], utc=True),
+    )
+    name = "raw_windows" if checkpoint == RAW else "feature_windows"
+    with warehouse.writer(purpose=f"validate {checkpoint}") as con:
+        con.register("gate_windows", windows)
+        frame = con.sql(load_sql(_SQL, name)).to_arrow_table().to_pandas()
+        con.unregister("gate_windows")
+    groups = dict(iter(frame.groupby(["exchange", "symbol", "timeframe"], sort=False)))
+    return {
+        p.stream: groups.get(
+            (p.stream.exchange, p.stream.symbol, p.stream.timeframe), frame.iloc[0:0]
+        ).reset_index(drop=True)
+        for p in plans
+    }
+
+
+def _released(warehouse: Warehouse, streams: list[Stream]) -> dict[Stream, list[pd.Timestamp]]:
+    """Bars an operator confirmed as a real new level (``aaiti release``)."""
+    with warehouse.writer(purpose="released bars") as con:
+        con.register("gate_streams", _keys_frame(streams))
+        rows = con.execute(load_sql(_SQL, "released_bars")).fetchall()
+        con.unregister("gate_streams")
+    out: dict[Stream, list[pd.Timestamp]] = {s: [] for s in streams}
+    for e, sym, tf, ts in rows:
+        out.setdefault(Stream(e, sym, tf), []).append(pd.Timestamp(ts))
+    return out
+
+
+def _finer(
+    warehouse: Warehouse, plans: list[Plan], frames: dict[Stream, pd.DataFrame]
+) -> dict[Stream, tuple[str, pd.DataFrame]]:
+    """For each stream whose source also supplies a finer timeframe that divides its own,
+    that timeframe's bars over the judged span (the finest such one)."""
+    streams = [p.stream for p in plans]
+    with warehouse.writer(purpose="native timeframes") as con:
+        con.register("gate_streams", _keys_frame(streams))
+        native = con.execute(load_sql(_SQL, "native_timeframes")).fetchall()
+        con.unregister("gate_streams")
+    have: dict[tuple[str, str], list[str]] = {}
+    for e, sym, tf in native:
+        have.setdefault((e, sym), []).append(tf)
+    wanted = []
+    for s in streams:
+        step = timeframe_ms(s.timeframe)
+        finer = [
+            tf for tf in have.get((s.exchange, s.symbol), [])
+            if _known(tf) and timeframe_ms(tf) < step and step % timeframe_ms(tf) == 0
+        ]  # fmt: skip
+        f = frames[s]
+        if finer and not f.empty:
+            tf = min(finer, key=timeframe_ms)
+            end = f["ts"].iloc[-1] + pd.Timedelta(milliseconds=step)
+            wanted.append((s, tf, f["ts"].iloc[0], end))
+    if not wanted:
+        return {}
+    table = pd.DataFrame(
+        {
+            "exchange": [w[0].exchange for w in wanted],
+            "symbol": [w[0].symbol for w in wanted],
+            "fine_timeframe": [w[1] for w in wanted],
+            "since": pd.to_datetime([w[2] for w in wanted], utc=True),
+            "until": pd.to_datetime([w[3] for w in wanted], utc=True),
+        }
+    )
+    with warehouse.writer(purpose="finer bars") as con:
+        con.register("gate_finer", table)
+        bars = con.sql(load_sql(_SQL, "finer_bars")).to_arrow_table().to_pandas()
+        con.unregister("gate_finer")
+    groups = dict(iter(bars.groupby(["exchange", "symbol", "fine_timeframe"], sort=False)))
+    return {
+        s: (tf, groups.get((s.exchange, s.symbol, tf), bars.iloc[0:0])) for s, tf, _, _ in wanted
+    }
+
+
+def _known(timeframe: str) -> bool:
+    try:
+        timeframe_ms(timeframe)
+    except ValueError:
+        return False
+    return True
+
+
+def _prepare(
+    warehouse: Warehouse,
+    settings: Settings,
+    plans: list[Plan],
+    checkpoint: str,
+    now: datetime,
+) -> dict[Stream, pd.DataFrame]:
+    """Each plan's judged rows with the derived columns its suite reads."""
+    frames = _read(warehouse, plans, checkpoint)
+    _, rejudge = window_rows(settings)
+    if checkpoint == FEATURES:
+        return {p.stream: judged(feature_batch(frames[p.stream], now=now), p, 0) for p in plans}
+    released = _released(warehouse, [p.stream for p in plans])
+    finer = _finer(warehouse, plans, frames)
+    rule = volume_rule(settings)
+    out = {}
+    for p in plans:
+        fine_tf, fine = finer.get(p.stream, (None, None))
+        prepared = raw_batch(
+            frames[p.stream],
+            timeframe=p.stream.timeframe,
+            now=now,
+            max_move=settings.quality_max_abs_log_return[p.stream.timeframe],
+            confirm_bars=settings.quality_shift_confirm_bars,
+            released=released.get(p.stream, []),
+            volume_rule=rule,
+            finer=fine,
+            finer_timeframe=fine_tf,
+        )
+        out[p.stream] = judged(prepared, p, rejudge)
+    return out
+
+
+def _validate(
+    validator: GxValidator,
+    settings: Settings,
+    checkpoint: str,
+    batches_: dict[Stream, pd.DataFrame],
+    label: str,
+) -> dict[Stream, SuiteOutcome]:
+    """One GX run per timeframe over all the streams' judged rows, split back per stream."""
+    out: dict[Stream, SuiteOutcome] = {}
+    for tf in sorted({s.timeframe for s in batches_}):
+        group = {s: b for s, b in batches_.items() if s.timeframe == tf}
+        if checkpoint == RAW:
+            params = raw_parameters(settings, next(iter(group)))
+            params["symbols"] = sorted({s.symbol for s in group})
+        else:
+            params = {}
+        batch = pd.concat(list(group.values()), ignore_index=True)
+        outcome = validator.validate(
+            SUITES[checkpoint], batch, parameters=params, batch_label=f"{len(group)} {tf} {label}"
+        )
+        out |= split_outcome(outcome, {s: len(b) for s, b in group.items()})
+    return out
+
+
+def _gate_group(
+    warehouse: Warehouse,
+    settings: Settings,
+    plans: list[Plan],
+    checkpoint: str,
+    validator: GxValidator,
+    run_id: str,
+    now: datetime,
+) -> list[GateResult]:
+    prepared = _prepare(warehouse, settings, plans, checkpoint, now)
+    attempts = {s: [o] for s, o in _validate(
+        validator, settings, checkpoint, prepared, "stream(s)"
+    ).items()}  # fmt: skip
+    rows_judged = {s: len(b) for s, b in prepared.items()}
+    quarantined = {p.stream: 0 for p in plans}
+    by_stream = {p.stream: p for p in plans}
+    for _ in range(MAX_PASSES):
+        if checkpoint != RAW or not settings.quality_quarantine:
+            break
+        failing = {s: a[-1] for s, a in attempts.items() if not a[-1].passed}
+        bad = rejects(failing)
+        if bad.empty:
+            break  # failures not attributable to rows (or nothing left to remove)
+        _quarantine(warehouse, bad, run_id, now)
+        hit = sorted({Stream(*k) for k in bad[["exchange", "symbol", "timeframe"]].values}, key=str)
+        counts = bad.groupby(["exchange", "symbol", "timeframe"]).size()
+        for key, n in counts.items():
+            quarantined[Stream(*key)] += int(n)
+        again = _prepare(warehouse, settings, [by_stream[s] for s in hit], checkpoint, now)
+        for s, o in _validate(validator, settings, checkpoint, again, "after quarantine").items():
+            attempts[s].append(o)
+    results = [
+        _result(p, checkpoint, run_id, attempts[p.stream], quarantined[p.stream],
+                rows_judged[p.stream])
+        for p in plans
+    ]  # fmt: skip
+    marks = {p.stream: _mark(prepared[p.stream], p) for p in plans}
+    _write(warehouse, settings, results, marks, run_id, now)
+    return results
+
+
+def _result(
+    plan: Plan,
+    checkpoint: str,
+    run_id: str,
+    attempts: list[SuiteOutcome],
+    quarantined: int,
+    rows_judged: int,
+) -> GateResult:
+    status, reason = verdict(attempts)
+    return GateResult(
+        plan.stream, checkpoint, status, run_id, attempts, quarantined, reason, plan.mode,
+        rows_judged,
+    )  # fmt: skip
+
+
+def _mark(prepared: pd.DataFrame, plan: Plan) -> dict:
+    """What the next run starts from: the newest bar judged and the newest ingest seen."""
+    return {
+        "validated_through": prepared["ts"].max() if len(prepared) else None,
+        "ingest_mark": plan.ingest_mark,
+    }
+
+
+def _quarantine(warehouse: Warehouse, bad: pd.DataFrame, run_id: str, now: datetime) -> None:
+    streams = bad[["exchange", "symbol", "timeframe"]].drop_duplicates()
+    what = ", ".join(f"{e}:{s}:{t}" for e, s, t in streams.values)
+    with warehouse.writer(purpose="quarantine") as con:
+        con.register("gate_rejects", bad)
+        run(con, load_sql(_SQL, "quarantine_gate_rows"), [now])
+        run(con, load_sql(_SQL, "delete_gate_rows"))
+        run(
+            con,
+            load_sql(_SQL, "request_full_refresh"),
+            [now, f"{run_id}: {len(bad)} candle(s) of {what} quarantined by the gate"],
+        )
+        con.unregister("gate_rejects")
+
+
+def _result_rows(result: GateResult, at: datetime) -> list[dict]:
+    s = result.stream
     return [
         {
-            "run_id": run_id,
-            "checkpoint": checkpoint,
-            "exchange": stream.exchange,
-            "symbol": stream.symbol,
-            "timeframe": stream.timeframe,
+            "run_id": result.run_id,
+            "checkpoint": result.checkpoint,
+            "exchange": s.exchange,
+            "symbol": s.symbol,
+            "timeframe": s.timeframe,
             "attempt": attempt,
             "expectation": o.expectation,
             "column_name": o.column,
@@ -119,147 +632,90 @@ def _result_rows(
             "observed": o.observed,
             "validated_at": at,
         }
+        for attempt, outcome in enumerate(result.attempts, start=1)
         for o in outcome.outcomes
     ]
 
 
-MAX_PASSES = 3
-#: Failures that block the stream rather than quarantine a row: one bar cannot be blamed
-#: for a level the series keeps, or for a jump whose next bars have not arrived.
-BLOCKING_COLUMNS = frozenset({"level_shift", "unconfirmed_jump"})
+def _alert(result: GateResult) -> tuple[str, str] | None:
+    """(severity, message) when the first attempt failed a critical expectation."""
+    if not result.attempts[0].critical_failures:
+        return None
+    if result.passed:
+        verdict_ = f"passed after quarantining {result.quarantined} row(s)"
+        return (
+            "warning",
+            f"quality gate {result.checkpoint} on {result.stream}: {verdict_}: {result.reason}",
+        )
+    return (
+        "critical",
+        f"quality gate {result.checkpoint} on {result.stream}: BLOCKED: {result.reason}",
+    )
 
 
-def _rejects(outcome: SuiteOutcome) -> pd.DataFrame:
-    """ts → reason for the rows to quarantine in this pass (never a blocking row)."""
-    reasons: dict[pd.Timestamp, list[str]] = {}
-    blocking: set[pd.Timestamp] = set()
-    for o in outcome.critical_failures:
-        for ts in o.unexpected_ts:
-            if o.column in BLOCKING_COLUMNS:
-                blocking.add(pd.Timestamp(ts))
-            reasons.setdefault(pd.Timestamp(ts), []).append(
-                f"gate: {o.description} ({o.expectation})"
-            )
-    keep = {ts: r for ts, r in reasons.items() if ts not in blocking}
-    return pd.DataFrame({"ts": list(keep), "reason": ["; ".join(r) for r in keep.values()]})
-
-
-def run_gate(
+def _write(
     warehouse: Warehouse,
     settings: Settings,
-    stream: Stream,
-    *,
-    checkpoint: str,
-    validator: GxValidator,
-    run_id: str | None = None,
-    now: datetime | None = None,
-) -> GateResult:
-    """Validate one stream at one checkpoint and record the verdict (see module doc)."""
-    run_id = run_id or f"validate-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    now = now or datetime.now(UTC)
-    suite = SUITES[checkpoint]
-    if checkpoint == RAW:
-        params = raw_parameters(settings, stream)
-        released = _released(warehouse, stream)
-        prepare = lambda frame: raw_batch(  # noqa: E731
-            frame,
-            timeframe=stream.timeframe,
-            now=now,
-            max_move=params["max_abs_log_return"],
-            confirm_bars=settings.quality_shift_confirm_bars,
-            released=released,
-        )
-        source = "stream_candles"
-    else:
-        params = {}
-        prepare = lambda frame: feature_batch(frame, now=now)  # noqa: E731
-        source = "stream_features"
-
-    frame = _read(warehouse, source, stream)
-    batch = prepare(frame)
-    attempts = [validator.validate(suite, batch, parameters=params, batch_label=str(stream))]
-    rows = _result_rows(run_id, checkpoint, stream, 1, attempts[0], now)
-    quarantined = 0
-    while (
-        checkpoint == RAW
-        and settings.quality_quarantine
-        and not attempts[-1].passed
-        and len(attempts) <= MAX_PASSES
-    ):
-        rejects = _rejects(attempts[-1])
-        if rejects.empty:
-            break  # failures not attributable to rows (or nothing left to remove)
-        rejects["ts"] = pd.to_datetime(rejects["ts"], utc=True)
-        with warehouse.writer(purpose=f"quarantine {stream}") as con:
-            con.register("gate_rejects", rejects)
-            keys = [stream.exchange, stream.symbol, stream.timeframe]
-            run(con, load_sql(_SQL, "quarantine_gate_rows"), [*keys, now])
-            run(con, load_sql(_SQL, "delete_gate_rows"), keys)
-            run(
-                con,
-                load_sql(_SQL, "request_full_refresh"),
-                [now, f"{run_id}: {len(rejects)} candle(s) of {stream} quarantined by the gate"],
-            )
-            con.unregister("gate_rejects")
-        quarantined += len(rejects)
-        frame = _read(warehouse, source, stream)
-        batch = prepare(frame)
-        attempts.append(
-            validator.validate(
-                suite, batch, parameters=params, batch_label=f"{stream} after quarantine"
-            )
-        )
-        rows += _result_rows(run_id, checkpoint, stream, len(attempts), attempts[-1], now)
-
-    final = attempts[-1]
-    status = "passed" if final.passed else "blocked"
-    first_failures = attempts[0].critical_failures
-    reason = None
-    if first_failures:
-        reason = "; ".join(
-            f"{o.description}: {o.unexpected_count or 0} row(s)"
-            + (f", e.g. {o.unexpected_ts[0]}" if o.unexpected_ts else "")
-            for o in first_failures
-        )
-    with warehouse.writer(purpose=f"gate {stream}") as con:
-        con.register("quality_rows", pd.DataFrame(rows))
-        run(con, load_sql(_SQL, "insert_results"))
-        con.unregister("quality_rows")
-        run(
-            con,
-            load_sql(_SQL, "upsert_gate"),
-            [
-                stream.exchange,
-                stream.symbol,
-                stream.timeframe,
-                checkpoint,
-                status,
-                run_id,
-                reason,
-                quarantined,
-                len(final.warnings),
-                now,
-            ],
-        )
-        if first_failures:
-            severity = "critical" if status == "blocked" else "warning"
-            verdict = (
-                "BLOCKED"
-                if status == "blocked"
-                else f"passed after quarantining {quarantined} row(s)"
-            )
-            message = f"quality gate {checkpoint} on {stream}: {verdict}: {reason}"
+    results: list[GateResult],
+    marks: dict[Stream, dict],
+    run_id: str,
+    now: datetime,
+) -> None:
+    """Every result row, verdict and alert of the group in one transaction."""
+    rows = [row for r in results for row in _result_rows(r, now)]
+    digest = rules_hash(settings, results[0].checkpoint)
+    verdicts = pd.DataFrame(
+        [
+            {
+                "exchange": r.stream.exchange,
+                "symbol": r.stream.symbol,
+                "timeframe": r.stream.timeframe,
+                "checkpoint": r.checkpoint,
+                "status": r.status,
+                "run_id": run_id,
+                "reason": r.reason,
+                "quarantined": r.quarantined,
+                "warnings": len(r.final.warnings),
+                "updated_at": now,
+                "validated_through": marks[r.stream]["validated_through"],
+                "ingest_mark": marks[r.stream]["ingest_mark"],
+                "rows_through": None,
+                "params_hash": digest,
+                "mode": r.mode,
+                "rows_judged": r.rows_judged,
+            }
+            for r in results
+        ]
+    )
+    for col in ("updated_at", "validated_through", "ingest_mark"):
+        verdicts[col] = pd.to_datetime(verdicts[col], utc=True)
+    with warehouse.writer(purpose=f"gate {results[0].checkpoint}") as con:
+        if rows:
+            con.register("quality_rows", pd.DataFrame(rows))
+            run(con, load_sql(_SQL, "insert_results"))
+            con.unregister("quality_rows")
+        con.register("gate_verdicts", verdicts)
+        run(con, load_sql(_SQL, "upsert_gate"))
+        if results[0].checkpoint == FEATURES:
+            run(con, load_sql(_SQL, "feature_rows_through"))
+        con.unregister("gate_verdicts")
+        for r in results:
+            alert = _alert(r)
+            if alert is None:
+                continue
+            severity, message = alert
             run(
                 con,
                 load_sql(_SQL, "insert_alert"),
-                [now, "quality", severity, f"quality:{checkpoint}:{stream}", message],
+                [now, "quality", severity, f"quality:{r.checkpoint}:{r.stream}", message],
             )
-            (log.error if status == "blocked" else log.warning)(message)
-    return GateResult(stream, checkpoint, status, run_id, attempts, quarantined, reason)
+            (log.error if severity == "critical" else log.warning)(message)
 
 
 def gate_status(warehouse: Warehouse, stream: Stream, *, checkpoint: str) -> str | None:
     """The stream's last verdict at a checkpoint (None if never validated)."""
+    from aaiti.warehouse.sql import one
+
     with warehouse.writer(purpose=f"gate status {stream}") as con:
         row = one(
             con,

@@ -28,6 +28,8 @@ class ExpectationOutcome:
     unexpected_count: int | None
     unexpected_ts: list[str] = field(default_factory=list)
     observed: str | None = None
+    #: (exchange, symbol, timeframe, ts) of each offending row, where the batch has them
+    unexpected_keys: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class SuiteOutcome:
     @property
     def passed(self) -> bool:
         return not self.critical_failures
+
+
+#: What names an offending row: its stream and bar (batches hold several streams).
+INDEX_COLUMNS = ("exchange", "symbol", "timeframe", "ts")
 
 
 class SuiteNotFoundError(FileNotFoundError):
@@ -136,7 +142,7 @@ class GxValidator:
                 actions=actions,
                 result_format={
                     "result_format": "COMPLETE",
-                    "unexpected_index_column_names": ["ts"],
+                    "unexpected_index_column_names": list(INDEX_COLUMNS),
                 },
             )
         )
@@ -169,7 +175,9 @@ class GxValidator:
         config = r.expectation_config
         res = r.result or {}
         index = res.get("unexpected_index_list") or []
-        ts = [str(item.get("ts")) for item in index if isinstance(item, dict) and "ts" in item]
+        rows = [item for item in index if isinstance(item, dict) and "ts" in item]
+        ts = [str(item["ts"]) for item in rows]
+        keys = [tuple(str(item.get(k)) for k in INDEX_COLUMNS) for item in rows]
         observed = res.get("observed_value")
         severity = getattr(config, "severity", None)
         severity = getattr(severity, "value", severity) or "critical"
@@ -182,6 +190,7 @@ class GxValidator:
             unexpected_count=res.get("unexpected_count"),
             unexpected_ts=ts,
             observed=None if observed is None else str(observed)[:200],
+            unexpected_keys=keys,  # type: ignore[arg-type]
         )
 
     def build_docs(self) -> Path:

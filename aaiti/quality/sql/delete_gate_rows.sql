@@ -1,2 +1,6 @@
-DELETE FROM raw.ohlcv
-WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts IN (SELECT ts FROM gate_rejects)
+DELETE FROM raw.ohlcv AS o
+WHERE EXISTS (
+    SELECT 1 FROM gate_rejects AS r
+    WHERE r.exchange = o.exchange AND r.symbol = o.symbol AND r.timeframe = o.timeframe
+      AND r.ts = o.ts
+)

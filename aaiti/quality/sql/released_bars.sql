@@ -1,1 +1,3 @@
-SELECT ts FROM ops.quality_releases WHERE exchange = $1 AND symbol = $2 AND timeframe = $3
+SELECT r.exchange, r.symbol, r.timeframe, r.ts
+FROM ops.quality_releases AS r
+JOIN gate_streams AS s USING (exchange, symbol, timeframe)
