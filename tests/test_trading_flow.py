@@ -532,3 +532,35 @@ def test_a_blocked_stream_holding_a_position_stops_trading_and_is_marked_stale(t
     gross = abs(before[0] * before[1]) + sum(abs(v) for (v,) in btc)
     equity = q(s, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0]
     assert risk.value("gross_exposure") == pytest.approx(gross / equity)  # the stale one counts
+
+    # an operator's hand on it: release stops the alert, close flattens at the last accepted
+    # close net of costs; both audited
+    from aaiti.trading.stale import NotStaleError, close_stale, release_stale
+
+    with pytest.raises(NotStaleError, match="no position in XRP/USD"):
+        close_stale(s, "XRP/USD", actor="ops", reason="typo")
+    stale_alerts = "SELECT count(*) FROM ops.alerts WHERE dedup_key LIKE '%ETH/USD:stale'"
+    n_alerts = q(s, stale_alerts)[0][0]
+    release_stale(s, "ETH/USD", actor="ops", reason="the exchange confirms an outage")
+    cycle(s)
+    predict_new(s)
+    report = trading_cycle(s)
+    assert any("released by ops" in e for e in report.events)
+    assert q(s, stale_alerts)[0][0] == n_alerts
+    closed = close_stale(s, "ETH/USD", actor="ops", reason="flatten while blocked")
+    qty, mark = before
+    slip = s.trading_slippage_bps / 10_000
+    assert closed.price == pytest.approx(mark * (1 - slip) if qty > 0 else mark * (1 + slip))
+    assert closed.fee == pytest.approx(abs(qty) * closed.price * s.trading_fee_bps / 10_000)
+    assert abs(q(s, held)[0][0]) < 1e-12
+    fill = q(
+        s, "SELECT quantity, price FROM trading.fills WHERE client_order_id LIKE 'operator-close:%'"
+    )
+    assert fill == [(pytest.approx(abs(qty)), pytest.approx(closed.price))]
+    actions = [a for (a,) in q(s, "SELECT action FROM audit.log WHERE actor = 'ops'")]
+    assert sorted(actions) == ["position close", "position release"]
+    assert q(s, "SELECT count(*) FROM trading.stale_releases")[0][0] == 0
+    cycle(s)
+    predict_new(s)
+    report = trading_cycle(s)
+    assert report.blocked == ["coinbase:ETH/USD"] and not any("STALE" in e for e in report.events)

@@ -98,3 +98,39 @@ def backtest(
         out.print(
             f"saved as {report.backtest_id} in trading.backtests (MLflow run {report.mlflow_run_id})"
         )
+
+
+position_app = typer.Typer(
+    help="An operator's hand on a stale position (its stream blocked by a quality gate).",
+    no_args_is_help=True,
+)
+
+
+@position_app.command("close")
+def position_close(
+    symbol: Annotated[str, typer.Argument(help="The stale position's symbol, e.g. ETH/USD.")],
+    reason: Annotated[str, typer.Option(help="Why (written to audit.log).")],
+) -> None:
+    """Close a stale paper position at its last accepted close, net of fee and slippage."""
+    from aaiti.trading.stale import close_stale
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = _settings()
+        out.print(close_stale(settings, symbol, actor=getpass.getuser(), reason=reason).message)
+        Warehouse.from_settings(settings).publish_snapshot()
+
+
+@position_app.command("release")
+def position_release(
+    symbol: Annotated[str, typer.Argument(help="The stale position's symbol, e.g. ETH/USD.")],
+    reason: Annotated[str, typer.Option(help="Why (written to audit.log).")],
+) -> None:
+    """Keep a stale position, marked and counted, without the stale alert while blocked."""
+    from aaiti.trading.stale import release_stale
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = _settings()
+        out.print(release_stale(settings, symbol, actor=getpass.getuser(), reason=reason).message)
+        Warehouse.from_settings(settings).publish_snapshot()

@@ -124,21 +124,22 @@ def raw_batch(
     - ``timeframe_mismatch``: against ``finer`` bars of the same source, see
       :func:`cross_timeframe_diff` (NaN when there are none).
     """
-    out = frame.sort_values("ts", kind="stable").reset_index(drop=True).copy()
+    out = frame.sort_values("ts", kind="stable").reset_index(drop=True)
+    d: dict[str, np.ndarray] = {}
     step_s = timeframe_ms(timeframe) // 1000
     epoch = ((out["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
-    out["ts_epoch_s"] = epoch
-    out["ts_offset_s"] = epoch % step_s
-    out["seconds_in_future"] = np.maximum(epoch - int(pd.Timestamp(now).timestamp()), 0)
-    out["max_open_close"] = np.maximum(out["open"], out["close"])
-    out["min_open_close"] = np.minimum(out["open"], out["close"])
+    d["ts_epoch_s"] = epoch
+    d["ts_offset_s"] = epoch % step_s
+    d["seconds_in_future"] = np.maximum(epoch - int(pd.Timestamp(now).timestamp()), 0)
+    d["max_open_close"] = np.maximum(out["open"], out["close"]).to_numpy()
+    d["min_open_close"] = np.minimum(out["open"], out["close"]).to_numpy()
     gap = np.zeros(len(out), dtype=np.int64)
     gap[1:] = (np.diff(epoch) // step_s) - 1
-    out["gap_bars_before"] = gap
+    d["gap_bars_before"] = gap
     ts_step = np.full(len(out), np.nan)
     ts_step[1:] = np.diff(epoch)
-    out["ts_step_s"] = ts_step
-    out["gap_hours_before"] = gap * step_s / 3600.0
+    d["ts_step_s"] = ts_step
+    d["gap_hours_before"] = gap * step_s / 3600.0
 
     close = out["close"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -151,9 +152,9 @@ def raw_batch(
     move, shift, pending = _moves_from_accepted(
         log_c, epoch // step_s, float(max_move), int(confirm_bars), released_mask
     )
-    out["move_from_accepted"] = move
-    out["level_shift"] = shift
-    out["unconfirmed_jump"] = pending
+    d["move_from_accepted"] = move
+    d["level_shift"] = shift
+    d["unconfirmed_jump"] = pending
     r = np.full(len(out), np.nan)
     consecutive = np.zeros(len(out), dtype=bool)
     consecutive[1:] = gap[1:] == 0
@@ -165,7 +166,7 @@ def raw_batch(
         across = np.full(len(out), np.nan)
         across[1:-1] = np.abs(log_c[2:] - log_c[:-2])
         spike = np.minimum(np.abs(r), np.abs(r_out)) - across
-    out["spike"] = spike
+    d["spike"] = spike
 
     volume = out["volume"].to_numpy(float)
     same_close = np.zeros(len(out), dtype=bool)
@@ -173,15 +174,15 @@ def raw_batch(
     zero = volume == 0
     # a stale run: zero-volume bars whose close does not move (its first bar included)
     stale = zero & (same_close | np.concatenate([same_close[1:], [False]]))
-    out["stale_run"] = _run_lengths(stale)
-    out["zero_volume_run"] = _run_lengths(zero)
-    out["wick_beyond"] = _wick_beyond(out)
+    d["stale_run"] = _run_lengths(stale)
+    d["zero_volume_run"] = _run_lengths(zero)
+    d["wick_beyond"] = _wick_beyond(out, d["max_open_close"], d["min_open_close"])
     o, h, lo = (out[k].to_numpy(float) for k in ("open", "high", "low"))
     flat = (o == close) & (h == close) & (lo == close)
     frozen = np.zeros(len(out), dtype=bool)
     frozen[1:] = flat[1:] & (close[1:] == close[:-1]) & consecutive[1:]
     frozen[:-1] |= frozen[1:] & flat[:-1]  # the run's first bar too
-    out["frozen_run"] = _run_lengths(frozen)
+    d["frozen_run"] = _run_lengths(frozen)
     cuts = [0, *np.flatnonzero(released_mask).tolist(), len(out)]
     parts = [
         volume_outliers(volume[a:b], rule=volume_rule or VolumeRule(), confirm=confirm_bars)
@@ -190,12 +191,12 @@ def raw_batch(
     ]
     for k, name in enumerate(("volume_z", "volume_shift", "volume_unconfirmed")):
         out[name] = np.concatenate([p[k] for p in parts]) if parts else np.array([])
-    out["timeframe_mismatch"] = (
+    d["timeframe_mismatch"] = (
         cross_timeframe_diff(out, finer, coarse_tf=timeframe, fine_tf=finer_timeframe)
         if finer is not None and finer_timeframe
         else np.full(len(out), np.nan)
     )
-    return out
+    return pd.concat([out, pd.DataFrame(d, index=out.index)], axis=1)
 
 
 @dataclass(frozen=True)
@@ -271,14 +272,13 @@ def cross_timeframe_diff(
     return res
 
 
-def _wick_beyond(out: pd.DataFrame) -> np.ndarray:
+def _wick_beyond(out: pd.DataFrame, top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
     """How far (log) a wick reaches past the bar's body *and* both neighbours' extremes.
 
     A real wick trades where the market was: the bars around it reach near it, or its
     body does. A bad tick stands alone. The larger of the upper and lower excess; 0 when
     a neighbour or the body reaches as far. Unknown (NaN) at the edges."""
     h, lo = out["high"].to_numpy(float), out["low"].to_numpy(float)
-    top, bottom = out["max_open_close"].to_numpy(float), out["min_open_close"].to_numpy(float)
     n = len(out)
     res = np.full(n, np.nan)
     if n < 3:

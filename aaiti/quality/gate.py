@@ -389,17 +389,16 @@ def _incremental_plans(con, marks: pd.DataFrame, checkpoint: str, window: int) -
     return out
 
 
-def _read(warehouse: Warehouse, plans: list[Plan], checkpoint: str) -> dict[Stream, pd.DataFrame]:
+def _read(con, plans: list[Plan], checkpoint: str) -> dict[Stream, pd.DataFrame]:
     """The rows each plan reads, in one query."""
     windows = _keys_frame(
         [p.stream for p in plans],
         since=pd.to_datetime([p.since for p in plans], utc=True),
     )
     name = "raw_windows" if checkpoint == RAW else "feature_windows"
-    with warehouse.writer(purpose=f"validate {checkpoint}") as con:
-        con.register("gate_windows", windows)
-        frame = con.sql(load_sql(_SQL, name)).to_arrow_table().to_pandas()
-        con.unregister("gate_windows")
+    con.register("gate_windows", windows)
+    frame = con.sql(load_sql(_SQL, name)).to_arrow_table().to_pandas()
+    con.unregister("gate_windows")
     groups = dict(iter(frame.groupby(["exchange", "symbol", "timeframe"], sort=False)))
     return {
         p.stream: groups.get(
@@ -409,12 +408,11 @@ def _read(warehouse: Warehouse, plans: list[Plan], checkpoint: str) -> dict[Stre
     }
 
 
-def _released(warehouse: Warehouse, streams: list[Stream]) -> dict[Stream, list[pd.Timestamp]]:
+def _released(con, streams: list[Stream]) -> dict[Stream, list[pd.Timestamp]]:
     """Bars an operator confirmed as a real new level (``aaiti release``)."""
-    with warehouse.writer(purpose="released bars") as con:
-        con.register("gate_streams", _keys_frame(streams))
-        rows = con.execute(load_sql(_SQL, "released_bars")).fetchall()
-        con.unregister("gate_streams")
+    con.register("gate_streams", _keys_frame(streams))
+    rows = con.execute(load_sql(_SQL, "released_bars")).fetchall()
+    con.unregister("gate_streams")
     out: dict[Stream, list[pd.Timestamp]] = {s: [] for s in streams}
     for e, sym, tf, ts in rows:
         out.setdefault(Stream(e, sym, tf), []).append(pd.Timestamp(ts))
@@ -422,15 +420,14 @@ def _released(warehouse: Warehouse, streams: list[Stream]) -> dict[Stream, list[
 
 
 def _finer(
-    warehouse: Warehouse, plans: list[Plan], frames: dict[Stream, pd.DataFrame]
+    con, plans: list[Plan], frames: dict[Stream, pd.DataFrame]
 ) -> dict[Stream, tuple[str, pd.DataFrame]]:
     """For each stream whose source also supplies a finer timeframe that divides its own,
     that timeframe's bars over the judged span (the finest such one)."""
     streams = [p.stream for p in plans]
-    with warehouse.writer(purpose="native timeframes") as con:
-        con.register("gate_streams", _keys_frame(streams))
-        native = con.execute(load_sql(_SQL, "native_timeframes")).fetchall()
-        con.unregister("gate_streams")
+    con.register("gate_streams", _keys_frame(streams))
+    native = con.execute(load_sql(_SQL, "native_timeframes")).fetchall()
+    con.unregister("gate_streams")
     have: dict[tuple[str, str], list[str]] = {}
     for e, sym, tf in native:
         have.setdefault((e, sym), []).append(tf)
@@ -457,10 +454,9 @@ def _finer(
             "until": pd.to_datetime([w[3] for w in wanted], utc=True),
         }
     )
-    with warehouse.writer(purpose="finer bars") as con:
-        con.register("gate_finer", table)
-        bars = con.sql(load_sql(_SQL, "finer_bars")).to_arrow_table().to_pandas()
-        con.unregister("gate_finer")
+    con.register("gate_finer", table)
+    bars = con.sql(load_sql(_SQL, "finer_bars")).to_arrow_table().to_pandas()
+    con.unregister("gate_finer")
     groups = dict(iter(bars.groupby(["exchange", "symbol", "fine_timeframe"], sort=False)))
     return {
         s: (tf, groups.get((s.exchange, s.symbol, tf), bars.iloc[0:0])) for s, tf, _, _ in wanted
@@ -483,12 +479,13 @@ def _prepare(
     now: datetime,
 ) -> dict[Stream, pd.DataFrame]:
     """Each plan's judged rows with the derived columns its suite reads."""
-    frames = _read(warehouse, plans, checkpoint)
+    with warehouse.writer(purpose=f"validate {checkpoint}") as con:
+        frames = _read(con, plans, checkpoint)
+        if checkpoint == FEATURES:
+            return {p.stream: judged(feature_batch(frames[p.stream], now=now), p, 0) for p in plans}
+        released = _released(con, [p.stream for p in plans])
+        finer = _finer(con, plans, frames)
     _, rejudge = window_rows(settings)
-    if checkpoint == FEATURES:
-        return {p.stream: judged(feature_batch(frames[p.stream], now=now), p, 0) for p in plans}
-    released = _released(warehouse, [p.stream for p in plans])
-    finer = _finer(warehouse, plans, frames)
     rule = volume_rule(settings)
     out = {}
     for p in plans:

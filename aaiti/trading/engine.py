@@ -225,11 +225,19 @@ def with_predictions(bars: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
 
 
 def _blocked(con, settings: Settings, timeframe: str, book: Book, report: TradingReport) -> None:
-    """Streams a gate blocks: said, and a position held there alerted as stale."""
+    """Streams a gate blocks: said, and a position held there alerted as stale (unless an
+    operator released it: ``aaiti position release``; a release ends when the stream passes)."""
     account = settings.trading_account
-    for exchange, symbol, reason, since in con.sql(
+    released = {
+        (ex, sym): (actor, why)
+        for ex, sym, actor, why, _ in con.execute(
+            load_sql(_SQL, "stale_releases_get"), [account]
+        ).fetchall()
+    }
+    blocked = con.sql(
         load_sql(_SQL, "blocked_streams"), params=[timeframe, settings.symbols]
-    ).fetchall():
+    ).fetchall()
+    for exchange, symbol, reason, since in blocked:
         report.blocked.append(f"{exchange}:{symbol}")
         pos = book.broker.positions.get(symbol)
         message = f"{exchange}:{symbol} is blocked by its quality gate since {since} ({reason})"
@@ -239,14 +247,21 @@ def _blocked(con, settings: Settings, timeframe: str, book: Book, report: Tradin
                 f"; the position of {pos.quantity:.8g} is STALE, marked at its last accepted "
                 f"close {mark:.8g}; no orders until the stream passes again"
             )
-            raise_alert(
-                con,
-                source="trading",
-                severity="critical",
-                dedup_key=f"trading:{account}:{exchange}:{symbol}:stale",
-                message=f"{account}: {message}",
-            )
+            if (exchange, symbol) in released:
+                actor, why = released[(exchange, symbol)]
+                message += f" (released by {actor}: {why}; not alerted)"
+            else:
+                raise_alert(
+                    con,
+                    source="trading",
+                    severity="critical",
+                    dedup_key=f"trading:{account}:{exchange}:{symbol}:stale",
+                    message=f"{account}: {message}",
+                )
         report.events.append(message)
+    still = {(ex, sym) for ex, sym, _, _ in blocked}
+    for exchange, symbol in set(released) - still:  # the stream passes again
+        run(con, load_sql(_SQL, "stale_release_delete"), [account, exchange, symbol])
 
 
 def _breach(account, now, rule, reason, intent: Intent | None = None) -> dict:
