@@ -97,6 +97,19 @@ def test_a_wick_alone_far_past_its_body_and_neighbours_is_named(k, side):
     assert named == ([25] if np.log(k) > BOUND + 0.03 else [])
 
 
+@pytest.mark.parametrize("side", ["high", "low"])
+def test_a_wick_on_the_newest_bar_waits_for_the_next_bar_then_is_named(side):
+    f = frame()
+    f.loc[59, side] = f.loc[59, side] * (30 if side == "high" else 1 / 30)
+    b = raw_batch(f, timeframe="4h", now=NOW, max_move=BOUND)
+    assert b.index[b["wick_unconfirmed"] == 1].tolist() == [59]
+    assert b["wick_beyond"].isna().iloc[-1]
+    nxt = frame(61).iloc[[60]]
+    b = raw_batch(pd.concat([f, nxt], ignore_index=True), timeframe="4h", now=NOW, max_move=BOUND)
+    assert b.index[b["wick_beyond"] > BOUND].tolist() == [59]
+    assert b["wick_unconfirmed"].sum() == 0
+
+
 def test_a_long_wick_the_neighbours_share_is_a_real_move_and_passes():
     f = frame()
     f.loc[24:26, "low"] = f.loc[24:26, "low"] / 3  # three bars all trade down there
@@ -145,6 +158,7 @@ def test_every_bundled_file_is_flagged_only_where_justified():
             "stale": b["stale_run"] > s.quality_max_stale_run,
             "frozen": b["frozen_run"] > s.quality_max_stale_run,
             "zero volume": b["zero_volume_run"] > s.quality_max_zero_volume_run,
+            "wick pending": b["wick_unconfirmed"] > 0,
             "volume": b["volume_z"] > s.quality_max_volume_z,
             "volume shift": b["volume_shift"] > 0,
             "volume pending": b["volume_unconfirmed"] > 0,
@@ -262,3 +276,61 @@ def test_the_bundled_native_timeframes_agree_where_one_source_supplies_them():
     assert beyond("BTC-USD", "1h", "1d") == (825, 41)
     assert beyond("BTC-USD", "1h", "4h") == (6552, 230)  # CDD vs ta4j
     assert beyond("BTC-USD", "4h", "1d") == (1232, 9)  # ta4j vs CDD
+
+
+def _plant(kind: str, f: pd.DataFrame, i: int) -> pd.DataFrame:
+    f = f.copy()
+    price = ["open", "high", "low", "close"]
+    if kind == "spike":
+        f.loc[i, price] *= 8.0
+    elif kind == "wick":
+        f.loc[i, "high"] *= 30.0
+    elif kind == "volume":
+        f.loc[i, "volume"] *= 1e5
+    return f
+
+
+#: The rule that names each kind, and what it does on the newest bar (no next bar yet).
+KIND_RULES = {
+    "spike": ("move_from_accepted", BOUND, "unconfirmed_jump"),
+    "wick": ("wick_beyond", BOUND, "wick_unconfirmed"),
+    "volume": ("volume_z", VolumeRule().max_z, "volume_unconfirmed"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_RULES))
+@pytest.mark.parametrize("where", ["second", "middle", "after_hole", "before_hole", "newest"])
+def test_each_kind_at_each_position_names_exactly_its_row(kind, where):
+    """Every kind at the start of a page (the second bar: the first has no predecessor),
+    in the middle, either side of a hole and on the newest bar: the exact row is named —
+    or, on the newest bar, the stream waits on exactly that row."""
+    f = frame(300)
+    f["volume"] = _volumes(300)
+    f = f.drop(index=range(150, 160))  # a 10-bar hole
+    i = {"second": 1, "middle": 220, "after_hole": 160, "before_hole": 149, "newest": 299}[where]
+    if kind == "volume" and where == "second":
+        i = 30  # the volume rule needs 20 bars of history before it judges
+    b = raw_batch(_plant(kind, f, i), timeframe="4h", now=NOW, max_move=BOUND)
+    column, bound, waiting = KIND_RULES[kind]
+    named = b.loc[b[column] > bound, "ts"].tolist()
+    waits = b.loc[b[waiting] > 0, "ts"].tolist()
+    ts = f.loc[i, "ts"]
+    if where == "newest" and kind == "wick":
+        assert (named, waits) == ([], [ts])  # its next bar is unknown: it waits
+    elif where == "newest":
+        assert (named, waits) == ([ts], [ts])  # named, and it waits: not quarantined yet
+    else:
+        assert (named, waits) == ([ts], [])
+
+
+@pytest.mark.parametrize("length", [25, 40])
+@pytest.mark.parametrize("where", ["start", "after_hole", "end"])
+def test_a_frozen_run_is_named_whole_wherever_it_falls(length, where):
+    f = frame(300).drop(index=range(150, 160))
+    start = {"start": 1, "after_hole": 160, "end": 300 - length}[where]
+    rows = list(range(start, start + length))
+    c = f.loc[start - 1, "close"] if where != "after_hole" else f.loc[149, "close"] * 1.01
+    f.loc[rows, ["open", "high", "low", "close"]] = c
+    b = raw_batch(f, timeframe="4h", now=NOW, max_move=BOUND)
+    named = b.loc[b["frozen_run"] > 24, "ts"].tolist()
+    assert named == f.loc[rows[0] : rows[-1], "ts"].tolist()  # every bar of the run

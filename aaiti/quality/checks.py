@@ -40,6 +40,7 @@ RAW_DERIVED = (
     "volume_shift",
     "volume_unconfirmed",
     "timeframe_mismatch",
+    "wick_unconfirmed",
 )
 
 
@@ -121,6 +122,9 @@ def raw_batch(
     - ``ts_step_s``: seconds since the previous row (≤ 0: a duplicate or out of order).
     - ``volume_z`` / ``volume_shift`` / ``volume_unconfirmed``: see :func:`volume_outliers`
       (a released bar starts a new reference window, as it does for prices).
+    - ``wick_unconfirmed``: 1 on the newest bar when its wick reaches past its body and the
+      previous bar's extreme by more than ``max_move``: its next bar, which the wick rule
+      also needs, has not come, so the stream waits (blocked) a bar rather than let it in.
     - ``timeframe_mismatch``: against ``finer`` bars of the same source, see
       :func:`cross_timeframe_diff` (NaN when there are none).
     """
@@ -177,6 +181,7 @@ def raw_batch(
     d["stale_run"] = _run_lengths(stale)
     d["zero_volume_run"] = _run_lengths(zero)
     d["wick_beyond"] = _wick_beyond(out, d["max_open_close"], d["min_open_close"])
+    d["wick_unconfirmed"] = _newest_wick(out, d, consecutive, max_move)
     o, h, lo = (out[k].to_numpy(float) for k in ("open", "high", "low"))
     flat = (o == close) & (h == close) & (lo == close)
     frozen = np.zeros(len(out), dtype=bool)
@@ -269,6 +274,21 @@ def cross_timeframe_diff(
             for k in ("open", "high", "low", "close")
         ]
     res = np.max(np.vstack(diffs), axis=0)
+    return res
+
+
+def _newest_wick(
+    out: pd.DataFrame, d: dict[str, np.ndarray], consecutive: np.ndarray, max_move: float
+) -> np.ndarray:
+    """See ``wick_unconfirmed`` in :func:`raw_batch`."""
+    res = np.zeros(len(out), dtype=np.int64)
+    if len(out) < 2 or not consecutive[-1]:
+        return res
+    h, lo = out["high"].to_numpy(float), out["low"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.log(h[-1] / max(d["max_open_close"][-1], h[-2]))
+        down = np.log(min(d["min_open_close"][-1], lo[-2]) / lo[-1])
+    res[-1] = int(max(up, down) > max_move)
     return res
 
 

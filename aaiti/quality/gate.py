@@ -44,7 +44,7 @@ MAX_PASSES = 3
 #: Failures that block the stream rather than quarantine a row: one bar cannot be blamed
 #: for a level the series keeps, or for a jump whose next bars have not arrived.
 BLOCKING_COLUMNS = frozenset(
-    {"level_shift", "unconfirmed_jump", "volume_shift", "volume_unconfirmed"}
+    {"level_shift", "unconfirmed_jump", "volume_shift", "volume_unconfirmed", "wick_unconfirmed"}
 )
 #: Rows per GX batch when whole histories are judged (memory, not speed, sets it).
 FULL_BATCH_ROWS = 600_000
