@@ -49,6 +49,7 @@ def _root(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,  # to the stderr of this invocation, not one a previous one closed
     )
 
 

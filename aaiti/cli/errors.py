@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ EXIT_SOURCE_FAILED = 4
 @contextmanager
 def cli_errors() -> Iterator[None]:
     """Map expected failures to an ``error: …`` line and a non-zero exit code."""
+    import duckdb
+
     from aaiti.market.errors import MarketDataError
     from aaiti.market.timeframes import UnsupportedTimeframeError
     from aaiti.warehouse import WarehouseBusyError
@@ -28,6 +31,20 @@ def cli_errors() -> Iterator[None]:
         _fail(err, EXIT_BAD_INPUT)
     except MarketDataError as err:
         _fail(err, EXIT_SOURCE_FAILED)
+    except duckdb.CatalogException as err:
+        _fail(_missing(err), EXIT_BAD_INPUT)
+
+
+def _missing(err: Exception) -> str:
+    """A table a command reads that no stage has built yet, said as what to run."""
+    found = re.search(r'Table with name "?([\w.]+)"? does not exist', str(err))
+    if not found:
+        return str(err).splitlines()[0]
+    table = found.group(1)
+    step = (
+        "`aaiti ingest`" if table.startswith("raw.") else "`aaiti ingest`, then `aaiti transform`"
+    )
+    return f"the warehouse has no {table} yet: run {step} first"
 
 
 def _fail(err: Exception, code: int) -> None:

@@ -187,7 +187,13 @@ class Tracker:
         return sorted((self.version(name, int(v.version)) for v in found), key=lambda v: v.version)
 
     def history(self, name: str) -> list[int]:
-        model = self.client.get_registered_model(name)
+        """Champions in the order they were promoted ([] before the first registration)."""
+        try:
+            model = self.client.get_registered_model(name)
+        except self.mlflow.exceptions.MlflowException as err:
+            if getattr(err, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                return []
+            raise
         return [int(v) for v in json.loads((model.tags or {}).get(HISTORY_TAG, "[]"))]
 
     def promote(self, name: str, version: int, *, reason: str) -> None:

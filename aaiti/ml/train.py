@@ -48,8 +48,8 @@ from aaiti.warehouse.sql import load_sql
 log = logging.getLogger(__name__)
 
 
-class NoTrainingDataError(RuntimeError):
-    pass
+class NoTrainingDataError(ValueError):
+    """Nothing to train on yet: a state the user fixes by running the stages before."""
 
 
 @dataclass(frozen=True)

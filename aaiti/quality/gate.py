@@ -247,6 +247,8 @@ def run_gates(
     for s in streams:
         if checkpoint == RAW:
             raw_parameters(settings, s)  # every timeframe needs its bound, before any work
+    if checkpoint == FEATURES:
+        _require_features(warehouse)
     incremental = settings.quality_incremental and not full
     plans = _plan(warehouse, settings, streams, checkpoint=checkpoint, incremental=incremental)
     results: dict[Stream, GateResult] = {}
@@ -258,6 +260,13 @@ def run_gates(
         for r in _gate_group(warehouse, settings, group, checkpoint, validator, run_id, now):
             results[r.stream] = r
     return [results[s] for s in streams]
+
+
+def _require_features(warehouse: Warehouse) -> None:
+    with warehouse.writer(purpose="features gate") as con:
+        (found,) = con.execute(load_sql(_SQL, "features_table")).fetchone()
+    if not found:
+        raise ValueError("no feature table yet (marts.fct_features): run `aaiti transform` first")
 
 
 def run_gate(

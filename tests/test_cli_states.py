@@ -1,0 +1,51 @@
+"""Every command, in an empty warehouse and after ingestion only: it succeeds, or it says
+in one line what is missing and exits non-zero — never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from aaiti.cli import app
+
+runner = CliRunner()
+
+COMMANDS = [
+    ["status"],
+    ["validate", "--checkpoint", "features"],
+    ["train"],
+    ["predict"],
+    ["model", "list"],
+    ["model", "promote", "1", "--reason", "try"],
+    ["model", "rollback", "--reason", "try"],
+    ["evaluate"],
+    ["trade"],
+    ["risk"],
+    ["backtest"],
+    ["release", "BTC/USD", "--reason", "try"],
+    ["position", "close", "BTC/USD", "--reason", "try"],
+    ["position", "release", "BTC/USD", "--reason", "try"],
+]
+
+
+@pytest.fixture(scope="module", params=["empty", "ingested"])
+def state(request, tmp_path_factory):
+    from tests.conftest import SAMPLE_DIR
+
+    data = tmp_path_factory.mktemp(request.param) / "data"
+    env = {"AAITI_DATA_DIR": str(data), "AAITI_SAMPLE_DIR": str(SAMPLE_DIR)}
+    if request.param == "ingested":
+        result = runner.invoke(app, ["ingest"], env=env)
+        assert result.exit_code == 0, result.output
+    return env
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(c[:2]) for c in COMMANDS])
+def test_a_command_succeeds_or_says_in_one_line_what_is_missing(state, args):
+    result = runner.invoke(app, args, env=state)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    if result.exit_code != 0:
+        errors = [x for x in result.output.splitlines() if x.startswith("error:")]
+        assert len(errors) == 1, result.output
+        assert len(errors[0]) < 300, errors[0]
