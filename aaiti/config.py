@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         description="Default streams' symbols, comma-separated (BASE/QUOTE).",
     )
     timeframe: str = Field("4h", description="Default streams' timeframe (1m … 1d).")
+    universe_file: Path | None = Field(
+        None,
+        description="A universe file (sources × symbols × timeframes, see universe.example.yml); "
+        "unset: the source, exchange, symbols and timeframe above are the universe.",
+    )
     backfill_since: datetime | None = Field(
         None, description="Where an empty stream starts when no --since is given."
     )

@@ -136,12 +136,13 @@ def cycle_library_only() -> dict:
     from aaiti.config import apply_tool_environment, load_settings
     from aaiti.market import fill_gaps, ingest_stream, open_source, replay_config
     from aaiti.ml import predict_new
-    from aaiti.quality import FEATURES, RAW, run_gate, validator_for
+    from aaiti.quality import FEATURES, RAW, run_gates, validator_for
     from aaiti.risk.engine import compute_risk
     from aaiti.trading.engine import trading_cycle
     from aaiti.transform import build
+    from aaiti.universe import universe_streams
     from aaiti.warehouse import Warehouse
-    from flows.validate import default_streams, feature_timeframes
+    from flows.validate import universe_feature_streams
 
     settings = load_settings()
     apply_tool_environment(settings)
@@ -158,15 +159,15 @@ def cycle_library_only() -> dict:
         stages["ingest"] = time.perf_counter() - t
         quiet = validator_for(settings, docs=False)
         t = time.perf_counter()
-        for stream in default_streams(settings, [settings.timeframe]):
-            run_gate(wh, settings, stream, checkpoint=RAW, validator=quiet)
+        run_gates(wh, settings, universe_streams(settings), checkpoint=RAW, validator=quiet)
         stages["validate_raw"] = time.perf_counter() - t
         t = time.perf_counter()
         build(settings)
         stages["transform"] = time.perf_counter() - t
         t = time.perf_counter()
-        for stream in default_streams(settings, feature_timeframes(settings)):
-            run_gate(wh, settings, stream, checkpoint=FEATURES, validator=quiet)
+        run_gates(
+            wh, settings, universe_feature_streams(settings), checkpoint=FEATURES, validator=quiet
+        )
         validator_for(settings).build_docs()
         stages["validate_features"] = time.perf_counter() - t
         for name, fn in (

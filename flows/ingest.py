@@ -65,6 +65,23 @@ def summarize(report) -> dict:
     return row
 
 
+def _streams(settings: Settings, source, exchange, symbols, timeframes) -> list[tuple]:
+    """(source, exchange, symbol, timeframe) to ingest."""
+    from aaiti.universe import resolve_top, universe_for
+
+    if any(x is not None for x in (source, exchange, symbols, timeframes)):
+        return [
+            (source or settings.source, exchange or settings.exchange, sym, tf)
+            for sym in (symbols or settings.symbols)
+            for tf in (timeframes or [settings.timeframe])
+        ]
+    universe = universe_for(settings)
+    return [
+        (u.source, u.stream.exchange, u.stream.symbol, u.stream.timeframe)
+        for u in universe.streams(resolve_top(universe, settings))
+    ]
+
+
 @task
 def publish(settings: Settings) -> str:
     return str(Warehouse.from_settings(settings).publish_snapshot())
@@ -77,20 +94,16 @@ def ingest_flow(
     symbols: list[str] | None = None,
     timeframe: str | None = None,
     since: datetime | None = None,
+    timeframes: list[str] | None = None,
 ) -> list[dict]:
-    """Fetch the newest closed candles of each stream into ``raw.ohlcv``."""
+    """Fetch the newest closed candles of each stream into ``raw.ohlcv``: the streams the
+    parameters name, or with none, the universe's (AAITI_UNIVERSE_FILE, or the settings')."""
     settings = flow_settings()
-    source = source or settings.source
     futures = [
-        ingest_one.submit(
-            settings,
-            source=source,
-            exchange=exchange or settings.exchange,
-            symbol=symbol,
-            timeframe=timeframe or settings.timeframe,
-            since=since,
+        ingest_one.submit(settings, source=src, exchange=ex, symbol=sym, timeframe=tf, since=since)
+        for src, ex, sym, tf in _streams(
+            settings, source, exchange, symbols, [timeframe] if timeframe else timeframes
         )
-        for symbol in (symbols or settings.symbols)
     ]
     rows = [f.result() for f in futures]
     deliver_alerts(settings)

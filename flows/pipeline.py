@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from aaiti.config import Settings
 from aaiti.quality import FEATURES, RAW
+from aaiti.universe import universe_groups
 from aaiti.warehouse import Warehouse
 from flows.common import (
     alert_on_failure,
@@ -114,10 +115,13 @@ def _cycle(settings: Settings) -> dict:
     failures: list[str] = []
     ingest = ingest_flow.with_options(task_runner=task_runner_from(settings))
     ingested = []
-    for symbol in settings.symbols:
-        rows = _run(f"ingest {symbol}", ingest, failures, symbols=[symbol])
-        ingested += rows or [{"stream": f"{settings.exchange}:{symbol}:{settings.timeframe}",
-                              "inserted": "failed"}]  # fmt: skip
+    for (source, exchange, timeframe), streams in universe_groups(settings).items():
+        # one subflow per source, exchange and timeframe: a failing one stops none of the others
+        rows = _run(
+            f"ingest {source} {exchange} {timeframe}", ingest, failures, source=source,
+            exchange=exchange, symbols=[s.symbol for s in streams], timeframe=timeframe,
+        )  # fmt: skip
+        ingested += rows or [{"stream": str(s), "inserted": "failed"} for s in streams]
     raw_gate = _run("validate raw", validate_flow, failures, checkpoint=RAW, docs=False)
     transformed = _run("transform", transform_flow, failures, docs=False)
     feature_gate = (

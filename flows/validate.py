@@ -6,33 +6,27 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from aaiti.config import Settings
-from aaiti.market import Stream, stream_exchange
+from aaiti.market import Stream
 from aaiti.quality import RAW, GateResult, run_gates, validator_for
+from aaiti.universe import universe_streams
 from aaiti.warehouse import Warehouse
 from flows.common import alert_on_failure, deliver_alerts, flow_settings, retry_on_transient
 
 
-def default_streams(settings: Settings, timeframes: list[str] | None = None) -> list[Stream]:
-    exchange = stream_exchange(settings.source, settings.exchange)
-    return [
-        Stream(exchange, s, tf)
-        for s in settings.symbols
-        for tf in (timeframes or [settings.timeframe])
-    ]
+def universe_feature_streams(settings: Settings) -> list[Stream]:
+    """The feature streams of the universe's pairs (ingested and resampled timeframes)."""
+    import pandas as pd
 
-
-def feature_timeframes(settings: Settings) -> list[str]:
-    """The timeframes fct_features holds for the default streams (read from the snapshot)."""
     from aaiti.warehouse.sql import load_sql
 
+    pairs = {(s.exchange, s.symbol) for s in universe_streams(settings)}
     con = Warehouse.from_settings(settings).read()
     try:
-        rows = con.sql(
-            load_sql("aaiti.quality", "feature_timeframes"), params=[settings.symbols]
-        ).fetchall()
+        con.register("gate_pairs", pd.DataFrame(sorted(pairs), columns=["exchange", "symbol"]))
+        rows = con.sql(load_sql("aaiti.quality", "feature_streams")).fetchall()
     finally:
         con.close()
-    return [r[0] for r in rows] or [settings.timeframe]
+    return [Stream(*r) for r in rows]
 
 
 def outcome_rows(result: GateResult) -> list[dict]:
@@ -89,11 +83,13 @@ def validate_flow(
     settings = flow_settings()
     logger = get_run_logger()
     run_id = f"validate-{checkpoint}-{flow_run.id or 'local'}"
-    # features exist for the ingested timeframe and every timeframe resampled from it
-    streams = default_streams(
-        settings,
-        timeframes or ([settings.timeframe] if checkpoint == RAW else feature_timeframes(settings)),
+    # the universe's streams; features exist for each ingested timeframe and every
+    # timeframe resampled from it
+    streams = (
+        universe_streams(settings) if checkpoint == RAW else universe_feature_streams(settings)
     )
+    if timeframes:
+        streams = [s for s in streams if s.timeframe in timeframes]
     results = validate_streams(
         settings, streams=streams, checkpoint=checkpoint, run_id=run_id, count=len(streams)
     )

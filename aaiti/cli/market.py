@@ -27,21 +27,39 @@ TimeframeOpt = Annotated[str | None, typer.Option("--timeframe", help="e.g. 1m, 
 
 
 def _context(source, exchange, symbols, timeframe):
+    """(settings, [(source client, stream)], warehouse): the options' streams when any is
+    given (a one-off run), else the universe's (AAITI_UNIVERSE_FILE, or the settings')."""
     from aaiti.config import apply_tool_environment, load_settings
     from aaiti.market import open_source
+    from aaiti.universe import resolve_top, universe_for
     from aaiti.warehouse import Warehouse
 
     settings = load_settings()
     apply_tool_environment(settings)
-    src = open_source(settings, source=source or settings.source, exchange=exchange)
-    names = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else settings.symbols
-    tf = timeframe or settings.timeframe
-    streams = [src.validate_stream(name, tf) for name in names]
-    return settings, src, streams, Warehouse.from_settings(settings)
+    warehouse = Warehouse.from_settings(settings)
+    if any(x is not None for x in (source, exchange, symbols, timeframe)):
+        src = open_source(settings, source=source or settings.source, exchange=exchange)
+        names = (
+            [s.strip() for s in symbols.split(",") if s.strip()] if symbols else settings.symbols
+        )
+        tf = timeframe or settings.timeframe
+        return settings, [(src, src.validate_stream(name, tf)) for name in names], warehouse
+    universe = universe_for(settings)
+    clients: dict[tuple[str, str], object] = {}
+    pairs = []
+    for u in universe.streams(resolve_top(universe, settings)):
+        key = (u.source, u.stream.exchange)
+        if key not in clients:
+            clients[key] = open_source(settings, source=u.source, exchange=u.stream.exchange)
+        src = clients[key]
+        pairs.append((src, src.validate_stream(u.stream.symbol, u.stream.timeframe)))
+    return settings, pairs, warehouse
 
 
 def _summary(reports, title: str, warehouse) -> None:
-    table = Table(title=f"{title} — source {reports[0].source if reports else '-'}")
+    sources = ", ".join(sorted({str(r.source) for r in reports})) or "-"
+    many = len({r.stream.exchange for r in reports}) > 1
+    table = Table(title=f"{title} — source {sources}")
     table.add_column("stream")
     table.add_column("window (UTC)")
     for col in ("fetched", "new", "changed", "same", "rejected", "holes", "s"):
@@ -53,7 +71,7 @@ def _summary(reports, title: str, warehouse) -> None:
         until = f"{r.until:%Y-%m-%d %H:%M}" if r.until else "now"
         holes = f"{r.gaps.found}" if r.gaps else "-"
         table.add_row(
-            f"{r.stream.symbol} {r.stream.timeframe}",
+            (f"{r.stream.exchange} " if many else "") + f"{r.stream.symbol} {r.stream.timeframe}",
             f"{since} → {until}",
             f"{r.fetched:,}",
             f"{r.inserted:,}",
@@ -106,9 +124,9 @@ def ingest(
 
     with cli_errors():
         since_dt = parse_when(since, option="--since")
-        settings, src, streams, warehouse = _context(source, exchange, symbols, timeframe)
+        settings, pairs, warehouse = _context(source, exchange, symbols, timeframe)
         reports = []
-        for stream in streams:
+        for src, stream in pairs:
             report = ingest_stream(
                 warehouse,
                 src,
@@ -153,7 +171,7 @@ def backfill(
             raise InvalidRangeError(
                 f"--since ({since_dt:%Y-%m-%d %H:%M}) must be before --until ({until_dt:%Y-%m-%d %H:%M})"
             )
-        settings, src, streams, warehouse = _context(source, exchange, symbols, timeframe)
+        settings, pairs, warehouse = _context(source, exchange, symbols, timeframe)
         reports = []
         end = until_dt or datetime.now(UTC)
         with Progress(
@@ -164,7 +182,7 @@ def backfill(
             console=err_console,
             disable=not err_console.is_terminal,
         ) as bar:
-            for stream in streams:
+            for src, stream in pairs:
                 step_s = timeframe_ms(stream.timeframe) / 1000
                 expected = max(1, int((end - since_dt).total_seconds() // step_s))
                 task = bar.add_task(str(stream), total=expected)
@@ -239,3 +257,46 @@ def _strategy_status(warehouse) -> None:
     for name, version, model, model_version, qualified, reason in rows:
         verdict = "QUALIFIED: trades" if qualified else "STANDING ASIDE: exits, no entries"
         out.print(f"strategy {name}@{version} on {model} v{model_version} — {verdict}; {reason}")
+
+
+def universe(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    resolve: Annotated[
+        bool, typer.Option("--resolve", help="Rank top-N sources on their exchanges now.")
+    ] = False,
+) -> None:
+    """The streams the system runs: the universe file's (AAITI_UNIVERSE_FILE) or the settings'."""
+    import json as _json
+
+    from aaiti.config import load_settings
+    from aaiti.universe import resolve_top, universe_for
+
+    with cli_errors():
+        settings = load_settings()
+        u = universe_for(settings)
+        top = resolve_top(u, settings) if resolve else {}
+        streams = u.streams(top)
+        pending = [s for s in u.sources if s.top is not None and s.source not in top]
+        rows = [
+            {"source": s.source, "exchange": s.stream.exchange, "symbol": s.stream.symbol,
+             "timeframe": s.stream.timeframe, "model": f"aaiti-{s.model}"}
+            for s in streams
+        ]  # fmt: skip
+        rows += [
+            {"source": s.source, "exchange": s.exchange,
+             "symbol": f"top {s.top}" + (f" ({'/'.join(s.quotes)})" if s.quotes else ""),
+             "timeframe": ",".join(s.timeframes), "model": "ranked with --resolve"}
+            for s in pending
+        ]  # fmt: skip
+        if as_json:
+            out.print_json(_json.dumps({"file": str(u.path) if u.path else None, "streams": rows}))
+            return
+        origin = str(u.path) if u.path else "the settings (AAITI_SOURCE, _SYMBOLS, _TIMEFRAME)"
+        table = Table(title=f"universe: {len(streams)} stream(s) from {origin}")
+        for col in ("source", "exchange", "symbol", "timeframe", "model"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                *(str(r[c]) for c in ("source", "exchange", "symbol", "timeframe", "model"))
+            )
+        out.print(table)

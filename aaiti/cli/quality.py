@@ -23,6 +23,7 @@ def validate(
     from aaiti.config import apply_tool_environment, load_settings
     from aaiti.market import Stream, stream_exchange
     from aaiti.quality import FEATURES, RAW, run_gates, validator_for
+    from aaiti.universe import universe_streams
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
@@ -32,15 +33,14 @@ def validate(
         apply_tool_environment(settings)
         warehouse = Warehouse.from_settings(settings)
         validator = validator_for(settings)
-        exchange = stream_exchange(settings.source, settings.exchange)
-        names = [s.strip() for s in symbols.split(",")] if symbols else settings.symbols
+        if symbols or timeframe:  # a one-off run over the settings' source
+            exchange = stream_exchange(settings.source, settings.exchange)
+            names = [s.strip() for s in symbols.split(",")] if symbols else settings.symbols
+            streams = [Stream(exchange, s, timeframe or settings.timeframe) for s in names]
+        else:
+            streams = universe_streams(settings)
         results = run_gates(
-            warehouse,
-            settings,
-            [Stream(exchange, s, timeframe or settings.timeframe) for s in names],
-            checkpoint=checkpoint,
-            validator=validator,
-            full=full,
+            warehouse, settings, streams, checkpoint=checkpoint, validator=validator, full=full
         )
         docs = validator.build_docs()
         warehouse.publish_snapshot()

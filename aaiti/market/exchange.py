@@ -205,6 +205,25 @@ class CcxtSource:
             )
         return Stream(self.exchange_id, symbol, timeframe)
 
+    def top_symbols(self, n: int, *, quotes: tuple[str, ...] = ()) -> list[str]:
+        """The ``n`` active spot markets with the largest 24 h quote volume (``quotes``: only
+        those quote currencies), ranked by the exchange's own tickers."""
+        client = self.client
+        markets = self._call("load_markets", client.load_markets)
+        tickers = self._call("fetch_tickers", client.fetch_tickers)
+        ranked = sorted(
+            (
+                (float(t.get("quoteVolume") or 0.0), sym)
+                for sym, t in tickers.items()
+                if sym in markets
+                and markets[sym].get("spot", True)
+                and markets[sym].get("active", True) is not False
+                and (not quotes or markets[sym].get("quote") in quotes)
+            ),
+            reverse=True,
+        )
+        return [sym for _, sym in ranked[:n]]
+
     def _page_limit(self) -> int:
         if self.page_limit:
             return self.page_limit

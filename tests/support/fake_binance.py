@@ -280,12 +280,33 @@ class _Handler(BaseHTTPRequestHandler):
                         order["cummulativeQuoteQty"] = order.pop("_fill_on_query")
                         order["executedQty"], order["status"] = order["origQty"], "FILLED"
                 self._send(200, self._order_json(order))
+        elif url.path == "/api/v3/ticker/24hr":
+            self._send(200, json.dumps([self._ticker(m) for m in sorted(st.candles)]))
         elif url.path == "/api/v3/klines":
             if st.delay_s:
                 time.sleep(st.delay_s)
             self._klines(params, fault)
         else:
             self._send(404, '{"code": -1, "msg": "not found"}')
+
+    def _ticker(self, market: str) -> dict:
+        """24 h statistics from the served candles' last day (quote volume = Σ close × volume)."""
+        frame = self.state.candles[market]
+        ms = INTERVAL_MS[self.state.interval[market]]
+        day = frame.tail(max(1, 86_400_000 // ms))
+        last = day.iloc[-1]
+        return {
+            "symbol": market,
+            "lastPrice": str(last["close"]),
+            "openPrice": str(day["open"].iloc[0]),
+            "highPrice": str(day["high"].max()),
+            "lowPrice": str(day["low"].min()),
+            "volume": str(day["volume"].sum()),
+            "quoteVolume": str((day["close"] * day["volume"]).sum()),
+            "openTime": int(day["ts_ms"].iloc[0]),
+            "closeTime": int(last["ts_ms"]) + ms - 1,
+            "count": len(day),
+        }
 
     @staticmethod
     def _split(market: str) -> tuple[str, str]:

@@ -1,0 +1,253 @@
+"""The universe: every stream the system runs — sources × symbols × timeframes — in one file.
+
+``universe.yml`` (``AAITI_UNIVERSE_FILE``) lists sources; each names how candles arrive
+(``sample``, ``synthetic``, ``ccxt:<exchange id>``), the symbols (listed, or the top N of
+the exchange's markets by quote volume, optionally only some quote currencies) and the
+timeframes. ``models`` says which timeframes feed which model (default: each its own).
+Without a file, the settings' one source, symbols and timeframe are the universe, which
+reproduces the two default streams. The file is checked when it is read: an error names
+the line and what is accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aaiti.config import Settings
+from aaiti.market.candles import Stream
+from aaiti.market.sources import parse_source, stream_exchange
+from aaiti.market.timeframes import SUPPORTED_TIMEFRAMES
+
+SOURCE_KEYS = ("source", "exchange", "symbols", "top", "quote", "timeframes")
+TOP_KEYS = ("top", "quote")
+
+
+class UniverseError(ValueError):
+    """The universe file is not valid: the message names the line and what is accepted."""
+
+
+@dataclass(frozen=True)
+class UniverseSource:
+    source: str  # sample | synthetic | ccxt:<id>
+    exchange: str  # the exchange column its streams carry
+    timeframes: tuple[str, ...]
+    symbols: tuple[str, ...] = ()  # listed, or
+    top: int | None = None  # the top N markets by quote volume (ccxt)
+    quotes: tuple[str, ...] = ()  # …with these quote currencies only
+
+
+@dataclass(frozen=True)
+class UniverseStream:
+    source: str
+    stream: Stream
+    model: str  # the model timeframe this stream feeds
+
+
+@dataclass(frozen=True)
+class Universe:
+    sources: tuple[UniverseSource, ...]
+    models: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    path: Path | None = None
+
+    def model_of(self, timeframe: str) -> str:
+        for model, inputs in self.models.items():
+            if timeframe in inputs:
+                return model
+        return timeframe
+
+    def streams(self, top: dict[str, list[str]] | None = None) -> list[UniverseStream]:
+        """Every stream; a top-N source takes its symbols from ``top`` (source → symbols)."""
+        out = []
+        for src in self.sources:
+            symbols = src.symbols if src.top is None else tuple((top or {}).get(src.source, ()))
+            out += [
+                UniverseStream(src.source, Stream(src.exchange, sym, tf), self.model_of(tf))
+                for sym in symbols
+                for tf in src.timeframes
+            ]
+        return out
+
+
+def universe_for(settings: Settings) -> Universe:
+    """The file's universe when ``AAITI_UNIVERSE_FILE`` names one, else the settings'."""
+    if settings.universe_file is not None:
+        return load_universe(Path(settings.universe_file), default_exchange=settings.exchange)
+    source = settings.source
+    return Universe(
+        (
+            UniverseSource(
+                source,
+                stream_exchange(source, settings.exchange),
+                (settings.timeframe,),
+                tuple(settings.symbols),
+            ),
+        )
+    )
+
+
+def load_universe(path: Path, *, default_exchange: str = "coinbase") -> Universe:
+    """Read and check a universe file (see the module doc)."""
+    import yaml
+
+    if not path.exists():
+        raise UniverseError(f"no universe file at {path} (AAITI_UNIVERSE_FILE)")
+    try:
+        root = yaml.compose(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark else ""
+        raise UniverseError(
+            f"{path}: {line}not valid YAML ({getattr(err, 'problem', err)})"
+        ) from None
+    where = _Where(path)
+    top = where.mapping(root, "the file", ("sources", "models"))
+    if "sources" not in top:
+        raise UniverseError(f"{path}: line 1: no `sources:`; a universe lists at least one")
+    sources_node = top["sources"][1]
+    if not isinstance(sources_node, yaml.SequenceNode) or not sources_node.value:
+        raise where.error(sources_node, "`sources:` is a list of sources (- source: …)")
+    sources = tuple(_source(where, n, default_exchange) for n in sources_node.value)
+    timeframes = {tf for s in sources for tf in s.timeframes}
+    models = _models(where, top.get("models", (None, None))[1], timeframes)
+    return Universe(sources, models, path)
+
+
+class _Where:
+    """Errors that say where in the file, and the scalar checks that need it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, node: Any, message: str) -> UniverseError:
+        line = node.start_mark.line + 1 if node is not None else 1
+        return UniverseError(f"{self.path}: line {line}: {message}")
+
+    def mapping(self, node: Any, what: str, accepted: tuple[str, ...]) -> dict[str, tuple]:
+        import yaml
+
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, f"{what} is a mapping with keys {', '.join(accepted)}")
+        out = {}
+        for key, value in node.value:
+            if key.value not in accepted:
+                raise self.error(
+                    key, f"unknown key {key.value!r} in {what}; accepted: {', '.join(accepted)}"
+                )
+            out[key.value] = (key, value)
+        return out
+
+    def strings(self, node: Any, what: str) -> tuple[str, ...]:
+        import yaml
+
+        if isinstance(node, yaml.ScalarNode):
+            return (node.value,)
+        if not isinstance(node, yaml.SequenceNode) or not all(
+            isinstance(v, yaml.ScalarNode) for v in node.value
+        ):
+            raise self.error(node, f"{what} is a list of strings")
+        return tuple(v.value for v in node.value)
+
+
+def _source(where: _Where, node: Any, default_exchange: str) -> UniverseSource:
+    keys = where.mapping(node, "a source", SOURCE_KEYS)
+    if "source" not in keys:
+        raise where.error(node, "a source needs `source:` (sample, synthetic or ccxt:<exchange>)")
+    source_node = keys["source"][1]
+    spec = source_node.value
+    try:
+        kind, exchange = parse_source(spec, default_exchange)
+    except ValueError as err:
+        raise where.error(source_node, str(err)) from None
+    exchange_node = keys.get("exchange", (None, None))[1]
+    if exchange_node is not None:
+        exchange = exchange_node.value
+    exchange = "synthetic" if kind == "synthetic" else exchange or default_exchange
+    if "timeframes" not in keys:
+        raise where.error(node, f"source {spec!r} needs `timeframes:` (e.g. [4h])")
+    tf_node = keys["timeframes"][1]
+    timeframes = where.strings(tf_node, "`timeframes:`")
+    for tf in timeframes:
+        if tf not in SUPPORTED_TIMEFRAMES:
+            raise where.error(
+                tf_node,
+                f"unsupported timeframe {tf!r}; supported: {', '.join(SUPPORTED_TIMEFRAMES)}",
+            )
+    has_list, has_top = "symbols" in keys, "top" in keys
+    if has_list == has_top:
+        raise where.error(
+            node, f"source {spec!r} needs `symbols:` (a list) or `top:` (a number), one of them"
+        )
+    if has_list:
+        sym_node = keys["symbols"][1]
+        symbols = where.strings(sym_node, "`symbols:`")
+        for sym in symbols:
+            if sym.count("/") != 1 or not all(sym.split("/")):
+                raise where.error(sym_node, f"symbol {sym!r} is not BASE/QUOTE (e.g. BTC/USDT)")
+        if "quote" in keys:
+            raise where.error(keys["quote"][0], "`quote:` filters `top:`, not a listed `symbols:`")
+        return UniverseSource(spec, exchange, timeframes, symbols)
+    top_node = keys["top"][1]
+    if kind != "ccxt":
+        raise where.error(
+            top_node, f"`top:` ranks an exchange's markets: it needs a ccxt source, not {spec!r}"
+        )
+    try:
+        top = int(top_node.value)
+    except ValueError:
+        top = 0
+    if top < 1:
+        raise where.error(
+            top_node, f"`top:` is a positive number of markets, not {top_node.value!r}"
+        )
+    quotes = where.strings(keys["quote"][1], "`quote:`") if "quote" in keys else ()
+    return UniverseSource(spec, exchange, timeframes, (), top, quotes)
+
+
+def _models(where: _Where, node: Any, timeframes: set[str]) -> dict[str, tuple[str, ...]]:
+    if node is None:
+        return {}
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        raise where.error(node, "`models:` maps a model's timeframe to the timeframes feeding it")
+    out: dict[str, tuple[str, ...]] = {}
+    for key, value in node.value:
+        inputs = where.strings(value, f"model {key.value!r}'s inputs")
+        unknown = [tf for tf in (key.value, *inputs) if tf not in timeframes]
+        if unknown:
+            raise where.error(
+                key, f"model {key.value!r} names {unknown[0]!r}, not a timeframe of any source; "
+                f"the sources have {', '.join(sorted(timeframes))}"
+            )  # fmt: skip
+        out[key.value] = inputs
+    return out
+
+
+def resolve_top(universe: Universe, settings: Settings) -> dict[str, list[str]]:
+    """The symbols of each top-N source, ranked by 24 h quote volume on its exchange."""
+    from aaiti.market.sources import open_source
+
+    out = {}
+    for src in universe.sources:
+        if src.top is None:
+            continue
+        client = open_source(settings, source=src.source, exchange=src.exchange)
+        out[src.source] = client.top_symbols(src.top, quotes=src.quotes)
+    return out
+
+
+def universe_streams(settings: Settings) -> list[Stream]:
+    """The universe's listed streams (top-N sources: those ingested so far are validated by
+    the flows, which resolve them; here only listed symbols)."""
+    return [u.stream for u in universe_for(settings).streams()]
+
+
+def universe_groups(settings: Settings) -> dict[tuple[str, str, str], list[Stream]]:
+    """The universe's streams by (source, exchange, timeframe), top-N sources ranked now."""
+    universe = universe_for(settings)
+    out: dict[tuple[str, str, str], list[Stream]] = {}
+    for u in universe.streams(resolve_top(universe, settings)):
+        out.setdefault((u.source, u.stream.exchange, u.stream.timeframe), []).append(u.stream)
+    return out
