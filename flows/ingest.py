@@ -95,6 +95,7 @@ def ingest_flow(
     timeframe: str | None = None,
     since: datetime | None = None,
     timeframes: list[str] | None = None,
+    publish_snapshot: bool = True,
 ) -> list[dict]:
     """Fetch the newest closed candles of each stream into ``raw.ohlcv``: the streams the
     parameters name, or with none, the universe's (AAITI_UNIVERSE_FILE, or the settings')."""
@@ -107,7 +108,7 @@ def ingest_flow(
     ]
     rows = [f.result() for f in futures]
     deliver_alerts(settings)
-    snapshot = publish(settings)
+    snapshot = publish(settings) if publish_snapshot else "published at the pipeline's end"
     create_table_artifact(
         key="ingest-summary",
         table=[

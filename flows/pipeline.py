@@ -120,18 +120,22 @@ def _cycle(settings: Settings) -> dict:
         rows = _run(
             f"ingest {source} {exchange} {timeframe}", ingest, failures, source=source,
             exchange=exchange, symbols=[s.symbol for s in streams], timeframe=timeframe,
+            publish_snapshot=False,
         )  # fmt: skip
         ingested += rows or [{"stream": str(s), "inserted": "failed"} for s in streams]
-    raw_gate = _run("validate raw", validate_flow, failures, checkpoint=RAW, docs=False)
-    transformed = _run("transform", transform_flow, failures, docs=False)
+    # every stage reads and writes the warehouse; the readers' snapshot is published once,
+    # at the end of the cycle, not after each stage
+    once = {"publish": False}
+    raw_gate = _run("validate raw", validate_flow, failures, checkpoint=RAW, docs=False, **once)
+    transformed = _run("transform", transform_flow, failures, docs=False, publish_snapshot=False)
     feature_gate = (
-        _run("validate features", validate_flow, failures, checkpoint=FEATURES, docs=False)
+        _run("validate features", validate_flow, failures, checkpoint=FEATURES, docs=False, **once)
         if transformed is not None
         else None
     )
-    predicted = _run("predict", predict_flow, failures)
-    traded = _run("trade", trade_flow, failures)
-    risk = _run("risk", risk_flow, failures)
+    predicted = _run("predict", predict_flow, failures, **once)
+    traded = _run("trade", trade_flow, failures, **once)
+    risk = _run("risk", risk_flow, failures, **once)
     # GX's data docs (both gates' results) are a report, not a step anything waits on: built
     # once, after risk is written (~1.2 s that used to sit between the gate and predict)
     docs = build_docs(settings, return_state=True)

@@ -23,11 +23,12 @@ def predict(settings: Settings, *, timeframe: str) -> PredictReport:
 
 
 @flow(name="predict", log_prints=True, on_failure=[alert_on_failure])
-def predict_flow(timeframe: str | None = None) -> dict:
+def predict_flow(timeframe: str | None = None, publish: bool = True) -> dict:
     settings = flow_settings()
     report = predict(settings, timeframe=timeframe or settings.timeframe)
     (get_run_logger().info if report.version else get_run_logger().warning)(report.message)
-    Warehouse.from_settings(settings).publish_snapshot()
+    if publish:
+        Warehouse.from_settings(settings).publish_snapshot()
     return asdict(report)
 
 

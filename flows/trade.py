@@ -46,14 +46,16 @@ def risk(settings: Settings) -> RiskReport:
 
 
 @flow(name="trade", log_prints=True, on_failure=[alert_on_failure])
-def trade_flow() -> dict:
+def trade_flow(publish: bool = True) -> dict:
+    """One trading cycle; ``publish=False`` when the pipeline publishes once at its end."""
     settings = flow_settings()
     report = trade(settings)
     logger = get_run_logger()
     for event in report.events:
         logger.warning("risk event: %s", event)
     deliver_alerts(settings)
-    Warehouse.from_settings(settings).publish_snapshot()
+    if publish:
+        Warehouse.from_settings(settings).publish_snapshot()
     create_markdown_artifact(
         key="trading-cycle",
         markdown=(
@@ -72,10 +74,11 @@ def _fmt(value: float | None) -> str:
 
 
 @flow(name="risk", log_prints=True, on_failure=[alert_on_failure])
-def risk_flow() -> dict:
+def risk_flow(publish: bool = True) -> dict:
     settings = flow_settings()
     report = risk(settings)
-    Warehouse.from_settings(settings).publish_snapshot()
+    if publish:
+        Warehouse.from_settings(settings).publish_snapshot()
     lines = ["| metric | value | status |", "|---|---:|---|"]
     lines += [f"| {r['metric']} | {_fmt(r['value'])} | {r['status']} |" for r in report.rows]
     create_markdown_artifact(key="risk-metrics", markdown="\n".join(lines))

@@ -48,7 +48,10 @@ def report_rows(report: TransformReport) -> list[dict]:
 
 @flow(name="transform", log_prints=True, on_failure=[alert_on_failure])
 def transform_flow(
-    select: str | None = None, full_refresh: bool = False, docs: bool = True
+    select: str | None = None,
+    full_refresh: bool = False,
+    docs: bool = True,
+    publish_snapshot: bool = True,
 ) -> dict:
     """Build the dbt project; a failing model or error-severity test fails the flow."""
     settings = flow_settings()
@@ -62,7 +65,7 @@ def transform_flow(
         raise TransformFailedError(f"dbt build failed: {names}")
     for node in report.warnings:
         logger.warning("dbt warning: %s: %s", node.name, node.message)
-    snapshot = publish(settings)
+    snapshot = publish(settings) if publish_snapshot else "published at the pipeline's end"
     page = dbt_docs(settings) if docs else None
     logger.info("%s; snapshot %s; docs %s", report.summary(), snapshot, page)
     return {"summary": report.summary(), "snapshot": snapshot, "docs": page}

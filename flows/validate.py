@@ -20,12 +20,9 @@ def universe_feature_streams(settings: Settings) -> list[Stream]:
     from aaiti.warehouse.sql import load_sql
 
     pairs = {(s.exchange, s.symbol) for s in universe_streams(settings)}
-    con = Warehouse.from_settings(settings).read()
-    try:
+    with Warehouse.from_settings(settings).writer(purpose="feature streams") as con:
         con.register("gate_pairs", pd.DataFrame(sorted(pairs), columns=["exchange", "symbol"]))
         rows = con.sql(load_sql("aaiti.quality", "feature_streams")).fetchall()
-    finally:
-        con.close()
     return [Stream(*r) for r in rows]
 
 
@@ -75,7 +72,10 @@ def build_docs(settings: Settings) -> str:
 
 @flow(name="validate", log_prints=True, on_failure=[alert_on_failure])
 def validate_flow(
-    checkpoint: str = RAW, timeframes: list[str] | None = None, docs: bool = True
+    checkpoint: str = RAW,
+    timeframes: list[str] | None = None,
+    docs: bool = True,
+    publish: bool = True,
 ) -> dict:
     """Run one checkpoint on every default stream; a blocked stream never fails the others."""
     from prefect.runtime import flow_run
@@ -108,7 +108,8 @@ def validate_flow(
         if not r.passed:
             logger.error("%s blocked at %s: %s", r.stream, checkpoint, r.reason)
     deliver_alerts(settings)
-    Warehouse.from_settings(settings).publish_snapshot()
+    if publish:
+        Warehouse.from_settings(settings).publish_snapshot()
     return {str(r.stream): r.status for r in results} | {"docs": docs}
 
 
