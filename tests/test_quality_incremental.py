@@ -53,11 +53,11 @@ def _faulty(stream: Stream, n: int, *, seed: int) -> pd.DataFrame:
 
 
 def _arrivals(f: pd.DataFrame) -> list[pd.DataFrame]:
-    """History to bar 200, then two bars per cycle, with one cycle of five bars."""
+    """History to bar 200, then three bars per cycle, with one cycle of five bars."""
     out = [f.iloc[:200]]
     i = 200
     while i < len(f):
-        k = 5 if i == 224 else 2
+        k = 5 if i == 224 else 3
         out.append(f.iloc[i : i + k])
         i += k
     return out
@@ -115,7 +115,7 @@ def test_incremental_reaches_the_verdicts_of_the_whole_history_cycle_by_cycle(tm
     assert status == {"AAA/USD": "passed", "BBB/USD": "passed"}
     # the whole history only on the first cycle and after a blocked verdict
     assert all((m == "full") == (prev in (None, "blocked")) for m, prev in modes)
-    assert sum(m == "incremental" for m, _ in modes) >= 30
+    assert sum(m == "incremental" for m, _ in modes) >= 20
     assert max(judged) < 20  # the new bars plus the rejudged window, never the history
 
 
