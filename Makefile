@@ -18,7 +18,7 @@ export AAITI_DATA_DIR
 export PREFECT_HOME ?= $(AAITI_DATA_DIR)/prefect
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test bench lint format clean help mlflow up status down dashboard browser
+.PHONY: setup demo test bench lint format clean help mlflow up status down dashboard browser screenshot
 
 help:
 	@echo "make setup  - create .venv and install the locked dependencies"
@@ -104,6 +104,9 @@ DASHBOARD_PORT ?= 8501
 dashboard: setup
 	$(BIN)/streamlit run dashboards/app.py --server.headless true --server.address 127.0.0.1 \
 		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false --client.toolbarMode minimal
+
+screenshot: setup browser  # the README's picture of the dashboard, after `make demo`
+	$(BIN)/python -m dashboards.screenshot
 
 bench: setup
 	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-bench.lock 2>/dev/null || \
