@@ -18,7 +18,7 @@ export AAITI_DATA_DIR
 export PREFECT_HOME ?= $(AAITI_DATA_DIR)/prefect
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test bench lint format clean help mlflow up status down dashboard browser screenshot
+.PHONY: setup demo test bench lint types format clean help mlflow up status down dashboard browser screenshot
 
 help:
 	@echo "make setup  - create .venv and install the locked dependencies"
@@ -26,6 +26,7 @@ help:
 	@echo "make test   - run the whole test suite"
 	@echo "make bench  - run the benchmarks (JSON results in benchmarks/results/)"
 	@echo "make lint   - ruff"
+	@echo "make types  - mypy: strict on the split stage cores, checked on the strategy"
 	@echo "make mlflow - the MLflow UI on http://127.0.0.1:5000 (runs, models, champion)"
 	@echo "make up     - the local stack in the background: Prefect server + UI, MLflow UI,"
 	@echo "              dashboard, served schedules; prints the URLs (make status / make down)"
@@ -112,6 +113,20 @@ bench: setup
 	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-bench.lock 2>/dev/null || \
 		$(BIN)/python -m pip install -q -r requirements-bench.lock
 	$(BIN)/python -m benchmarks.run
+
+# mypy lives in its own venv: mypy ≥ 1.1x needs pathspec ≥ 1.0, dbt-core pins it < 0.13.
+# It reads the project's packages from .venv (--python-executable).
+TYPES_VENV := .venv-types
+STRICT_TYPES := aaiti/quality aaiti/universe.py aaiti/trading/stale.py
+CHECKED_TYPES := aaiti/strategy
+$(TYPES_VENV)/.installed: requirements-types.lock
+	$(PYTHON) -m venv $(TYPES_VENV)
+	$(TYPES_VENV)/bin/python -m pip install -q -r requirements-types.lock
+	@touch $@
+
+types: setup $(TYPES_VENV)/.installed
+	$(TYPES_VENV)/bin/mypy --python-executable $(BIN)/python --strict $(STRICT_TYPES)
+	$(TYPES_VENV)/bin/mypy --python-executable $(BIN)/python $(CHECKED_TYPES)
 
 lint: setup
 	$(BIN)/ruff check .

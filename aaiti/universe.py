@@ -89,7 +89,7 @@ def universe_for(settings: Settings) -> Universe:
 
 def load_universe(path: Path, *, default_exchange: str = "coinbase") -> Universe:
     """Read and check a universe file (see the module doc)."""
-    import yaml
+    import yaml  # type: ignore[import-untyped]
 
     if not path.exists():
         raise UniverseError(f"no universe file at {path} (AAITI_UNIVERSE_FILE)")
@@ -124,7 +124,9 @@ class _Where:
         line = node.start_mark.line + 1 if node is not None else 1
         return UniverseError(f"{self.path}: line {line}: {message}")
 
-    def mapping(self, node: Any, what: str, accepted: tuple[str, ...]) -> dict[str, tuple]:
+    def mapping(
+        self, node: Any, what: str, accepted: tuple[str, ...]
+    ) -> dict[str, tuple[Any, Any]]:
         import yaml
 
         if not isinstance(node, yaml.MappingNode):
@@ -229,11 +231,15 @@ def resolve_top(universe: Universe, settings: Settings) -> dict[str, list[str]]:
     """The symbols of each top-N source, ranked by 24 h quote volume on its exchange."""
     from aaiti.market.sources import open_source
 
-    out = {}
+    out: dict[str, list[str]] = {}
     for src in universe.sources:
         if src.top is None:
             continue
+        from aaiti.market.exchange import CcxtSource
+
         client = open_source(settings, source=src.source, exchange=src.exchange)
+        if not isinstance(client, CcxtSource):  # the file's check refuses top: elsewhere
+            raise UniverseError(f"`top:` needs a ccxt source, not {src.source!r}")
         out[src.source] = client.top_symbols(src.top, quotes=src.quotes)
     return out
 

@@ -57,8 +57,10 @@ def _run_lengths(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
-def _moves_from_accepted(log_c, bar, bound, confirm, released):
+@njit(cache=True)  # numba's decorator is untyped
+def _moves_from_accepted(  # type: ignore[no-untyped-def]
+    log_c, bar, bound, confirm, released
+):
     """Each bar against its nearest *accepted* predecessor (see :func:`raw_batch`)."""
     n = len(log_c)
     move = np.full(n, np.nan)
@@ -273,8 +275,8 @@ def cross_timeframe_diff(
             np.abs(np.log(joined[k].to_numpy(float) / joined[f"{k}_fine"].to_numpy(float)))
             for k in ("open", "high", "low", "close")
         ]
-    res = np.max(np.vstack(diffs), axis=0)
-    return res
+    worst: np.ndarray = np.max(np.vstack(diffs), axis=0)
+    return worst
 
 
 def _newest_wick(

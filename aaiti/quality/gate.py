@@ -25,7 +25,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
+import duckdb
 import pandas as pd
 
 from aaiti.config import Settings
@@ -37,6 +39,7 @@ from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
 
 log = logging.getLogger(__name__)
+Con = duckdb.DuckDBPyConnection
 _SQL = "aaiti.quality"
 RAW, FEATURES = "raw", "features"
 SUITES = {RAW: "raw_ohlcv", FEATURES: "features"}
@@ -74,7 +77,7 @@ class GateResult:
 # --- parameters ----------------------------------------------------------------------------
 
 
-def raw_parameters(settings: Settings, stream: Stream) -> dict:
+def raw_parameters(settings: Settings, stream: Stream) -> dict[str, Any]:
     """The raw suite's $PARAMETERs for a stream, from the settings."""
     bounds = settings.quality_max_abs_log_return
     if stream.timeframe not in bounds:
@@ -156,7 +159,7 @@ def split_outcome(outcome: SuiteOutcome, rows: dict[Stream, int]) -> dict[Stream
     """A many-stream batch's outcome as one outcome per stream (its own offending rows)."""
     per: dict[Stream, list[ExpectationOutcome]] = {s: [] for s in rows}
     for o in outcome.outcomes:
-        mine: dict[Stream, list[tuple]] = {s: [] for s in rows}
+        mine: dict[Stream, list[tuple[str, str, str, str]]] = {s: [] for s in rows}
         for key in o.unexpected_keys:
             mine.setdefault(Stream(*key[:3]), []).append(key)
         for s in rows:
@@ -264,7 +267,8 @@ def run_gates(
 
 def _require_features(warehouse: Warehouse) -> None:
     with warehouse.writer(purpose="features gate") as con:
-        (found,) = con.execute(load_sql(_SQL, "features_table")).fetchone()
+        row = con.execute(load_sql(_SQL, "features_table")).fetchone()
+    found = row[0] if row else 0
     if not found:
         raise ValueError("no feature table yet (marts.fct_features): run `aaiti transform` first")
 
@@ -299,7 +303,7 @@ def _unchanged(plan: Plan, checkpoint: str, run_id: str) -> GateResult:
     return GateResult(plan.stream, checkpoint, "passed", run_id, [empty], mode="unchanged")
 
 
-def _keys_frame(streams: Iterable[Stream], **extra: list) -> pd.DataFrame:
+def _keys_frame(streams: Iterable[Stream], **extra: Any) -> pd.DataFrame:
     streams = list(streams)
     return pd.DataFrame(
         {
@@ -340,7 +344,7 @@ def _plan(
     return plans
 
 
-def _full_plans(con, marks: pd.DataFrame, checkpoint: str) -> list[Plan]:
+def _full_plans(con: Con, marks: pd.DataFrame, checkpoint: str) -> list[Plan]:
     if marks.empty:
         return []
     con.register("gate_plan", marks[["exchange", "symbol", "timeframe"]])
@@ -363,7 +367,7 @@ def _full_plans(con, marks: pd.DataFrame, checkpoint: str) -> list[Plan]:
     return out
 
 
-def _incremental_plans(con, marks: pd.DataFrame, checkpoint: str, window: int) -> list[Plan]:
+def _incremental_plans(con: Con, marks: pd.DataFrame, checkpoint: str, window: int) -> list[Plan]:
     plan = marks[["exchange", "symbol", "timeframe", "validated_through", "ingest_mark"]].rename(
         columns={"validated_through": "through"}
     )
@@ -398,7 +402,7 @@ def _incremental_plans(con, marks: pd.DataFrame, checkpoint: str, window: int) -
     return out
 
 
-def _read(con, plans: list[Plan], checkpoint: str) -> dict[Stream, pd.DataFrame]:
+def _read(con: Con, plans: list[Plan], checkpoint: str) -> dict[Stream, pd.DataFrame]:
     """The rows each plan reads, in one query."""
     windows = _keys_frame(
         [p.stream for p in plans],
@@ -417,7 +421,7 @@ def _read(con, plans: list[Plan], checkpoint: str) -> dict[Stream, pd.DataFrame]
     }
 
 
-def _released(con, streams: list[Stream]) -> dict[Stream, list[pd.Timestamp]]:
+def _released(con: Con, streams: list[Stream]) -> dict[Stream, list[pd.Timestamp]]:
     """Bars an operator confirmed as a real new level (``aaiti release``)."""
     con.register("gate_streams", _keys_frame(streams))
     rows = con.execute(load_sql(_SQL, "released_bars")).fetchall()
@@ -429,7 +433,7 @@ def _released(con, streams: list[Stream]) -> dict[Stream, list[pd.Timestamp]]:
 
 
 def _finer(
-    con, plans: list[Plan], frames: dict[Stream, pd.DataFrame]
+    con: Con, plans: list[Plan], frames: dict[Stream, pd.DataFrame]
 ) -> dict[Stream, tuple[str, pd.DataFrame]]:
     """For each stream whose source also supplies a finer timeframe that divides its own,
     that timeframe's bars over the judged span (the finest such one)."""
@@ -594,7 +598,7 @@ def _result(
     )  # fmt: skip
 
 
-def _mark(prepared: pd.DataFrame, plan: Plan) -> dict:
+def _mark(prepared: pd.DataFrame, plan: Plan) -> dict[str, Any]:
     """What the next run starts from: the newest bar judged and the newest ingest seen."""
     return {
         "validated_through": prepared["ts"].max() if len(prepared) else None,
@@ -617,7 +621,7 @@ def _quarantine(warehouse: Warehouse, bad: pd.DataFrame, run_id: str, now: datet
         con.unregister("gate_rejects")
 
 
-def _result_rows(result: GateResult, at: datetime) -> list[dict]:
+def _result_rows(result: GateResult, at: datetime) -> list[dict[str, Any]]:
     s = result.stream
     return [
         {
@@ -663,7 +667,7 @@ def _write(
     warehouse: Warehouse,
     settings: Settings,
     results: list[GateResult],
-    marks: dict[Stream, dict],
+    marks: dict[Stream, dict[str, Any]],
     run_id: str,
     now: datetime,
 ) -> None:

@@ -59,12 +59,13 @@ class SuiteNotFoundError(FileNotFoundError):
     pass
 
 
-def load_suite_json(expectations_dir: Path, name: str) -> dict:
+def load_suite_json(expectations_dir: Path, name: str) -> dict[str, Any]:
     path = expectations_dir / f"{name}.json"
     if not path.exists():
         known = sorted(p.stem for p in expectations_dir.glob("*.json"))
         raise SuiteNotFoundError(f"no suite {name!r} in {expectations_dir}; have: {known}")
-    return json.loads(path.read_text())
+    suite: dict[str, Any] = json.loads(path.read_text())
+    return suite
 
 
 def suite_parameters(expectations_dir: Path, name: str) -> set[str]:
@@ -134,7 +135,9 @@ class GxValidator:
         definition = ctx.validation_definitions.add_or_update(
             gx.ValidationDefinition(data=batch, suite=suite, name=suite_name)
         )
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if self.docs else []
+        from great_expectations.checkpoint.actions import UpdateDataDocsAction
+
+        actions: list[Any] = [UpdateDataDocsAction(name="data_docs")] if self.docs else []
         checkpoint = ctx.checkpoints.add_or_update(
             gx.Checkpoint(
                 name=f"{suite_name}_checkpoint",

@@ -200,17 +200,23 @@ def decide_and_deploy(
     tracker.client.set_model_version_tag(
         name, str(version), "strategy_qualified", str(judged.evaluation.qualification.qualified)
     )
-    deployed = (
-        deployed_spec(judged.evaluation.spec, model_name=name, version=version, edge=judged.deployed_edge)
-        if decision.promoted
-        else kept_spec(settings, spec, name, champion, champ_judged)
-    )  # fmt: skip
+    if decision.promoted:
+        deployed = deployed_spec(
+            judged.evaluation.spec, model_name=name, version=version, edge=judged.deployed_edge
+        )
+    else:
+        assert champion is not None, "decide_promotion promotes a first model, always"
+        deployed = kept_spec(settings, spec, name, champion, champ_judged)
     record_decision(
         settings,
         deployed=deployed,
         decision=decision,
         evaluations=[("challenger", judged, version)]
-        + ([] if champ_judged is None else [("champion", champ_judged, champion.version)]),
+        + (
+            []
+            if champ_judged is None or champion is None
+            else [("champion", champ_judged, champion.version)]
+        ),
     )
     tracker.log_json(run_id, "strategy_deployed.json", deployed.as_dict())
     log.info("%s v%d: %s", name, version, decision.reason)

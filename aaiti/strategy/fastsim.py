@@ -127,7 +127,7 @@ def simulate_stream(
     allow_short: bool = False,
 ) -> StreamRun:
     arrays = _inputs(open_, high, low, close, score, prob, payoff, atr, vol, qualified)
-    eq, held, trades, fees, traded = _simulate(
+    eq, held, trades, fees, traded = _simulate(  # type: ignore[call-arg]  # numba dispatcher
         *arrays,
         np.ascontiguousarray(params, dtype=np.float64),
         float(fee),
@@ -186,7 +186,7 @@ def simulate_grid(
 ) -> GridRun:
     """Many configurations of one stream in parallel on the machine's cores (same core)."""
     arrays = _inputs(open_, high, low, close, score, prob, payoff, atr, vol, None)
-    final, mean, sd, trades = _grid(
+    final, mean, sd, trades = _grid(  # type: ignore[call-arg]  # numba dispatcher
         *arrays,
         np.ascontiguousarray(params, dtype=np.float64),
         float(fee),

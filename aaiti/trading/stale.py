@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import duckdb
 import pandas as pd
 
 from aaiti.config import Settings
-from aaiti.trading.broker import Order, OrderType, Side
+from aaiti.trading.broker import Fill, Order, OrderType, Side
 from aaiti.trading.engine import Book, _fill_row, _load_book, _order_row
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
@@ -43,7 +44,9 @@ class StaleAction:
     message: str
 
 
-def _stale(con, settings: Settings, book: Book, symbol: str) -> tuple[str, float, float]:
+def _stale(
+    con: duckdb.DuckDBPyConnection, settings: Settings, book: Book, symbol: str
+) -> tuple[str, float, float]:
     """(exchange, quantity, last accepted mark) of a stale position, or NotStaleError."""
     if settings.live_trading:
         raise NotStaleError(
@@ -84,7 +87,7 @@ def close_stale(
         bar_ts = pd.Timestamp(row[0]) if row else pd.Timestamp(now)
         broker = book.broker
         side = Side.SELL if qty > 0 else Side.BUY
-        price = float(broker.costs.sell_price(mark) if qty > 0 else broker.costs.buy_price(mark))
+        price = mark * ((1 - broker.costs.slippage) if qty > 0 else (1 + broker.costs.slippage))
         fee = broker.costs.fee_on(abs(qty) * price)
         cid = f"operator-close:{symbol}:{now:%Y%m%dT%H%M%S}"
         order = Order(cid, symbol, side, OrderType.MARKET, quantity=abs(qty), reason=reason)
@@ -104,7 +107,14 @@ def close_stale(
     return StaleAction("close", exchange, symbol, qty, price, fee, message)
 
 
-def _save_close(con, settings: Settings, book: Book, fill, exchange: str, now: datetime) -> None:
+def _save_close(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    book: Book,
+    fill: Fill,
+    exchange: str,
+    now: datetime,
+) -> None:
     account, broker = settings.trading_account, book.broker
     pos = broker.positions[fill.symbol]
     tables = {
