@@ -240,3 +240,23 @@ def blocked_banner() -> None:
                 else "."
             )
         )
+
+
+def human_age(delta: pd.Timedelta) -> str:
+    """'699 d 7 h', '3 h 12 min', '45 s': how long ago, at the precision a person reads."""
+    if pd.isna(delta):
+        return "–"
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def money(value: float | None) -> str:
+    """An amount in the account's currency, with thousands separators and cents."""
+    return "–" if value is None or pd.isna(value) else f"{value:,.2f}"

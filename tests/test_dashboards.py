@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -150,17 +151,38 @@ def test_halt_and_resume_from_the_risk_page_are_audited(built, monkeypatch):
     state = json.loads(q(built, "SELECT state FROM risk.state WHERE account = 'paper'")[0][0])
     assert state["manual_halt"] and "dashboard drill" in state["reason"]
     assert any("HALTED" in e.value for e in at.error)  # the page shows it after the rerun
-    # resume is allowed exactly when the drawdown is back under the warning level
+    # resume is refused while the drawdown from the peak is beyond the warning level…
     equity = q(built, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0]
-    drawdown = 1 - equity / max(state["peak_equity"], equity)
-    expected = "resume" if drawdown < built.risk_drawdown_warn else "resume refused"
+    _set_peak(built, equity / (1 - 2 * built.risk_drawdown_warn))  # twice the warning
     at.button[1].click().run()  # Resume trading
     assert not at.exception
-    actions = [a for actor, a, _ in q(built, "SELECT actor, action, detail FROM audit.log")
-               if actor == "dashboard:tester"]  # fmt: skip
-    assert actions[-1] == expected
+    assert _tester_actions(built)[-1] == "resume refused"
+    assert json.loads(q(built, "SELECT state FROM risk.state WHERE account = 'paper'")[0][0])[
+        "manual_halt"
+    ]
+    # …and lifts the halt once the drawdown is back under it
+    _set_peak(built, equity)
+    at.button[1].click().run()
+    assert not at.exception
+    assert _tester_actions(built)[-1] == "resume"
     after = json.loads(q(built, "SELECT state FROM risk.state WHERE account = 'paper'")[0][0])
-    assert after["manual_halt"] is (expected == "resume refused")
+    assert after["manual_halt"] is False
+
+
+def _tester_actions(settings) -> list[str]:
+    rows = q(settings, "SELECT actor, action FROM audit.log ORDER BY logged_at")
+    return [a for actor, a in rows if actor == "dashboard:tester"]
+
+
+def _set_peak(settings, peak: float) -> None:
+    """Put the account's recorded equity peak where the test needs the drawdown to be."""
+    wh = Warehouse.from_settings(settings)
+    with wh.writer() as con:
+        (state,) = con.execute("SELECT state FROM risk.state WHERE account = 'paper'").fetchone()
+        s = json.loads(state)
+        s["peak_equity"] = peak
+        con.execute("UPDATE risk.state SET state = ? WHERE account = 'paper'", [json.dumps(s)])
+    wh.publish_snapshot()
 
 
 def free_port() -> int:
@@ -206,3 +228,14 @@ def test_every_page_loads_in_a_real_browser_without_an_exception(built, tmp_path
             browser.close()
     finally:
         down(settings)
+
+
+def test_ages_and_amounts_read_as_a_person_reads_them():
+    from dashboards.data import human_age, money
+
+    assert human_age(pd.Timedelta(days=699, hours=7, minutes=12, seconds=44.69)) == "699 d 7 h"
+    assert human_age(pd.Timedelta(hours=3, minutes=12, seconds=5)) == "3 h 12 min"
+    assert human_age(pd.Timedelta(minutes=2, seconds=5)) == "2 min 5 s"
+    assert human_age(pd.Timedelta(seconds=45)) == "45 s"
+    assert human_age(pd.NaT) == "–"
+    assert money(100257.51310543381) == "100,257.51" and money(None) == "–"

@@ -618,14 +618,20 @@ def resume(settings: Settings, *, actor: str, warehouse: Warehouse | None = None
         try:
             event = gate.resume(equity=equity)
         except PermissionError as err:
+            refused = err  # audited, and committed: raising inside would roll the audit back
             run(
                 con,
                 load_sql(_SQL, "audit_insert"),
                 [datetime.now(UTC), actor, "resume refused", str(err)],
             )
-            raise
-        save_gate(con, settings, gate)
-        run(
-            con, load_sql(_SQL, "audit_insert"), [datetime.now(UTC), actor, "resume", event.message]
-        )
+        else:
+            refused = None
+            save_gate(con, settings, gate)
+            run(
+                con,
+                load_sql(_SQL, "audit_insert"),
+                [datetime.now(UTC), actor, "resume", event.message],
+            )
+    if refused is not None:
+        raise refused
     return event.message

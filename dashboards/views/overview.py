@@ -17,10 +17,11 @@ if fresh.empty:
     st.info("No candles yet.")
 else:
     now = pd.Timestamp.now(tz="UTC")
-    fresh["age"] = (now - fresh["newest_bar"]).astype(str)
+    fresh["age"] = [data.human_age(now - t) for t in fresh["newest_bar"]]
     st.dataframe(fresh, hide_index=True, width="stretch")
     st.caption(
-        "Under market replay, the replay clock (bars released so far) is the stream's 'now'."
+        "Times in UTC. Under market replay, the replay clock (bars released so far) is the "
+        "stream's 'now'."
     )
 
 st.subheader("Last pipeline runs")
@@ -53,4 +54,6 @@ with col2:
         if s.get("manual_halt") or s.get("kill_switch") or s.get("breaker_open"):
             st.error(f"**{row.account}**: halted — {s.get('reason')}")
         else:
-            st.success(f"**{row.account}**: trading (drawdown peak {s.get('peak_equity')})")
+            st.success(
+                f"**{row.account}**: trading · equity peak {data.money(s.get('peak_equity'))}"
+            )
