@@ -133,6 +133,28 @@ def test_the_drawdown_kill_switch_halts_and_is_recorded(tmp_path):
     assert "kill_switch" in rules
 
 
+def test_an_operator_disables_and_enables_the_strategy_audited(env):
+    """Disabled, the qualified strategy stands aside and says who switched it off and why;
+    enabled, it trades on its qualification again. Both switches are audited, before → after."""
+    from aaiti.strategy.switch import switch_strategy
+
+    switch_strategy(env, enabled=False, actor="ops", reason="exchange maintenance")
+    try:
+        cycle(env)
+        predict_new(env)
+        report = trading_cycle(env)
+        assert report.qualified is False and "disabled by ops" in report.strategy_reason
+        assert "exchange maintenance" in report.strategy_reason
+    finally:
+        switch_strategy(env, enabled=True, actor="ops", reason="maintenance over")
+    cycle(env)
+    predict_new(env)
+    assert trading_cycle(env).qualified is True
+    audit = q(env, "SELECT action, detail FROM audit.log WHERE actor = 'ops' ORDER BY logged_at")
+    assert [a for a, _ in audit][-2:] == ["strategy disable", "strategy enable"]
+    assert "enabled → disabled" in audit[-2][1] and "disabled → enabled" in audit[-1][1]
+
+
 def test_a_strategy_that_does_not_qualify_stands_aside_and_exits(env):
     """Fail closed: the deployed strategy loses its qualification → exits, no entries."""
     from datetime import UTC, datetime

@@ -41,6 +41,7 @@ app.command("halt")(trading_cmds.halt)
 app.command("resume")(trading_cmds.resume)
 app.command("backtest")(trading_cmds.backtest)
 app.command("evaluate")(strategy_cmds.evaluate)
+app.add_typer(strategy_cmds.strategy_app, name="strategy")
 app.add_typer(stack_cmds.stack_app, name="stack")
 
 

@@ -57,3 +57,44 @@ def evaluate(
             ("QUALIFIES: " if ev.qualification.qualified else "STANDS ASIDE: ")
             + ev.qualification.reason
         )
+
+
+strategy_app = typer.Typer(
+    help="An operator's switch on the strategy's trading (audited).", no_args_is_help=True
+)
+
+
+def _switch(enabled: bool, reason: str, timeframe: str | None) -> None:
+    import getpass
+
+    from aaiti.config import load_settings
+    from aaiti.strategy.switch import switch_strategy
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = load_settings()
+        actor = getpass.getuser()
+        out.print(
+            switch_strategy(
+                settings, enabled=enabled, actor=actor, reason=reason, timeframe=timeframe
+            )
+        )
+        Warehouse.from_settings(settings).publish_snapshot()
+
+
+@strategy_app.command("disable")
+def disable(
+    reason: Annotated[str, typer.Option(help="Why (written to audit.log).")],
+    timeframe: Annotated[str | None, typer.Option(help="Model timeframe.")] = None,
+) -> None:
+    """Stop the strategy's trading: it stands aside (and exits) whatever its qualification."""
+    _switch(False, reason, timeframe)
+
+
+@strategy_app.command("enable")
+def enable(
+    reason: Annotated[str, typer.Option(help="Why (written to audit.log).")],
+    timeframe: Annotated[str | None, typer.Option(help="Model timeframe.")] = None,
+) -> None:
+    """Let the strategy trade again when it qualifies."""
+    _switch(True, reason, timeframe)

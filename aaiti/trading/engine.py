@@ -39,6 +39,7 @@ from aaiti.strategy.core import StreamState, params_of
 from aaiti.strategy.session import Intent, Session, StepResult, stream_bars
 from aaiti.strategy.spec import StrategySpec, spec_from_settings
 from aaiti.strategy.store import DeployedStrategy, load_state
+from aaiti.strategy.switch import disabled_reason
 from aaiti.trading.broker import (
     OPEN_STATES,
     Order,
@@ -308,6 +309,9 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
     spec, qualified, why = strategy_for(
         load_state(con, name=settings.trading_strategy, timeframe=timeframe), settings, timeframe
     )
+    off = disabled_reason(con, name=settings.trading_strategy, timeframe=timeframe)
+    if off is not None:  # an operator's switch outranks the qualification
+        qualified, why = False, off
     report.strategy, report.qualified, report.strategy_reason = spec.version, qualified, why
     _blocked(con, settings, timeframe, book, report)
     history = dict(
