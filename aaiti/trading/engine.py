@@ -529,23 +529,20 @@ def _save(
         }
         for s, st in session.states.items()
     ]
-    for table, data, sql, package in (
-        ("orders_now", orders, "orders_upsert", _SQL),
-        ("fills_now", rows.fills, "fills_insert", _SQL),
-        ("ledger_now", ledger, "ledger_insert", _SQL),
-        ("equity_now", rows.equity, "equity_insert", _SQL),
-        ("positions_now", positions, "positions_replace", _SQL),
-        ("breaches_now", rows.breaches, "breaches_insert", _SQL),
-        ("streams_now", streams, "streams_upsert", "aaiti.strategy"),
-    ):
-        if data:
-            con.register(table, pd.DataFrame(data))
-            run(con, load_sql(package, sql))
-            con.unregister(table)
-    run(
+    write_book(
         con,
-        load_sql(_SQL, "account_upsert"),
-        [account, settings.trading_initial_cash, broker.cash, now],
+        settings,
+        cash=broker.cash,
+        now=now,
+        tables=[
+            ("orders_now", orders, "orders_upsert", _SQL),
+            ("fills_now", rows.fills, "fills_insert", _SQL),
+            ("ledger_now", ledger, "ledger_insert", _SQL),
+            ("equity_now", rows.equity, "equity_insert", _SQL),
+            ("positions_now", positions, "positions_replace", _SQL),
+            ("breaches_now", rows.breaches, "breaches_insert", _SQL),
+            ("streams_now", streams, "streams_upsert", "aaiti.strategy"),
+        ],
     )
     for e in rows.risk_events:
         report.events.append(e.message)
@@ -559,6 +556,28 @@ def _save(
     save_gate(con, settings, session.gate)
     report.equity = broker.equity()
     report.halted = session.gate.state.halted
+
+
+def write_book(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    *,
+    cash: float,
+    now: datetime,
+    tables: list[tuple[str, list[dict], str, str]],
+) -> None:
+    """The account's rows, each (view, rows, named SQL, package) that has any, and its cash:
+    the one way a cycle or an operator's action writes the book."""
+    for table, data, sql, package in tables:
+        if data:
+            con.register(table, pd.DataFrame(data))
+            run(con, load_sql(package, sql))
+            con.unregister(table)
+    run(
+        con,
+        load_sql(_SQL, "account_upsert"),
+        [settings.trading_account, settings.trading_initial_cash, cash, now],
+    )
 
 
 def _order_row(cid: str, book: Book, account: str, now: datetime) -> dict:

@@ -22,7 +22,14 @@ import pandas as pd
 
 from aaiti.config import Settings
 from aaiti.trading.broker import Fill, Order, OrderType, Side
-from aaiti.trading.engine import Book, _fill_row, _load_book, _order_row
+from aaiti.trading.engine import (
+    Book,
+    _fill_row,
+    _ledger_row,
+    _load_book,
+    _order_row,
+    write_book,
+)
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
 
@@ -117,34 +124,25 @@ def _save_close(
 ) -> None:
     account, broker = settings.trading_account, book.broker
     pos = broker.positions[fill.symbol]
-    tables = {
-        ("orders_now", "orders_upsert", _SQL): [_order_row(fill.client_order_id, book, account, now)],
-        ("fills_now", "fills_insert", _SQL): [_fill_row(fill, exchange=exchange, venue="paper", now=now)],
-        ("ledger_now", "ledger_insert", _SQL): [
-            {"account": account, "at_bar": e.ts, "kind": e.kind, "client_order_id": e.client_order_id,
-             "amount": e.amount, "balance": e.balance, "recorded_at": now}
+    tables = [
+        ("orders_now", [_order_row(fill.client_order_id, book, account, now)], "orders_upsert", _SQL),
+        ("fills_now", [_fill_row(fill, exchange=exchange, venue="paper", now=now)], "fills_insert", _SQL),
+        ("ledger_now", [
+            _ledger_row(account, e.ts, e.kind, e.client_order_id, e.amount, e.balance, now)
             for e in broker.ledger
-        ],
-        ("positions_now", "positions_replace", _SQL): [
+        ], "ledger_insert", _SQL),
+        ("positions_now", [
             {"account": account, "exchange": exchange, "symbol": fill.symbol,
              "quantity": pos.quantity, "average_price": pos.average_price,
              "realized_pnl": pos.realized_pnl, "mark_price": broker.marks.get(fill.symbol),
              "updated_at": now}
-        ],
-        ("streams_now", "streams_upsert", "aaiti.strategy"): [
+        ], "positions_replace", _SQL),
+        ("streams_now", [
             {"account": account, "exchange": exchange, "symbol": fill.symbol, "position": 0,
              "held": 0, "stop": None, "target": None, "updated_at": now}
-        ],
-    }  # fmt: skip
-    for (table, sql, package), data in tables.items():
-        con.register(table, pd.DataFrame(data))
-        run(con, load_sql(package, sql))
-        con.unregister(table)
-    run(
-        con,
-        load_sql(_SQL, "account_upsert"),
-        [account, settings.trading_initial_cash, broker.cash, now],
-    )
+        ], "streams_upsert", "aaiti.strategy"),
+    ]  # fmt: skip
+    write_book(con, settings, cash=broker.cash, now=now, tables=tables)
 
 
 def release_stale(
