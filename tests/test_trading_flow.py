@@ -49,8 +49,37 @@ def paper_traded(data_dir, *, bars: int, **overrides):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    return paper_traded(tmp_path_factory.mktemp("trade") / "data", bars=8)
+def trained(tmp_path_factory):
+    """One planted warehouse with a qualified champion and no bar traded yet: the scenarios
+    that change it each start from their own copy instead of training again."""
+    return paper_traded(tmp_path_factory.mktemp("trained") / "data", bars=0)
+
+
+@pytest.fixture(scope="module")
+def env(trained, tmp_path_factory):
+    """The trained warehouse after eight bars ingested, gated, predicted and traded."""
+    settings = copy_of(trained, tmp_path_factory.mktemp("trade"))
+    for _ in range(8):
+        cycle(settings)
+        predict_new(settings)
+        trading_cycle(settings)
+    return settings
+
+
+def copy_of(trained, tmp_path, **overrides):
+    """The trained warehouse, its MLflow store and its planted sample, copied whole; the
+    registered model's artifacts stay where training wrote them and are only read."""
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(trained.data_dir.parent, root)
+    return load_settings(
+        data_dir=root / "data",
+        sample_dir=root / "planted",
+        model_folds=3,
+        trading_allow_short=True,
+        **overrides,
+    )
 
 
 def test_orders_fill_at_the_next_open_within_the_bar_with_lineage(env):
@@ -117,10 +146,8 @@ def test_halt_stops_new_orders_at_the_next_bar_and_resume_is_audited(env):
     assert ("tester", "halt") in audit and ("tester", "resume") in audit
 
 
-def test_the_drawdown_kill_switch_halts_and_is_recorded(tmp_path):
-    settings = paper_traded(
-        tmp_path / "data", bars=0, risk_drawdown_warn=0.0001, risk_drawdown_halt=0.0002
-    )
+def test_the_drawdown_kill_switch_halts_and_is_recorded(trained, tmp_path):
+    settings = copy_of(trained, tmp_path, risk_drawdown_warn=0.0001, risk_drawdown_halt=0.0002)
     events: list[str] = []
     for _ in range(20):
         cycle(settings)
@@ -507,13 +534,13 @@ def test_aaiti_evaluate_prints_the_net_figures_and_records_them(env, monkeypatch
     assert len(row) == before + 1 and row[-1] == (pytest.approx(p["sharpe"]), True)
 
 
-def test_a_blocked_stream_holding_a_position_stops_trading_and_is_marked_stale(tmp_path):
+def test_a_blocked_stream_holding_a_position_stops_trading_and_is_marked_stale(trained, tmp_path):
     """A bad print blocks ETH's raw gate (quarantine off, so the stream stays blocked):
     no ETH order, no fill or mark at the rejected price, the position alerted as stale,
     BTC trading on, and VaR from accepted returns only."""
     from datetime import timedelta
 
-    s = paper_traded(tmp_path / "data", bars=0, quality_quarantine=False)
+    s = copy_of(trained, tmp_path, quality_quarantine=False)
     held = "SELECT quantity, mark_price FROM trading.positions WHERE symbol = 'ETH/USD'"
     for _ in range(40):  # bars arrive until the strategy holds ETH
         cycle(s)
@@ -588,7 +615,7 @@ def test_a_blocked_stream_holding_a_position_stops_trading_and_is_marked_stale(t
     assert report.blocked == ["coinbase:ETH/USD"] and not any("STALE" in e for e in report.events)
 
 
-def test_bad_bars_of_each_new_kind_reach_nothing_downstream(tmp_path):
+def test_bad_bars_of_each_new_kind_reach_nothing_downstream(trained, tmp_path):
     """A representative set of the corpus, arriving as the cycle's newest bars with
     quarantine on: a wick alone, a volume unit error, a spike two bars long, and a bad print
     just after a hole. Each waits (blocked) while it is the newest, then is quarantined;
@@ -596,7 +623,7 @@ def test_bad_bars_of_each_new_kind_reach_nothing_downstream(tmp_path):
     returns, and the stream passes and trades again."""
     from datetime import timedelta
 
-    s = paper_traded(tmp_path / "data", bars=0)
+    s = copy_of(trained, tmp_path)
     newest = q(s, "SELECT max(ts) FROM raw.ohlcv WHERE symbol = 'ETH/USD'")[0][0]
     path = s.sample_dir / "coinbase" / "ETH-USD" / "4h.parquet"
     f = pd.read_parquet(path)
