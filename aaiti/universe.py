@@ -11,14 +11,18 @@ the line and what is accepted.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aaiti.config import Settings
 from aaiti.market.candles import Stream
 from aaiti.market.sources import parse_source, stream_exchange
 from aaiti.market.timeframes import SUPPORTED_TIMEFRAMES
+
+if TYPE_CHECKING:
+    from aaiti.warehouse import Warehouse
 
 SOURCE_KEYS = ("source", "exchange", "symbols", "top", "quote", "timeframes")
 TOP_KEYS = ("top", "quote")
@@ -244,10 +248,46 @@ def resolve_top(universe: Universe, settings: Settings) -> dict[str, list[str]]:
     return out
 
 
-def universe_streams(settings: Settings) -> list[Stream]:
-    """The universe's listed streams. Top-N sources are not among them: their streams are
-    ingested by the pipeline but not yet gated (a known gap, issue 16)."""
-    return [u.stream for u in universe_for(settings).streams()]
+def universe_streams(settings: Settings, *, ingested: Iterable[Stream] = ()) -> list[Stream]:
+    """The universe's streams: the listed ones, and of each top-N source every stream it has
+    stored (``ingested``), whatever today's ranking — the gates judge what was stored."""
+    universe = universe_for(settings)
+    return [u.stream for u in universe.streams(stored_top(universe, ingested))]
+
+
+def stored_top(universe: Universe, ingested: Iterable[Stream]) -> dict[str, list[str]]:
+    """Each top-N source's symbols among the stored streams of its exchange, timeframes
+    and quote currencies."""
+    stored = list(ingested)
+    out: dict[str, list[str]] = {}
+    for src in universe.sources:
+        if src.top is None:
+            continue
+        out[src.source] = sorted(
+            {
+                s.symbol
+                for s in stored
+                if s.exchange == src.exchange
+                and s.timeframe in src.timeframes
+                and (not src.quotes or _quote(s.symbol) in src.quotes)
+            }
+        )
+    return out
+
+
+def _quote(symbol: str) -> str:
+    """BTC/USDT → USDT; BTC/USDT:USDT (a ccxt swap) → USDT."""
+    return symbol.split("/")[-1].split(":")[0]
+
+
+def gated_streams(settings: Settings, warehouse: Warehouse) -> list[Stream]:
+    """The streams a gate run judges: the universe's, top-N sources' as they were stored,
+    so that no stored stream reaches the features ungated."""
+    from aaiti.market.store import ingested_streams
+
+    with warehouse.writer(purpose="gated streams") as con:
+        ingested = ingested_streams(con)
+    return universe_streams(settings, ingested=ingested)
 
 
 def universe_groups(settings: Settings) -> dict[tuple[str, str, str], list[Stream]]:

@@ -8,7 +8,7 @@ from prefect.artifacts import create_table_artifact
 from aaiti.config import Settings
 from aaiti.market import Stream
 from aaiti.quality import RAW, GateResult, run_gates, validator_for
-from aaiti.universe import universe_streams
+from aaiti.universe import gated_streams
 from aaiti.warehouse import Warehouse
 from flows.common import alert_on_failure, deliver_alerts, flow_settings, retry_on_transient
 
@@ -19,7 +19,9 @@ def universe_feature_streams(settings: Settings) -> list[Stream]:
 
     from aaiti.warehouse.sql import load_sql
 
-    pairs = {(s.exchange, s.symbol) for s in universe_streams(settings)}
+    pairs = {
+        (s.exchange, s.symbol) for s in gated_streams(settings, Warehouse.from_settings(settings))
+    }
     with Warehouse.from_settings(settings).writer(purpose="feature streams") as con:
         con.register("gate_pairs", pd.DataFrame(sorted(pairs), columns=["exchange", "symbol"]))
         rows = con.sql(load_sql("aaiti.quality", "feature_streams")).fetchall()
@@ -83,10 +85,13 @@ def validate_flow(
     settings = flow_settings()
     logger = get_run_logger()
     run_id = f"validate-{checkpoint}-{flow_run.id or 'local'}"
-    # the universe's streams; features exist for each ingested timeframe and every
-    # timeframe resampled from it
+    # the universe's streams (top-N sources' as stored); features exist for each ingested
+    # timeframe and every timeframe resampled from it
+    warehouse = Warehouse.from_settings(settings)
     streams = (
-        universe_streams(settings) if checkpoint == RAW else universe_feature_streams(settings)
+        gated_streams(settings, warehouse)
+        if checkpoint == RAW
+        else universe_feature_streams(settings)
     )
     if timeframes:
         streams = [s for s in streams if s.timeframe in timeframes]

@@ -85,10 +85,29 @@ def test_top_n_ranks_the_exchange_markets_by_quote_volume_over_loopback(tmp_path
     path = tmp_path / "universe.yml"
     path.write_text("sources:\n  - source: ccxt:binance\n    top: 2\n    quote: [USDT]\n"
                     "    timeframes: [1d]\n")  # fmt: skip
+    data = tmp_path / "data"
     with FakeBinance(frames, "1d") as ex:
         settings = load_settings(universe_file=path, ccxt_api_base_url=ex.url, ccxt_rate_limit_ms=0)
         u = universe_for(settings)
         top = resolve_top(u, settings)
+        env = {
+            "AAITI_DATA_DIR": str(data),
+            "AAITI_UNIVERSE_FILE": str(path),
+            "AAITI_CCXT_API_BASE_URL": ex.url,
+            "AAITI_CCXT_RATE_LIMIT_MS": "0",
+            "AAITI_BACKFILL_SINCE": "2020-01-01",
+        }
+        ingested = runner.invoke(app, ["ingest"], env=env)
+        assert ingested.exit_code == 0, ingested.output
+    # the gates judge what the top-N source stored, with the exchange out of reach
+    validated = runner.invoke(app, ["validate"], env=env)
+    assert validated.exit_code == 0, validated.output
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        gated = con.sql("SELECT symbol FROM ops.stream_gates WHERE checkpoint = 'raw'").fetchall()
+    finally:
+        con.close()
+    assert sorted(s for (s,) in gated) == ["BTC/USDT", "ETH/USDT"]
     # the two USDT markets with the largest Σ close × volume over the last day
     last = {m: float((f["close"] * f["volume"]).iloc[-1]) for m, f in frames.items()}
     expected = sorted((m for m in last if m.endswith("USDT")), key=last.get, reverse=True)[:2]

@@ -23,7 +23,7 @@ def validate(
     from aaiti.config import apply_tool_environment, load_settings
     from aaiti.market import Stream, stream_exchange
     from aaiti.quality import FEATURES, RAW, run_gates, validator_for
-    from aaiti.universe import universe_streams
+    from aaiti.universe import gated_streams
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
@@ -38,7 +38,7 @@ def validate(
             names = [s.strip() for s in symbols.split(",")] if symbols else settings.symbols
             streams = [Stream(exchange, s, timeframe or settings.timeframe) for s in names]
         else:
-            streams = universe_streams(settings)
+            streams = gated_streams(settings, warehouse)
         results = run_gates(
             warehouse, settings, streams, checkpoint=checkpoint, validator=validator, full=full
         )

@@ -126,6 +126,11 @@ def advance_high_water_mark(
     )
 
 
+def ingested_streams(con: duckdb.DuckDBPyConnection) -> list[Stream]:
+    """Every stream with stored candles (from the high-water marks, not a scan of raw)."""
+    return [Stream(*r) for r in con.sql(load_sql(_SQL, "ingested_streams")).fetchall()]
+
+
 def high_water_mark(con: duckdb.DuckDBPyConnection, *, stream: Stream) -> datetime | None:
     """Newest candle open time stored for the stream (from raw.ohlcv itself)."""
     row = one(
