@@ -313,7 +313,15 @@ class Settings(BaseSettings):
     monitor_retrain: bool = Field(True, description="Let drift start the train flow.")
 
     # --- alerts: channels (secrets never logged) and delivery rules ----------------------
-    alert_webhook_url: SecretStr | None = Field(None, description="Generic JSON webhook.")
+    alert_urls: Annotated[list[SecretStr], NoDecode] = Field(
+        [],
+        description="Apprise URLs, one per channel, separated by spaces or newlines "
+        "(tgram://, slack://, discord://, mailto://, ntfy://, json://, a Slack or Discord "
+        "webhook URL as it is …; secrets: never logged).",
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="Generic JSON webhook (sent as Apprise's json://)."
+    )
     alert_slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook.")
     alert_discord_webhook_url: SecretStr | None = Field(None, description="Discord webhook.")
     alert_smtp_host: str | None = Field(None, description="Email alerts through this server.")
@@ -337,6 +345,12 @@ class Settings(BaseSettings):
         0.5, ge=0, description="First delay between delivery retries."
     )
     alert_timeout_s: float = Field(5.0, gt=0, description="Timeout of one delivery.")
+    alert_claim_lease_s: float = Field(
+        600.0,
+        ge=0,
+        description="A delivery claimed longer ago than this and not done crashed: "
+        "the next delivery takes its alerts over and sends what was not sent.",
+    )
 
     duckdb_memory_limit: str = Field(
         "2GB",
@@ -385,6 +399,13 @@ class Settings(BaseSettings):
     def _split_symbols(cls, value: object) -> object:
         if isinstance(value, str):
             return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("alert_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):  # URLs may hold commas (mailto://…?to=a,b): split on space
+            return value.split()
         return value
 
     @field_validator("replay_start", "backfill_since", "synthetic_origin")

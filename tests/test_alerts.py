@@ -1,5 +1,8 @@
-"""Alert channels against real loopback receivers: an HTTP server for the JSON, Slack and
-Discord webhooks, and an SMTP server (aiosmtpd) for email."""
+"""Alert channels through Apprise: a JSON webhook and email end to end against real loopback
+servers (an HTTP server, aiosmtpd); Slack, Discord, Telegram and ntfy, whose hosts are fixed
+and out of reach, at the network edge — the exact HTTP request Apprise sends, captured in
+requests' transport adapter. And delivery at least once: a delivery killed mid-send is
+taken over after its lease."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import duckdb
 import pytest
 from pydantic import SecretStr
 
+from aaiti.config import load_settings
 from aaiti.monitoring.alerts import deliver_pending, notify, raise_alert
 from aaiti.trading.engine import halt
 
@@ -35,6 +39,10 @@ def receiver():
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             prefix = self.path.split("/")[1]
+            if prefix == "hang":  # a receiver that takes the request and never answers
+                state.posts.append((self.path, body))
+                threading.Event().wait(60)
+                return
             with state.lock:
                 if state.fail_first.get(prefix, 0) > 0:
                     state.fail_first[prefix] -= 1
@@ -42,7 +50,7 @@ def receiver():
                     self.end_headers()
                     return
                 state.posts.append((self.path, body))
-            self.send_response(204 if prefix == "discord" else 200)
+            self.send_response(200)
             self.end_headers()
 
         def log_message(self, *args):
@@ -83,10 +91,11 @@ def smtp():
 
 
 def with_channels(settings, receiver, smtp_port=None, **extra):
+    """A JSON webhook as an Apprise URL, the same by the single webhook setting, and email
+    by the SMTP settings (Apprise's mailto:// under the hood)."""
     update = {
-        "alert_webhook_url": SecretStr(f"{receiver.url}/hook/{TOKEN}"),
-        "alert_slack_webhook_url": SecretStr(f"{receiver.url}/slack/{TOKEN}"),
-        "alert_discord_webhook_url": SecretStr(f"{receiver.url}/discord/{TOKEN}"),
+        "alert_urls": [SecretStr(f"json://{receiver.url.split('//')[1]}/hook/{TOKEN}")],
+        "alert_webhook_url": SecretStr(f"{receiver.url}/legacy/{TOKEN}"),
         "alert_retry_backoff_s": 0.0,
         **extra,
     }
@@ -117,31 +126,103 @@ def test_a_halt_reaches_every_channel_with_its_content(settings, warehouse, rece
     caplog.set_level(logging.DEBUG)
     halt(s, actor="ops-desk", reason="exchange outage", warehouse=warehouse)
     report = deliver_pending(s, warehouse=warehouse)
-    assert report.alerts == 1 and report.outcomes == {"sent": 5}
+    assert report.alerts == 1 and report.outcomes == {"sent": 4}, report
     by_path = {path.split("/")[1]: body for path, body in receiver.posts}
-    assert by_path["hook"]["severity"] == "critical" and by_path["hook"]["source"] == "risk"
-    assert "exchange outage (by ops-desk)" in by_path["hook"]["message"]
-    assert by_path["slack"]["text"].startswith("[CRITICAL] risk: paper: ")
-    assert "exchange outage" in by_path["discord"]["content"]
+    assert by_path["hook"] == by_path["legacy"]
+    body = by_path["hook"]
+    assert body["type"] == "failure" and body["title"].startswith("[AAITI critical] risk: ")
+    assert "exchange outage (by ops-desk)" in body["message"]
+    assert "dedup key: risk:paper:halt" in body["message"]
     ((rcpt, content),) = inbox.messages
     assert rcpt == ["desk@example.org"] and "Subject: [AAITI critical] risk:" in content
     assert "exchange outage (by ops-desk)" in content
     assert {c for _, c, st, _, _ in outcomes(s) if st == "sent"} == {
-        "log", "webhook", "slack", "discord", "email",
+        "log", "json", "webhook", "email",
     }  # fmt: skip
     assert TOKEN not in caplog.text
     assert deliver_pending(s, warehouse=warehouse).alerts == 0  # delivered once
 
 
+EDGE_TOKENS = ("TOKENslack0123", "TOKENdiscord45", "TOKENtelegram6", "TOKENntfy78901")
+
+
+@pytest.fixture
+def edge(monkeypatch):
+    """requests' transport, replaced for the fixed hosts only: each request Apprise sends
+    there is captured whole and answered as the service answers a success."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    answers = {
+        "hooks.slack.com": (200, b"ok"),
+        "discord.com": (204, b""),
+        "api.telegram.org": (200, b'{"ok": true, "result": {"message_id": 1}}'),
+        "ntfy.sh": (200, b'{"id": "a1", "event": "message"}'),
+    }
+    captured: list = []
+    real_send = HTTPAdapter.send
+
+    def send(self, request, **kwargs):
+        host = requests.utils.urlparse(request.url).hostname
+        if host not in answers:
+            return real_send(self, request, **kwargs)
+        captured.append(request)
+        response = requests.Response()
+        response.status_code, response._content = answers[host]
+        response.url, response.request = request.url, request
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+    monkeypatch.setattr(HTTPAdapter, "send", send)
+    return captured
+
+
+def test_fixed_host_services_get_the_exact_request_apprise_sends(settings, warehouse, edge):
+    slack, discord, telegram, ntfy = EDGE_TOKENS
+    urls = (
+        f"https://hooks.slack.com/services/T0AAAA/B0BBBB/{slack} "
+        f"https://discord.com/api/webhooks/123456/{discord} "
+        f"tgram://123456789:{telegram}/987654 "
+        f"ntfys://{ntfy}@ntfy.sh/aaiti-desk"
+    )
+    s = load_settings(data_dir=settings.data_dir, alert_urls=urls, alert_retry_backoff_s=0.0)
+    report = notify(s, source="trading", severity="critical", dedup_key="k-edge",
+                    message="ETH/USD is blocked", warehouse=warehouse)  # fmt: skip
+    assert report.outcomes == {"sent": 5}, outcomes(s)
+    sent = {
+        requests_host(r.url): (r.method, r.url, json.loads(r.body) if r.body else None)
+        for r in edge
+    }
+    method, url, body = sent["hooks.slack.com"]
+    assert (method, url) == ("POST", f"https://hooks.slack.com/services/T0AAAA/B0BBBB/{slack}")
+    assert "ETH/USD is blocked" in json.dumps(body)
+    method, url, body = sent["discord.com"]
+    assert url.startswith(f"https://discord.com/api/webhooks/123456/{discord}")
+    assert "ETH/USD is blocked" in json.dumps(body)
+    method, url, body = sent["api.telegram.org"]
+    assert url == f"https://api.telegram.org/bot123456789:{telegram}/sendMessage"
+    assert body["chat_id"] == 987654 and "ETH/USD is blocked" in body["text"]
+    assert "ntfy.sh" in sent
+    channels = {c for _, c, st, _, _ in outcomes(s) if st == "sent"}
+    assert channels == {"log", "slack", "discord", "tgram", "ntfys"}
+
+
+def requests_host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or ""
+
+
 def test_a_dead_channel_is_retried_within_bounds_recorded_and_never_raises(
-    settings, warehouse, receiver
+    settings, warehouse, receiver, caplog
 ):
+    caplog.set_level(logging.DEBUG)
     s = with_channels(
         settings, receiver, alert_retries=2, alert_webhook_url=SecretStr(
             f"http://127.0.0.1:{free_port()}/hook/{TOKEN}"  # nothing listens there
         ),
     )  # fmt: skip
-    receiver.fail_first["slack"] = 2  # Slack answers 500 twice, then takes it
+    receiver.fail_first["hook"] = 2  # the JSON receiver answers 500 twice, then takes it
     report = notify(
         s,
         source="drift",
@@ -150,15 +231,16 @@ def test_a_dead_channel_is_retried_within_bounds_recorded_and_never_raises(
         message="drifted",
         warehouse=warehouse,
     )
-    assert report.outcomes == {"sent": 3, "failed": 1}
+    assert report.outcomes == {"sent": 2, "failed": 1}
     rows = {c: (st, n, err) for _, c, st, n, err in outcomes(s)}
-    assert rows["webhook"][:2] == ("failed", 3) and "Connect" in rows["webhook"][2]
-    assert rows["slack"] == ("sent", 3, None)
+    assert rows["webhook"][:2] == ("failed", 3) and rows["webhook"][2]
+    assert rows["json"] == ("sent", 3, None)
     assert all(TOKEN not in (err or "") for _, _, err in rows.values())
+    assert TOKEN not in caplog.text
 
 
 def test_dedup_rate_limit_and_severity_floor(settings, warehouse, receiver):
-    s = with_channels(settings, receiver, alert_rate_limit_per_hour=2)
+    s = with_channels(settings, receiver, alert_rate_limit_per_hour=2, alert_webhook_url=None)
     warehouse.migrate()
     with warehouse.writer() as con:
         raise_alert(con, source="quality", severity="warning", dedup_key="k1", message="one")
@@ -167,8 +249,8 @@ def test_dedup_rate_limit_and_severity_floor(settings, warehouse, receiver):
         raise_alert(con, source="quality", severity="critical", dedup_key="k3", message="three")
         raise_alert(con, source="quality", severity="info", dedup_key="k4", message="fyi")
     deliver_pending(s, warehouse=warehouse)
-    slack = [(k, st) for k, c, st, _, _ in outcomes(s) if c == "slack"]
-    assert sorted(slack) == [
+    hook = [(k, st) for k, c, st, _, _ in outcomes(s) if c == "json"]
+    assert sorted(hook) == [
         ("k1", "duplicate"),
         ("k1", "sent"),
         ("k2", "sent"),
@@ -176,8 +258,58 @@ def test_dedup_rate_limit_and_severity_floor(settings, warehouse, receiver):
     ]  # fmt: skip  (k4 is info: below the floor, the log only)
     log_rows = [(k, st) for k, c, st, _, _ in outcomes(s) if c == "log"]
     assert ("k4", "sent") in log_rows and ("k3", "sent") in log_rows  # the log is not limited
-    texts = [b.get("text") for p, b in receiver.posts if p.startswith("/slack")]
-    assert texts == ["[WARNING] quality: one", "[CRITICAL] quality: two"]
+    titles = [b["title"] for p, b in receiver.posts if p.startswith("/hook")]
+    assert titles == ["[AAITI warning] quality: one", "[AAITI critical] quality: two"]
+
+
+def test_an_unknown_channel_url_is_a_failed_channel_not_a_broken_flow(settings, warehouse):
+    s = load_settings(data_dir=settings.data_dir, alert_urls=f"nosuch://{TOKEN}@host/x")
+    report = notify(s, source="x", severity="critical", dedup_key="u", message="m",
+                    warehouse=warehouse)  # fmt: skip
+    assert report.outcomes == {"sent": 1, "failed": 1}
+    ((_, channel, _, _, error),) = [r for r in outcomes(s) if r[2] == "failed"]
+    assert channel == "nosuch" and "is not a URL Apprise knows" in error and TOKEN not in error
+
+
+def test_a_delivery_killed_mid_send_is_taken_over_and_sent_at_least_once(
+    settings, warehouse, receiver
+):
+    """A delivery process is SIGKILLed while its send is in flight (the receiver holds the
+    request). The alert is not lost: once the lease has passed the next delivery takes it
+    over and sends it again, counted as a resend, and a third delivery sends nothing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    warehouse.migrate()
+    hang = f"json://{receiver.url.split('//')[1]}/hang/{TOKEN}"
+    env = {**os.environ, "AAITI_DATA_DIR": str(settings.data_dir), "AAITI_ALERT_URLS": hang}
+    with warehouse.writer() as con:
+        raise_alert(con, source="risk", severity="critical", dedup_key="k-crash", message="halt")
+    code = "from aaiti.config import load_settings; from aaiti.monitoring.alerts import " \
+        "deliver_pending; deliver_pending(load_settings())"  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 60
+    while not receiver.posts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert receiver.posts, "the delivery never sent"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert {c: st for _, c, st, _, _ in outcomes(settings)} == {"json": "sending", "log": "sending"}
+    ok = f"json://{receiver.url.split('//')[1]}/hook/{TOKEN}"
+    s = load_settings(data_dir=settings.data_dir, alert_urls=ok, alert_claim_lease_s=3600.0)
+    assert deliver_pending(s, warehouse=warehouse).alerts == 0  # the lease still holds
+    s = s.model_copy(update={"alert_claim_lease_s": 0.0})
+    report = deliver_pending(s, warehouse=warehouse)
+    # both channels were recorded 'sending' before the sends: both go again
+    assert report.alerts == 1 and report.resent == 2 and report.outcomes == {"sent": 2}
+    assert [b["title"] for p, b in receiver.posts if p.startswith("/hook")] == [
+        "[AAITI critical] risk: halt"
+    ]
+    assert {c: st for _, c, st, _, _ in outcomes(s)} == {"json": "sent", "log": "sent"}
+    assert deliver_pending(s, warehouse=warehouse).alerts == 0  # done: not sent a third time
 
 
 def test_unknown_severity_is_refused(settings, warehouse):

@@ -2,24 +2,25 @@
 
 Raising an alert is a row written inside the raising stage's own transaction, so an alert
 exists exactly when the event it reports was committed. :func:`deliver_pending` claims the
-outbox rows, sends each to the configured channels (a JSON webhook, Slack, Discord, email
-over SMTP, and always the log) with a dedup key, a per-channel rate limit and bounded
-retries, and records every outcome in ``monitoring.alerts``. A dead channel is logged,
-retried within bounds and recorded as failed; it never raises into a flow.
+outbox rows and sends each to the log and to every channel configured as an Apprise URL
+(Telegram, Slack, Discord, email, SMS, ntfy, a JSON webhook …), with a dedup key, a
+per-channel rate limit and bounded retries, and records every outcome in
+``monitoring.alerts``. Delivery is at least once: a send is recorded before it goes out,
+and a delivery a crash interrupted is taken over after its lease and finished. A dead
+channel is logged, retried within bounds and recorded as failed; it never raises into a
+flow.
 
-Channel secrets (webhook URLs carry tokens, the SMTP password) come from settings as
-secrets and are scrubbed from every recorded or logged error.
+Channel URLs carry their secrets (tokens, passwords); they come from settings as secrets
+and are scrubbed from every recorded or logged error.
 """
 
 from __future__ import annotations
 
 import logging
-import smtplib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Protocol
 
 import duckdb
@@ -62,75 +63,45 @@ class ChannelError(RuntimeError):
 
 
 @dataclass
-class WebhookChannel:
-    """An HTTP POST of a JSON body; Slack, Discord and a generic receiver differ in shape."""
+class AppriseChannel:
+    """One Apprise URL: Telegram, Slack, Discord, email, SMS, ntfy, a JSON webhook …"""
 
     name: str
     url: SecretStr
-    body: Callable[[Alert], dict]
     timeout_s: float = 5.0
 
     def send(self, alert: Alert) -> None:
-        import httpx
+        import apprise
 
-        try:
-            response = httpx.post(
-                self.url.get_secret_value(), json=self.body(alert), timeout=self.timeout_s
+        plugin = apprise.Apprise.instantiate(self.url.get_secret_value())
+        if plugin is None:
+            scheme = self.url.get_secret_value().split("://", 1)[0]
+            raise ChannelError(f"channel {self.name}: {scheme}:// is not a URL Apprise knows")
+        plugin.socket_connect_timeout = plugin.socket_read_timeout = self.timeout_s
+        with apprise.LogCapture(level=logging.WARNING) as captured:
+            ok = plugin.notify(
+                body=alert_body(alert),
+                title=alert_title(alert),
+                notify_type=apprise.NotifyType(_TYPE[alert.severity]),
             )
-        except httpx.HTTPError as err:
-            raise ChannelError(f"{type(err).__name__}: {err}") from None
-        if response.status_code >= 300:
-            raise ChannelError(f"HTTP {response.status_code}: {response.text[:200]}")
+        if not ok:
+            lines = [x for x in captured.getvalue().splitlines() if x.strip()]
+            raise ChannelError(lines[-1].split(" - ", 2)[-1] if lines else "refused")
 
 
-def generic_body(alert: Alert) -> dict:
-    return {
-        "alert_id": alert.alert_id,
-        "raised_at": alert.raised_at.isoformat(),
-        "source": alert.source,
-        "severity": alert.severity,
-        "dedup_key": alert.dedup_key,
-        "message": alert.message,
-    }
+_TYPE = {"info": "info", "warning": "warning", "critical": "failure"}
 
 
-def slack_body(alert: Alert) -> dict:
-    return {"text": alert.line()}
+def alert_title(alert: Alert) -> str:
+    return f"[AAITI {alert.severity}] {alert.source}: {alert.message[:80]}"
 
 
-def discord_body(alert: Alert) -> dict:
-    return {"content": alert.line()[:2000]}  # Discord's message limit
-
-
-@dataclass
-class EmailChannel:
-    host: str
-    port: int
-    sender: str
-    to: list[str]
-    starttls: bool = False
-    user: str | None = None
-    password: SecretStr | None = None
-    timeout_s: float = 5.0
-    name: str = "email"
-
-    def send(self, alert: Alert) -> None:
-        msg = EmailMessage()
-        msg["Subject"] = f"[AAITI {alert.severity}] {alert.source}: {alert.message[:80]}"
-        msg["From"], msg["To"] = self.sender, ", ".join(self.to)
-        msg.set_content(
-            f"{alert.message}\n\nsource: {alert.source}\nseverity: {alert.severity}\n"
-            f"raised at: {alert.raised_at.isoformat()}\ndedup key: {alert.dedup_key}\n"
-        )
-        try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                if self.starttls:
-                    smtp.starttls()
-                if self.user and self.password:
-                    smtp.login(self.user, self.password.get_secret_value())
-                smtp.send_message(msg)
-        except (OSError, smtplib.SMTPException) as err:
-            raise ChannelError(f"{type(err).__name__}: {err}") from None
+def alert_body(alert: Alert) -> str:
+    return (
+        f"{alert.line()}\n\nsource: {alert.source}\nseverity: {alert.severity}\n"
+        f"raised at: {alert.raised_at.isoformat()}\ndedup key: {alert.dedup_key}\n"
+        f"alert id: {alert.alert_id}"
+    )
 
 
 @dataclass
@@ -145,41 +116,90 @@ class LogChannel:
 
 
 def channels_from(settings: Settings) -> list[Channel]:
-    """The log, plus every channel whose settings are given."""
-    t = settings.alert_timeout_s
-    redact_in_logs(_secrets(settings), ("httpx", "httpcore.connection", "httpcore.http11"))
+    """The log, plus one Apprise channel per configured URL."""
+    redact_in_logs(_secrets(settings), ("apprise", "urllib3.connectionpool", "httpx"))
     channels: list[Channel] = [LogChannel()]
-    for name, url, body in (
-        ("webhook", settings.alert_webhook_url, generic_body),
-        ("slack", settings.alert_slack_webhook_url, slack_body),
-        ("discord", settings.alert_discord_webhook_url, discord_body),
-    ):
-        if url is not None:
-            channels.append(WebhookChannel(name, url, body, t))
-    if settings.alert_smtp_host and settings.alert_email_to:
-        channels.append(
-            EmailChannel(
-                host=settings.alert_smtp_host,
-                port=settings.alert_smtp_port,
-                sender=settings.alert_email_from,
-                to=list(settings.alert_email_to),
-                starttls=settings.alert_smtp_starttls,
-                user=settings.alert_smtp_user,
-                password=settings.alert_smtp_password,
-                timeout_s=t,
-            )
-        )
+    taken: dict[str, int] = {"log": 1}
+    for name, url in channel_urls(settings):
+        taken[name] = taken.get(name, 0) + 1
+        label = name if taken[name] == 1 else f"{name}-{taken[name]}"
+        channels.append(AppriseChannel(label, url, settings.alert_timeout_s))
     return channels
 
 
-def _secrets(settings: Settings) -> list[str]:
-    values = [
-        settings.alert_webhook_url,
-        settings.alert_slack_webhook_url,
-        settings.alert_discord_webhook_url,
-        settings.alert_smtp_password,
+def channel_urls(settings: Settings) -> list[tuple[str, SecretStr]]:
+    """(channel name, Apprise URL): ``alert_urls`` named by their scheme, and the
+    single-channel settings (webhook, Slack, Discord, SMTP) as the URLs they stand for."""
+    return [(name or _scheme_name(url.get_secret_value()), url) for name, url in _urls(settings)]
+
+
+def _urls(settings: Settings) -> list[tuple[str | None, SecretStr]]:
+    """The configured URLs, named where a single-channel setting names them."""
+    out: list[tuple[str | None, SecretStr]] = [(None, u) for u in settings.alert_urls]
+    if settings.alert_webhook_url is not None:
+        url = settings.alert_webhook_url.get_secret_value()
+        out.append(("webhook", SecretStr(url.replace("http", "json", 1))))  # https → jsons
+    for name, hook in (
+        ("slack", settings.alert_slack_webhook_url),
+        ("discord", settings.alert_discord_webhook_url),
+    ):
+        if hook is not None:
+            out.append((name, hook))  # Apprise reads their webhook URLs as they are
+    if settings.alert_smtp_host and settings.alert_email_to:
+        out.append(("email", SecretStr(_mailto(settings))))
+    return out
+
+
+def _scheme_name(url: str) -> str:
+    """The channel's name: the URL's scheme (``tgram``, ``json`` …), or for a service's own
+    webhook URL (https://hooks.slack.com/…) the service's scheme."""
+    import apprise
+
+    scheme = url.split("://", 1)[0].lower()
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is None:
+        return scheme or "unknown"
+    names = [
+        n
+        for attr in (plugin.protocol, plugin.secure_protocol)
+        for n in ((attr,) if isinstance(attr, str) else (attr or ()))
     ]
-    return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+    return scheme if scheme in names else str(names[0] if names else scheme)
+
+
+def _mailto(settings: Settings) -> str:
+    from urllib.parse import quote, urlencode
+
+    user = ""
+    if settings.alert_smtp_user:
+        password = settings.alert_smtp_password
+        secret = f":{quote(password.get_secret_value(), safe='')}" if password else ""
+        user = f"{quote(settings.alert_smtp_user, safe='')}{secret}@"
+    query = {"from": settings.alert_email_from, "to": ",".join(settings.alert_email_to)}
+    scheme = "mailto"
+    if settings.alert_smtp_starttls:
+        scheme, query["mode"] = "mailtos", "starttls"
+    host = f"{settings.alert_smtp_host}:{settings.alert_smtp_port}"
+    return f"{scheme}://{user}{host}?{urlencode(query)}"
+
+
+def _secrets(settings: Settings) -> list[str]:
+    """Every part of a channel URL that may be a credential: the URL whole, its user
+    information, and each path segment and query value."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    values = [u for _, u in _urls(settings)]  # not instantiated: Apprise logs the URL
+    if settings.alert_smtp_password is not None:
+        values.append(settings.alert_smtp_password)
+    out: set[str] = set()
+    for secret in values:
+        url = secret.get_secret_value()
+        out.add(url)
+        parts = urlsplit(url)
+        pieces = [parts.password or "", parts.username or "", *parts.path.split("/")]
+        pieces += [v for _, v in parse_qsl(parts.query)]
+        out |= {unquote(p) for p in pieces if len(p) >= 6 and "@" not in p}
+    return sorted(out, key=len, reverse=True)
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -211,6 +231,58 @@ def raise_alert(
 class DeliveryReport:
     alerts: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)  # status -> count
+    resent: int = 0  # sends a crash had interrupted, made again
+
+
+FINAL = ("sent", "failed", "duplicate", "rate_limited")
+
+
+@dataclass
+class Ledger:
+    """Sends that count for dedup and the rate limit, updated as delivery goes."""
+
+    last_sent: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    sent_times: dict[str, list[datetime]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, history: list[tuple[str, str, datetime]]) -> Ledger:
+        ledger = cls()
+        for channel, key, at in history:
+            ledger.sent(channel, key, at)
+        return ledger
+
+    def sent(self, channel: str, key: str, at: datetime) -> None:
+        self.last_sent[(channel, key)] = max(at, self.last_sent.get((channel, key), at))
+        self.sent_times.setdefault(channel, []).append(at)
+
+
+def decide(
+    alert: Alert,
+    channel: str,
+    *,
+    progress: dict[tuple[str, str], tuple[str, int]],
+    ledger: Ledger,
+    settings: Settings,
+    now: datetime,
+) -> str | None:
+    """What delivery does for one alert on one channel: None (already final, or below the
+    channel's severity floor), 'duplicate', 'rate_limited', 'send' or 'resend' (a send a
+    crash interrupted: it is made again whatever the dedup, so it is not lost)."""
+    status, _ = progress.get((alert.alert_id, channel), (None, 0))
+    if status in FINAL:
+        return None
+    if status == "sending":
+        return "resend"
+    floor = SEVERITIES.index(settings.alert_min_severity)
+    if channel != "log" and SEVERITIES.index(alert.severity) < floor:
+        return None
+    previous = ledger.last_sent.get((channel, alert.dedup_key))
+    if previous is not None and (now - previous).total_seconds() < settings.alert_dedup_window_s:
+        return "duplicate"
+    recent = [t for t in ledger.sent_times.get(channel, []) if t > now - timedelta(hours=1)]
+    if channel != "log" and len(recent) >= settings.alert_rate_limit_per_hour:
+        return "rate_limited"
+    return "send"
 
 
 def deliver_pending(
@@ -220,93 +292,117 @@ def deliver_pending(
     channels: list[Channel] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryReport:
-    """Claim undelivered alerts, send them, record the outcomes. Never raises for a channel."""
+    """Claim undelivered alerts (and those of a delivery that crashed), send them, record
+    the outcomes. At least once: each send is recorded as 'sending' before it goes out and
+    its outcome after; an alert is done when every channel has a final outcome. Never
+    raises for a channel."""
     warehouse = warehouse or Warehouse.from_settings(settings)
     channels = channels if channels is not None else channels_from(settings)
     secrets = _secrets(settings)
-    now = datetime.now(UTC)
-    with warehouse.writer(purpose="claim alerts") as con:
-        pending = [
-            Alert(str(r[0]), r[1], r[2], r[3], r[4], r[5])
-            for r in con.sql(load_sql(_SQL, "alerts_claim"), params=[now]).fetchall()
-        ]
-        since = now - timedelta(seconds=max(settings.alert_dedup_window_s, 3600.0))
-        history = con.sql(load_sql(_SQL, "alerts_recent_sent"), params=[since]).fetchall()
+    pending, progress, ledger = _claim(warehouse, settings)
     report = DeliveryReport(alerts=len(pending))
-    if not pending:
-        return report
-    last_sent: dict[tuple[str, str], datetime] = {}
-    sent_times: dict[str, list[datetime]] = {}
-    for channel, key, at in history:
-        last_sent[(channel, key)] = max(at, last_sent.get((channel, key), at))
-        sent_times.setdefault(channel, []).append(at)
-    floor = SEVERITIES.index(settings.alert_min_severity)
-    rows = []
     for alert in pending:
-        for channel in channels:
-            if channel.name != "log" and SEVERITIES.index(alert.severity) < floor:
-                continue
-            at = datetime.now(UTC)
-            status, attempts, error = _deliver(
-                channel, alert, settings, last_sent, sent_times, at, sleep
-            )
+        now = datetime.now(UTC)
+        plan = {
+            c.name: decide(alert, c.name, progress=progress, ledger=ledger, settings=settings,
+                           now=now)
+            for c in channels
+        }  # fmt: skip
+        attempts = {name: progress.get((alert.alert_id, name), (None, 0))[1] for name in plan}
+        sending = [c for c in channels if plan[c.name] in ("send", "resend")]
+        _record(warehouse, alert, [(c.name, "sending", attempts[c.name], None) for c in sending],
+                plan)  # fmt: skip
+        rows = [(name, what, 0, None) for name, what in plan.items() if what in FINAL]
+        for channel in sending:
+            status, tries, error = _send(channel, alert, settings, sleep)
             if error:
                 error = scrub(error, secrets)
-                log.warning(
-                    "alert channel %s failed for %s: %s", channel.name, alert.alert_id, error
-                )
-            rows.append(
-                {
-                    "alert_id": alert.alert_id,
-                    "raised_at": alert.raised_at,
-                    "source": alert.source,
-                    "severity": alert.severity,
-                    "dedup_key": alert.dedup_key,
-                    "message": alert.message,
-                    "channel": channel.name,
-                    "status": status,
-                    "attempts": attempts,
-                    "error": error,
-                    "handled_at": at,
-                }
-            )
+                log.warning("alert channel %s failed for %s: %s", channel.name, alert.alert_id,
+                            error)  # fmt: skip
+            if status == "sent":
+                ledger.sent(channel.name, alert.dedup_key, datetime.now(UTC))
+            rows.append((channel.name, status, attempts[channel.name] + tries, error))
+        _record(warehouse, alert, rows, plan, done=True)
+        for _, status, _, _ in rows:
             report.outcomes[status] = report.outcomes.get(status, 0) + 1
-    with warehouse.writer(purpose="record alerts") as con:
-        con.register("alert_outcomes", pd.DataFrame(rows))
-        run(con, load_sql(_SQL, "alerts_record"))
-        con.unregister("alert_outcomes")
+        report.resent += sum(plan[c.name] == "resend" for c in sending)
     return report
 
 
-def _deliver(
-    channel: Channel,
+def _claim(
+    warehouse: Warehouse, settings: Settings
+) -> tuple[list[Alert], dict[tuple[str, str], tuple[str, int]], Ledger]:
+    now = datetime.now(UTC)
+    lease = now - timedelta(seconds=settings.alert_claim_lease_s)
+    with warehouse.writer(purpose="claim alerts") as con:
+        pending = [
+            Alert(str(r[0]), r[1], r[2], r[3], r[4], r[5])
+            for r in con.sql(load_sql(_SQL, "alerts_claim"), params=[now, lease]).fetchall()
+        ]
+        ids = [a.alert_id for a in pending]
+        progress = {
+            (str(a), c): (st, n)
+            for a, c, st, n in con.sql(load_sql(_SQL, "alerts_progress"), params=[ids]).fetchall()
+        }
+        since = now - timedelta(seconds=max(settings.alert_dedup_window_s, 3600.0))
+        history = con.sql(load_sql(_SQL, "alerts_recent_sent"), params=[since]).fetchall()
+    return pending, progress, Ledger.of(history)
+
+
+def _record(
+    warehouse: Warehouse,
     alert: Alert,
-    settings: Settings,
-    last_sent: dict[tuple[str, str], datetime],
-    sent_times: dict[str, list[datetime]],
-    now: datetime,
-    sleep: Callable[[float], None],
+    rows: list[tuple[str, str, int, str | None]],
+    plan: dict[str, str | None],
+    *,
+    done: bool = False,
+) -> None:
+    """One transaction: the channels' states (before or after the sends), and, after,
+    the alert marked delivered."""
+    if not rows and not done:
+        return
+    at = datetime.now(UTC)
+    frame = pd.DataFrame(
+        [
+            {
+                "alert_id": alert.alert_id,
+                "raised_at": alert.raised_at,
+                "source": alert.source,
+                "severity": alert.severity,
+                "dedup_key": alert.dedup_key,
+                "message": alert.message,
+                "channel": channel,
+                "status": status,
+                "attempts": attempts,
+                "error": error,
+                "handled_at": at,
+                "resends": int(plan.get(channel) == "resend"),
+            }
+            for channel, status, attempts, error in rows
+        ]
+    )
+    with warehouse.writer(purpose="record alerts") as con:
+        if len(frame):
+            con.register("alert_outcomes", frame)
+            run(con, load_sql(_SQL, "alerts_record"))
+            con.unregister("alert_outcomes")
+        if done:
+            run(con, load_sql(_SQL, "alerts_done"), [at, [alert.alert_id]])
+
+
+def _send(
+    channel: Channel, alert: Alert, settings: Settings, sleep: Callable[[float], None]
 ) -> tuple[str, int, str | None]:
-    previous = last_sent.get((channel.name, alert.dedup_key))
-    if previous is not None and (now - previous).total_seconds() < settings.alert_dedup_window_s:
-        return "duplicate", 0, None
-    hour_ago = now - timedelta(hours=1)
-    recent = [t for t in sent_times.get(channel.name, []) if t > hour_ago]
-    if channel.name != "log" and len(recent) >= settings.alert_rate_limit_per_hour:
-        return "rate_limited", 0, None
+    """(status, attempts, error): the send with bounded retries and exponential backoff."""
     error = None
     for attempt in range(1, settings.alert_retries + 2):
         try:
             channel.send(alert)
         except Exception as err:  # a channel must never break the caller
-            error = (
-                f"{type(err).__name__}: {err}" if not isinstance(err, ChannelError) else str(err)
-            )
+            error = str(err) if isinstance(err, ChannelError) else f"{type(err).__name__}: {err}"
             if attempt <= settings.alert_retries:
                 sleep(settings.alert_retry_backoff_s * 2 ** (attempt - 1))
             continue
-        last_sent[(channel.name, alert.dedup_key)] = now
-        sent_times.setdefault(channel.name, []).append(now)
         return "sent", attempt, None
     return "failed", settings.alert_retries + 1, error
 
