@@ -9,11 +9,29 @@ from typing import Any
 from aaiti.config import Settings, apply_tool_environment, load_settings
 
 
-def flow_settings(**overrides: Any) -> Settings:
-    """Read settings once at the flow's entry and point tool state into the data folder."""
+def flow_settings(*, audit: bool = True, **overrides: Any) -> Settings:
+    """Read settings once at the flow's entry and point tool state into the data folder.
+    A top-level flow run records the settings it uses (``audit.run_settings``); its
+    subflows run with the same."""
     settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     apply_tool_environment(settings)
+    run_name = _top_level_run()
+    if audit and run_name:
+        from aaiti.warehouse import Warehouse
+        from aaiti.warehouse.run_settings import record_run_settings
+
+        record_run_settings(Warehouse.from_settings(settings), settings, run_name=run_name)
     return settings
+
+
+def _top_level_run() -> str | None:
+    """'<flow> <run name>' inside a flow run that is not a subflow, else None."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None or ctx.flow_run.parent_task_run_id is not None:
+        return None
+    return f"{ctx.flow.name if ctx.flow else 'flow'} {ctx.flow_run.name}"
 
 
 def is_transient(exc: BaseException | None) -> bool:
@@ -39,7 +57,7 @@ def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     try:
         from aaiti.monitoring.alerts import notify
 
-        settings = flow_settings()
+        settings = flow_settings(audit=False)
         notify(
             settings,
             source="flow",

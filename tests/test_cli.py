@@ -131,3 +131,35 @@ def test_evaluate_without_a_champion_is_one_line_and_exit_2(env):
     lines = [x for x in result.output.splitlines() if x.strip()]
     assert len(lines) == 1 and "no champion for aaiti-4h" in lines[0] and "aaiti train" in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_each_stage_command_records_the_settings_it_ran_with_and_what_changed(env, monkeypatch):
+    """audit.run_settings: a hash, the values with secrets only as set/unset, and the
+    settings that changed since the previous run as [before, after]."""
+    import json
+
+    import duckdb
+
+    assert _run("ingest").exit_code == 0  # no warehouse before it: nothing recorded
+    assert _run("ingest").exit_code == 0
+    monkeypatch.setenv("AAITI_ALERT_URLS", "json://127.0.0.1:9/hook/S3CRET-T0KEN")
+    monkeypatch.setenv("AAITI_QUALITY_MAX_TIMEFRAME_MISMATCH", "0.02")
+    result = _run("ingest")
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(env.warehouse_path), read_only=True)
+    try:
+        rows = con.sql(
+            "SELECT run, settings_hash, changed, settings FROM audit.run_settings "
+            "ORDER BY recorded_at"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [r[0] for r in rows] == ["aaiti ingest", "aaiti ingest"]
+    first, second = rows
+    assert json.loads(first[2])["symbols"] == [None, ["BTC/USD", "ETH/USD"]]  # all, first time
+    assert json.loads(second[2]) == {
+        "alert_urls": ["unset", "set"],
+        "quality_max_timeframe_mismatch": [0.01, 0.02],
+    }
+    assert first[1] != second[1]
+    assert "S3CRET" not in second[2] + second[3]

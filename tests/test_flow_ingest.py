@@ -38,6 +38,13 @@ def test_ingest_flow_loads_the_default_streams_and_publishes(prefect_server, set
     # the next run replays the next bar of each stream
     second = ingest_flow(return_state=True).result()
     assert [r["inserted"] for r in second] == [1, 1]
+    # each top-level run recorded the settings it used; nothing changed in between
+    con = Warehouse.from_settings(settings).read()
+    audited = con.execute("SELECT run, changed FROM audit.run_settings ORDER BY recorded_at")
+    runs = audited.fetchall()
+    con.close()
+    assert len(runs) == 2 and all(r.startswith("ingest ") for r, _ in runs)
+    assert runs[1][1] == "{}"
 
     import asyncio
 

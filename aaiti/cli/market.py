@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aaiti.cli.errors import cli_errors, parse_when
+from aaiti.cli.settings import command_settings
 
 _probe = Console()
 # Piped output (CI logs, make) gets a width that fits the summary instead of rich's 80.
@@ -29,13 +30,11 @@ TimeframeOpt = Annotated[str | None, typer.Option("--timeframe", help="e.g. 1m, 
 def _context(source, exchange, symbols, timeframe):
     """(settings, [(source client, stream)], warehouse): the options' streams when any is
     given (a one-off run), else the universe's (AAITI_UNIVERSE_FILE, or the settings')."""
-    from aaiti.config import apply_tool_environment, load_settings
     from aaiti.market import open_source
     from aaiti.universe import resolve_top, universe_for
     from aaiti.warehouse import Warehouse
 
-    settings = load_settings()
-    apply_tool_environment(settings)
+    settings = command_settings(record="ingest")
     warehouse = Warehouse.from_settings(settings)
     if any(x is not None for x in (source, exchange, symbols, timeframe)):
         src = open_source(settings, source=source or settings.source, exchange=exchange)

@@ -9,17 +9,10 @@ from rich.table import Table
 
 from aaiti.cli.errors import cli_errors
 from aaiti.cli.market import out
+from aaiti.cli.settings import command_settings
 
 model_app = typer.Typer(help="The model registry: list, promote, roll back.", no_args_is_help=True)
 Timeframe = Annotated[str | None, typer.Option(help="Model timeframe (default: the settings').")]
-
-
-def _settings():
-    from aaiti.config import apply_tool_environment, load_settings
-
-    settings = load_settings()
-    apply_tool_environment(settings)
-    return settings
 
 
 def train(timeframe: Timeframe = None) -> None:
@@ -27,7 +20,7 @@ def train(timeframe: Timeframe = None) -> None:
     from aaiti.ml import train_and_register
 
     with cli_errors():
-        r = train_and_register(_settings(), timeframe=timeframe)
+        r = train_and_register(command_settings(record="train"), timeframe=timeframe)
         out.print(f"{r.model_name} v{r.version}: {r.decision}")
         b = r.baselines
         out.print(
@@ -56,7 +49,7 @@ def predict(timeframe: Timeframe = None) -> None:
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = _settings()
+        settings = command_settings(record="predict")
         report = predict_new(settings, timeframe=timeframe)
         Warehouse.from_settings(settings).publish_snapshot()
         out.print(report.message)
@@ -69,7 +62,7 @@ def list_versions(timeframe: Timeframe = None) -> None:
     from aaiti.ml.train import tracker_for, version_summary
 
     with cli_errors():
-        settings = _settings()
+        settings = command_settings()
         tracker = tracker_for(settings)
         name = model_name(timeframe or settings.timeframe)
         versions = tracker.versions(name)
@@ -123,7 +116,7 @@ def promote(
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = _settings()
+        settings = command_settings()
         change = promote_by_hand(
             settings, tracker_for(settings), version=version, actor=getpass.getuser(),
             reason=reason, timeframe=timeframe,
@@ -142,7 +135,7 @@ def rollback(reason: Reason = "rolled back by hand", timeframe: Timeframe = None
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = _settings()
+        settings = command_settings()
         change = rollback_by_hand(
             settings, tracker_for(settings), actor=getpass.getuser(), reason=reason,
             timeframe=timeframe,

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from aaiti.cli.errors import EXIT_SOURCE_FAILED, cli_errors
 from aaiti.cli.market import out
+from aaiti.cli.settings import command_settings
 
 
 def validate(
@@ -20,7 +21,6 @@ def validate(
     ] = False,
 ) -> None:
     """Validate streams with the GX suites; quarantine bad raw rows; exit 4 if one is blocked."""
-    from aaiti.config import apply_tool_environment, load_settings
     from aaiti.market import Stream, stream_exchange
     from aaiti.quality import FEATURES, RAW, run_gates, validator_for
     from aaiti.universe import gated_streams
@@ -29,8 +29,7 @@ def validate(
     with cli_errors():
         if checkpoint not in (RAW, FEATURES):
             raise ValueError(f"unknown checkpoint {checkpoint!r}; accepted: {RAW}, {FEATURES}")
-        settings = load_settings()
-        apply_tool_environment(settings)
+        settings = command_settings(record="validate")
         warehouse = Warehouse.from_settings(settings)
         validator = validator_for(settings)
         if symbols or timeframe:  # a one-off run over the settings' source

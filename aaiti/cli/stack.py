@@ -9,16 +9,9 @@ from typing import Annotated
 import typer
 
 from aaiti.cli.errors import cli_errors
+from aaiti.cli.settings import command_settings
 
 stack_app = typer.Typer(help="The local stack: Prefect server, MLflow UI, dashboard, schedules.")
-
-
-def _settings():
-    from aaiti.config import apply_tool_environment, load_settings
-
-    settings = load_settings()
-    apply_tool_environment(settings)
-    return settings
 
 
 def _repo() -> Path:
@@ -43,7 +36,7 @@ def up(
         )
         raise typer.Exit(2)
     with cli_errors():
-        settings = _settings()
+        settings = command_settings()
         try:
             urls = stack_up(settings, repo=_repo(), only=only)
         except StackError as err:
@@ -67,7 +60,7 @@ def status() -> None:
     """What runs, by pid file, and whether it answers."""
     from aaiti.stack import status as stack_status
 
-    for name, state in stack_status(_settings(), repo=_repo()).items():
+    for name, state in stack_status(command_settings(), repo=_repo()).items():
         typer.echo(f"{name:<10} {state}")
 
 
@@ -76,7 +69,7 @@ def down() -> None:
     """Stop exactly what `up` started (by pid file, never by name)."""
     from aaiti.stack import down as stack_down
 
-    result = stack_down(_settings())
+    result = stack_down(command_settings())
     for name, state in result.items():
         typer.echo(f"{name:<10} {state}")
     if not result:

@@ -9,6 +9,7 @@ import typer
 
 from aaiti.cli.errors import cli_errors
 from aaiti.cli.market import out
+from aaiti.cli.settings import command_settings
 
 
 def _pct(x: float | None) -> str:
@@ -24,13 +25,11 @@ def evaluate(
     timeframe: Annotated[str | None, typer.Option(help="Model timeframe.")] = None,
 ) -> None:
     """Backtest the strategy on walk-forward out-of-sample predictions, net of costs."""
-    from aaiti.config import apply_tool_environment, load_settings
     from aaiti.strategy.service import evaluate_champion
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = load_settings()
-        apply_tool_environment(settings)
+        settings = command_settings(record="evaluate")
         ev = evaluate_champion(settings, timeframe=timeframe)
         Warehouse.from_settings(settings).publish_snapshot()
         summary = ev.summary()

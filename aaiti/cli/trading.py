@@ -9,14 +9,7 @@ import typer
 
 from aaiti.cli.errors import EXIT_BAD_INPUT, cli_errors
 from aaiti.cli.market import out
-
-
-def _settings():
-    from aaiti.config import apply_tool_environment, load_settings
-
-    settings = load_settings()
-    apply_tool_environment(settings)
-    return settings
+from aaiti.cli.settings import command_settings
 
 
 def trade() -> None:
@@ -26,7 +19,7 @@ def trade() -> None:
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = _settings()
+        settings = command_settings(record="trade")
         r = trading_cycle(settings, order_client=order_client_from(settings))
         Warehouse.from_settings(settings).publish_snapshot()
         out.print(
@@ -45,7 +38,7 @@ def risk() -> None:
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = _settings()
+        settings = command_settings(record="risk")
         report = compute_risk(settings)
         Warehouse.from_settings(settings).publish_snapshot()
         for r in report.rows:
@@ -63,7 +56,7 @@ def halt(
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = _settings()
+        settings = command_settings()
         out.print(do_halt(settings, actor=getpass.getuser(), reason=reason))
         Warehouse.from_settings(settings).publish_snapshot()
 
@@ -74,7 +67,7 @@ def resume() -> None:
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = _settings()
+        settings = command_settings()
         try:
             out.print(do_resume(settings, actor=getpass.getuser()))
         except PermissionError as err:
@@ -93,7 +86,7 @@ def backtest(
     with cli_errors():
         fasts = [int(x) for x in fast.split(",")]
         slows = [int(x) for x in slow.split(",")]
-        report = run_sma_grid(_settings(), fasts=fasts, slows=slows)
+        report = run_sma_grid(command_settings(), fasts=fasts, slows=slows)
         out.print(report.summary().to_string(index=False))
         out.print(
             f"saved as {report.backtest_id} in trading.backtests (MLflow run {report.mlflow_run_id})"
@@ -116,7 +109,7 @@ def position_close(
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = _settings()
+        settings = command_settings()
         out.print(close_stale(settings, symbol, actor=getpass.getuser(), reason=reason).message)
         Warehouse.from_settings(settings).publish_snapshot()
 
@@ -131,6 +124,6 @@ def position_release(
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = _settings()
+        settings = command_settings()
         out.print(release_stale(settings, symbol, actor=getpass.getuser(), reason=reason).message)
         Warehouse.from_settings(settings).publish_snapshot()

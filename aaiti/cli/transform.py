@@ -9,6 +9,7 @@ from rich.table import Table
 
 from aaiti.cli.errors import EXIT_SOURCE_FAILED, cli_errors
 from aaiti.cli.market import out
+from aaiti.cli.settings import command_settings
 
 
 def transform(
@@ -18,13 +19,11 @@ def transform(
     ] = False,
 ) -> None:
     """Run ``dbt build`` on the warehouse and publish the serving snapshot."""
-    from aaiti.config import apply_tool_environment, load_settings
     from aaiti.transform import build
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
-        settings = load_settings()
-        apply_tool_environment(settings)
+        settings = command_settings(record="transform")
         report = build(settings, select=select, full_refresh=full_refresh)
         table = Table(title=report.summary())
         for col in ("node", "type", "status", "rows", "s"):
