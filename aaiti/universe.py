@@ -34,7 +34,7 @@ class UniverseError(ValueError):
 
 @dataclass(frozen=True)
 class UniverseSource:
-    source: str  # sample | synthetic | ccxt:<id>
+    source: str  # sample | synthetic | ccxt:<id> | files:<folder>
     exchange: str  # the exchange column its streams carry
     timeframes: tuple[str, ...]
     symbols: tuple[str, ...] = ()  # listed, or
@@ -159,7 +159,9 @@ class _Where:
 def _source(where: _Where, node: Any, default_exchange: str) -> UniverseSource:
     keys = where.mapping(node, "a source", SOURCE_KEYS)
     if "source" not in keys:
-        raise where.error(node, "a source needs `source:` (sample, synthetic or ccxt:<exchange>)")
+        raise where.error(
+            node, "a source needs `source:` (sample, synthetic, ccxt:<exchange> or files:<folder>)"
+        )
     source_node = keys["source"][1]
     spec = source_node.value
     try:

@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.command("ingest")(market_cmds.ingest)
 app.command("backfill")(market_cmds.backfill)
+app.command("import")(market_cmds.import_)
 app.command("status")(market_cmds.status)
 app.command("universe")(market_cmds.universe)
 app.command("validate")(quality_cmds.validate)

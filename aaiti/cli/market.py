@@ -1,15 +1,16 @@
-"""``aaiti ingest``, ``aaiti backfill`` and ``aaiti status``."""
+"""``aaiti ingest``, ``aaiti backfill``, ``aaiti import``, ``aaiti status`` and ``aaiti universe``."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from aaiti.cli.errors import cli_errors, parse_when
+from aaiti.cli.errors import EXIT_SOURCE_FAILED, cli_errors, parse_when
 from aaiti.cli.settings import command_settings
 
 _probe = Console()
@@ -208,6 +209,44 @@ def backfill(
                 reports.append(replace(report, gaps=gaps))
         warehouse.publish_snapshot()
         _summary(reports, "aaiti backfill", warehouse)
+
+
+def import_(
+    path: Annotated[
+        Path, typer.Argument(help="A CSV, Parquet, Feather or JSON file, or a folder.")
+    ],
+    exchange: Annotated[str | None, typer.Option(help="Exchange of every file.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Symbol of every file, e.g. BTC/USDT.")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Timeframe of every file.")] = None,
+    columns: Annotated[
+        str | None, typer.Option(help="Column mapping, ours=theirs: ts=Date,volume=Vol.")
+    ] = None,
+    tz: Annotated[str, typer.Option(help="Timezone of naive timestamps.")] = "UTC",
+    ts_unit: Annotated[
+        str | None,
+        typer.Option(help="Unit of numeric timestamps: s, ms, us, ns (default: by size)."),
+    ] = None,
+) -> None:
+    """Import your own candles (freqtrade's data folder read as it is), checked and gated."""
+    from aaiti.market.files import ImportOptions, import_files, parse_columns
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        options = ImportOptions(
+            exchange=exchange, symbol=symbol, timeframe=timeframe,
+            columns=parse_columns(columns), tz=tz, ts_unit=ts_unit,
+        )  # fmt: skip
+        settings = command_settings(record="import")
+        warehouse = Warehouse.from_settings(settings)
+        report = import_files(warehouse, settings, path, options)
+        warehouse.publish_snapshot()
+        _summary(report.ingested, "aaiti import", warehouse)
+        for gate in report.gates:
+            out.print(f"gate {gate.stream}: {gate.status}")
+        for name in report.skipped:
+            out.print(f"skipped {name}: not candles (mark, index or funding rate)")
+        if any(g.status != "passed" for g in report.gates):
+            raise typer.Exit(EXIT_SOURCE_FAILED)
 
 
 def status() -> None:

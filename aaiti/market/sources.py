@@ -1,4 +1,5 @@
-"""Build a candle source from a source spec: ``sample``, ``synthetic`` or ``ccxt:<id>``."""
+"""Build a candle source from a source spec: ``sample``, ``synthetic``, ``ccxt:<id>`` or
+``files:<folder>`` (the user's own candle files, replayed like the sample)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from aaiti.config import Settings
 from aaiti.market.breaker import BreakerState, CircuitBreaker
 from aaiti.market.ingest import CandleSource, ReplayConfig
 
-SOURCE_KINDS = ("sample", "synthetic", "ccxt:<exchange id>")
+SOURCE_KINDS = ("sample", "synthetic", "ccxt:<exchange id>", "files:<folder>")
 
 
 class UnknownSourceError(ValueError):
@@ -40,6 +41,8 @@ def parse_source(spec: str, exchange: str | None) -> tuple[str, str | None]:
         return "ccxt", exchange_id
     if kind in ("sample", "synthetic") and not rest:
         return kind, exchange
+    if kind == "files" and rest:
+        return kind, exchange
     raise UnknownSourceError(spec)
 
 
@@ -55,6 +58,11 @@ def open_source(settings: Settings, *, source: str, exchange: str | None = None)
         from aaiti.market.sample import SampleSource
 
         return SampleSource(Path(settings.sample_dir), exchange=exchange_id or settings.exchange)
+    if kind == "files":
+        from aaiti.market.files import FilesSource
+
+        folder = Path(source.partition(":")[2]).expanduser()
+        return FilesSource(folder, exchange=exchange_id or settings.exchange)
     if kind == "synthetic":
         from aaiti.market.synthetic import SyntheticSource
 
@@ -86,7 +94,7 @@ def open_source(settings: Settings, *, source: str, exchange: str | None = None)
 
 
 def replay_config(settings: Settings, source: CandleSource) -> ReplayConfig | None:
-    """Market replay applies to the sample source only."""
-    if getattr(source, "name", "") != "sample":
+    """Market replay applies to the sample and to a folder of files."""
+    if getattr(source, "name", "") not in ("sample", "files"):
         return None
     return ReplayConfig(start=settings.replay_start, bars_per_run=settings.replay_bars_per_run)
