@@ -384,6 +384,9 @@ class Settings(BaseSettings):
     dashboard_port: int = Field(
         8501, ge=1, le=65535, description="Port of the dashboard (make up)."
     )
+    metrics_port: int = Field(
+        9108, ge=1, le=65535, description="Port of the Prometheus exporter (make up)."
+    )
     bind_host: str = Field("127.0.0.1", description="Where the local stack listens.")
 
     # --- synthetic -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aaiti.config import Settings, child_environment
 
-COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve")
+COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve", "metrics")
 #: What ``aaiti-serve`` registers (flows/deployments.py); serve is up when all are there.
 SERVED_DEPLOYMENTS = frozenset(
     {"pipeline", "risk", "monitor", "train", "backtest", "ingest", "evaluate"}
@@ -112,6 +112,15 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
             lambda: _served(api),
             base_env,
             None,
+        ),
+        "metrics": Component(
+            "metrics",
+            [str(bin_dir / "aaiti"), "metrics", "--host", host,
+             "--port", str(settings.metrics_port)],
+            f"http://{host}:{settings.metrics_port}/metrics",
+            lambda: _http_ok(f"http://{host}:{settings.metrics_port}/metrics"),
+            base_env,
+            settings.metrics_port,
         ),
     }  # fmt: skip
 

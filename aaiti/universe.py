@@ -93,7 +93,7 @@ def universe_for(settings: Settings) -> Universe:
 
 def load_universe(path: Path, *, default_exchange: str = "coinbase") -> Universe:
     """Read and check a universe file (see the module doc)."""
-    import yaml  # type: ignore[import-untyped]
+    import yaml  # type: ignore[import-untyped,unused-ignore]
 
     if not path.exists():
         raise UniverseError(f"no universe file at {path} (AAITI_UNIVERSE_FILE)")

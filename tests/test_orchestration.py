@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import time
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -49,6 +50,7 @@ def stack(tmp_path_factory):
         "AAITI_DATA_DIR": str(data),
         "AAITI_SAMPLE_DIR": str(SAMPLE_DIR),
         "AAITI_PREFECT_PORT": str(free_port()),
+        "AAITI_METRICS_PORT": str(free_port()),
         "AAITI_REPLAY_INTERVAL_S": "86400",  # the test triggers runs itself
         "PREFECT_HOME": str(data / "prefect"),
     }
@@ -62,7 +64,7 @@ def stack(tmp_path_factory):
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         try:
-            up(settings, repo=REPO, only=["prefect", "serve"], timeout_s=180)
+            up(settings, repo=REPO, only=["prefect", "serve", "metrics"], timeout_s=180)
             with temporary_settings({PREFECT_API_URL: api}):
                 yield settings, api
         finally:
@@ -171,6 +173,23 @@ def test_pipeline_triggered_through_the_api_completes_and_fills_the_warehouse(st
         timeout=10,
     ).json()
     assert artifacts and "| coinbase:BTC/USD:4h |" in artifacts[0]["data"]
+    # the stack's exporter, scraped: the same numbers as the snapshot and the Prefect API
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = api_call("GET", f"http://127.0.0.1:{settings.metrics_port}/metrics", timeout=30).text
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+           for f in text_string_to_metric_families(text) for s in f.samples}  # fmt: skip
+    assert got[("aaiti_prefect_up", ())] == 1 and got[("aaiti_snapshot_up", ())] == 1
+    for symbol, n in streams:
+        key = (("exchange", "coinbase"), ("symbol", symbol), ("timeframe", "4h"))
+        assert got[("aaiti_stream_candles", key)] == n
+    last = api_call("POST", f"{api}/flow_runs/filter", timeout=10, json={
+        "sort": "END_TIME_DESC", "limit": 1, "flows": {"name": {"any_": ["pipeline"]}},
+        "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}).json()[0]  # fmt: skip
+    took = datetime.fromisoformat(last["end_time"]) - datetime.fromisoformat(last["start_time"])
+    duration = got[("aaiti_flow_last_run_duration_seconds",
+                    (("flow", "pipeline"), ("state", "COMPLETED")))]  # fmt: skip
+    assert duration == pytest.approx(took.total_seconds())
 
 
 def test_drift_starts_training_through_the_served_deployment(stack):

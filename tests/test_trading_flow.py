@@ -672,3 +672,53 @@ def test_bad_bars_of_each_new_kind_reach_nothing_downstream(trained, tmp_path):
     cursor = q(s, "SELECT last_bar_ts FROM trading.cursor WHERE symbol = 'ETH/USD'")[0][0]
     last = q(s, "SELECT max(ts) FROM raw.ohlcv WHERE symbol = 'ETH/USD'")[0][0]
     assert cursor == last > at[10]  # trading caught up with the clean bars after them
+
+
+def test_the_metrics_endpoint_reports_the_warehouse_numbers(env):
+    """Scraped over HTTP after trading cycles: each figure equals the warehouse's, and an
+    unreachable Prefect API is said (prefect_up 0), not reported as zeros."""
+    import socket
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from aaiti.monitoring.metrics import serve_metrics
+    from aaiti.warehouse import Warehouse
+
+    compute_risk(env)
+    Warehouse.from_settings(env).publish_snapshot()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    server, _ = serve_metrics(env, host="127.0.0.1", port=0,
+                                   api_url=f"http://127.0.0.1:{dead}/api")  # fmt: skip
+    try:
+        text = httpx.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=30).text
+    finally:
+        server.shutdown()
+        server.server_close()
+    got = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            got[(s.name, tuple(sorted(s.labels.items())))] = s.value
+
+    def one(name, **labels):
+        return got[(name, tuple(sorted(labels.items())))]
+
+    assert one("aaiti_snapshot_up") == 1 and one("aaiti_prefect_up") == 0
+    equity = q(env, "SELECT equity, drawdown FROM trading.equity ORDER BY ts DESC LIMIT 1")[0]
+    assert one("aaiti_equity", account="paper") == pytest.approx(equity[0])
+    assert one("aaiti_drawdown", account="paper") == pytest.approx(equity[1])
+    for status, n in q(env, "SELECT status, count(*) FROM trading.orders GROUP BY 1"):
+        assert one("aaiti_orders", account="paper", status=status) == n
+    for symbol, n in q(env, "SELECT symbol, count(*) FROM raw.ohlcv GROUP BY 1"):
+        assert one("aaiti_stream_candles", exchange="coinbase", symbol=symbol,
+                   timeframe="4h") == n  # fmt: skip
+    var = q(env, "SELECT value FROM risk.metrics WHERE metric = 'var_95_historical' "
+                 "ORDER BY computed_at DESC LIMIT 1")[0][0]  # fmt: skip
+    assert one("aaiti_risk", account="paper", metric="var_95_historical") == pytest.approx(var)
+    assert one("aaiti_halted", account="paper") == 0
+    assert one("aaiti_strategy_qualified", strategy=env.trading_strategy, timeframe="4h") == 1
+    blocked = q(env, "SELECT count(*) FROM ops.stream_gates WHERE status = 'blocked'")[0][0]
+    gates = [v for (n, _), v in got.items() if n == "aaiti_gate_blocked"]
+    assert gates and sum(gates) == blocked

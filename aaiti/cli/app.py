@@ -44,6 +44,7 @@ app.command("backtest")(trading_cmds.backtest)
 app.command("evaluate")(strategy_cmds.evaluate)
 app.add_typer(strategy_cmds.strategy_app, name="strategy")
 app.add_typer(stack_cmds.stack_app, name="stack")
+app.command("metrics")(stack_cmds.metrics)
 
 
 @app.callback()

@@ -11,7 +11,9 @@ import typer
 from aaiti.cli.errors import cli_errors
 from aaiti.cli.settings import command_settings
 
-stack_app = typer.Typer(help="The local stack: Prefect server, MLflow UI, dashboard, schedules.")
+stack_app = typer.Typer(
+    help="The local stack: Prefect server, MLflow UI, dashboard, schedules, metrics."
+)
 
 
 def _repo() -> Path:
@@ -22,7 +24,7 @@ def _repo() -> Path:
 def up(
     only: Annotated[
         list[str] | None,
-        typer.Option("--only", help="prefect, mlflow, dashboard, serve (repeatable)."),
+        typer.Option("--only", help="prefect, mlflow, dashboard, serve, metrics (repeatable)."),
     ] = None,
 ) -> None:
     """Start what is not running, wait for each health check, print the URLs."""
@@ -48,6 +50,7 @@ def up(
         "mlflow": "MLflow UI",
         "dashboard": "dashboard",
         "serve": "deployments",
+        "metrics": "Prometheus metrics",
     }
     for name, url in urls.items():
         typer.echo(f"  {labels[name]:<12} {url}")
@@ -74,3 +77,25 @@ def down() -> None:
         typer.echo(f"{name:<10} {state}")
     if not result:
         typer.echo("nothing was running")
+
+
+def metrics(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default: AAITI_BIND_HOST).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: AAITI_METRICS_PORT).")] = None,
+) -> None:
+    """Serve Prometheus metrics read from the snapshot and the Prefect API at scrape time."""
+    import threading
+
+    from aaiti.monitoring.metrics import serve_metrics
+
+    with cli_errors():
+        settings = command_settings()
+        where, at = host or settings.bind_host, port or settings.metrics_port
+        try:
+            server, _ = serve_metrics(settings, host=where, port=at)
+        except OSError as err:
+            raise ValueError(f"cannot listen on {where}:{at}: {err.strerror or err}") from None
+        typer.echo(f"metrics at http://{where}:{server.server_port}/metrics")
+    threading.Event().wait()  # until stopped (make down sends SIGTERM)
