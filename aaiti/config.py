@@ -357,6 +357,22 @@ class Settings(BaseSettings):
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
         description="DuckDB's buffer limit for writers and dbt (it spills to disk beyond).",
     )
+    analyst_memory_limit: str = Field(
+        "1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
+        description="Memory an analyst's query on the dashboard's SQL page may use.",
+    )
+    analyst_temp_limit: str = Field(
+        "1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
+        description="Disk an analyst's query may spill to (under the data folder).",
+    )
+    analyst_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Threads an analyst's query may use (the rest stay the pipeline's).",
+    )
 
     # --- orchestration ---------------------------------------------------------------------
     dask_address: str | None = Field(

@@ -80,15 +80,28 @@ class QueryTimeoutError(RuntimeError):
     pass
 
 
+class QueryLimitError(RuntimeError):
+    """The query needed more memory or spill space than an analyst's caps allow."""
+
+
 def analyst_query(sql: str, *, row_limit: int, timeout_s: float) -> AnalystResult:
-    """An analyst's query, unable to write by construction.
+    """An analyst's query, unable to write by construction and unable to take the machine.
 
     The snapshot is opened read-only (DuckDB refuses every write to it); external access is
     switched off (no ATTACH of another file, no COPY TO, no reading files) and the
-    configuration is locked so the query cannot switch it back on. Rows beyond the limit
-    are not fetched; a query still running at the timeout is interrupted.
+    configuration is locked so the query cannot switch it back on. It runs under its own
+    memory, spill-space and thread caps from settings, so the pipeline sharing the machine
+    keeps its share. Rows beyond the limit are not fetched; a query still running at the
+    timeout is interrupted.
     """
-    con = _connect(settings().serving_path)
+    s = settings()
+    con = _connect(s.serving_path)
+    spill = s.data_dir / "tmp" / "analyst"
+    spill.mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET memory_limit = '{s.analyst_memory_limit}'")  # patterns checked them
+    con.execute(f"SET max_temp_directory_size = '{s.analyst_temp_limit}'")
+    con.execute("SET temp_directory = ?", [str(spill)])
+    con.execute(f"SET threads = {int(s.analyst_threads)}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     timer = threading.Timer(timeout_s, con.interrupt)
@@ -101,6 +114,12 @@ def analyst_query(sql: str, *, row_limit: int, timeout_s: float) -> AnalystResul
     except duckdb.InterruptException:
         raise QueryTimeoutError(
             f"the query ran longer than {timeout_s:g} s and was stopped"
+        ) from None
+    except duckdb.OutOfMemoryException:
+        raise QueryLimitError(
+            f"the query needs more than an analyst's {s.analyst_memory_limit} of memory and "
+            f"{s.analyst_temp_limit} of spill space (AAITI_ANALYST_MEMORY_LIMIT, "
+            "AAITI_ANALYST_TEMP_LIMIT) and was stopped; narrow it, or raise the caps"
         ) from None
     finally:
         timer.cancel()

@@ -139,6 +139,26 @@ def test_sql_page_runs_queries_and_cannot_write(built, monkeypatch):
         )
 
 
+def test_an_analyst_query_beyond_its_memory_and_spill_caps_is_stopped(built, monkeypatch):
+    use(monkeypatch, built.data_dir)
+    monkeypatch.setenv("AAITI_ANALYST_MEMORY_LIMIT", "64MB")
+    monkeypatch.setenv("AAITI_ANALYST_TEMP_LIMIT", "64MB")
+    from dashboards import data
+
+    data.settings.clear()  # the app reads settings once; this test changes them
+    try:
+        with pytest.raises(data.QueryLimitError, match="more than an analyst's 64MB of memory"):
+            data.analyst_query(
+                "SELECT range % 20000000 AS k, count(*) FROM range(60000000) GROUP BY k",
+                row_limit=10,
+                timeout_s=60,
+            )
+        small = data.analyst_query("SELECT count(*) FROM raw.ohlcv", row_limit=10, timeout_s=30)
+        assert small.frame.iloc[0, 0] == q(built, "SELECT count(*) FROM raw.ohlcv")[0][0]
+    finally:
+        data.settings.clear()
+
+
 def test_halt_and_resume_from_the_risk_page_are_audited(built, monkeypatch):
     use(monkeypatch, built.data_dir)
     at = page("risk")

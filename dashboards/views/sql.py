@@ -10,7 +10,8 @@ from dashboards import data
 data.page("SQL")
 st.caption(
     "Read-only by construction: the snapshot is opened read-only, with external access off "
-    "and the configuration locked. Schemas: raw, ops, staging, intermediate, marts, ml, "
+    "and the configuration locked; each query runs under its own memory, spill and thread "
+    "caps (AAITI_ANALYST_*), so it cannot take the machine from the pipeline. Schemas: raw, ops, staging, intermediate, marts, ml, "
     "trading, risk, monitoring, audit."
 )
 sql = st.text_area(
@@ -25,7 +26,7 @@ timeout = c2.number_input("Timeout (s)", min_value=1.0, max_value=120.0, value=1
 if st.button("Run", type="primary"):
     try:
         result = data.analyst_query(sql, row_limit=int(limit), timeout_s=float(timeout))
-    except data.QueryTimeoutError as err:
+    except (data.QueryTimeoutError, data.QueryLimitError) as err:
         st.error(str(err))
     except duckdb.Error as err:
         st.error(f"{type(err).__name__}: {err}")
