@@ -404,6 +404,16 @@ class Settings(BaseSettings):
         9108, ge=1, le=65535, description="Port of the Prometheus exporter (make up)."
     )
     bind_host: str = Field("127.0.0.1", description="Where the local stack listens.")
+    dashboard_users: Annotated[list[SecretStr], NoDecode] = Field(
+        [],
+        description="Dashboard logins, name:role:hash separated by spaces (role viewer or "
+        "operator; the hash from `aaiti auth hash`). Required off loopback.",
+    )
+    stack_auth: SecretStr | None = Field(
+        None,
+        description="user:password of HTTP basic auth for the Prefect API and UI, the MLflow "
+        "UI and the metrics endpoint. Required off loopback.",
+    )
 
     # --- synthetic -----------------------------------------------------------------------
     synthetic_seed: int = Field(
@@ -420,7 +430,7 @@ class Settings(BaseSettings):
             return [s.strip() for s in value.split(",") if s.strip()]
         return value
 
-    @field_validator("alert_urls", mode="before")
+    @field_validator("alert_urls", "dashboard_users", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):  # URLs may hold commas (mailto://…?to=a,b): split on space

@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from aaiti.auth import User
 from aaiti.config import Settings, load_settings
 
 TTL_S = 30
@@ -55,12 +56,44 @@ def snapshot_ready() -> bool:
     return settings().serving_path.exists()
 
 
-def page(title: str) -> None:
-    """A page's title; with no snapshot yet, the empty state and nothing else."""
+def current_user() -> User | None:
+    """The logged-in user; None when no users are configured (the stack then binds
+    loopback only). Without a login, the login form and nothing else."""
+    from aaiti.auth import dashboard_users, login
+
+    s = settings()
+    if not dashboard_users(s):
+        return None
+    user = st.session_state.get("user")
+    if user is not None:
+        st.sidebar.caption(f"Logged in as **{user.name}** ({user.role})")
+        if st.sidebar.button("Log out"):
+            del st.session_state["user"]
+            st.rerun()
+        return user
+    st.title("AAITI — log in")
+    name = st.text_input("User")
+    password = st.text_input("Password", type="password")
+    if st.button("Log in", type="primary"):
+        found = login(s, name, password)
+        if found is None:
+            st.error("Unknown user or wrong password.")
+        else:
+            st.session_state["user"] = found
+            st.rerun()
+    st.stop()
+    return None
+
+
+def page(title: str) -> User | None:
+    """A page's title after the login; with no snapshot yet, the empty state and nothing
+    else. Returns the logged-in user (None when the dashboard has no users)."""
+    user = current_user()
     st.title(title)
     if not snapshot_ready():
         empty_state()
         st.stop()
+    return user
 
 
 def empty_state() -> None:

@@ -259,3 +259,46 @@ def test_ages_and_amounts_read_as_a_person_reads_them():
     assert human_age(pd.Timedelta(seconds=45)) == "45 s"
     assert human_age(pd.NaT) == "–"
     assert money(100257.51310543381) == "100,257.51" and money(None) == "–"
+
+
+def test_with_logins_a_viewer_sees_and_only_an_operator_halts_audited_by_name(built, monkeypatch):
+    from aaiti.auth import hash_password
+
+    use(monkeypatch, built.data_dir)
+    monkeypatch.setenv(
+        "AAITI_DASHBOARD_USERS",
+        f"ann:operator:{hash_password('ann-pass')} vic:viewer:{hash_password('vic-pass')}",
+    )
+    st.cache_resource.clear()
+    at = page("risk")
+    assert not at.exception and [t.value for t in at.title] == ["AAITI — log in"]
+    assert not at.dataframe  # nothing of the page before the login
+    at.text_input[0].input("ann").run()
+    at.text_input[1].input("wrong").run()
+    at.button[0].click().run()
+    assert any("wrong password" in e.value for e in at.error)
+
+    viewer = page("risk")
+    viewer.text_input[0].input("vic").run()
+    viewer.text_input[1].input("vic-pass").run()
+    viewer.button[0].click().run()
+    assert not viewer.exception and "Risk" in [t.value for t in viewer.title]
+    assert any("need the operator role" in w.value for w in viewer.warning)
+    viewer.text_input[0].input("viewer tries").run()  # the reason
+    halt_button = next(b for b in viewer.button if b.label == "Halt trading")
+    assert halt_button.disabled  # a browser cannot click it (AppTest refuses to, too)
+    assert next(b for b in viewer.button if b.label == "Resume trading").disabled
+
+    operator = page("risk")
+    operator.text_input[0].input("ann").run()
+    operator.text_input[1].input("ann-pass").run()
+    operator.button[0].click().run()
+    operator.text_input[0].input("drill by ann").run()
+    next(b for b in operator.button if b.label == "Halt trading").click().run()
+    assert not operator.exception
+    audit = q(built, "SELECT actor, action, detail FROM audit.log ORDER BY logged_at")
+    assert audit[-1] == ("dashboard:ann", "halt", "drill by ann")
+    _set_peak(built, q(built, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0])
+    next(b for b in operator.button if b.label == "Resume trading").click().run()
+    assert q(built, "SELECT actor, action FROM audit.log ORDER BY logged_at")[-1] == (
+        "dashboard:ann", "resume")  # fmt: skip

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboards import data
 
-data.page("Risk")
+user = data.page("Risk")
 data.blocked_banner()
 settings = data.settings()
 
@@ -56,13 +56,20 @@ for row in states.itertuples(index=False):
         f"order breaker {s.get('breaker_open')} · peak equity {s.get('peak_equity')} · "
         f"consecutive order failures {s.get('consecutive_failures')}"
     )
-actor = st.text_input("Your name (written to the audit log)", value="")
+if user is None:  # no logins configured: loopback only, the name is asked
+    actor, allowed = st.text_input("Your name (written to the audit log)", value=""), True
+else:  # the logged-in user acts, if an operator
+    actor, allowed = user.name, user.operator
+    if not allowed:
+        st.warning(f"Halt and resume need the operator role; {user.name} is a {user.role}.")
 reason = st.text_input("Reason for a halt", value="")
 c1, c2 = st.columns(2)
-if c1.button("Halt trading", type="primary", disabled=not (actor and reason)):
+if not allowed:
+    actor = ""  # the buttons stay disabled
+if c1.button("Halt trading", type="primary", disabled=not (actor and reason)) and allowed:
     st.session_state["risk_command"] = (True, data.halt_trading(actor=actor, reason=reason))
     st.rerun()  # show the new state at once
-if c2.button("Resume trading", disabled=not actor):
+if c2.button("Resume trading", disabled=not actor) and allowed:
     st.session_state["risk_command"] = data.resume_trading(actor=actor)
     st.rerun()
 if "risk_command" in st.session_state:
