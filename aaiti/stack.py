@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from aaiti.auth import AuthConfigError, basic_auth_header, exposure_problems, stack_credentials
 from aaiti.config import Settings, child_environment
 
 COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve", "metrics")
@@ -47,22 +48,54 @@ def run_dir(settings: Settings) -> Path:
     return settings.data_dir / "run"
 
 
-def _http_ok(url: str, *, method: str = "GET", body: dict | None = None) -> bool:
+def _secret_key(settings: Settings) -> str:
+    """The MLflow UI's CSRF key: random once, kept owner-only so restarts keep sessions."""
+    import secrets
+
+    path = run_dir(settings) / "mlflow_secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def _mlflow_auth_ini(settings: Settings, creds: tuple[str, str]) -> Path:
+    """MLflow's basic-auth app configuration: its admin is the stack's user; its user
+    store beside the tracking database. Written owner-only: it holds the password."""
+    path = run_dir(settings) / "mlflow_auth.ini"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = (settings.data_dir / "mlflow" / "basic_auth.db").resolve()
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{store}\n"
+        f"admin_username = {creds[0]}\nadmin_password = {creds[1]}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    return path
+
+
+def _http_ok(
+    url: str, *, method: str = "GET", body: dict | None = None, headers: dict | None = None
+) -> bool:
     import httpx
 
     try:
-        r = httpx.request(method, url, json=body, timeout=2.0)
+        r = httpx.request(method, url, json=body, headers=headers, timeout=2.0)
     except httpx.HTTPError:
         return False
     return r.status_code < 300
 
 
-def _served(api: str) -> bool:
+def _served(api: str, headers: dict | None = None) -> bool:
     """The serve process is up when its deployments are registered and it is polling."""
     import httpx
 
     try:
-        r = httpx.post(f"{api}/deployments/filter", json={"limit": 50}, timeout=2.0)
+        r = httpx.post(
+            f"{api}/deployments/filter", json={"limit": 50}, headers=headers, timeout=2.0
+        )
     except httpx.HTTPError:
         return False
     return r.status_code == 200 and {d["name"] for d in r.json()} >= SERVED_DEPLOYMENTS
@@ -73,24 +106,38 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
     bin_dir = Path(sys.executable).parent
     api = f"http://{host}:{settings.prefect_port}/api"
     base_env = {"PREFECT_API_URL": api, "AAITI_DATA_DIR": str(settings.data_dir.resolve())}
+    creds = stack_credentials(settings)
+    auth = basic_auth_header(creds) if creds else None
+    server_env = {"PREFECT_HOME": str(settings.prefect_home.resolve())}
+    mlflow_app: list[str] = []
+    mlflow_env: dict[str, str] = {}
+    if creds:  # the same basic auth on every machine-facing service
+        server_env["PREFECT_SERVER_API_AUTH_STRING"] = ":".join(creds)
+        base_env["PREFECT_API_AUTH_STRING"] = ":".join(creds)
+        mlflow_app = ["--app-name", "basic-auth"]
+        mlflow_env = {
+            "MLFLOW_AUTH_CONFIG_PATH": str(_mlflow_auth_ini(settings, creds)),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret_key(settings),
+        }
     return {
         "prefect": Component(
             "prefect",
             [str(bin_dir / "prefect"), "server", "start", "--host", host,
              "--port", str(settings.prefect_port)],
             f"http://{host}:{settings.prefect_port}",
-            lambda: _http_ok(f"{api}/health"),
-            {"PREFECT_HOME": str(settings.prefect_home.resolve())},
+            lambda: _http_ok(f"{api}/health", headers=auth),
+            server_env,
             settings.prefect_port,
         ),
         "mlflow": Component(
             "mlflow",
-            [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", settings.mlflow_tracking_uri,
+            [str(bin_dir / "mlflow"), "ui", "--backend-store-uri",
+             settings.mlflow_tracking_uri,
              "--default-artifact-root", str(settings.mlflow_artifact_root.resolve()),
-             "--host", host, "--port", str(settings.mlflow_port)],
+             "--host", host, "--port", str(settings.mlflow_port), *mlflow_app],
             f"http://{host}:{settings.mlflow_port}",
-            lambda: _http_ok(f"http://{host}:{settings.mlflow_port}/health"),
-            {},
+            lambda: _http_ok(f"http://{host}:{settings.mlflow_port}/health", headers=auth),
+            mlflow_env,
             settings.mlflow_port,
         ),
         "dashboard": Component(
@@ -109,7 +156,7 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
             "serve",
             [str(bin_dir / "aaiti-serve")],
             f"http://{host}:{settings.prefect_port}/deployments",
-            lambda: _served(api),
+            lambda: _served(api, auth),
             base_env,
             None,
         ),
@@ -118,7 +165,7 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
             [str(bin_dir / "aaiti"), "metrics", "--host", host,
              "--port", str(settings.metrics_port)],
             f"http://{host}:{settings.metrics_port}/metrics",
-            lambda: _http_ok(f"http://{host}:{settings.metrics_port}/metrics"),
+            lambda: _http_ok(f"http://{host}:{settings.metrics_port}/metrics", headers=auth),
             base_env,
             settings.metrics_port,
         ),
@@ -171,7 +218,14 @@ def up(
     timeout_s: float = 120.0,
     echo: Callable[[str], None] = print,
 ) -> dict[str, str]:
-    """Start the missing components in order, wait for each to be healthy; URLs by name."""
+    """Start the missing components in order, wait for each to be healthy; URLs by name.
+    Off loopback, refuses (before starting anything) unless authentication is set."""
+    problems = exposure_problems(settings, list(only or COMPONENTS))
+    if problems:
+        raise AuthConfigError(
+            f"refusing to bind {settings.bind_host} (not loopback) without authentication: "
+            + "; ".join(problems)
+        )
     run_dir(settings).mkdir(parents=True, exist_ok=True)
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     table = components(settings, repo=repo)

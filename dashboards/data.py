@@ -72,9 +72,11 @@ def current_user() -> User | None:
             st.rerun()
         return user
     st.title("AAITI — log in")
-    name = st.text_input("User")
-    password = st.text_input("Password", type="password")
-    if st.button("Log in", type="primary"):
+    with st.form("login"):  # one submit carries both fields, however the user left them
+        name = st.text_input("User")
+        password = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if submitted:
         found = login(s, name, password)
         if found is None:
             st.error("Unknown user or wrong password.")
@@ -170,14 +172,19 @@ def prefect_runs(limit: int = 20) -> pd.DataFrame | None:
     """The newest flow runs from the Prefect API, or None when it does not answer."""
     import httpx
 
+    from aaiti.auth import basic_auth_header, stack_credentials
+
     api = prefect_api(settings())
+    creds = stack_credentials(settings())
+    headers = basic_auth_header(creds) if creds else None
     try:
         runs = httpx.post(
             f"{api}/flow_runs/filter",
             json={"sort": "EXPECTED_START_TIME_DESC", "limit": limit},
+            headers=headers,
             timeout=1.5,
         ).json()
-        flows = httpx.post(f"{api}/flows/filter", json={}, timeout=1.5).json()
+        flows = httpx.post(f"{api}/flows/filter", json={}, headers=headers, timeout=1.5).json()
     except (httpx.HTTPError, ValueError):
         return None
     if not isinstance(runs, list):

@@ -273,15 +273,17 @@ def test_with_logins_a_viewer_sees_and_only_an_operator_halts_audited_by_name(bu
     at = page("risk")
     assert not at.exception and [t.value for t in at.title] == ["AAITI — log in"]
     assert not at.dataframe  # nothing of the page before the login
-    at.text_input[0].input("ann").run()
-    at.text_input[1].input("wrong").run()
-    at.button[0].click().run()
+
+    def log_in(at, name: str, password: str) -> None:  # one submit of the login form
+        at.text_input[0].input(name)
+        at.text_input[1].input(password)
+        at.button[0].click().run()
+
+    log_in(at, "ann", "wrong")
     assert any("wrong password" in e.value for e in at.error)
 
     viewer = page("risk")
-    viewer.text_input[0].input("vic").run()
-    viewer.text_input[1].input("vic-pass").run()
-    viewer.button[0].click().run()
+    log_in(viewer, "vic", "vic-pass")
     assert not viewer.exception and "Risk" in [t.value for t in viewer.title]
     assert any("need the operator role" in w.value for w in viewer.warning)
     viewer.text_input[0].input("viewer tries").run()  # the reason
@@ -290,9 +292,7 @@ def test_with_logins_a_viewer_sees_and_only_an_operator_halts_audited_by_name(bu
     assert next(b for b in viewer.button if b.label == "Resume trading").disabled
 
     operator = page("risk")
-    operator.text_input[0].input("ann").run()
-    operator.text_input[1].input("ann-pass").run()
-    operator.button[0].click().run()
+    log_in(operator, "ann", "ann-pass")
     operator.text_input[0].input("drill by ann").run()
     next(b for b in operator.button if b.label == "Halt trading").click().run()
     assert not operator.exception
@@ -302,3 +302,51 @@ def test_with_logins_a_viewer_sees_and_only_an_operator_halts_audited_by_name(bu
     next(b for b in operator.button if b.label == "Resume trading").click().run()
     assert q(built, "SELECT actor, action FROM audit.log ORDER BY logged_at")[-1] == (
         "dashboard:ann", "resume")  # fmt: skip
+
+
+def test_in_a_real_browser_the_dashboard_asks_for_a_login_and_an_operator_halts(built, monkeypatch):
+    """Chromium against the dashboard as `make up` starts it, with logins configured:
+    nothing but the login form before it, a wrong password refused, and the operator's
+    halt audited under the name they logged in with."""
+    from playwright.sync_api import sync_playwright
+
+    from aaiti.auth import hash_password
+    from aaiti.stack import down, up
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make browser` installs Debian's package")
+    use(monkeypatch, built.data_dir)
+    monkeypatch.setenv("AAITI_DASHBOARD_PORT", str(free_port()))
+    monkeypatch.setenv("AAITI_DASHBOARD_USERS", f"ann:operator:{hash_password('ann-pass')}")
+    settings = load_settings()
+    try:
+        base = up(settings, repo=REPO, only=["dashboard"], timeout_s=90)["dashboard"]
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                         args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+            pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+            pg.goto(f"{base}/risk", wait_until="networkidle")
+            pg.get_by_text("AAITI — log in").wait_for(timeout=60_000)
+            assert pg.get_by_text("Halt trading").count() == 0  # nothing before the login
+
+            def log_in(password: str) -> None:
+                user = pg.get_by_role("textbox", name="User")
+                secret = pg.get_by_role("textbox", name="Password")
+                user.fill("ann")
+                secret.fill(password)  # and straight to the button, as a person does
+                pg.get_by_role("button", name="Log in").click()
+
+            log_in("not-it")
+            pg.get_by_text("Unknown user or wrong password.").wait_for(timeout=30_000)
+            log_in("ann-pass")
+            pg.get_by_text("Logged in as").wait_for(timeout=60_000)
+            reason = pg.get_by_role("textbox", name="Reason for a halt")
+            reason.fill("browser drill")
+            reason.press("Tab")
+            pg.get_by_role("button", name="Halt trading").click()
+            pg.get_by_text("Last command:").wait_for(timeout=60_000)
+            browser.close()
+    finally:
+        down(settings)
+    audit = q(built, "SELECT actor, action, detail FROM audit.log ORDER BY logged_at")
+    assert audit[-1] == ("dashboard:ann", "halt", "browser drill")

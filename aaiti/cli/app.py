@@ -45,6 +45,7 @@ app.command("evaluate")(strategy_cmds.evaluate)
 app.add_typer(strategy_cmds.strategy_app, name="strategy")
 app.add_typer(stack_cmds.stack_app, name="stack")
 app.command("metrics")(stack_cmds.metrics)
+app.add_typer(stack_cmds.auth_app, name="auth")
 
 
 @app.callback()

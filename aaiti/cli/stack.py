@@ -99,3 +99,30 @@ def metrics(
             raise ValueError(f"cannot listen on {where}:{at}: {err.strerror or err}") from None
         typer.echo(f"metrics at http://{where}:{server.server_port}/metrics")
     threading.Event().wait()  # until stopped (make down sends SIGTERM)
+
+
+auth_app = typer.Typer(help="Logins for the stack off loopback.", no_args_is_help=True)
+
+
+@auth_app.command("hash")
+def hash_password(
+    user: Annotated[str, typer.Option(help="The user's name.")],
+    role: Annotated[str, typer.Option(help="viewer or operator.")] = "viewer",
+) -> None:
+    """Print a dashboard login (name:role:hash) for AAITI_DASHBOARD_USERS; the password is
+    asked for (or read from stdin) and never stored in clear."""
+    import sys
+
+    from aaiti.auth import ROLES, AuthConfigError
+    from aaiti.auth import hash_password as hashed
+
+    with cli_errors():
+        if role not in ROLES:
+            raise AuthConfigError(f"unknown role {role!r}; accepted: {', '.join(ROLES)}")
+        if ":" in user or not user.strip():
+            raise AuthConfigError(f"user name {user!r} must be non-empty and hold no ':'")
+        if sys.stdin.isatty():
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+        typer.echo(f"{user}:{role}:{hashed(password)}")

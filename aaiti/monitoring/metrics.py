@@ -164,8 +164,16 @@ class SnapshotCollector:
 class PrefectCollector:
     """Each flow's newest finished run (state, duration) and run counts from the API."""
 
-    def __init__(self, api_url: str, *, recent: int = 200, timeout_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        recent: int = 200,
+        timeout_s: float = 3.0,
+    ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.headers = headers or {}
         self.recent = recent
         self.timeout_s = timeout_s
 
@@ -219,7 +227,7 @@ class PrefectCollector:
         final = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]
         body = {"sort": "END_TIME_DESC", "limit": self.recent,
                 "flow_runs": {"state": {"type": {"any_": final}}}}  # fmt: skip
-        with httpx.Client(timeout=self.timeout_s) as client:
+        with httpx.Client(timeout=self.timeout_s, headers=self.headers) as client:
             r = client.post(f"{self.api_url}/flow_runs/filter", json=body)
             r.raise_for_status()
             runs = r.json()
@@ -245,15 +253,59 @@ def prefect_api_url(settings: Settings) -> str:
 def registry_for(settings: Settings, *, api_url: str | None = None) -> Any:
     from prometheus_client import CollectorRegistry
 
+    from aaiti.auth import basic_auth_header, stack_credentials
+
+    creds = stack_credentials(settings)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(Warehouse.from_settings(settings)))
-    registry.register(PrefectCollector(api_url or prefect_api_url(settings)))
+    registry.register(
+        PrefectCollector(
+            api_url or prefect_api_url(settings),
+            headers=basic_auth_header(creds) if creds else None,
+        )
+    )
     return registry
 
 
-def serve_metrics(settings: Settings, *, host: str, port: int, api_url: str | None = None) -> Any:
-    """Start the exporter's HTTP server in a thread; returns (server, thread)."""
-    from prometheus_client import start_http_server
+def serve_metrics(
+    settings: Settings, *, host: str, port: int, api_url: str | None = None
+) -> tuple[Any, Any]:
+    """Start the exporter's HTTP server in a thread; returns (server, thread). With
+    ``AAITI_STACK_AUTH`` every request must carry its basic auth (else 401)."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-    registry = registry_for(settings, api_url=api_url)
-    return start_http_server(port, addr=host, registry=registry)
+    from prometheus_client import make_wsgi_app
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    from aaiti.auth import stack_credentials
+
+    app = make_wsgi_app(registry_for(settings, api_url=api_url))
+    creds = stack_credentials(settings)
+    if creds:
+        app = _basic_auth(app, creds)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def _basic_auth(app: Any, creds: tuple[str, str]) -> Any:
+    import hmac
+
+    from aaiti.auth import basic_auth_header
+
+    expected = basic_auth_header(creds)["Authorization"]
+
+    def guarded(environ: dict, start_response: Any) -> Any:
+        if hmac.compare_digest(environ.get("HTTP_AUTHORIZATION", ""), expected):
+            return app(environ, start_response)
+        start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="aaiti"')])
+        return [b"authentication required\n"]
+
+    return guarded
