@@ -48,6 +48,8 @@ def test_binding_beyond_loopback_without_logins_is_refused_in_one_line(tmp_path)
     assert len(lines) == 1 and lines[0].startswith("error: refusing to bind 0.0.0.0")
     assert "AAITI_DASHBOARD_USERS" in lines[0] and "AAITI_STACK_AUTH" in lines[0]
     assert not (tmp_path / "data" / "run").exists()  # nothing started
+    alone = runner.invoke(app, ["metrics", "--host", "0.0.0.0"], env=env)
+    assert alone.exit_code == 2 and "AAITI_STACK_AUTH" in alone.output
     from aaiti.auth import exposure_problems
 
     s = load_settings(data_dir=tmp_path, bind_host="0.0.0.0",

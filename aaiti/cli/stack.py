@@ -88,11 +88,15 @@ def metrics(
     """Serve Prometheus metrics read from the snapshot and the Prefect API at scrape time."""
     import threading
 
+    from aaiti.auth import AuthConfigError, exposure_problems
     from aaiti.monitoring.metrics import serve_metrics
 
     with cli_errors():
         settings = command_settings()
         where, at = host or settings.bind_host, port or settings.metrics_port
+        problems = exposure_problems(settings.model_copy(update={"bind_host": where}), ["metrics"])
+        if problems:
+            raise AuthConfigError(f"refusing to bind {where} (not loopback): {problems[0]}")
         try:
             server, _ = serve_metrics(settings, host=where, port=at)
         except OSError as err:
