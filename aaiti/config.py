@@ -661,6 +661,13 @@ def apply_tool_environment(settings: Settings) -> None:
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
 
 
+def prefect_api_url(settings: Settings) -> str:
+    """The Prefect API the flows report to: PREFECT_API_URL, else the local stack's."""
+    return os.environ.get("PREFECT_API_URL") or (
+        f"http://{settings.bind_host}:{settings.prefect_port}/api"
+    )
+
+
 def child_environment(extra: dict[str, str]) -> dict[str, str]:
     """The environment for a process the project starts: this one's, plus ``extra``."""
     return {**os.environ, **extra}

@@ -78,6 +78,18 @@ def _market(symbol: str, scale: float):
     return frame
 
 
+def _env(data, universe, exchange_url: str) -> dict[str, str]:
+    """The CLI's environment for a universe with a loopback exchange."""
+    return {
+        "AAITI_DATA_DIR": str(data),
+        "AAITI_SAMPLE_DIR": str(SAMPLE_DIR),
+        "AAITI_UNIVERSE_FILE": str(universe),
+        "AAITI_CCXT_API_BASE_URL": exchange_url,
+        "AAITI_CCXT_RATE_LIMIT_MS": "0",
+        "AAITI_BACKFILL_SINCE": "2020-01-01",
+    }
+
+
 @pytest.mark.integration
 def test_top_n_ranks_the_exchange_markets_by_quote_volume_over_loopback(tmp_path):
     markets = {"BTCUSDT": 1.0, "ETHUSDT": 3.0, "SOLUSDT": 0.5, "ETHBTC": 50.0}
@@ -90,13 +102,7 @@ def test_top_n_ranks_the_exchange_markets_by_quote_volume_over_loopback(tmp_path
         settings = load_settings(universe_file=path, ccxt_api_base_url=ex.url, ccxt_rate_limit_ms=0)
         u = universe_for(settings)
         top = resolve_top(u, settings)
-        env = {
-            "AAITI_DATA_DIR": str(data),
-            "AAITI_UNIVERSE_FILE": str(path),
-            "AAITI_CCXT_API_BASE_URL": ex.url,
-            "AAITI_CCXT_RATE_LIMIT_MS": "0",
-            "AAITI_BACKFILL_SINCE": "2020-01-01",
-        }
+        env = _env(data, path, ex.url)
         ingested = runner.invoke(app, ["ingest"], env=env)
         assert ingested.exit_code == 0, ingested.output
     # the gates judge what the top-N source stored, with the exchange out of reach
@@ -130,14 +136,7 @@ def test_ingest_and_validate_run_a_universe_of_two_exchanges_and_two_timeframes(
     )
     data = tmp_path / "data"
     with FakeBinance(frames, "1d") as ex:
-        env = {
-            "AAITI_DATA_DIR": str(data),
-            "AAITI_SAMPLE_DIR": str(SAMPLE_DIR),
-            "AAITI_UNIVERSE_FILE": str(path),
-            "AAITI_CCXT_API_BASE_URL": ex.url,
-            "AAITI_CCXT_RATE_LIMIT_MS": "0",
-            "AAITI_BACKFILL_SINCE": "2020-01-01",
-        }
+        env = _env(data, path, ex.url)
         listed = runner.invoke(app, ["universe"], env=env)
         assert listed.exit_code == 0 and "3 stream(s)" in listed.output, listed.output
         ingested = runner.invoke(app, ["ingest"], env=env)

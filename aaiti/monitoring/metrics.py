@@ -11,13 +11,12 @@ ran. A source that cannot be read says so (``aaiti_snapshot_up`` / ``aaiti_prefe
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from aaiti.config import Settings
+from aaiti.config import Settings, prefect_api_url
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql
 
@@ -243,13 +242,6 @@ def _epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def prefect_api_url(settings: Settings) -> str:
-    """The API the stack's flows report to: PREFECT_API_URL, else the local stack's."""
-    return os.environ.get("PREFECT_API_URL") or (
-        f"http://{settings.bind_host}:{settings.prefect_port}/api"
-    )
-
-
 def registry_for(settings: Settings, *, api_url: str | None = None) -> Any:
     from prometheus_client import CollectorRegistry
 
@@ -260,7 +252,7 @@ def registry_for(settings: Settings, *, api_url: str | None = None) -> Any:
     registry.register(SnapshotCollector(Warehouse.from_settings(settings)))
     registry.register(
         PrefectCollector(
-            api_url or prefect_api_url(settings),
+            api_url or prefect_api_url(settings),  # the settings' edge reads the environment
             headers=basic_auth_header(creds) if creds else None,
         )
     )
