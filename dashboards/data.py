@@ -169,7 +169,8 @@ def prefect_api(settings_: Settings) -> str:
 
 @st.cache_data(ttl=10, show_spinner=False)
 def prefect_runs(limit: int = 20) -> pd.DataFrame | None:
-    """The newest flow runs from the Prefect API, or None when it does not answer."""
+    """The newest runs that ran or are running (not the future scheduled ones), newest
+    first, with human durations; None when the Prefect API does not answer."""
     import httpx
 
     from aaiti.auth import basic_auth_header, stack_credentials
@@ -177,31 +178,33 @@ def prefect_runs(limit: int = 20) -> pd.DataFrame | None:
     api = prefect_api(settings())
     creds = stack_credentials(settings())
     headers = basic_auth_header(creds) if creds else None
+    states = ["RUNNING", "COMPLETED", "FAILED", "CRASHED", "CANCELLED"]
+    body = {"sort": "START_TIME_DESC", "limit": limit,
+            "flow_runs": {"state": {"type": {"any_": states}}}}  # fmt: skip
     try:
-        runs = httpx.post(
-            f"{api}/flow_runs/filter",
-            json={"sort": "EXPECTED_START_TIME_DESC", "limit": limit},
-            headers=headers,
-            timeout=1.5,
-        ).json()
+        runs = httpx.post(f"{api}/flow_runs/filter", json=body, headers=headers, timeout=1.5)
         flows = httpx.post(f"{api}/flows/filter", json={}, headers=headers, timeout=1.5).json()
+        runs = runs.json()
     except (httpx.HTTPError, ValueError):
         return None
     if not isinstance(runs, list):
         return None
     names = {f["id"]: f["name"] for f in flows} if isinstance(flows, list) else {}
-    return pd.DataFrame(
-        [
+    now = pd.Timestamp.now(tz="UTC")
+    rows = []
+    for r in runs:
+        start = pd.Timestamp(r["start_time"]) if r.get("start_time") else None
+        end = pd.Timestamp(r["end_time"]) if r.get("end_time") else now
+        rows.append(
             {
                 "flow": names.get(r["flow_id"], r["flow_id"]),
                 "run": r["name"],
                 "state": (r.get("state") or {}).get("name"),
-                "started": r.get("start_time"),
-                "seconds": round(r.get("total_run_time") or 0.0, 1),
+                "started (UTC)": start.strftime("%Y-%m-%d %H:%M:%S") if start else "–",
+                "took": human_age(end - start) if start is not None else "–",
             }
-            for r in runs
-        ]
-    )
+        )
+    return pd.DataFrame(rows, columns=["flow", "run", "state", "started (UTC)", "took"])
 
 
 def mlflow_url() -> str:

@@ -19,6 +19,7 @@ from aaiti.config import load_settings
 from aaiti.monitoring.monitor import monitor_champion
 from aaiti.risk.engine import compute_risk
 from aaiti.warehouse import Warehouse
+from dashboards.health import PARTS
 from tests.conftest import SAMPLE_DIR
 from tests.test_trading_flow import paper_traded
 
@@ -70,6 +71,11 @@ def test_every_page_shows_real_pipeline_output(built, monkeypatch):
     fresh = overview.dataframe[0].value
     assert set(fresh["symbol"]) == {"BTC/USD", "ETH/USD"}
     assert any("Prefect API does not answer" in w.value for w in overview.warning)
+    lines = {m.value.split("**")[1]: m.value for m in overview.markdown if "● " in m.value}
+    assert list(lines) == list(PARTS)  # one status line per part, in order
+    assert "● RED" in lines["stack"] and "Prefect API does not answer" in lines["stack"]
+    for part in ("gates", "strategy", "trading"):  # the planted strategy qualifies and trades
+        assert "● GREEN" in lines[part], lines[part]
 
     assert pages["market"].get("plotly_chart")
 
@@ -245,6 +251,9 @@ def test_every_page_loads_in_a_real_browser_without_an_exception(built, tmp_path
                 text = pg.inner_text("body")
                 assert pg.locator('[data-testid="stException"]').count() == 0, name
                 assert "Traceback" not in text and "has not run yet" not in text, name
+                if name == "overview":  # health at a glance, one line per part
+                    for part in PARTS:
+                        assert f" {part} — " in text, (part, text[:600])
             browser.close()
     finally:
         down(settings)

@@ -1,4 +1,5 @@
-"""Overview: freshness per stream, the last pipeline runs, recent alerts, halt state."""
+"""Overview: health at a glance (one line per part), freshness per stream, the runs that
+ran, recent alerts, halt state."""
 
 from __future__ import annotations
 
@@ -7,11 +8,30 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboards import data
+from dashboards import data, health
 
 data.page("Overview")
 
+runs = data.prefect_runs()
 fresh = data.query("freshness")
+s = data.settings()
+lines = [
+    health.stack_status(runs),
+    health.gates_status(data.query("blocked_streams"), len(fresh)),
+    health.champion_status(
+        data.query("strategy_state"), data.query("drift_runs"),
+        max_auc_decay=s.monitor_max_auc_decay, drift_share=s.monitor_drift_share,
+    ),
+    health.strategy_status(data.query("strategy_state")),
+    health.trading_status(data.query("risk_state")),
+    health.risk_status(data.query("risk_metrics")),
+    health.alerts_status(data.query("recent_alerts")),
+]  # fmt: skip
+st.subheader("Health")
+COLOURS = {health.GREEN: "green", health.AMBER: "orange", health.RED: "red"}
+for line in lines:
+    st.markdown(f":{COLOURS[line.level]}[● {line.level.upper()}] **{line.part}** — {line.reason}")
+
 st.subheader("Freshness per stream")
 if fresh.empty:
     st.info("No candles yet.")
@@ -24,8 +44,7 @@ else:
         "stream's 'now'."
     )
 
-st.subheader("Last pipeline runs")
-runs = data.prefect_runs()
+st.subheader("Runs that ran or are running")
 if runs is None:
     st.warning(
         "The Prefect API does not answer, so run states cannot be shown here. "
