@@ -252,6 +252,10 @@ def test_every_page_loads_in_a_real_browser_without_an_exception(built, tmp_path
                 assert pg.locator('[data-testid="stException"]').count() == 0, name
                 assert "Traceback" not in text and "has not run yet" not in text, name
                 if name == "overview":  # health at a glance, one line per part
+                    pg.wait_for_function(  # the page draws on after its title
+                        "document.body.innerText.includes(' alerts — ')", timeout=60_000
+                    )
+                    text = pg.inner_text("body")
                     for part in PARTS:
                         assert f" {part} — " in text, (part, text[:600])
             browser.close()
