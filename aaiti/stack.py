@@ -134,7 +134,8 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
             [str(bin_dir / "mlflow"), "ui", "--backend-store-uri",
              settings.mlflow_tracking_uri,
              "--default-artifact-root", str(settings.mlflow_artifact_root.resolve()),
-             "--host", host, "--port", str(settings.mlflow_port), *mlflow_app],
+             "--host", host, "--port", str(settings.mlflow_port),
+             "--workers", "1", *mlflow_app],  # one operator: one web worker, not four
             f"http://{host}:{settings.mlflow_port}",
             lambda: _http_ok(f"http://{host}:{settings.mlflow_port}/health", headers=auth),
             mlflow_env,
@@ -271,8 +272,10 @@ def up(
 
 
 def status(settings: Settings, *, repo: Path) -> dict[str, str]:
+    """Each component's state, health, URL and resident memory, and the stack's total."""
     table = components(settings, repo=repo)
     out = {}
+    total = 0
     for name in COMPONENTS:
         record = _read(settings, name)
         if record is None:
@@ -281,8 +284,32 @@ def status(settings: Settings, *, repo: Path) -> dict[str, str]:
             out[name] = f"stopped (stale pid file, pid {record['pid']})"
         else:
             health = "healthy" if table[name].health() else "not answering"
-            out[name] = f"running, pid {record['pid']}, {health}, {table[name].url}"
+            rss = _tree_rss(record["pid"])
+            total += rss
+            out[name] = (
+                f"running, pid {record['pid']}, {health}, rss {rss / 2**20:,.0f} MB, "
+                f"{table[name].url}"
+            )
+    out["total"] = f"rss {total / 2**20:,.0f} MB resident across the running components"
     return out
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its children (a server's workers count)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    rss = 0
+    for p in procs:
+        try:
+            rss += p.memory_info().rss
+        except psutil.Error:
+            continue
+    return rss
 
 
 def down(settings: Settings, *, grace_s: float = 20.0) -> dict[str, str]:

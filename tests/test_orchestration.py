@@ -190,6 +190,13 @@ def test_pipeline_triggered_through_the_api_completes_and_fills_the_warehouse(st
     duration = got[("aaiti_flow_last_run_duration_seconds",
                     (("flow", "pipeline"), ("state", "COMPLETED")))]  # fmt: skip
     assert duration == pytest.approx(took.total_seconds())
+    # make status: each running part's resident memory, and the stack's total
+    shown = status(settings, repo=REPO)
+    parts = [int(shown[c].split("rss ")[1].split(" MB")[0].replace(",", ""))
+             for c in ("prefect", "serve", "metrics")]  # fmt: skip
+    assert all(p > 10 for p in parts)  # a Python process holds more than 10 MB
+    total = int(shown["total"].split("rss ")[1].split(" MB")[0].replace(",", ""))
+    assert abs(total - sum(parts)) <= 3  # rounding of each part
 
 
 def test_drift_starts_training_through_the_served_deployment(stack):

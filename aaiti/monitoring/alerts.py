@@ -302,31 +302,41 @@ def deliver_pending(
     pending, progress, ledger = _claim(warehouse, settings)
     report = DeliveryReport(alerts=len(pending))
     for alert in pending:
-        now = datetime.now(UTC)
         plan = {
             c.name: decide(alert, c.name, progress=progress, ledger=ledger, settings=settings,
-                           now=now)
+                           now=datetime.now(UTC))
             for c in channels
         }  # fmt: skip
-        attempts = {name: progress.get((alert.alert_id, name), (None, 0))[1] for name in plan}
-        sending = [c for c in channels if plan[c.name] in ("send", "resend")]
-        _record(warehouse, alert, [(c.name, "sending", attempts[c.name], None) for c in sending],
-                plan)  # fmt: skip
+        to_send = [c for c in channels if plan[c.name] in ("send", "resend")]
+        tries = {name: progress.get((alert.alert_id, name), (None, 0))[1] for name in plan}
+        _record(warehouse, alert, [(c.name, "sending", tries[c.name], None) for c in to_send], plan)
         rows = [(name, what, 0, None) for name, what in plan.items() if what in FINAL]
-        for channel in sending:
-            status, tries, error = _send(channel, alert, settings, sleep)
-            if error:
-                error = scrub(error, secrets)
-                log.warning("alert channel %s failed for %s: %s", channel.name, alert.alert_id,
-                            error)  # fmt: skip
-            if status == "sent":
-                ledger.sent(channel.name, alert.dedup_key, datetime.now(UTC))
-            rows.append((channel.name, status, attempts[channel.name] + tries, error))
+        rows += [_send_one(c, alert, settings, sleep, ledger, tries[c.name], secrets)
+                 for c in to_send]  # fmt: skip
         _record(warehouse, alert, rows, plan, done=True)
         for _, status, _, _ in rows:
             report.outcomes[status] = report.outcomes.get(status, 0) + 1
-        report.resent += sum(plan[c.name] == "resend" for c in sending)
+        report.resent += sum(plan[c.name] == "resend" for c in to_send)
     return report
+
+
+def _send_one(
+    channel: Channel,
+    alert: Alert,
+    settings: Settings,
+    sleep: Callable[[float], None],
+    ledger: Ledger,
+    tried: int,
+    secrets: list[str],
+) -> tuple[str, str, int, str | None]:
+    """(channel, status, attempts so far, scrubbed error) of one send, the ledger updated."""
+    status, attempts, error = _send(channel, alert, settings, sleep)
+    if error:
+        error = scrub(error, secrets)
+        log.warning("alert channel %s failed for %s: %s", channel.name, alert.alert_id, error)
+    if status == "sent":
+        ledger.sent(channel.name, alert.dedup_key, datetime.now(UTC))
+    return channel.name, status, tried + attempts, error
 
 
 def _claim(
