@@ -284,7 +284,7 @@ def status(settings: Settings, *, repo: Path) -> dict[str, str]:
             out[name] = f"stopped (stale pid file, pid {record['pid']})"
         else:
             health = "healthy" if table[name].health() else "not answering"
-            rss = _tree_rss(record["pid"])
+            rss = tree_rss(record["pid"])
             total += rss
             out[name] = (
                 f"running, pid {record['pid']}, {health}, rss {rss / 2**20:,.0f} MB, "
@@ -294,7 +294,7 @@ def status(settings: Settings, *, repo: Path) -> dict[str, str]:
     return out
 
 
-def _tree_rss(pid: int) -> int:
+def tree_rss(pid: int) -> int:
     """Resident bytes of a process and all its children (a server's workers count)."""
     import psutil
 

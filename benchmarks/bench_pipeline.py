@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -62,18 +61,9 @@ def _free_port() -> int:
 
 
 def _tree_rss_mb(pid: int) -> float:
-    import psutil
+    from aaiti.stack import tree_rss  # the measure `make status` reports
 
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
-    for p in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += p.memory_info().rss
-    return total / 2**20
+    return tree_rss(pid) / 2**20
 
 
 def _run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
