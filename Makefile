@@ -117,7 +117,7 @@ bench: setup
 # mypy lives in its own venv: mypy ≥ 1.1x needs pathspec ≥ 1.0, dbt-core pins it < 0.13.
 # It reads the project's packages from .venv (--python-executable).
 TYPES_VENV := .venv-types
-STRICT_TYPES := aaiti/quality aaiti/universe.py aaiti/trading/stale.py
+STRICT_TYPES := aaiti/quality aaiti/universe.py aaiti/trading/stale.py aaiti/supervisor.py
 CHECKED_TYPES := aaiti/strategy
 $(TYPES_VENV)/.installed: requirements-types.lock
 	$(PYTHON) -m venv $(TYPES_VENV)

@@ -404,6 +404,24 @@ class Settings(BaseSettings):
         9108, ge=1, le=65535, description="Port of the Prometheus exporter (make up)."
     )
     bind_host: str = Field("127.0.0.1", description="Where the local stack listens.")
+    supervisor_interval_s: float = Field(
+        2.0, gt=0, le=60, description="How often the stack's supervisor checks each service."
+    )
+    supervisor_backoff_s: float = Field(
+        2.0,
+        gt=0,
+        description="Wait before restarting a service that died again soon after a restart; "
+        "doubles each time (the first death is restarted at once).",
+    )
+    supervisor_backoff_max_s: float = Field(
+        120.0, gt=0, description="The longest wait between restarts of a crash-looping service."
+    )
+    supervisor_stable_s: float = Field(
+        60.0,
+        gt=0,
+        description="A restarted service that stays up this long is stable again: its next "
+        "death is restarted at once.",
+    )
     dashboard_users: Annotated[list[SecretStr], NoDecode] = Field(
         [],
         description="Dashboard logins, name:role:hash separated by spaces (role viewer or "
@@ -478,6 +496,10 @@ class Settings(BaseSettings):
     @property
     def alerts(self) -> PrefixSection:
         return PrefixSection.of(self, "alert_")
+
+    @property
+    def supervisor(self) -> PrefixSection:
+        return PrefixSection.of(self, "supervisor_")
 
     @property
     def market(self) -> PrefixSection:

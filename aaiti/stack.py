@@ -22,8 +22,10 @@ from pathlib import Path
 
 from aaiti.auth import AuthConfigError, basic_auth_header, exposure_problems, stack_credentials
 from aaiti.config import Settings, child_environment
+from aaiti.supervisor import beating, read_state
 
-COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve", "metrics")
+#: Started in this order, stopped in the reverse: the supervisor starts last, stops first.
+COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve", "metrics", "supervisor")
 #: What ``aaiti-serve`` registers (flows/deployments.py); serve is up when all are there.
 SERVED_DEPLOYMENTS = frozenset(
     {"pipeline", "risk", "monitor", "train", "backtest", "ingest", "evaluate"}
@@ -170,10 +172,18 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
             base_env,
             settings.metrics_port,
         ),
+        "supervisor": Component(
+            "supervisor",
+            [str(bin_dir / "aaiti"), "stack", "supervise"],
+            str(run_dir(settings) / "supervisor.log"),
+            lambda: beating(settings),
+            {"AAITI_DATA_DIR": base_env["AAITI_DATA_DIR"]},
+            None,
+        ),
     }  # fmt: skip
 
 
-def _pid_file(settings: Settings, name: str) -> Path:
+def pid_file(settings: Settings, name: str) -> Path:
     return run_dir(settings) / f"{name}.pid"
 
 
@@ -185,17 +195,30 @@ def _cmdline(pid: int) -> list[str] | None:
     return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
 
 
-def _ours(record: dict) -> bool:
+def is_ours(record: dict) -> bool:
     """Alive, and still the very command we started (a recycled pid is someone else's).
 
     A console script shows up with its interpreter first, so both forms are accepted.
     """
     cmd = _cmdline(record["pid"])
+    for _ in range(20):  # a process in the middle of exec shows an empty command line
+        if cmd != [] or _state(record["pid"]) in (None, "Z"):
+            break
+        time.sleep(0.05)
+        cmd = _cmdline(record["pid"])
     return bool(cmd) and (cmd == record["command"] or cmd[1:] == record["command"])
 
 
-def _read(settings: Settings, name: str) -> dict | None:
-    path = _pid_file(settings, name)
+def _state(pid: int) -> str | None:
+    """The kernel's one-letter state of a process (Z: a zombie), None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def record_of(settings: Settings, name: str) -> dict | None:
+    path = pid_file(settings, name)
     if not path.exists():
         return None
     return json.loads(path.read_text())
@@ -233,8 +256,8 @@ def up(
     urls = {}
     for name in only or COMPONENTS:
         c = table[name]
-        record = _read(settings, name)
-        if record and _ours(record):
+        record = record_of(settings, name)
+        if record and is_ours(record):
             echo(f"{name}: already running (pid {record['pid']})")
         else:
             if c.port is not None and not _port_free(settings.bind_host, c.port):
@@ -242,24 +265,12 @@ def up(
                     f"{name}: port {c.port} on {settings.bind_host} is taken by another process; "
                     f"stop it or set AAITI_{name.upper()}_PORT"
                 )
-            log = (run_dir(settings) / f"{name}.log").open("ab")
-            proc = subprocess.Popen(
-                c.command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=child_environment(c.env),
-                cwd=repo,
-                start_new_session=True,  # its own process group: down stops all its children
-            )
-            _pid_file(settings, name).write_text(
-                json.dumps({"pid": proc.pid, "command": c.command})
-            )
-            echo(f"{name}: started (pid {proc.pid}), waiting for its health check…")
+            pid = start(settings, c, repo=repo)
+            echo(f"{name}: started (pid {pid}), waiting for its health check…")
         deadline = time.monotonic() + timeout_s
         while not c.health():
-            record = _read(settings, name)
-            if not (record and _ours(record)):
+            record = record_of(settings, name)
+            if not (record and is_ours(record)):
                 raise StackError(
                     f"{name} exited during start-up; see {run_dir(settings) / (name + '.log')}"
                 )
@@ -271,16 +282,34 @@ def up(
     return urls
 
 
+def start(settings: Settings, c: Component, *, repo: Path) -> int:
+    """Start one component in its own process group (``down`` stops all its children),
+    logging to ``run/<name>.log``; its pid file names the pid and the exact command."""
+    with (run_dir(settings) / f"{c.name}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            c.command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_environment(c.env),
+            cwd=repo,
+            start_new_session=True,
+        )
+    pid_file(settings, c.name).write_text(json.dumps({"pid": proc.pid, "command": c.command}))
+    return proc.pid
+
+
 def status(settings: Settings, *, repo: Path) -> dict[str, str]:
     """Each component's state, health, URL and resident memory, and the stack's total."""
     table = components(settings, repo=repo)
     out = {}
     total = 0
+    restarts = read_state(settings).get("services", {})
     for name in COMPONENTS:
-        record = _read(settings, name)
+        record = record_of(settings, name)
         if record is None:
             out[name] = "not started"
-        elif not _ours(record):
+        elif not is_ours(record):
             out[name] = f"stopped (stale pid file, pid {record['pid']})"
         else:
             health = "healthy" if table[name].health() else "not answering"
@@ -289,6 +318,12 @@ def status(settings: Settings, *, repo: Path) -> dict[str, str]:
             out[name] = (
                 f"running, pid {record['pid']}, {health}, rss {rss / 2**20:,.0f} MB, "
                 f"{table[name].url}"
+            )
+        restarted = restarts.get(name)
+        if restarted:
+            out[name] += (
+                f"; restarted {restarted['restarts']}× by the supervisor, last at "
+                f"{restarted['last_restart']} UTC"
             )
     out["total"] = f"rss {total / 2**20:,.0f} MB resident across the running components"
     return out
@@ -316,28 +351,28 @@ def down(settings: Settings, *, grace_s: float = 20.0) -> dict[str, str]:
     """Stop what ``up`` started, newest first, by pid file only."""
     out = {}
     for name in reversed(COMPONENTS):
-        record = _read(settings, name)
+        record = record_of(settings, name)
         if record is None:
             continue
         pid = record["pid"]
-        if not _ours(record):
+        if not is_ours(record):
             out[name] = f"was not running (pid {pid})"
         else:
             os.killpg(pid, signal.SIGTERM)
             deadline = time.monotonic() + grace_s
-            while _ours(record) and time.monotonic() < deadline:
+            while is_ours(record) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if _ours(record):
+            if is_ours(record):
                 os.killpg(pid, signal.SIGKILL)
                 out[name] = f"killed (pid {pid}) after {grace_s:.0f} s"
             else:
                 out[name] = f"stopped (pid {pid})"
-            _reap_group(pid)
-        _pid_file(settings, name).unlink(missing_ok=True)
+            reap_group(pid)
+        pid_file(settings, name).unlink(missing_ok=True)
     return out
 
 
-def _reap_group(pgid: int, *, wait_s: float = 10.0) -> None:
+def reap_group(pgid: int, *, wait_s: float = 10.0) -> None:
     """Children that outlived their leader (its process group) get the same treatment, and
     ``down`` returns only when the whole group is gone."""
     try:

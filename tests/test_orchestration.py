@@ -18,7 +18,7 @@ import pytest
 from prefect import flow
 
 from aaiti.config import load_settings
-from aaiti.stack import _pid_file, down, run_dir, status, up
+from aaiti.stack import down, pid_file, run_dir, status, up
 from tests.conftest import SAMPLE_DIR
 
 pytestmark = pytest.mark.integration
@@ -120,7 +120,7 @@ def wait_final(api: str, run_id: str, *, timeout_s: float = 600) -> dict:
 def serve_children(settings) -> set[int]:
     import psutil
 
-    serve = json.loads(_pid_file(settings, "serve").read_text())["pid"]
+    serve = json.loads(pid_file(settings, "serve").read_text())["pid"]
     return {p.pid for p in psutil.Process(serve).children(recursive=True)}
 
 
@@ -529,9 +529,9 @@ def test_dask_workers_fit_the_training_folds_with_the_same_results(stack, monkey
 def test_down_stops_exactly_what_up_started(stack):
     settings, api = stack
     me = {"pid": os.getpid(), "command": ["not", "what", "runs", "here"]}
-    _pid_file(settings, "dashboard").write_text(json.dumps(me))  # a recycled pid
+    pid_file(settings, "dashboard").write_text(json.dumps(me))  # a recycled pid
     assert "stale pid file" in status(settings, repo=REPO)["dashboard"]
-    records = {n: json.loads(_pid_file(settings, n).read_text()) for n in ("prefect", "serve")}
+    records = {n: json.loads(pid_file(settings, n).read_text()) for n in ("prefect", "serve")}
     executors = serve_children(settings)  # the warm runner's executor among them
     assert executors
     result = down(settings)

@@ -24,7 +24,9 @@ def _repo() -> Path:
 def up(
     only: Annotated[
         list[str] | None,
-        typer.Option("--only", help="prefect, mlflow, dashboard, serve, metrics (repeatable)."),
+        typer.Option(
+            "--only", help="prefect, mlflow, dashboard, serve, metrics, supervisor (repeatable)."
+        ),
     ] = None,
 ) -> None:
     """Start what is not running, wait for each health check, print the URLs."""
@@ -51,6 +53,7 @@ def up(
         "dashboard": "dashboard",
         "serve": "deployments",
         "metrics": "Prometheus metrics",
+        "supervisor": "supervisor",
     }
     for name, url in urls.items():
         typer.echo(f"  {labels[name]:<12} {url}")
@@ -65,6 +68,16 @@ def status() -> None:
 
     for name, state in stack_status(command_settings(), repo=_repo()).items():
         typer.echo(f"{name:<10} {state}")
+
+
+@stack_app.command("supervise", hidden=True)
+def supervise() -> None:
+    """Restart the stack's services that die (started by `up`, stopped first by `down`)."""
+    from aaiti.supervisor import run_forever
+
+    with cli_errors():
+        settings = command_settings()
+    run_forever(settings, repo=_repo())
 
 
 @stack_app.command("down")

@@ -1,0 +1,149 @@
+"""The stack's supervisor: the restart decisions as a pure core, then a real service killed
+under a real supervisor, restarted, alerted, shown by status — and nothing restarted after
+``down``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aaiti.config import load_settings
+from aaiti.stack import down, is_ours, pid_file, record_of, status, up
+from aaiti.supervisor import RestartPolicy, Watch, delay, step
+from aaiti.warehouse import Warehouse
+
+REPO = Path(__file__).resolve().parents[1]
+POLICY = RestartPolicy(interval_s=1.0, backoff_s=2.0, backoff_max_s=10.0, stable_s=30.0)
+
+
+def test_backoff_doubles_from_the_second_death_up_to_its_ceiling():
+    assert [delay(n, POLICY) for n in range(6)] == [0.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_a_first_death_is_restarted_at_once_and_a_crash_loop_waits():
+    w, restart = step(Watch(), alive=True, now=0.0, policy=POLICY)
+    assert (w.up_since, restart) == (0.0, False)
+    w, restart = step(w, alive=False, now=100.0, policy=POLICY)
+    assert restart and (w.restarts, w.failures) == (1, 1)
+    # it dies again a second later: no restart until the backoff (2 s) has passed
+    w, restart = step(w, alive=False, now=101.0, policy=POLICY)
+    assert not restart and w.retry_at == 103.0
+    w, restart = step(w, alive=False, now=102.9, policy=POLICY)
+    assert not restart
+    w, restart = step(w, alive=False, now=103.0, policy=POLICY)
+    assert restart and (w.restarts, w.failures) == (2, 2)
+    w, restart = step(w, alive=False, now=104.0, policy=POLICY)
+    assert not restart and w.retry_at == 108.0  # doubled
+
+
+def test_a_service_that_stays_up_is_stable_again():
+    w = Watch(restarts=3, failures=3, up_since=0.0)
+    w, _ = step(w, alive=True, now=29.0, policy=POLICY)
+    assert w.failures == 3
+    w, _ = step(w, alive=True, now=30.0, policy=POLICY)
+    assert w.failures == 0 and w.restarts == 3
+    w, restart = step(w, alive=False, now=31.0, policy=POLICY)
+    assert restart  # at once again
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, *, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+@pytest.mark.integration
+def test_a_killed_service_is_restarted_alerted_and_shown_and_down_stops_all(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    port = free_port()
+    for k, v in {
+        "AAITI_DATA_DIR": str(data),
+        "AAITI_METRICS_PORT": str(port),
+        "AAITI_PREFECT_PORT": str(free_port()),  # nothing answers there: metrics says so
+        "AAITI_SUPERVISOR_INTERVAL_S": "0.5",
+        "AAITI_SUPERVISOR_BACKOFF_S": "1",
+        "PREFECT_HOME": str(data / "prefect"),
+    }.items():
+        monkeypatch.setenv(k, v)
+    settings = load_settings()
+    Warehouse.from_settings(settings).migrate()  # the outbox the alert goes to
+    try:
+        up(settings, repo=REPO, only=["metrics", "supervisor"], timeout_s=120, echo=lambda _: None)
+        first = record_of(settings, "metrics")
+        os.killpg(first["pid"], signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        def restarted():
+            record = record_of(settings, "metrics")
+            return record if record["pid"] != first["pid"] and is_ours(record) else None
+
+        second = wait_for(restarted, timeout_s=30, what="the supervisor's restart")
+        wait_for(lambda: _answers(port), timeout_s=60, what="the restarted exporter to answer")
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 200
+        recovered_s = time.monotonic() - killed_at
+        shown = status(settings, repo=REPO)
+        assert (
+            "healthy" in shown["metrics"] and "restarted 1× by the supervisor" in shown["metrics"]
+        )
+        assert "healthy" in shown["supervisor"]
+        alerts = wait_for(
+            lambda: _alerts(settings), timeout_s=30, what="the supervisor's alert in the outbox"
+        )
+        assert alerts == [("supervisor", "warning", "supervisor:metrics")]
+        print(f"metrics recovered {recovered_s:.1f} s after SIGKILL")
+    finally:
+        result = down(settings)
+    assert result["supervisor"].startswith("stopped")
+    time.sleep(2.0)  # four supervisor intervals: nothing may come back
+    assert not list((data / "run").glob("*.pid"))
+    for pid in (first["pid"], second["pid"]):
+        assert not Path(f"/proc/{pid}").exists() or not Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert not _answers(port)
+    assert (
+        json.loads((data / "run" / "supervisor.json").read_text())["services"]["metrics"][
+            "restarts"
+        ]
+        == 1
+    )
+    assert pid_file(settings, "metrics").exists() is False
+
+
+def _answers(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def _alerts(settings) -> list[tuple]:
+    import duckdb
+
+    from aaiti.warehouse.lock import writer_lock
+
+    warehouse = Warehouse.from_settings(settings)
+    with writer_lock(warehouse.lock_path, timeout_s=30, purpose="test read"):
+        con = duckdb.connect(str(warehouse.path), read_only=True)
+        try:
+            return con.sql(
+                "SELECT source, severity, dedup_key FROM ops.alerts WHERE source = 'supervisor'"
+            ).fetchall()
+        finally:
+            con.close()
