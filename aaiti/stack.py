@@ -112,12 +112,14 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
     auth = basic_auth_header(creds) if creds else None
     server_env = {"PREFECT_HOME": str(settings.prefect_home.resolve())}
     mlflow_app: list[str] = []
-    mlflow_env: dict[str, str] = {}
+    # MLflow's job runner (seven huey consumers, ~1.7 GB) serves GenAI features AAITI
+    # does not use: one operator's stack runs without it.
+    mlflow_env: dict[str, str] = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     if creds:  # the same basic auth on every machine-facing service
         server_env["PREFECT_SERVER_API_AUTH_STRING"] = ":".join(creds)
         base_env["PREFECT_API_AUTH_STRING"] = ":".join(creds)
         mlflow_app = ["--app-name", "basic-auth"]
-        mlflow_env = {
+        mlflow_env |= {
             "MLFLOW_AUTH_CONFIG_PATH": str(_mlflow_auth_ini(settings, creds)),
             "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret_key(settings),
         }
@@ -330,14 +332,17 @@ def status(settings: Settings, *, repo: Path) -> dict[str, str]:
 
 
 def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its children (a server's workers count)."""
+    """Resident bytes of a process and its children in its process group (a server's
+    workers count; services the supervisor restarted, in groups of their own, do not)."""
     import psutil
 
     try:
         root = psutil.Process(pid)
+        group = os.getpgid(pid)
         procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
+    except (psutil.Error, ProcessLookupError):
         return 0
+    procs = [p for p in procs if _pgid(p.pid) == group]
     rss = 0
     for p in procs:
         try:
@@ -345,6 +350,13 @@ def tree_rss(pid: int) -> int:
         except psutil.Error:
             continue
     return rss
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 def down(settings: Settings, *, grace_s: float = 20.0) -> dict[str, str]:

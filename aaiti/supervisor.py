@@ -132,6 +132,7 @@ def supervise(
     history: dict[str, Event] = {}  # this supervisor's life: `up` after `down` starts afresh
     alerts = _Alerter(settings)
     while not stop.is_set():
+        _reap_children()
         for name in COMPONENTS:
             if name == "supervisor" or stop.is_set():
                 continue
@@ -143,6 +144,24 @@ def supervise(
         _write_state(settings, watches, history)
         stop.wait(policy.interval_s)
     alerts.close()
+
+
+def _reap_children() -> None:
+    """The services this process restarted are its children: collect the dead ones (a
+    zombie would linger until the supervisor exits) and log how each ended."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        how = (
+            f"signal {os.WTERMSIG(status)}"
+            if os.WIFSIGNALED(status)
+            else f"exit code {os.waitstatus_to_exitcode(status)}"
+        )
+        log.warning("supervisor: pid %d ended (%s)", pid, how)
 
 
 def _look(

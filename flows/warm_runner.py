@@ -59,7 +59,7 @@ def _executor_main(conn: Connection, warm: bool) -> None:
     from prefect.utilities.importtools import import_object
 
     from aaiti.config import apply_tool_environment, load_settings
-    from aaiti.warmup import warm_up
+    from aaiti.warmup import release_memory, warm_up
 
     settings = load_settings()
     apply_tool_environment(settings)
@@ -79,6 +79,7 @@ def _executor_main(conn: Connection, warm: bool) -> None:
             conn.send(("done", str(run_id), "ABORTED", str(exc)))
         except Exception as exc:  # no flow, or the engine failed: the runner marks it Crashed
             conn.send(("error", str(run_id), f"{type(exc).__name__}: {exc}"))
+        release_memory()
 
 
 @dataclass

@@ -56,8 +56,8 @@ def up(
         "supervisor": "supervisor",
     }
     for name, url in urls.items():
-        typer.echo(f"  {labels[name]:<12} {url}")
-    typer.echo(f"  {'SQL':<12} duckdb -readonly {settings.serving_path}")
+        typer.echo(f"  {labels[name]:<19} {url}")
+    typer.echo(f"  {'SQL':<19} duckdb -readonly {settings.serving_path}")
     typer.echo("  stop with: make down")
 
 
@@ -75,9 +75,7 @@ def supervise() -> None:
     """Restart the stack's services that die (started by `up`, stopped first by `down`)."""
     from aaiti.supervisor import run_forever
 
-    with cli_errors():
-        settings = command_settings()
-    run_forever(settings, repo=_repo())
+    run_forever(command_settings(), repo=_repo())  # settings `up` has already checked
 
 
 @stack_app.command("down")
