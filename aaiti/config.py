@@ -287,6 +287,14 @@ class Settings(BaseSettings):
     live_exchange: str | None = Field(None, description="ccxt exchange id for live orders.")
     live_api_key: SecretStr | None = Field(None, description="Never logged, printed or stored.")
     live_api_secret: SecretStr | None = Field(None, description="Never logged, printed or stored.")
+    live_reconcile_tolerance: float = Field(
+        0.002,
+        ge=0,
+        lt=1,
+        description="Live: how far the ledger's cash or position in a currency may differ from "
+        "the exchange's balance, relative to the larger of the two, before new orders stop "
+        "(two fees of 10 bps: rounding stays under it, a transfer or foreign trade does not).",
+    )
 
     # --- monitoring: drift and the retrain trigger ---------------------------------------
     monitor_current_bars: int = Field(

@@ -73,7 +73,7 @@ def strategy_status(strategy: pd.DataFrame) -> Status:
     return Status("strategy", AMBER, f"{s['strategy']} stands aside: {s['reason']}")
 
 
-def trading_status(risk_state: pd.DataFrame) -> Status:
+def trading_status(risk_state: pd.DataFrame, differences: pd.DataFrame | None = None) -> Status:
     if risk_state.empty:
         return Status("trading", AMBER, "no trading account yet")
     halted = []
@@ -81,9 +81,24 @@ def trading_status(risk_state: pd.DataFrame) -> Status:
         s = json.loads(row.state)
         if s.get("manual_halt") or s.get("kill_switch") or s.get("breaker_open"):
             halted.append(f"{row.account} halted: {s.get('reason')}")
+    if differences is not None and not differences.empty:
+        halted += [_differs(account, rows) for account, rows in differences.groupby("account")]
     if halted:
         return Status("trading", RED, "; ".join(halted))
     return Status("trading", GREEN, f"{len(risk_state)} account(s) trading")
+
+
+def _differs(account: str, rows: pd.DataFrame) -> str:
+    what = ", ".join(
+        f"unknown open order {r.currency}"
+        if r.kind == "foreign_order"
+        else f"{r.currency} ledger {r.ledger:,.8g} vs exchange {r.exchange:,.8g}"
+        for r in rows.itertuples(index=False)
+    )
+    return (
+        f"{account} differs from the exchange ({what}): no new orders until explained or "
+        "`aaiti live accept`"
+    )
 
 
 def risk_status(metrics: pd.DataFrame) -> Status:

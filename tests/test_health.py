@@ -29,6 +29,12 @@ def test_gates_trading_and_alerts():
     assert h.trading_status(halted) == h.Status("trading", h.RED, "paper halted: drill")
     state["manual_halt"] = False
     assert h.trading_status(halted.assign(state=json.dumps(state))).level == h.GREEN
+    differs = pd.DataFrame({"account": ["live"], "kind": ["check"], "currency": ["USD"],
+                            "ledger": [60000.0], "exchange": [65000.0]})  # fmt: skip
+    line = h.trading_status(halted.assign(state=json.dumps(state)), differs)
+    assert line.level == h.RED and line.reason.startswith(
+        "live differs from the exchange (USD ledger 60,000 vs exchange 65,000)"
+    )
     alerts = pd.DataFrame({"severity": ["critical", "warning"],
                            "delivery": ["log:sent, json:failed", "log:sent"]})  # fmt: skip
     assert h.alerts_status(alerts).level == h.RED

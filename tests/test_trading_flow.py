@@ -281,6 +281,7 @@ def fake_exchange(env):
                GROUP BY symbol""",
         )
     }
+    ex.state.balances = {"USD": env.trading_initial_cash}  # the account the ledger opens from
     return ex
 
 
@@ -355,7 +356,13 @@ def test_an_order_sent_before_a_crash_is_adopted_not_sent_twice(env):
         cid = (
             f"{spec.name}@{spec.version}:live-adopt:coinbase:BTC/USD:4h:{newest.isoformat()}:enter"
         )
-        # the cycle that sent this crashed before its transaction committed
+        # the account was opened at opt-in; the cycle that sent this crashed before its
+        # transaction committed
+        from aaiti.trading.engine import open_live_account
+        from aaiti.warehouse import Warehouse
+
+        with Warehouse.from_settings(s).writer() as con:
+            open_live_account(con, s, timeframe="4h", client=live_client(s))
         live_client(s).place(
             symbol="BTC/USD",
             side="buy",
@@ -369,6 +376,53 @@ def test_an_order_sent_before_a_crash_is_adopted_not_sent_twice(env):
         env, f"SELECT filled_quantity, status FROM trading.orders WHERE client_order_id = '{cid}'"
     )
     assert status == "filled" and qty == pytest.approx(0.1)
+
+
+RECON: dict = {}  # the exchange's balances the accepted account continues from
+
+
+def test_live_reconciliation_opens_from_the_exchange_and_stops_on_a_changed_balance(env):
+    """The live ledger opens from the exchange's balances; a balance changed behind the
+    system's back stops new orders, alerted, until an operator accepts it (audited). The
+    adoption at the next bar is the test after next (the one between adds that bar)."""
+    from aaiti.trading.engine import open_live_account
+    from aaiti.trading.live import accept_exchange_balances, live_client
+    from aaiti.warehouse import Warehouse
+
+    with fake_exchange(env) as ex:
+        ex.state.balances = {"USD": 60_000.0, "BTC": 0.25}
+        s = live_settings(env, ex.url, "live-recon")
+        with Warehouse.from_settings(s).writer() as con:
+            opening = open_live_account(con, s, timeframe="4h", client=live_client(s))
+        ((initial, cash),) = q(
+            env, "SELECT initial_cash, cash FROM trading.account WHERE account = 'live-recon'"
+        )
+        ((btc, cost),) = q(
+            env,
+            "SELECT quantity, average_price FROM trading.positions WHERE account = 'live-recon'",
+        )
+        assert (cash, btc) == (60_000.0, 0.25) and initial == pytest.approx(60_000 + 0.25 * cost)
+        assert opening.positions["BTC/USD"] == (0.25, cost)
+
+        ex.state.balances["USD"] += 5_000.0  # a deposit the ledger knows nothing of
+        until_both_want_long(env)  # flat in ETH: an entry there is wanted at the newest close
+        refused = trading_cycle(s, order_client=live_client(s))
+        assert refused.orders == 0 and ex.state.orders == {}
+        assert any("differs from the exchange" in e and "USD" in e for e in refused.events)
+        ((agrees, ledger, exchange),) = q(
+            env,
+            """SELECT agrees, ledger, exchange FROM trading.reconciliations
+               WHERE account = 'live-recon' AND kind = 'check' AND currency = 'USD'""",
+        )
+        assert (agrees, ledger, exchange) == (False, 60_000.0, 65_000.0)
+        assert q(env, "SELECT count(*) FROM risk.breaches WHERE rule = 'reconciliation' "
+                      "AND account = 'live-recon'")[0][0] == 1  # fmt: skip
+        assert q(env, "SELECT severity FROM ops.alerts "
+                      "WHERE dedup_key = 'trading:live-recon:reconcile'") == [("critical",)]  # fmt: skip
+
+        accept_exchange_balances(s, actor="ops", reason="deposit from the bank")
+        assert trading_cycle(s, order_client=live_client(s)).bars == 0  # adopted at a new bar
+        RECON["exchange"] = dict(ex.state.balances)
 
 
 def test_an_order_still_open_on_the_exchange_is_reconciled_at_the_next_bar(env):
@@ -411,6 +465,36 @@ def strategy_for_test(env):
         con.close()
     s = env.model_copy(update={"trading_allow_short": False})
     return strategy_for(state, s, "4h")[0]
+
+
+def test_accepted_exchange_figures_are_adopted_at_the_next_bar(env):
+    """The account the reconciliation test left with an accepted difference: at the bar
+    the test before this one added, the ledger takes the exchange's figures (audited,
+    before → after), agrees again and may trade."""
+    from aaiti.trading.live import live_client
+
+    with fake_exchange(env) as ex:
+        ex.state.balances = RECON["exchange"]
+        s = live_settings(env, ex.url, "live-recon")
+        resumed = trading_cycle(s, order_client=live_client(s))
+        assert resumed.bars >= 1 and not any("differs" in e for e in resumed.events)
+        assert len(ex.state.orders) == resumed.orders
+    checks = q(
+        env,
+        """SELECT bool_and(agrees) FROM trading.reconciliations WHERE account = 'live-recon'
+           AND kind = 'check' AND checked_at = (SELECT max(checked_at)
+           FROM trading.reconciliations WHERE account = 'live-recon')""",
+    )
+    assert checks == [(True,)]
+    audit = q(env, "SELECT actor, action, detail FROM audit.log WHERE actor = 'ops' "
+                   "AND action LIKE 'reconcile%' ORDER BY logged_at")  # fmt: skip
+    assert [a for _, a, _ in audit] == ["reconcile accept", "reconcile adopt"]
+    assert (
+        "60000" in audit[0][2] and "65000" in audit[0][2] and "deposit from the bank" in audit[1][2]
+    )
+    ledger = q(env, "SELECT amount FROM trading.ledger WHERE account = 'live-recon' "
+                    "AND kind = 'adjustment'")  # fmt: skip
+    assert ledger == [(pytest.approx(5_000.0),)]
 
 
 def test_the_paper_cycle_bar_by_bar_equals_the_strategy_backtest_of_the_window(tmp_path):

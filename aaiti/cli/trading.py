@@ -127,3 +127,21 @@ def position_release(
         settings = command_settings()
         out.print(release_stale(settings, symbol, actor=getpass.getuser(), reason=reason).message)
         Warehouse.from_settings(settings).publish_snapshot()
+
+
+live_app = typer.Typer(help="Live account operations.", no_args_is_help=True)
+
+
+@live_app.command("accept")
+def live_accept(
+    reason: Annotated[str, typer.Option(help="Why (written to audit.log).")],
+) -> None:
+    """Accept the exchange's balances after a reconciliation difference (a deposit, a
+    withdrawal, a manual trade): the next live cycle adopts them and trades again."""
+    from aaiti.trading.live import accept_exchange_balances
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = command_settings()
+        out.print(accept_exchange_balances(settings, actor=getpass.getuser(), reason=reason))
+        Warehouse.from_settings(settings).publish_snapshot()

@@ -464,6 +464,23 @@ class CcxtOrderClient:
             )
         )
 
+    def balances(self) -> dict[str, float]:
+        """The account's total (free + locked) per currency, as the exchange holds it."""
+        raw = self._guard("fetch_balance", self._client.fetch_balance)
+        return {str(c): float(v) for c, v in (raw.get("total") or {}).items() if v is not None}
+
+    def open_orders(self, symbols: list[str]) -> list[ExchangeOrder]:
+        """Orders open on the exchange for these symbols (asked per symbol: exchanges
+        rate-limit the all-symbols query heavily)."""
+        self._guard("load_markets", self._client.load_markets)
+        return [
+            self._normal(o)
+            for symbol in symbols
+            for o in self._guard(
+                f"fetch_open_orders {symbol}", lambda s=symbol: self._client.fetch_open_orders(s)
+            )
+        ]
+
 
 def _redact_in_logs(*secrets: str) -> None:
     """ccxt's debug log prints request headers: redact on the loggers it writes with."""

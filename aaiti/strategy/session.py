@@ -74,13 +74,17 @@ def stream_bars(group: pd.DataFrame) -> list[StreamBar]:
     return out
 
 
+#: The orders a stream's decision at one bar can send.
+LEGS: tuple[str, ...] = ("enter", "exit")
+
+
 @dataclass
 class Intent:
     """An order the core wanted, with the gate's word on it."""
 
     order: Order
     bar: StreamBar
-    leg: str  # enter | exit
+    leg: str  # enter | exit (LEGS)
     notional: float
     gate: GateDecision
     why: str
@@ -180,11 +184,16 @@ class Session:
         for leg, side, size, notional in legs:
             self._order(b, leg, side, size, notional, REASONS[reason], out, route)
 
-    def _order(self, b, leg, side, size, notional, why, out: StepResult, route) -> None:
-        cid = (
-            f"{self.spec.name}@{self.spec.version}:{self.account}:{b.exchange}:{b.symbol}:"
-            f"{self.timeframe}:{pd.Timestamp(b.ts).isoformat()}:{leg}"
+    def order_id(self, *, exchange: str, symbol: str, ts: object, leg: str) -> str:
+        """The client order id of a decision: one per strategy, account, stream, bar and leg
+        (a rerun of the bar decides the same id, which the exchange refuses twice)."""
+        return (
+            f"{self.spec.name}@{self.spec.version}:{self.account}:{exchange}:{symbol}:"
+            f"{self.timeframe}:{pd.Timestamp(ts).isoformat()}:{leg}"
         )
+
+    def _order(self, b, leg, side, size, notional, why, out: StepResult, route) -> None:
+        cid = self.order_id(exchange=b.exchange, symbol=b.symbol, ts=b.ts, leg=leg)
         marks = {
             s: q.quantity * self.broker.marks.get(s, q.average_price)
             for s, q in self.broker.positions.items()

@@ -24,6 +24,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -36,7 +37,7 @@ from aaiti.ml.tracking import model_name
 from aaiti.monitoring.alerts import raise_alert
 from aaiti.risk.gate import RiskEvent, RiskGate, RiskLimits, RiskState
 from aaiti.strategy.core import StreamState, params_of
-from aaiti.strategy.session import Intent, Session, StepResult, stream_bars
+from aaiti.strategy.session import LEGS, Intent, Session, StepResult, stream_bars
 from aaiti.strategy.spec import StrategySpec, spec_from_settings
 from aaiti.strategy.store import DeployedStrategy, load_state
 from aaiti.strategy.switch import disabled_reason
@@ -51,7 +52,17 @@ from aaiti.trading.broker import (
     TimeInForce,
 )
 from aaiti.trading.costs import CostModel
-from aaiti.trading.live import book_exchange_state, place_for_cycle
+from aaiti.trading.live import book_exchange_state, exchange_client_id, place_for_cycle
+from aaiti.trading.reconcile import (
+    Opening,
+    check_rows,
+    ledger_balances,
+    opening_from,
+    opening_rows,
+    quote_of,
+    reconcile,
+    with_unbooked,
+)
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
 
@@ -152,23 +163,36 @@ class Book:
     exchange_of: dict[str, str]
     meta: dict[str, dict]
     live_orders: dict[str, Order]
+    reconciliations: list[dict] = field(default_factory=list)
 
 
-def _load_book(con: duckdb.DuckDBPyConnection, settings: Settings, now: datetime) -> Book:
+def _load_book(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    now: datetime,
+    *,
+    opening: Opening | None = None,
+) -> Book:
+    """The account; a new one starts from ``opening`` (a live account's exchange balances)
+    or from the configured initial cash."""
     account = settings.trading_account
     acct = one(con, load_sql(_SQL, "account_get"), [account])
+    start = opening or Opening(cash=settings.trading_initial_cash, positions={})
     broker = PaperBroker(
-        cash=acct[1] if acct else settings.trading_initial_cash,
+        cash=acct[1] if acct else start.cash,
         costs=CostModel(settings.trading_fee_bps, settings.trading_slippage_bps),
         participation_cap=settings.trading_participation_cap,
         allow_short=settings.trading_allow_short,
     )
     book = Book(broker, [], {}, {}, {})
     if not acct:
-        run(con, load_sql(_SQL, "account_upsert"), [account, broker.cash, broker.cash, now])
+        run(con, load_sql(_SQL, "account_upsert"), [account, start.equity, broker.cash, now])
         book.ledger.append(
             _ledger_row(account, now, "deposit", None, broker.cash, broker.cash, now)
         )
+        for symbol, (quantity, mark) in start.positions.items():
+            broker.positions[symbol] = Position(symbol, quantity, mark, 0.0)
+            broker.marks[symbol] = mark
     for ex, sym, qty, avg, realized, mark in con.sql(
         load_sql(_SQL, "positions_get"), params=[account]
     ).fetchall():
@@ -288,6 +312,9 @@ def trading_cycle(
     """One cycle; ``order_client`` (from ``live.live_client``) routes orders to an exchange."""
     warehouse = warehouse or Warehouse.from_settings(settings)
     timeframe = timeframe or settings.timeframe
+    if order_client is not None:  # at opt-in, committed before any order can be sent
+        with warehouse.writer(purpose=f"open {settings.trading_account}") as con:
+            open_live_account(con, settings, timeframe=timeframe, client=order_client)
     with warehouse.writer(purpose=f"trade {settings.trading_account}") as con:
         report = _cycle(con, settings, timeframe, order_client)
     for message in report.events:
@@ -373,7 +400,12 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
     for ts, group in bars.groupby("ts", sort=True):
         if order_client is not None:
             _reconcile_live(order_client, book, group, rows, report, now)
-        decide = order_client is None or ts == newest
+        decide = order_client is None or (
+            ts == newest
+            and _account_agrees(
+                con, settings, order_client, book, session, group, rows, report, now
+            )
+        )
         stale_bars_skipped += 0 if decide else 1
         step = session.step(ts, stream_bars(group), decide=decide, route=router)
         _collect(step, rows, book, report, account=account, timeframe=timeframe, now=now, ts=ts)
@@ -464,6 +496,135 @@ def _reconcile_live(client, book: Book, group: pd.DataFrame, rows: _Rows, report
             rows.touched.add(cid)
 
 
+def open_live_account(
+    con: duckdb.DuckDBPyConnection, settings: Settings, *, timeframe: str, client
+) -> Opening | None:
+    """A live account's first cycle: its cash and positions from the exchange's balances
+    (None when the account exists already)."""
+    account, now = settings.trading_account, datetime.now(UTC)
+    if one(con, load_sql(_SQL, "account_get"), [account]):
+        return None
+    closes = con.sql(
+        load_sql(_SQL, "latest_closes"), params=[timeframe, settings.symbols]
+    ).fetchall()
+    marks = {symbol: close for symbol, close, _ in closes}
+    opening = opening_from(client.balances(), symbols=settings.symbols, marks=marks)
+    book = _load_book(con, settings, now, opening=opening)
+    book.exchange_of |= {symbol: exchange for symbol, _, exchange in closes}
+    write_book(
+        con,
+        settings,
+        cash=book.broker.cash,
+        now=now,
+        tables=[
+            ("ledger_now", book.ledger, "ledger_insert", _SQL),
+            ("positions_now", _position_rows(book, account, now), "positions_replace", _SQL),
+            ("reconciliation_rows", opening_rows(account, opening, settings.symbols, now),
+             "reconciliations_insert", _SQL),
+        ],
+    )  # fmt: skip
+    log.info("live account %s opens from the exchange: %s", account, opening)
+    return opening
+
+
+def _account_agrees(
+    con, settings: Settings, client, book: Book, session: Session, group, rows: _Rows, report, now
+) -> bool:
+    """Before the newest close may send orders: the ledger against the exchange's balances
+    and open orders. An operator's pending acceptance is adopted first; a difference stops
+    new orders this cycle, alerted, until it is explained or accepted."""
+    account, quote = settings.trading_account, quote_of(settings.symbols)
+    balances = client.balances()
+    marks = {b.symbol: float(b.close) for b in group.itertuples(index=False)}
+    accepted = one(con, load_sql(_SQL, "reconcile_accept_pending"), [account])
+    if accepted:
+        _adopt(con, settings, book, balances, marks, accepted, now)
+    positions = {s: p.quantity for s, p in book.broker.positions.items()}
+    ledger = ledger_balances(cash=book.broker.cash, quote=quote, positions=positions)
+    resent = _bar_order_ids(session, group)
+    known = {exchange_client_id(cid) for cid in book.live_orders} | set(resent)
+    compare = partial(
+        reconcile,
+        exchange=balances,
+        currencies=[quote, *{s.partition("/")[0] for s in settings.symbols}],
+        tolerance=settings.live_reconcile_tolerance,
+        known_orders=known,
+        open_orders=[o.client_order_id for o in client.open_orders(settings.symbols)],
+    )
+    result = compare(ledger)
+    if not result.ok:  # a crashed cycle's orders for this bar are adopted, not differences
+        result = compare(with_unbooked(ledger, _sent_before(client, resent), quote=quote))
+    book.reconciliations += check_rows(account, result, now)
+    if result.ok:
+        return True
+    message = (
+        f"{account}: the live ledger differs from the exchange — {result.message()}; no new "
+        "orders until it is explained or accepted (`aaiti live accept --reason …`)"
+    )
+    rows.breaches.append(_breach(account, now, "reconciliation", result.message()))
+    raise_alert(
+        con,
+        source="trading",
+        severity="critical",
+        dedup_key=f"trading:{account}:reconcile",
+        message=message,
+    )
+    report.events.append(message)
+    return False
+
+
+def _bar_order_ids(session: Session, group) -> dict[str, str]:
+    """Every order this bar's decisions can send (each stream, each leg): exchange id →
+    symbol."""
+    return {
+        exchange_client_id(
+            session.order_id(exchange=b.exchange, symbol=b.symbol, ts=b.ts, leg=leg)
+        ): b.symbol
+        for b in group.itertuples(index=False)
+        for leg in LEGS
+    }
+
+
+def _sent_before(client, ids: dict[str, str]) -> list[tuple[str, str, float, float, float]]:
+    """Fills of orders the exchange holds under this bar's ids: a cycle that crashed after
+    sending them; this cycle adopts them when the bar decides again."""
+    fills = []
+    for exchange_id, symbol in ids.items():
+        found = client.find(symbol=symbol, client_order_id=exchange_id)
+        if found is not None and found.filled:
+            fee, _ = found.fee_in_quote()
+            fills.append((found.symbol, found.side, found.filled, found.average or 0.0, fee))
+    return fills
+
+
+def _adopt(con, settings: Settings, book: Book, balances, marks, accepted, now) -> None:
+    """An operator accepted the exchange's figures: the ledger takes them (a cash
+    adjustment in the ledger; positions set to the balances, new ones at this close)."""
+    account, broker = settings.trading_account, book.broker
+    quote = quote_of(settings.symbols)
+    before = {"cash": broker.cash, **{s: p.quantity for s, p in broker.positions.items()}}
+    delta = balances.get(quote, 0.0) - broker.cash
+    broker.cash += delta
+    book.ledger.append(_ledger_row(account, now, "adjustment", None, delta, broker.cash, now))
+    for symbol in settings.symbols:
+        quantity = balances.get(symbol.partition("/")[0], 0.0)
+        held = broker.positions.get(symbol)
+        if held is not None:
+            held.quantity = quantity
+        elif abs(quantity) > 1e-8:
+            broker.positions[symbol] = Position(symbol, quantity, marks[symbol], 0.0)
+    after = {"cash": broker.cash, **{s: p.quantity for s, p in broker.positions.items()}}
+    at, actor, reason = accepted
+    run(con, load_sql(_SQL, "reconcile_accept_applied"), [account, now])
+    run(
+        con,
+        load_sql(_SQL, "audit_insert"),
+        [now, actor, "reconcile adopt",
+         json.dumps({"account": account, "reason": reason, "accepted_at": str(at),
+                     "before": before, "after": after})],
+    )  # fmt: skip
+
+
 def _live_router(client, book: Book, rows: _Rows, report, now, timeframe: str):
     """Approved orders go to the exchange; its fills are booked through the same broker."""
     bar_length = timedelta(milliseconds=timeframe_ms(timeframe))
@@ -503,19 +664,7 @@ def _save(
         for e in broker.ledger
     ]
     orders = [_order_row(cid, book, account, now) for cid in rows.touched]
-    positions = [
-        {
-            "account": account,
-            "exchange": book.exchange_of.get(s, ""),
-            "symbol": s,
-            "quantity": q.quantity,
-            "average_price": q.average_price,
-            "realized_pnl": q.realized_pnl,
-            "mark_price": broker.marks.get(s),
-            "updated_at": now,
-        }
-        for s, q in broker.positions.items()
-    ]
+    positions = _position_rows(book, account, now)
     streams = [
         {
             "account": account,
@@ -542,6 +691,7 @@ def _save(
             ("positions_now", positions, "positions_replace", _SQL),
             ("breaches_now", rows.breaches, "breaches_insert", _SQL),
             ("streams_now", streams, "streams_upsert", "aaiti.strategy"),
+            ("reconciliation_rows", book.reconciliations, "reconciliations_insert", _SQL),
         ],
     )
     for e in rows.risk_events:
@@ -556,6 +706,23 @@ def _save(
     save_gate(con, settings, session.gate)
     report.equity = broker.equity()
     report.halted = session.gate.state.halted
+
+
+def _position_rows(book: Book, account: str, now: datetime) -> list[dict]:
+    broker = book.broker
+    return [
+        {
+            "account": account,
+            "exchange": book.exchange_of.get(s, ""),
+            "symbol": s,
+            "quantity": q.quantity,
+            "average_price": q.average_price,
+            "realized_pnl": q.realized_pnl,
+            "mark_price": broker.marks.get(s),
+            "updated_at": now,
+        }
+        for s, q in broker.positions.items()
+    ]
 
 
 def write_book(

@@ -16,6 +16,7 @@ from aaiti.risk.gate import Decision, RiskGate
 from aaiti.trading.broker import Fill, Order, OrderStatus, PaperBroker
 
 log = logging.getLogger(__name__)
+_SQL = "aaiti.trading"
 
 
 class LiveTradingDisabledError(ValueError):
@@ -168,3 +169,41 @@ def book_exchange_state(
     elif state.status in ("rejected", "expired") and order.status == OrderStatus.NEW:
         order.move(OrderStatus.REJECTED, f"exchange: {state.status}")
     return fill, note
+
+
+class NothingToAcceptError(ValueError):
+    """``aaiti live accept`` with no difference on record."""
+
+
+def accept_exchange_balances(settings: Settings, *, actor: str, reason: str, warehouse=None) -> str:
+    """An operator accepts the exchange's figures after a reconciliation difference: the
+    next live cycle adopts them. Audited with the difference it accepts (ledger → exchange)."""
+    import json
+    from datetime import UTC, datetime
+
+    from aaiti.warehouse import Warehouse
+    from aaiti.warehouse.sql import load_sql, run
+
+    account = settings.trading_account
+    warehouse = warehouse or Warehouse.from_settings(settings)
+    with warehouse.writer(purpose=f"accept {account}") as con:
+        latest = con.execute(load_sql(_SQL, "reconcile_latest"), [account]).fetchall()
+        differing = [r for r in latest if not r[4]]
+        if not differing:
+            raise NothingToAcceptError(
+                f"nothing to accept for {account}: "
+                + ("its latest live check agrees with the exchange" if latest
+                   else "no live check on record")
+            )  # fmt: skip
+        now = datetime.now(UTC)
+        detail = {
+            "account": account,
+            "reason": reason,
+            "checked_at": str(latest[0][5]),
+            "ledger → exchange": {r[1]: [r[2], r[3]] for r in differing},
+        }
+        run(con, load_sql(_SQL, "reconcile_accept_insert"), [account, now, actor, reason])
+        run(con, load_sql(_SQL, "audit_insert"), [now, actor, "reconcile accept",
+                                                  json.dumps(detail, default=str)])  # fmt: skip
+    what = ", ".join(f"{r[1]} {r[2]:.8g} → {r[3]:.8g}" for r in differing)
+    return f"{account}: accepted the exchange's figures ({what}); the next live cycle adopts them"

@@ -23,7 +23,7 @@ lines = [
         max_auc_decay=s.monitor_max_auc_decay, drift_share=s.monitor_drift_share,
     ),
     health.strategy_status(data.query("strategy_state")),
-    health.trading_status(data.query("risk_state")),
+    health.trading_status(data.query("risk_state"), data.query("reconciliation_differences")),
     health.risk_status(data.query("risk_metrics")),
     health.alerts_status(data.query("recent_alerts")),
 ]  # fmt: skip

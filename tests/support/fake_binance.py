@@ -46,6 +46,9 @@ class FakeBinanceState:
     market_fill: str = "now"
     commission_rate: float = 0.001
     price: dict[str, float] = field(default_factory=dict)  # market price; else the last close
+    # the account's balances per asset (GET /api/v3/account); fills move them, commission
+    # in the quote asset; a test changes them to play a deposit, withdrawal or manual trade
+    balances: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -167,6 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
             }
             if rests_then_fills:
                 order["_fill_on_query"] = f"{qty * price:.8f}"
+            if filled:
+                self._settle(market, params.get("side", ""), qty, price)
             st.orders[cid] = order
         self._send(200, self._order_json(order))
 
@@ -279,7 +284,25 @@ class _Handler(BaseHTTPRequestHandler):
                     if "_fill_on_query" in order:
                         order["cummulativeQuoteQty"] = order.pop("_fill_on_query")
                         order["executedQty"], order["status"] = order["origQty"], "FILLED"
+                        qty = float(order["origQty"])
+                        price = float(order["cummulativeQuoteQty"]) / qty
+                        self._settle(order["symbol"], order["side"], qty, price)
                 self._send(200, self._order_json(order))
+        elif url.path == "/api/v3/account":
+            if self._signed_params() is not None:
+                self._send(200, json.dumps(self._account()))
+        elif url.path == "/api/v3/openOrders":
+            signed = self._signed_params()
+            if signed is not None:
+                with st.lock:
+                    found = [
+                        o
+                        for o in st.orders.values()
+                        if o["status"] in ("NEW", "PARTIALLY_FILLED")
+                        and "_fill_on_query" not in o
+                        and signed.get("symbol") in (None, o["symbol"])
+                    ]
+                self._send(200, "[" + ",".join(self._order_json(o) for o in found) + "]")
         elif url.path == "/api/v3/ticker/24hr":
             self._send(200, json.dumps([self._ticker(m) for m in sorted(st.candles)]))
         elif url.path == "/api/v3/klines":
@@ -288,6 +311,32 @@ class _Handler(BaseHTTPRequestHandler):
             self._klines(params, fault)
         else:
             self._send(404, '{"code": -1, "msg": "not found"}')
+
+    def _settle(self, market: str, side: str, qty: float, price: float) -> None:
+        """A fill moves the balances (the caller holds the lock)."""
+        base, quote = self._split(market)
+        b = self.state.balances
+        sign = 1.0 if side.upper() == "BUY" else -1.0
+        b[base] = b.get(base, 0.0) + sign * qty
+        b[quote] = b.get(quote, 0.0) - sign * qty * price - qty * price * self.state.commission_rate
+
+    def _account(self) -> dict:
+        with self.state.lock:
+            balances = [
+                {"asset": a, "free": f"{v:.8f}", "locked": "0.00000000"}
+                for a, v in sorted(self.state.balances.items())
+            ]
+        return {
+            "makerCommission": 10,
+            "takerCommission": 10,
+            "canTrade": True,
+            "canWithdraw": True,
+            "canDeposit": True,
+            "updateTime": int(time.time() * 1000),
+            "accountType": "SPOT",
+            "balances": balances,
+            "permissions": ["SPOT"],
+        }
 
     def _ticker(self, market: str) -> dict:
         """24 h statistics from the served candles' last day (quote volume = Σ close × volume)."""

@@ -1,0 +1,1 @@
+INSERT INTO trading.reconciliations BY NAME SELECT * FROM reconciliation_rows

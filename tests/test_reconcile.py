@@ -1,0 +1,73 @@
+"""Live reconciliation's pure core: the ledger per currency against the exchange, the
+tolerance rule, foreign orders, the opening from the exchange's balances."""
+
+from __future__ import annotations
+
+import pytest
+
+from aaiti.trading.reconcile import (
+    MixedQuoteError,
+    ledger_balances,
+    opening_from,
+    quote_of,
+    reconcile,
+    within,
+)
+
+
+def test_ledger_balances_are_cash_in_the_quote_and_positions_in_their_base():
+    assert ledger_balances(cash=1000.0, quote="USDT", positions={"BTC/USDT": 0.5}) == {
+        "USDT": 1000.0,
+        "BTC": 0.5,
+    }
+
+
+def test_the_tolerance_is_relative_to_the_larger_figure_with_a_dust_floor():
+    assert within(100.0, 100.19, tolerance=0.002)  # 0.19 ≤ 0.2004
+    assert not within(100.0, 100.25, tolerance=0.002)
+    assert within(0.0, 5e-9, tolerance=0.002)  # exchange precision
+    assert not within(0.0, 1e-6, tolerance=0.002)  # a balance the ledger never had
+
+
+def test_a_withdrawal_and_a_foreign_order_are_differences():
+    ledger = ledger_balances(cash=50_000.0, quote="USD", positions={"BTC/USD": 0.5})
+    exchange = {"USD": 50_000.0, "BTC": 0.4, "BNB": 3.0}  # BNB is not traded: not compared
+    result = reconcile(
+        ledger,
+        exchange,
+        currencies=["USD", "BTC", "ETH"],
+        tolerance=0.002,
+        known_orders={"ours-1"},
+        open_orders=["ours-1", "by-hand-7"],
+    )
+    assert not result.ok
+    assert [(d.currency, d.amount) for d in result.differences] == [("BTC", pytest.approx(-0.1))]
+    assert result.foreign_orders == ("by-hand-7",)
+    assert {d.currency for d in result.compared} == {"USD", "BTC", "ETH"}
+    assert "BTC: ledger 0.5, exchange 0.4" in result.message()
+    assert "by-hand-7" in result.message()
+
+
+def test_agreeing_figures_are_ok():
+    result = reconcile(
+        {"USD": 10.0}, {"USD": 10.0 + 1e-9}, currencies=["USD"], tolerance=0.0,
+        known_orders=set(), open_orders=[],
+    )  # fmt: skip
+    assert result.ok and result.message() == "the ledger agrees with the exchange"
+
+
+def test_the_opening_takes_cash_and_traded_positions_at_their_last_close():
+    opening = opening_from(
+        {"USD": 60_000.0, "BTC": 0.25, "DOGE": 1000.0},
+        symbols=["BTC/USD", "ETH/USD"],
+        marks={"BTC/USD": 40_000.0, "ETH/USD": 2_000.0},
+    )
+    assert opening.cash == 60_000.0
+    assert opening.positions == {"BTC/USD": (0.25, 40_000.0)}  # no ETH held; DOGE not traded
+    assert opening.equity == pytest.approx(70_000.0)
+
+
+def test_one_quote_currency_or_a_clear_error():
+    assert quote_of(["BTC/USDT", "ETH/USDT"]) == "USDT"
+    with pytest.raises(MixedQuoteError, match="one quote currency"):
+        quote_of(["BTC/USDT", "ETH/EUR"])
