@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench_prefect",
     "bench_pipeline",
     "bench_dashboards",
+    "bench_stack",
 ]
 
 

@@ -63,7 +63,9 @@ def _executor_main(conn: Connection, warm: bool) -> None:
 
     settings = load_settings()
     apply_tool_environment(settings)
-    conn.send(("ready", warm_up(settings).summary() if warm else "not warmed up (asked not to)"))
+    summary = warm_up(settings).summary() if warm else "not warmed up (asked not to)"
+    release_memory()  # what the warm-up read to open its tools is garbage now
+    conn.send(("ready", summary))
     while True:
         message = conn.recv()
         if message[0] == "stop":

@@ -123,3 +123,44 @@ def test_too_little_history_fails_closed(fn):
         sharpe_ratio(np.ones(5), periods_per_year=252)
     with pytest.raises(ValueError, match="NaN"):
         fn(np.array([0.01] * 40 + [np.nan]), alpha=0.95)
+
+
+def test_the_risk_core_runs_without_a_warehouse():
+    """compute_risk's pure core: a flat book's VaR is 0 with the reason; a held symbol with
+    no returns makes every VaR unknown, never a partial figure; short records say so."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+    import pandas as pd
+
+    from aaiti.risk.engine import RiskInputs, risk_rows
+
+    ts = pd.date_range("2025-01-01", periods=300, freq="4h", tz="UTC")
+    rng = np.random.default_rng(3)
+    returns = pd.DataFrame(
+        {"ts": list(ts) * 2, "symbol": ["BTC/USD"] * 300 + ["ETH/USD"] * 300,
+         "r": rng.normal(0, 0.01, 600)}
+    )  # fmt: skip
+    equity = pd.DataFrame({"ts": ts[:3], "equity": [100.0, 101.0, 99.0]})
+
+    def rows(positions):
+        out = risk_rows(RiskInputs(returns, positions, equity, 99.0), account="a",
+                        now=datetime.now(UTC), bars_per_year=2191.5, min_obs=30)  # fmt: skip
+        return {r["metric"]: r for r in out}
+
+    flat = rows({})
+    assert (
+        flat["var_95_historical"]["value"] == 0.0
+        and "no open position" in (flat["var_95_historical"]["detail"])
+    )
+    assert flat["concentration_hhi"]["status"] == "no_exposure"
+    assert flat["sharpe"]["status"] == "insufficient_history"  # two returns of its own
+    held = rows({"BTC/USD": 50.0})
+    assert held["var_99_cornish_fisher"]["status"] == "ok" and held["gross_exposure"]["value"] == (
+        pytest.approx(50 / 99)
+    )
+    unpriced = rows({"BTC/USD": 50.0, "SOL/USD": 10.0})
+    assert {unpriced[f"var_95_{k}"]["status"] for k in ("historical", "parametric")} == {
+        "insufficient_history"
+    }
+    assert "SOL/USD" in unpriced["cvar_99_historical"]["detail"]

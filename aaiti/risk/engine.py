@@ -35,6 +35,16 @@ class RiskReport:
         return next((r["status"] for r in self.rows if r["metric"] == metric), None)
 
 
+@dataclass(frozen=True)
+class RiskInputs:
+    """What the risk figures are computed from, as loaded from the warehouse."""
+
+    returns: pd.DataFrame  # ts, symbol, r: the instruments' own recent returns
+    positions: dict[str, float]  # symbol -> signed notional at the mark
+    equity: pd.DataFrame  # ts, equity: the account's record
+    current_equity: float
+
+
 def compute_risk(
     settings: Settings,
     *,
@@ -42,19 +52,59 @@ def compute_risk(
     window_bars: int = 1000,
     timeframe: str | None = None,
 ) -> RiskReport:
+    """The shell: load the inputs, compute the rows (``risk_rows``), write them, in one
+    transaction."""
     warehouse = warehouse or Warehouse.from_settings(settings)
     timeframe = timeframe or settings.timeframe
-    account = settings.trading_account
-    bars_per_year = YEAR_S / (timeframe_ms(timeframe) / 1000)
-    min_obs = settings.risk_min_history_bars
-    now = datetime.now(UTC)
-    rows: list[dict] = []
+    with warehouse.writer(purpose="risk") as con:
+        inputs = _load(con, settings, timeframe=timeframe, window_bars=window_bars)
+        rows = risk_rows(
+            inputs,
+            account=settings.trading_account,
+            now=datetime.now(UTC),
+            bars_per_year=YEAR_S / (timeframe_ms(timeframe) / 1000),
+            min_obs=settings.risk_min_history_bars,
+        )
+        con.register("metrics_now", pd.DataFrame(rows))
+        run(con, load_sql("aaiti.risk", "insert_metrics"))
+        con.unregister("metrics_now")
+    return RiskReport(rows)
 
-    def add(metric: str, value, *, n: int, detail=None, status: str = "ok") -> None:
-        rows.append(
+
+def _load(con, settings: Settings, *, timeframe: str, window_bars: int) -> RiskInputs:
+    account = settings.trading_account
+    rets = (
+        con.sql(
+            load_sql("aaiti.risk", "instrument_returns"),
+            params=[timeframe, settings.symbols, window_bars, account],
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
+    positions = dict(
+        con.sql(load_sql("aaiti.risk", "account_positions"), params=[account]).fetchall()
+    )
+    equity = (
+        con.sql(load_sql("aaiti.risk", "account_equity"), params=[account])
+        .to_arrow_table()
+        .to_pandas()
+    )
+    current = float(equity["equity"].iloc[-1]) if len(equity) else settings.trading_initial_cash
+    return RiskInputs(rets, positions, equity, current)
+
+
+class _Rows(list):
+    """``risk.metrics`` rows: a value with status ``ok``, or NULL with the reason."""
+
+    def __init__(self, account: str, now: datetime) -> None:
+        super().__init__()
+        self.account, self.now = account, now
+
+    def add(self, metric: str, value, *, n: int, detail=None, status: str = "ok") -> None:
+        self.append(
             {
-                "computed_at": now,
-                "account": account,
+                "computed_at": self.now,
+                "account": self.account,
                 "metric": metric,
                 "value": None if value is None else float(value),
                 "status": status,
@@ -63,109 +113,109 @@ def compute_risk(
             }
         )
 
-    with warehouse.writer(purpose="risk") as con:
-        rets = (
-            con.sql(
-                load_sql("aaiti.risk", "instrument_returns"),
-                params=[timeframe, settings.symbols, window_bars, account],
-            )
-            .to_arrow_table()
-            .to_pandas()
-        )
-        positions = dict(
-            con.sql(load_sql("aaiti.risk", "account_positions"), params=[account]).fetchall()
-        )
-        equity = (
-            con.sql(load_sql("aaiti.risk", "account_equity"), params=[account])
-            .to_arrow_table()
-            .to_pandas()
-        )
-        current_equity = (
-            float(equity["equity"].iloc[-1]) if len(equity) else settings.trading_initial_cash
-        )
 
-        matrix = rets.pivot(index="ts", columns="symbol", values="r").dropna()
-        n = len(matrix)
-        unpriced = sorted(s for s, v in positions.items() if v and s not in matrix.columns)
-        weights = np.array([positions.get(s, 0.0) / current_equity for s in matrix.columns])
-        portfolio = matrix.to_numpy() @ weights if n else np.empty(0)
-        for alpha in (0.95, 0.99):
-            for name, fn in (
-                ("historical", m.historical_var),
-                ("parametric", m.parametric_var),
-                ("cornish_fisher", m.cornish_fisher_var),
-            ):
-                tag = f"{int(alpha * 100)}_{name}"
-                try:
-                    if unpriced:  # a held symbol without returns: no partial figure, no 0
-                        raise m.InsufficientHistoryError(
-                            f"no returns in the risk window for held {', '.join(unpriced)}"
-                        )
-                    if not weights.any():
-                        add(f"var_{tag}", 0.0, n=n, detail={"why": "no open position"})
-                        add(f"cvar_{tag}", 0.0, n=n, detail={"why": "no open position"})
-                        continue
-                    v = fn(portfolio, alpha=alpha, min_obs=min_obs)
-                    add(f"var_{tag}", v.var, n=n, detail={"currency": v.var * current_equity})
-                    add(f"cvar_{tag}", v.cvar, n=n, detail={"currency": v.cvar * current_equity})
-                except m.InsufficientHistoryError as err:
-                    add(f"var_{tag}", None, n=n, status="insufficient_history", detail=str(err))
-                    add(f"cvar_{tag}", None, n=n, status="insufficient_history", detail=str(err))
-        if n >= min_obs:
-            add(
-                "portfolio_volatility",
-                m.portfolio_volatility(
-                    weights, matrix.to_numpy(), periods_per_year=bars_per_year, min_obs=min_obs
-                ),
-                n=n,
-            )
-            add(
-                "correlation",
-                None if matrix.shape[1] < 2 else float(matrix.corr().to_numpy()[0, 1]),
-                n=n,
-                detail=matrix.corr().round(4).to_dict(),
-            )
-        else:
-            add(
-                "portfolio_volatility",
-                None,
-                n=n,
-                status="insufficient_history",
-                detail=f"{n} bars; at least {min_obs} needed",
-            )
-        gross = sum(abs(v) for v in positions.values())
-        add("gross_exposure", gross / current_equity, n=len(positions))
-        add(
-            "concentration_hhi",
-            m.herfindahl(list(positions.values())) if gross else None,
-            n=len(positions),
-            status="ok" if gross else "no_exposure",
-        )
+def risk_rows(
+    inputs: RiskInputs, *, account: str, now: datetime, bars_per_year: float, min_obs: int
+) -> list[dict]:
+    """The pure core: every risk metric of the inputs, one row each."""
+    rows = _Rows(account, now)
+    matrix = inputs.returns.pivot(index="ts", columns="symbol", values="r").dropna()
+    weights = np.array(
+        [inputs.positions.get(s, 0.0) / inputs.current_equity for s in matrix.columns]
+    )
+    _var_rows(rows, inputs, matrix, weights, min_obs=min_obs)
+    _portfolio_rows(rows, matrix, weights, bars_per_year=bars_per_year, min_obs=min_obs)
+    _exposure_rows(rows, inputs)
+    _record_rows(rows, inputs.equity, bars_per_year=bars_per_year, min_obs=min_obs)
+    return list(rows)
 
-        e = equity["equity"].to_numpy(float)
-        r = np.diff(e) / e[:-1] if len(e) > 1 else np.empty(0)
-        for metric, fn in (("sharpe", m.sharpe_ratio), ("sortino", m.sortino_ratio)):
+
+def _var_rows(rows: _Rows, inputs: RiskInputs, matrix, weights, *, min_obs: int) -> None:
+    """VaR and CVaR at 95 % and 99 %, three ways, of today's positions over the window."""
+    n = len(matrix)
+    held = inputs.positions
+    unpriced = sorted(s for s, v in held.items() if v and s not in matrix.columns)
+    portfolio = matrix.to_numpy() @ weights if n else np.empty(0)
+    for alpha in (0.95, 0.99):
+        for name, fn in (
+            ("historical", m.historical_var),
+            ("parametric", m.parametric_var),
+            ("cornish_fisher", m.cornish_fisher_var),
+        ):
+            tag = f"{int(alpha * 100)}_{name}"
             try:
-                add(metric, fn(r, periods_per_year=bars_per_year, min_obs=min_obs), n=len(r))
+                if unpriced:  # a held symbol without returns: no partial figure, no 0
+                    raise m.InsufficientHistoryError(
+                        f"no returns in the risk window for held {', '.join(unpriced)}"
+                    )
+                if not weights.any():
+                    rows.add(f"var_{tag}", 0.0, n=n, detail={"why": "no open position"})
+                    rows.add(f"cvar_{tag}", 0.0, n=n, detail={"why": "no open position"})
+                    continue
+                v = fn(portfolio, alpha=alpha, min_obs=min_obs)
+                money = inputs.current_equity
+                rows.add(f"var_{tag}", v.var, n=n, detail={"currency": v.var * money})
+                rows.add(f"cvar_{tag}", v.cvar, n=n, detail={"currency": v.cvar * money})
             except m.InsufficientHistoryError as err:
-                add(metric, None, n=len(r), status="insufficient_history", detail=str(err))
-            except ValueError as err:
-                add(metric, None, n=len(r), status="undefined", detail=str(err))
-        if len(e) >= 2:
-            dd = m.max_drawdown(e)
-            add(
-                "max_drawdown",
-                dd.depth,
-                n=len(e),
-                detail={
-                    "peak": str(equity["ts"].iloc[dd.peak]),
-                    "trough": str(equity["ts"].iloc[dd.trough]),
-                    "duration_bars": dd.duration,
-                },
-            )
-        else:
-            add("max_drawdown", None, n=len(e), status="insufficient_history")
-        con.register("metrics_now", pd.DataFrame(rows))
-        run(con, load_sql("aaiti.risk", "insert_metrics"))
-        con.unregister("metrics_now")
-    return RiskReport(rows)
+                rows.add(f"var_{tag}", None, n=n, status="insufficient_history", detail=str(err))
+                rows.add(f"cvar_{tag}", None, n=n, status="insufficient_history", detail=str(err))
+
+
+def _portfolio_rows(rows: _Rows, matrix, weights, *, bars_per_year: float, min_obs: int) -> None:
+    n = len(matrix)
+    if n < min_obs:
+        rows.add("portfolio_volatility", None, n=n, status="insufficient_history",
+                 detail=f"{n} bars; at least {min_obs} needed")  # fmt: skip
+        return
+    rows.add(
+        "portfolio_volatility",
+        m.portfolio_volatility(
+            weights, matrix.to_numpy(), periods_per_year=bars_per_year, min_obs=min_obs
+        ),
+        n=n,
+    )
+    rows.add(
+        "correlation",
+        None if matrix.shape[1] < 2 else float(matrix.corr().to_numpy()[0, 1]),
+        n=n,
+        detail=matrix.corr().round(4).to_dict(),
+    )
+
+
+def _exposure_rows(rows: _Rows, inputs: RiskInputs) -> None:
+    positions = inputs.positions
+    gross = sum(abs(v) for v in positions.values())
+    rows.add("gross_exposure", gross / inputs.current_equity, n=len(positions))
+    rows.add(
+        "concentration_hhi",
+        m.herfindahl(list(positions.values())) if gross else None,
+        n=len(positions),
+        status="ok" if gross else "no_exposure",
+    )
+
+
+def _record_rows(rows: _Rows, equity: pd.DataFrame, *, bars_per_year: float, min_obs: int) -> None:
+    """The account's own record: Sharpe, Sortino, maximum drawdown."""
+    e = equity["equity"].to_numpy(float)
+    r = np.diff(e) / e[:-1] if len(e) > 1 else np.empty(0)
+    for metric, fn in (("sharpe", m.sharpe_ratio), ("sortino", m.sortino_ratio)):
+        try:
+            rows.add(metric, fn(r, periods_per_year=bars_per_year, min_obs=min_obs), n=len(r))
+        except m.InsufficientHistoryError as err:
+            rows.add(metric, None, n=len(r), status="insufficient_history", detail=str(err))
+        except ValueError as err:
+            rows.add(metric, None, n=len(r), status="undefined", detail=str(err))
+    if len(e) < 2:
+        rows.add("max_drawdown", None, n=len(e), status="insufficient_history")
+        return
+    dd = m.max_drawdown(e)
+    rows.add(
+        "max_drawdown",
+        dd.depth,
+        n=len(e),
+        detail={
+            "peak": str(equity["ts"].iloc[dd.peak]),
+            "trough": str(equity["ts"].iloc[dd.trough]),
+            "duration_bars": dd.duration,
+        },
+    )
