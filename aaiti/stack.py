@@ -26,6 +26,9 @@ from aaiti.supervisor import beating, read_state
 
 #: Started in this order, stopped in the reverse: the supervisor starts last, stops first.
 COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve", "metrics", "supervisor")
+#: glibc's malloc arenas per service (its default, 8 per core, lets a threaded server's
+#: freed memory stay resident in arenas of their own); an environment value wins.
+ARENAS = "2"
 #: What ``aaiti-serve`` registers (flows/deployments.py); serve is up when all are there.
 SERVED_DEPLOYMENTS = frozenset(
     {"pipeline", "risk", "monitor", "train", "backtest", "ingest", "evaluate"}
@@ -293,7 +296,7 @@ def start(settings: Settings, c: Component, *, repo: Path) -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=child_environment(c.env),
+            env={"MALLOC_ARENA_MAX": ARENAS, **child_environment(c.env)},
             cwd=repo,
             start_new_session=True,
         )

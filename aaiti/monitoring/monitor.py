@@ -133,7 +133,7 @@ def monitor_champion(
     now: datetime | None = None,
 ) -> MonitorResult:
     """One drift run for the champion of a timeframe; everything it found is written."""
-    from aaiti.ml.train import load_features, tracker_for
+    from aaiti.ml.train import tracker_for
 
     timeframe = timeframe or settings.timeframe
     tracker = tracker or tracker_for(settings)
@@ -143,97 +143,40 @@ def monitor_champion(
     champion = tracker.by_alias(name, CHAMPION)
     if champion is None:
         return MonitorResult(name, None, f"no champion for {name}: nothing to monitor")
-    inputs = tracker.model_inputs(champion)
-    streams, used = inputs.streams, inputs.features
-    ref_start = pd.Timestamp(champion.params["data_start"])
-    ref_end = pd.Timestamp(champion.params["data_end"])
-    features = load_features(settings, timeframe)
-    features = features[features["symbol"].isin(streams)]
-    reference = features[(features["ts"] >= ref_start) & (features["ts"] <= ref_end)]
-    current = _current_window(features, settings.monitor_current_bars)
-    booster = tracker.load(name, CHAMPION)
-    sides = {}
-    for side, frame in (("reference", reference), ("current", current)):
-        X = model_inputs(frame.reset_index(drop=True), streams=streams)[used]
-        X[PREDICTION_COLUMN] = np.asarray(booster.inplace_predict(X[used]), dtype=float)
-        sides[side] = X
-    drift_columns = [c for c in used if not c.startswith("is_")]  # stream one-hots: mix, not drift
-    drift = data_drift(
-        sides["reference"],
-        sides["current"],
-        columns=drift_columns,
-        method=settings.monitor_drift_method,
-        threshold=settings.monitor_drift_threshold,
-        drift_share=settings.monitor_drift_share,
-        prediction_column=PREDICTION_COLUMN,
-    )
+    w = _windows(settings, tracker, champion, timeframe)
+    drift = _drift(settings, tracker.load(name, CHAMPION), w)
     drift_run_id = f"{name}-v{champion.version}-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     path = settings.data_dir / "reports" / "drift" / f"{drift_run_id}.html"
     drift.save_html(path)
     tracker.log_artifact_file(champion.run_id, path, "drift")
-
     reference_auc = champion.metrics.get("oos_auc")
     with warehouse.writer(purpose=f"monitor {name}") as con:
         labelled, current_auc = _live_quality(
-            con,
-            features,
-            name=name,
-            version=champion.version,
-            timeframe=timeframe,
-            settings=settings,
-            since=current["ts"].min(),
-        )
+            con, w.features, name=name, version=champion.version, timeframe=timeframe,
+            settings=settings, since=w.current["ts"].min(),
+        )  # fmt: skip
         decay = (
             reference_auc - current_auc
             if current_auc is not None and reference_auc is not None
             else None
         )
-        last = one(con, load_sql(_SQL, "last_triggered_retrain"), [name])[0]
-        decision = decide_retrain(
-            drifted_share=drift.drifted_share,
-            share_threshold=settings.monitor_drift_share,
-            auc_decay=decay,
-            max_auc_decay=settings.monitor_max_auc_decay,
-            last_triggered_at=last,
-            cooldown=timedelta(hours=settings.monitor_retrain_cooldown_hours),
-            now=now,
-            enabled=settings.monitor_retrain,
-        )
-        pred = drift.prediction
+        decision = _decide(con, settings, name, drift, decay, now)
         run(
             con,
             load_sql(_SQL, "drift_run_insert"),
             [
                 drift_run_id, now, name, champion.version, champion.run_id,
-                reference["ts"].min(), reference["ts"].max(),
-                current["ts"].min(), current["ts"].max(),
-                len(reference), len(current),
+                w.reference["ts"].min(), w.reference["ts"].max(),
+                w.current["ts"].min(), w.current["ts"].max(),
+                len(w.reference), len(w.current),
                 settings.monitor_drift_method, settings.monitor_drift_threshold,
                 drift.drifted_share, drift.dataset_drift,
-                pred.score if pred else None, pred.drifted if pred else None,
+                drift.prediction.score if drift.prediction else None,
+                drift.prediction.drifted if drift.prediction else None,
                 labelled, current_auc, reference_auc, str(path),
             ],
         )  # fmt: skip
-        rows = [("feature", c) for c in drift.features] + ([("prediction", pred)] if pred else [])
-        con.register(
-            "drift_rows",
-            pd.DataFrame(
-                [
-                    {
-                        "drift_run_id": drift_run_id,
-                        "kind": kind,
-                        "column_name": c.column,
-                        "method": c.method,
-                        "score": c.score,
-                        "threshold": c.threshold,
-                        "drifted": c.drifted,
-                    }
-                    for kind, c in rows
-                ]
-            ),
-        )
-        run(con, load_sql(_SQL, "drift_metrics_insert"))
-        con.unregister("drift_rows")
+        _write_scores(con, drift_run_id, drift)
         run(
             con,
             load_sql(_SQL, "retrain_decision_insert"),
@@ -252,8 +195,95 @@ def monitor_champion(
                 ),
                 at=now,
             )
-    message = (
-        f"{name} v{champion.version}: drifted share {drift.drifted_share:.0%} "
+    message = _summary(settings, name, champion.version, drift, decision, labelled, current_auc)
+    log.info(message)
+    return MonitorResult(
+        name, champion.version, message, drift_run_id, drift, decision, str(path), labelled,
+        current_auc, reference_auc,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Windows:
+    features: pd.DataFrame  # the champion's streams, all bars
+    reference: pd.DataFrame  # its training window
+    current: pd.DataFrame  # the recent bars it is judged on
+    streams: list[str]
+    used: list[str]  # its input columns
+
+
+def _windows(settings: Settings, tracker: Tracker, champion, timeframe: str) -> _Windows:
+    """The champion's training window and the current window of its streams' features."""
+    from aaiti.ml.train import load_features
+
+    inputs = tracker.model_inputs(champion)
+    features = load_features(settings, timeframe)
+    features = features[features["symbol"].isin(inputs.streams)]
+    start = pd.Timestamp(champion.params["data_start"])
+    end = pd.Timestamp(champion.params["data_end"])
+    return _Windows(
+        features,
+        features[(features["ts"] >= start) & (features["ts"] <= end)],
+        _current_window(features, settings.monitor_current_bars),
+        inputs.streams,
+        inputs.features,
+    )
+
+
+def _drift(settings: Settings, booster, w: _Windows) -> DriftResult:
+    """Drift of the inputs and of the champion's predictions, reference against current."""
+    sides = {}
+    for side, frame in (("reference", w.reference), ("current", w.current)):
+        X = model_inputs(frame.reset_index(drop=True), streams=w.streams)[w.used]
+        X[PREDICTION_COLUMN] = np.asarray(booster.inplace_predict(X[w.used]), dtype=float)
+        sides[side] = X
+    return data_drift(
+        sides["reference"],
+        sides["current"],
+        columns=[c for c in w.used if not c.startswith("is_")],  # stream one-hots: mix
+        method=settings.monitor_drift_method,
+        threshold=settings.monitor_drift_threshold,
+        drift_share=settings.monitor_drift_share,
+        prediction_column=PREDICTION_COLUMN,
+    )
+
+
+def _decide(
+    con, settings: Settings, name: str, drift: DriftResult, decay: float | None, now: datetime
+):
+    last = one(con, load_sql(_SQL, "last_triggered_retrain"), [name])[0]
+    return decide_retrain(
+        drifted_share=drift.drifted_share,
+        share_threshold=settings.monitor_drift_share,
+        auc_decay=decay,
+        max_auc_decay=settings.monitor_max_auc_decay,
+        last_triggered_at=last,
+        cooldown=timedelta(hours=settings.monitor_retrain_cooldown_hours),
+        now=now,
+        enabled=settings.monitor_retrain,
+    )
+
+
+def _write_scores(con, drift_run_id: str, drift) -> None:
+    pred = drift.prediction
+    rows = [("feature", c) for c in drift.features] + ([("prediction", pred)] if pred else [])
+    frame = pd.DataFrame(
+        [
+            {"drift_run_id": drift_run_id, "kind": kind, "column_name": c.column,
+             "method": c.method, "score": c.score, "threshold": c.threshold,
+             "drifted": c.drifted}
+            for kind, c in rows
+        ]
+    )  # fmt: skip
+    con.register("drift_rows", frame)
+    run(con, load_sql(_SQL, "drift_metrics_insert"))
+    con.unregister("drift_rows")
+
+
+def _summary(settings, name, version, drift, decision, labelled, current_auc) -> str:
+    pred = drift.prediction
+    return (
+        f"{name} v{version}: drifted share {drift.drifted_share:.0%} "
         f"({sum(f.drifted for f in drift.features)}/{len(drift.features)} features, "
         f"{settings.monitor_drift_method} ≥ {settings.monitor_drift_threshold}); "
         f"prediction drift {pred.score:.3f}; "
@@ -263,19 +293,6 @@ def monitor_champion(
             else f"live quality not judged yet ({labelled} matured predictions)"
         )
         + f"; {decision.reason}"
-    )
-    log.info(message)
-    return MonitorResult(
-        name,
-        champion.version,
-        message,
-        drift_run_id,
-        drift,
-        decision,
-        str(path),
-        labelled,
-        current_auc,
-        reference_auc,
     )
 
 
