@@ -15,6 +15,7 @@ import logging
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -180,33 +181,91 @@ def train_and_register(
         )
     streams = sorted(features["symbol"].unique())
     ds = dataset_for(features, cfg, streams=streams)
+    c = _candidate(ds, cfg, map_folds)
+    champion = tracker.by_alias(name, CHAMPION)
+    champ_params, champ_wf = _champion_on_the_same_folds(champion, ds, cfg, c, map_folds)
+    trials = max(cfg.search_budget, 1) + (champion is not None and champ_params != c.params)
+    spec, judged, champ_judged = judge_strategies(
+        settings, cfg, name=name, ds=ds, wf=c.wf, champ_wf=champ_wf, champion=champion,
+        trials=trials,
+    )  # fmt: skip
+    info, data_start, data_end = _log_run(
+        settings, tracker, cfg, ds, c, name=name, timeframe=timeframe, streams=streams,
+        judged=judged, champion_auc=champ_wf.overall.auc if champ_wf else None,
+    )  # fmt: skip
+    decision = decide_and_deploy(
+        settings,
+        tracker,
+        name=name,
+        version=info.version,
+        run_id=info.run_id,
+        champion=champion,
+        spec=spec,
+        judged=judged,
+        champ_judged=champ_judged,
+        wf=c.wf,
+        ds=ds,
+        same_config=champ_params == c.params,
+    )
+    return TrainingReport(
+        name,
+        info.version,
+        info.run_id,
+        decision.promoted,
+        decision.reason,
+        {k: float(v) for k, v in c.wf.overall.as_dict().items()},
+        c.base,
+        champion.version if champion else None,
+        data_start,
+        data_end,
+        len(ds.labelled),
+        judged.evaluation.summary(),
+        decision.qualified,
+        decision.qualification,
+    )
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    params: dict
+    folds: list
+    wf: Any  # WalkForwardResult
+    base: dict
+
+
+def _candidate(ds, cfg, map_folds: FoldMap) -> _Candidate:
+    """The searched parameters, walked forward, beside the baselines and the shuffled-label
+    control on the same folds."""
     folds = make_folds(ds, cfg)
     params = search_params(ds, cfg, folds, map_folds=map_folds)
     wf = walk_forward_evaluate(ds, cfg, params=params, folds=folds, map_folds=map_folds)
     shuffled = walk_forward_evaluate(
         ds, cfg, params=params, folds=folds, shuffle_labels=True, map_folds=map_folds
     )
-    base = baselines(ds, wf, shuffled)
+    return _Candidate(params, folds, wf, baselines(ds, wf, shuffled))
 
-    champion = tracker.by_alias(name, CHAMPION)
-    champion_auc, champ_wf, champ_params = None, None, None
-    if champion is not None:
-        champ_params = json.loads(champion.params.get("xgb_params", "{}")) or cfg.params
-        champ_wf = walk_forward_evaluate(
-            ds, cfg, params=champ_params, folds=folds, map_folds=map_folds
-        )
-        champion_auc = champ_wf.overall.auc
-    trials = max(cfg.search_budget, 1) + (champion is not None and champ_params != params)
-    spec, judged, champ_judged = judge_strategies(
-        settings, cfg, name=name, ds=ds, wf=wf, champ_wf=champ_wf, champion=champion, trials=trials
-    )
 
+def _champion_on_the_same_folds(champion, ds, cfg, c: _Candidate, map_folds: FoldMap):
+    """(the champion's parameters, its walk-forward on the candidate's folds), or Nones."""
+    if champion is None:
+        return None, None
+    params = json.loads(champion.params.get("xgb_params", "{}")) or cfg.params
+    wf = walk_forward_evaluate(ds, cfg, params=params, folds=c.folds, map_folds=map_folds)
+    return params, wf
+
+
+def _log_run(settings, tracker, cfg, ds, c: _Candidate, *, name, timeframe, streams, judged,
+             champion_auc):  # fmt: skip
+    """The final fit on every labelled row, logged to MLflow as a new registered version."""
     rows = ds.labelled
     trained_ts = ds.meta["ts"].iloc[rows]
-    booster = fit_final(ds, cfg, params=params, rounds=wf.mean_best_iteration)
+    wf = c.wf
+    booster = fit_final(ds, cfg, params=c.params, rounds=wf.mean_best_iteration)
     calib = calibration_table(wf.oos["label"].to_numpy(), wf.oos["proba"].to_numpy())
     equity = equity_by_symbol(ds, wf, timeframe)
-    metrics = run_metrics(wf=wf, base=base, equity=equity, judged=judged, champion_auc=champion_auc)
+    metrics = run_metrics(
+        wf=wf, base=c.base, equity=equity, judged=judged, champion_auc=champion_auc
+    )
     fingerprint = {
         "training_rows_sha256": ds.fingerprint(),
         "dbt_manifest_sha256": _manifest_hash(settings),
@@ -218,7 +277,7 @@ def train_and_register(
         booster=booster,
         params={
             **{k: v for k, v in cfg.as_dict().items() if k != "params"},
-            "xgb_params": json.dumps(params),
+            "xgb_params": json.dumps(c.params),
             "n_streams": len(streams),
             "n_features": len(ds.feature_names),
             "data_start": data_start,
@@ -239,12 +298,12 @@ def train_and_register(
         },
         artifacts=run_artifacts(
             cfg=cfg,
-            params=params,
+            params=c.params,
             ds=ds,
             streams=streams,
             wf=wf,
             calib=calib,
-            base=base,
+            base=c.base,
             equity=equity,
             fingerprint=fingerprint,
             judged=judged,
@@ -252,38 +311,7 @@ def train_and_register(
         figures={"feature_importance.png": importance_figure(booster, title=f"{name}: total gain")},
         input_example=ds.X.iloc[rows[-5:]].reset_index(drop=True),
     )
-
-    decision = decide_and_deploy(
-        settings,
-        tracker,
-        name=name,
-        version=info.version,
-        run_id=info.run_id,
-        champion=champion,
-        spec=spec,
-        judged=judged,
-        champ_judged=champ_judged,
-        wf=wf,
-        ds=ds,
-        same_config=champ_params == params,
-    )
-    promoted = decision.promoted
-    return TrainingReport(
-        name,
-        info.version,
-        info.run_id,
-        promoted,
-        decision.reason,
-        {k: float(v) for k, v in wf.overall.as_dict().items()},
-        base,
-        champion.version if champion else None,
-        data_start,
-        data_end,
-        len(rows),
-        judged.evaluation.summary(),
-        decision.qualified,
-        decision.qualification,
-    )
+    return info, data_start, data_end
 
 
 def run_metrics(*, wf, base, equity, judged, champion_auc) -> dict[str, float]:

@@ -323,42 +323,61 @@ def trading_cycle(
 
 
 def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingReport:
-    account, name, now = settings.trading_account, model_name(timeframe), datetime.now(UTC)
+    """Load the book, the strategy and the new bars; step through them; save."""
+    account, now = settings.trading_account, datetime.now(UTC)
     report = TradingReport()
     book = _load_book(con, settings, now)
-    broker = book.broker
     if book.live_orders and order_client is None:
         report.events.append(
             f"{len(book.live_orders)} live order(s) open on the exchange are not reconciled: "
             "live trading is off for this cycle"
         )
     gate = load_gate(con, settings)
+    spec, qualified, why = _strategy(con, settings, timeframe, report)
+    _blocked(con, settings, timeframe, book, report)
+    peak = one(con, load_sql(_SQL, "equity_peak"), [account])[0]
+    if peak:
+        gate.state.peak_equity = max(gate.state.peak_equity or peak, peak)
+    bars = _new_bars(con, settings, timeframe, spec, qualified=qualified, report=report)
+    if bars.empty:
+        save_gate(con, settings, gate)
+        report.halted = gate.state.halted
+        return report
+    session = _session(con, settings, timeframe, spec, qualified, book, gate)
+    rows = _Rows()
+    _step_bars(con, settings, timeframe, session, book, bars, order_client, rows, report, now)
+    if not qualified:
+        report.events.append(f"strategy {spec.name}@{spec.version} stands aside: {why}")
+    _save(con, settings, book, session, rows, report, now=now)
+    return report
+
+
+def _strategy(con, settings: Settings, timeframe: str, report: TradingReport):
+    """The deployed strategy, whether it may trade and why (an operator's switch outranks
+    its qualification)."""
     spec, qualified, why = strategy_for(
         load_state(con, name=settings.trading_strategy, timeframe=timeframe), settings, timeframe
     )
     off = disabled_reason(con, name=settings.trading_strategy, timeframe=timeframe)
-    if off is not None:  # an operator's switch outranks the qualification
+    if off is not None:
         qualified, why = False, off
     report.strategy, report.qualified, report.strategy_reason = spec.version, qualified, why
-    _blocked(con, settings, timeframe, book, report)
-    history = dict(
-        con.sql(
-            load_sql(_SQL, "instrument_history"), params=[timeframe, settings.symbols]
-        ).fetchall()
-    )
-    risk_known = all(history.get(s, 0) >= settings.risk_min_history_bars for s in settings.symbols)
-    peak = one(con, load_sql(_SQL, "equity_peak"), [account])[0]
-    if peak:
-        gate.state.peak_equity = max(gate.state.peak_equity or peak, peak)
+    return spec, qualified, why
+
+
+def _new_bars(
+    con, settings: Settings, timeframe: str, spec: StrategySpec, *, qualified: bool, report
+) -> pd.DataFrame:
+    """The closed bars this account has not stepped through, with the pinned model's
+    predictions."""
+    account, name = settings.trading_account, model_name(timeframe)
     bars = (
         con.sql(load_sql(_SQL, "new_bars"), params=[timeframe, settings.symbols, name, account])
         .to_arrow_table()
         .to_pandas()
     )
     if bars.empty:
-        save_gate(con, settings, gate)
-        report.halted = gate.state.halted
-        return report
+        return bars
     preds = (
         con.sql(
             load_sql(_SQL, "predictions_at"),
@@ -367,46 +386,58 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
         .to_arrow_table()
         .to_pandas()
     )
-    bars = with_predictions(bars, preds)
     if qualified and preds.empty:
         report.events.append(
             f"no predictions of the strategy's pinned {name} v{spec.model_version} for the new "
             "bars: no entries (is another version champion? `aaiti train` evaluates it)"
         )
+    return with_predictions(bars, preds)
+
+
+def _session(con, settings: Settings, timeframe: str, spec, qualified, book: Book, gate) -> Session:
+    account = settings.trading_account
+    history = dict(
+        con.sql(
+            load_sql(_SQL, "instrument_history"), params=[timeframe, settings.symbols]
+        ).fetchall()
+    )
     states = {
         sym: StreamState(int(p), int(h), _num(st), _num(tg))
         for sym, p, h, st, tg in con.sql(load_sql(_SQL, "streams_get"), params=[account]).fetchall()
     }
-    session = Session(
+    return Session(
         spec=spec,
         params=params_of(spec, bars_per_year=YEAR_S / (timeframe_ms(timeframe) / 1000)),
         account=account,
         timeframe=timeframe,
-        broker=broker,
+        broker=book.broker,
         gate=gate,
         states=states,
         qualified=qualified,
-        risk_known=risk_known,
+        risk_known=all(
+            history.get(s, 0) >= settings.risk_min_history_bars for s in settings.symbols
+        ),
         busy=lambda sym: any(
             o.symbol == sym and o.status in OPEN_STATES for o in book.live_orders.values()
         ),
     )
-    rows = _Rows()
-    newest = bars["ts"].max()
-    stale_bars_skipped = 0
+
+
+def _step_bars(con, settings, timeframe, session, book, bars, order_client, rows, report, now):
+    """Each new bar in time order. Live, only the newest close decides, and only when the
+    account agrees with the exchange; older bars are caught up without trading."""
+    account, newest, caught_up = settings.trading_account, bars["ts"].max(), 0
     router = (
         _live_router(order_client, book, rows, report, now, timeframe) if order_client else None
     )
     for ts, group in bars.groupby("ts", sort=True):
+        decide = True
         if order_client is not None:
             _reconcile_live(order_client, book, group, rows, report, now)
-        decide = order_client is None or (
-            ts == newest
-            and _account_agrees(
+            caught_up += ts != newest
+            decide = ts == newest and _account_agrees(
                 con, settings, order_client, book, session, group, rows, report, now
             )
-        )
-        stale_bars_skipped += 0 if decide else 1
         step = session.step(ts, stream_bars(group), decide=decide, route=router)
         _collect(step, rows, book, report, account=account, timeframe=timeframe, now=now, ts=ts)
         for b in group.itertuples(index=False):
@@ -415,15 +446,11 @@ def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingRepo
                 con, load_sql(_SQL, "cursor_upsert"), [account, b.exchange, b.symbol, timeframe, ts]
             )
         report.bars += len(group)
-    if not qualified:
-        report.events.append(f"strategy {spec.name}@{spec.version} stands aside: {why}")
-    if stale_bars_skipped:
+    if caught_up:
         report.events.append(
-            f"live: {stale_bars_skipped} older closed bar(s) caught up without trading; "
+            f"live: {caught_up} older closed bar(s) caught up without trading; "
             "only the newest close sends orders"
         )
-    _save(con, settings, book, session, rows, report, now=now)
-    return report
 
 
 @dataclass
