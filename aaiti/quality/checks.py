@@ -131,8 +131,41 @@ def raw_batch(
       :func:`cross_timeframe_diff` (NaN when there are none).
     """
     out = frame.sort_values("ts", kind="stable").reset_index(drop=True)
-    d: dict[str, np.ndarray] = {}
     step_s = timeframe_ms(timeframe) // 1000
+    d = _time_columns(out, step_s=step_s, now=now)
+    released_mask = (
+        out["ts"].isin(pd.DatetimeIndex(list(released))).to_numpy()
+        if released
+        else (np.zeros(len(out), dtype=bool))
+    )
+    consecutive = np.zeros(len(out), dtype=bool)
+    consecutive[1:] = d["gap_bars_before"][1:] == 0
+    _price_columns(out, d, consecutive, step_s=step_s, max_move=max_move,
+                   confirm_bars=confirm_bars, released_mask=released_mask)  # fmt: skip
+    _volume_columns(out, d, consecutive, confirm_bars=confirm_bars, released_mask=released_mask,
+                    volume_rule=volume_rule)  # fmt: skip
+    d["timeframe_mismatch"] = (
+        cross_timeframe_diff(out, finer, coarse_tf=timeframe, fine_tf=finer_timeframe)
+        if finer is not None and finer_timeframe
+        else np.full(len(out), np.nan)
+    )
+    derived = pd.DataFrame({k: d[k] for k in DERIVED}, index=out.index)
+    return pd.concat([out, derived], axis=1)
+
+
+#: The derived columns, in the order they follow the candle's own (volume_z, volume_shift
+#: and volume_unconfirmed come right after the candle's columns).
+DERIVED = (
+    "ts_epoch_s", "ts_offset_s", "seconds_in_future", "max_open_close", "min_open_close",
+    "gap_bars_before", "ts_step_s", "gap_hours_before", "move_from_accepted", "level_shift",
+    "unconfirmed_jump", "spike", "stale_run", "zero_volume_run", "wick_beyond",
+    "wick_unconfirmed", "frozen_run", "timeframe_mismatch",
+)  # fmt: skip
+
+
+def _time_columns(out: pd.DataFrame, *, step_s: int, now: datetime) -> dict[str, np.ndarray]:
+    """The grid: offsets, steps and holes between the rows, and how far in the future."""
+    d: dict[str, np.ndarray] = {}
     epoch = ((out["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
     d["ts_epoch_s"] = epoch
     d["ts_offset_s"] = epoch % step_s
@@ -146,24 +179,30 @@ def raw_batch(
     ts_step[1:] = np.diff(epoch)
     d["ts_step_s"] = ts_step
     d["gap_hours_before"] = gap * step_s / 3600.0
+    return d
 
+
+def _price_columns(
+    out: pd.DataFrame,
+    d: dict[str, np.ndarray],
+    consecutive: np.ndarray,
+    *,
+    step_s: int,
+    max_move: float,
+    confirm_bars: int,
+    released_mask: np.ndarray,
+) -> None:
+    """Moves from the accepted level, spikes, wicks and frozen runs."""
     close = out["close"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_c = np.log(close)
-    released_mask = (
-        out["ts"].isin(pd.DatetimeIndex(list(released))).to_numpy()
-        if released
-        else (np.zeros(len(out), dtype=bool))
-    )
     move, shift, pending = _moves_from_accepted(
-        log_c, epoch // step_s, float(max_move), int(confirm_bars), released_mask
+        log_c, d["ts_epoch_s"] // step_s, float(max_move), int(confirm_bars), released_mask
     )
     d["move_from_accepted"] = move
     d["level_shift"] = shift
     d["unconfirmed_jump"] = pending
     r = np.full(len(out), np.nan)
-    consecutive = np.zeros(len(out), dtype=bool)
-    consecutive[1:] = gap[1:] == 0
     r[1:] = log_c[1:] - log_c[:-1]
     r[~consecutive] = np.nan
     r_out = np.full(len(out), np.nan)
@@ -171,17 +210,7 @@ def raw_batch(
     with np.errstate(invalid="ignore"):
         across = np.full(len(out), np.nan)
         across[1:-1] = np.abs(log_c[2:] - log_c[:-2])
-        spike = np.minimum(np.abs(r), np.abs(r_out)) - across
-    d["spike"] = spike
-
-    volume = out["volume"].to_numpy(float)
-    same_close = np.zeros(len(out), dtype=bool)
-    same_close[1:] = (close[1:] == close[:-1]) & consecutive[1:]
-    zero = volume == 0
-    # a stale run: zero-volume bars whose close does not move (its first bar included)
-    stale = zero & (same_close | np.concatenate([same_close[1:], [False]]))
-    d["stale_run"] = _run_lengths(stale)
-    d["zero_volume_run"] = _run_lengths(zero)
+        d["spike"] = np.minimum(np.abs(r), np.abs(r_out)) - across
     d["wick_beyond"] = _wick_beyond(out, d["max_open_close"], d["min_open_close"])
     d["wick_unconfirmed"] = _newest_wick(out, d, consecutive, max_move)
     o, h, lo = (out[k].to_numpy(float) for k in ("open", "high", "low"))
@@ -190,6 +219,28 @@ def raw_batch(
     frozen[1:] = flat[1:] & (close[1:] == close[:-1]) & consecutive[1:]
     frozen[:-1] |= frozen[1:] & flat[:-1]  # the run's first bar too
     d["frozen_run"] = _run_lengths(frozen)
+
+
+def _volume_columns(
+    out: pd.DataFrame,
+    d: dict[str, np.ndarray],
+    consecutive: np.ndarray,
+    *,
+    confirm_bars: int,
+    released_mask: np.ndarray,
+    volume_rule: VolumeRule | None,
+) -> None:
+    """Stale and zero-volume runs, and volume outliers (a released bar starts a new
+    reference window, as it does for prices)."""
+    close = out["close"].to_numpy(float)
+    volume = out["volume"].to_numpy(float)
+    same_close = np.zeros(len(out), dtype=bool)
+    same_close[1:] = (close[1:] == close[:-1]) & consecutive[1:]
+    zero = volume == 0
+    # a stale run: zero-volume bars whose close does not move (its first bar included)
+    stale = zero & (same_close | np.concatenate([same_close[1:], [False]]))
+    d["stale_run"] = _run_lengths(stale)
+    d["zero_volume_run"] = _run_lengths(zero)
     cuts = [0, *np.flatnonzero(released_mask).tolist(), len(out)]
     parts = [
         volume_outliers(volume[a:b], rule=volume_rule or VolumeRule(), confirm=confirm_bars)
@@ -198,12 +249,6 @@ def raw_batch(
     ]
     for k, name in enumerate(("volume_z", "volume_shift", "volume_unconfirmed")):
         out[name] = np.concatenate([p[k] for p in parts]) if parts else np.array([])
-    d["timeframe_mismatch"] = (
-        cross_timeframe_diff(out, finer, coarse_tf=timeframe, fine_tf=finer_timeframe)
-        if finer is not None and finer_timeframe
-        else np.full(len(out), np.nan)
-    )
-    return pd.concat([out, pd.DataFrame(d, index=out.index)], axis=1)
 
 
 @dataclass(frozen=True)
