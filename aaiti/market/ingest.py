@@ -192,165 +192,187 @@ def ingest_stream(
         raise InvalidRangeError(
             f"since ({since:%Y-%m-%d %H:%M}) must be before until ({until:%Y-%m-%d %H:%M})"
         )
-    run_id = f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    step = timedelta(milliseconds=timeframe_ms(stream.timeframe))
-    breaker: CircuitBreaker | None = getattr(source, "breaker", None)
-    started = time.monotonic()
-    tally = _Tally()
-    replay_step: replay_mod.ReplayStep | None = None
+    job = _Run(
+        warehouse, source, stream, kind=kind, replay=replay,
+        run_id=f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+    )  # fmt: skip
+    since, until = job.start(
+        since=since, until=until, default_since=default_since,
+        default_lookback_bars=default_lookback_bars, now=now,
+    )  # fmt: skip
+    try:
+        if until is None or since is None or since < until:
+            for page in source.fetch(stream, since=since, until=until):
+                job.take(page, now=now, progress=progress)
+                if job.buffered >= flush_rows:
+                    job.flush(final=False)
+        job.flush(final=True)
+    except BaseException as err:
+        job.finish(status="failed", error=f"{type(err).__name__}: {err}")
+        raise
+    job.finish(status="ok", error=None)
+    return job.report(since=since, until=until)
 
-    with warehouse.writer(purpose=f"{kind} {stream}") as con:
-        for stale_id, pid in con.execute(
-            load_sql(_SQL, "runs_running"), [stream.exchange, stream.symbol, stream.timeframe]
-        ).fetchall():
-            if not _pid_alive(pid):
-                run(con, load_sql(_SQL, "run_abandon"), [stale_id])
-        if breaker is not None:
-            _load_breaker(con, breaker)
-        hwm = high_water_mark(con, stream=stream)
-        if replay is not None:
-            candles = source.candles(stream)  # type: ignore[attr-defined]
-            replay_step = replay_mod.next_step(
-                candles,
-                released_until=replay_mod.replay_clock(con, stream),
-                start=replay.start,
-                bars_per_run=replay.bars_per_run,
-                timeframe=stream.timeframe,
-            )
-            if kind == "ingest":
-                since = since or (hwm + step if hwm else None)
-                until = replay_step.until
-            else:  # a backfill may not run ahead of the replay clock
-                released = replay_mod.replay_clock(con, stream) or _utc(replay.start)
-                until = min(until, released) if until else released
-        elif since is None:
-            if hwm is not None:
-                since = hwm + step
-            elif default_since is not None:
-                since = default_since
-            else:
-                since = (now or datetime.now(UTC)) - step * default_lookback_bars
-        run(
-            con,
-            load_sql(_SQL, "run_start"),
-            [
-                run_id,
-                os.getpid(),
-                kind,
-                source.name,
-                stream.exchange,
-                stream.symbol,
-                stream.timeframe,
-                since,
-                until,
-                datetime.now(UTC),
-            ],
+
+class _Run:
+    """One ingest run's shell: its record, its window, its buffer and its flushes (each
+    flush one writer transaction)."""
+
+    def __init__(self, warehouse: Warehouse, source: CandleSource, stream: Stream, *,
+                 kind: str, replay: ReplayConfig | None, run_id: str) -> None:  # fmt: skip
+        self.warehouse, self.source, self.stream = warehouse, source, stream
+        self.kind, self.replay, self.run_id = kind, replay, run_id
+        self.breaker: CircuitBreaker | None = getattr(source, "breaker", None)
+        self.started = time.monotonic()
+        self.tally = _Tally()
+        self.replay_step: replay_mod.ReplayStep | None = None
+        self.buffer: list[pd.DataFrame] = []
+        self.buffered = 0
+
+    def start(self, *, since, until, default_since, default_lookback_bars, now):
+        """Abandon dead runs of the stream, load the breaker, decide the window and record
+        the run as running; the window (since, until)."""
+        stream, replay = self.stream, self.replay
+        step = timedelta(milliseconds=timeframe_ms(stream.timeframe))
+        with self.warehouse.writer(purpose=f"{self.kind} {stream}") as con:
+            for stale_id, pid in con.execute(
+                load_sql(_SQL, "runs_running"), [stream.exchange, stream.symbol, stream.timeframe]
+            ).fetchall():
+                if not _pid_alive(pid):
+                    run(con, load_sql(_SQL, "run_abandon"), [stale_id])
+            if self.breaker is not None:
+                _load_breaker(con, self.breaker)
+            hwm = high_water_mark(con, stream=stream)
+            if replay is not None:
+                since, until = self._replay_window(con, hwm, step, since, until)
+            elif since is None:
+                if hwm is not None:
+                    since = hwm + step
+                elif default_since is not None:
+                    since = default_since
+                else:
+                    since = (now or datetime.now(UTC)) - step * default_lookback_bars
+            run(
+                con,
+                load_sql(_SQL, "run_start"),
+                [self.run_id, os.getpid(), self.kind, self.source.name, stream.exchange,
+                 stream.symbol, stream.timeframe, since, until, datetime.now(UTC)],
+            )  # fmt: skip
+        return since, until
+
+    def _replay_window(self, con, hwm, step, since, until):
+        """Under market replay: an ingest releases the next bars; a backfill may not run
+        ahead of the replay clock."""
+        replay, stream = self.replay, self.stream
+        assert replay is not None
+        candles = self.source.candles(stream)  # type: ignore[attr-defined]
+        self.replay_step = replay_mod.next_step(
+            candles,
+            released_until=replay_mod.replay_clock(con, stream),
+            start=replay.start,
+            bars_per_run=replay.bars_per_run,
+            timeframe=stream.timeframe,
         )
+        if self.kind == "ingest":
+            return since or (hwm + step if hwm else None), self.replay_step.until
+        released = replay_mod.replay_clock(con, stream) or _utc(replay.start)
+        return since, (min(until, released) if until else released)
 
-    buffer: list[pd.DataFrame] = []
-    buffered = 0
+    def take(self, page: pd.DataFrame, *, now, progress) -> None:
+        """One fetched page: validated, its rejected rows quarantined at once, the rest
+        buffered."""
+        tally, stream = self.tally, self.stream
+        tally.fetched += len(page)
+        checked = split_valid(page, stream=stream, now=now)
+        tally.duplicates += checked.duplicates_dropped
+        tally.notes.extend(checked.notes)
+        if not checked.rejected.empty:
+            tally.rejected += len(checked.rejected)
+            with self.warehouse.writer(purpose=f"{self.kind} {stream}: quarantine") as con:
+                quarantine_rows(
+                    con, checked.rejected, batch_id=self.run_id, source=self.source.name
+                )
+            log.warning(
+                "%s: %d row(s) quarantined, first reason: %s",
+                stream,
+                len(checked.rejected),
+                checked.rejected["reason"].iloc[0],
+            )
+        if not checked.valid.empty:
+            self.buffer.append(checked.valid)
+            self.buffered += len(checked.valid)
+            if progress:
+                progress(checked.valid["ts"].max().to_pydatetime(), tally.fetched)
 
-    def flush(*, final: bool) -> None:
-        nonlocal buffer, buffered
-        batch = pd.concat(buffer, ignore_index=True) if buffer else None
+    def flush(self, *, final: bool) -> None:
+        """The buffer stored, the high-water mark (and, last, the replay clock) advanced and
+        the run's progress recorded, in one transaction."""
+        tally, stream = self.tally, self.stream
+        batch = pd.concat(self.buffer, ignore_index=True) if self.buffer else None
         if batch is not None and not batch.empty:
             before = len(batch)
             batch = batch.drop_duplicates(
                 subset=["exchange", "symbol", "timeframe", "ts"], keep="last"
             ).sort_values("ts")
             tally.duplicates += before - len(batch)
-        with warehouse.writer(purpose=f"{kind} {stream}") as con:
+        with self.warehouse.writer(purpose=f"{self.kind} {stream}") as con:
             if batch is not None and not batch.empty:
-                tally.upsert = tally.upsert + upsert_candles(con, batch, batch_id=run_id)
+                tally.upsert = tally.upsert + upsert_candles(con, batch, batch_id=self.run_id)
                 newest = batch["ts"].max().to_pydatetime()
                 tally.newest = max(tally.newest, newest) if tally.newest else newest
-                advance_high_water_mark(con, source=source.name, stream=stream, newest_ts=newest)
-            if final and replay is not None and replay_step is not None and kind == "ingest":
+                advance_high_water_mark(
+                    con, source=self.source.name, stream=stream, newest_ts=newest
+                )
+            if (
+                final
+                and self.replay is not None
+                and self.replay_step is not None
+                and (self.kind == "ingest")
+            ):
                 replay_mod.save_clock(
                     con,
                     stream,
-                    start=replay.start,
-                    bars_per_run=replay.bars_per_run,
-                    released_until=replay_step.until,
+                    start=self.replay.start,
+                    bars_per_run=self.replay.bars_per_run,
+                    released_until=self.replay_step.until,
                 )
-            if breaker is not None:
-                _save_breaker(con, breaker)
+            if self.breaker is not None:
+                _save_breaker(con, self.breaker)
             u = tally.upsert
             run(
                 con,
                 load_sql(_SQL, "run_progress"),
-                [
-                    run_id,
-                    tally.fetched,
-                    u.inserted,
-                    u.updated,
-                    u.unchanged,
-                    tally.rejected,
-                    getattr(source, "retries", 0),
-                    None,
-                ],
-            )
-        buffer, buffered = [], 0
+                [self.run_id, tally.fetched, u.inserted, u.updated, u.unchanged, tally.rejected,
+                 getattr(self.source, "retries", 0), None],
+            )  # fmt: skip
+        self.buffer, self.buffered = [], 0
 
-    try:
-        if until is None or since is None or since < until:
-            for page in source.fetch(stream, since=since, until=until):
-                tally.fetched += len(page)
-                checked = split_valid(page, stream=stream, now=now)
-                tally.duplicates += checked.duplicates_dropped
-                tally.notes.extend(checked.notes)
-                if not checked.rejected.empty:
-                    tally.rejected += len(checked.rejected)
-                    with warehouse.writer(purpose=f"{kind} {stream}: quarantine") as con:
-                        quarantine_rows(con, checked.rejected, batch_id=run_id, source=source.name)
-                    log.warning(
-                        "%s: %d row(s) quarantined, first reason: %s",
-                        stream,
-                        len(checked.rejected),
-                        checked.rejected["reason"].iloc[0],
-                    )
-                if not checked.valid.empty:
-                    buffer.append(checked.valid)
-                    buffered += len(checked.valid)
-                    if progress:
-                        progress(checked.valid["ts"].max().to_pydatetime(), tally.fetched)
-                if buffered >= flush_rows:
-                    flush(final=False)
-        flush(final=True)
-    except BaseException as err:
-        _finish(
-            warehouse,
-            run_id,
-            tally,
-            source,
-            breaker,
-            status="failed",
-            started=started,
-            error=f"{type(err).__name__}: {err}",
+    def finish(self, *, status: str, error: str | None) -> None:
+        _finish(self.warehouse, self.run_id, self.tally, self.source, self.breaker,
+                status=status, started=self.started, error=error)  # fmt: skip
+
+    def report(self, *, since, until) -> IngestReport:
+        u, tally = self.tally.upsert, self.tally
+        return IngestReport(
+            run_id=self.run_id,
+            kind=self.kind,
+            source=self.source.name,
+            stream=self.stream,
+            since=since,
+            until=until,
+            status="ok",
+            fetched=tally.fetched,
+            inserted=u.inserted,
+            updated=u.updated,
+            unchanged=u.unchanged,
+            rejected=tally.rejected,
+            duplicates=tally.duplicates,
+            retries=getattr(self.source, "retries", 0),
+            duration_s=time.monotonic() - self.started,
+            newest_ts=tally.newest,
+            replay_exhausted=bool(self.replay_step and self.replay_step.exhausted),
+            notes=tuple(tally.notes),
         )
-        raise
-    _finish(warehouse, run_id, tally, source, breaker, status="ok", started=started, error=None)
-    u = tally.upsert
-    return IngestReport(
-        run_id=run_id,
-        kind=kind,
-        source=source.name,
-        stream=stream,
-        since=since,
-        until=until,
-        status="ok",
-        fetched=tally.fetched,
-        inserted=u.inserted,
-        updated=u.updated,
-        unchanged=u.unchanged,
-        rejected=tally.rejected,
-        duplicates=tally.duplicates,
-        retries=getattr(source, "retries", 0),
-        duration_s=time.monotonic() - started,
-        newest_ts=tally.newest,
-        replay_exhausted=bool(replay_step and replay_step.exhausted),
-        notes=tuple(tally.notes),
-    )
 
 
 def _finish(
