@@ -95,15 +95,31 @@ def split_valid(
     key are both rejected ("conflicting duplicate"), since nothing says which is right.
     Out-of-order arrivals are kept, sorted, and named in ``notes``.
     """
-    now = now or datetime.now(UTC)
-    step_ms = timeframe_ms(stream.timeframe)
     missing = [c for c in CANDLE_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"candle frame lacks columns {missing}; expected {list(CANDLE_COLUMNS)}")
     if frame.empty:
         return CheckedCandles(empty_candles(), _empty_rejected(), 0)
-
     raw = frame.loc[:, list(CANDLE_COLUMNS)].reset_index(drop=True)
+    out, checks = _typed(raw)
+    checks |= _row_checks(out, stream=stream, now=now or datetime.now(UTC))
+    names = list(checks)
+    matrix = np.column_stack([np.asarray(checks[n], dtype=bool) for n in names])
+    bad = matrix.any(axis=1)
+    if bad.any():
+        rejected = out[bad].copy()
+        rejected["raw_record"] = _raw_records(raw[bad])
+        rejected["reason"] = [
+            "; ".join(n for n, hit in zip(names, row, strict=True) if hit) for row in matrix[bad]
+        ]
+    else:
+        rejected = _empty_rejected()
+    return _deduplicated(out[~bad], rejected)
+
+
+def _typed(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The candle columns in their types (UTC timestamps, float prices), and which values
+    were missing or not numbers."""
     out = pd.DataFrame(
         {
             "exchange": raw["exchange"].astype(object),
@@ -118,6 +134,12 @@ def split_valid(
         checks[f"{col} is missing"] = raw[col].isna().to_numpy()
         checks[f"{col} is not a number"] = (values.isna() & raw[col].notna()).to_numpy()
         out[col] = values
+    return out, checks
+
+
+def _row_checks(out: pd.DataFrame, *, stream: Stream, now: datetime) -> dict[str, np.ndarray]:
+    """Each rule a candle must keep, as a mask of the rows that break it."""
+    checks: dict[str, np.ndarray] = {}
     with np.errstate(invalid="ignore"):
         o, h, lo, c, v = (out[k].to_numpy() for k in (*PRICE_COLUMNS, "volume"))
         for col, arr in zip(PRICE_COLUMNS, (o, h, lo, c), strict=True):
@@ -131,28 +153,26 @@ def split_valid(
     ts = out["ts"]
     checks["ts is missing or unparseable"] = ts.isna().to_numpy()
     epoch_ms = ((ts - _EPOCH) // pd.Timedelta(1, "ms")).to_numpy(dtype="float64", na_value=0.0)
-    checks[f"ts not aligned to {stream.timeframe}"] = np.mod(epoch_ms, step_ms) != 0
+    checks[f"ts not aligned to {stream.timeframe}"] = (
+        np.mod(epoch_ms, timeframe_ms(stream.timeframe)) != 0
+    )
     checks["ts is in the future"] = (ts > pd.Timestamp(now)).to_numpy()
     for col in ("exchange", "symbol", "timeframe"):
         expected = getattr(stream, col)
         checks[f"{col} is not {expected}"] = (out[col] != expected).to_numpy()
+    return checks
 
-    names = list(checks)
-    matrix = np.column_stack([np.asarray(checks[n], dtype=bool) for n in names])
-    bad = matrix.any(axis=1)
-    if bad.any():
-        rejected = out[bad].copy()
-        rejected["raw_record"] = [
-            json.dumps({k: _jsonable(val) for k, val in rec.items()})
-            for rec in raw[bad].to_dict(orient="records")
-        ]
-        rejected["reason"] = [
-            "; ".join(n for n, hit in zip(names, row, strict=True) if hit) for row in matrix[bad]
-        ]
-    else:
-        rejected = _empty_rejected()
 
-    valid = out[~bad]
+def _raw_records(frame: pd.DataFrame) -> list[str]:
+    return [
+        json.dumps({k: _jsonable(val) for k, val in rec.items()})
+        for rec in frame.to_dict(orient="records")
+    ]
+
+
+def _deduplicated(valid: pd.DataFrame, rejected: pd.DataFrame) -> CheckedCandles:
+    """Out-of-order arrivals named and sorted, exact repeats dropped, and two different
+    candles for one key both rejected."""
     notes: list[str] = []
     ts_valid = valid["ts"]
     late = ts_valid.lt(ts_valid.cummax().shift()).fillna(False).astype(bool)
@@ -174,10 +194,7 @@ def split_valid(
     conflict = exact.duplicated(subset=key, keep=False)
     if conflict.any():
         clash = exact[conflict].copy()
-        clash["raw_record"] = [
-            json.dumps({k: _jsonable(val) for k, val in rec.items()})
-            for rec in clash[list(CANDLE_COLUMNS)].to_dict(orient="records")
-        ]
+        clash["raw_record"] = _raw_records(clash[list(CANDLE_COLUMNS)])
         clash["reason"] = "conflicting duplicate: different candles for the same ts"
         rejected = pd.concat([rejected, clash], ignore_index=True) if len(rejected) else clash
         exact = exact[~conflict]
