@@ -128,6 +128,27 @@ def compute_feature_arrays(
     out["dist_sma_50"] = c / ind.rolling_mean(c, SMA_SHORT) - 1.0
     out["dist_sma_200"] = c / ind.rolling_mean(c, SMA_LONG) - 1.0
 
+    ema_fast, ema_slow, macd, signal, avg_gain, avg_loss, atr, bar_index = _recursions(
+        c, h, lo, state=state, lookback=lookback
+    )
+    out["rsi_14"] = ind.rsi_from_averages(avg_gain, avg_loss)
+    out["macd"] = macd
+    out["macd_signal"] = signal
+    out["macd_hist"] = macd - signal
+    out["atr_14"] = atr
+    out["hour_of_day"], out["day_of_week"] = _calendar(np.asarray(epoch_s, dtype=np.int64))
+    out["bar_index"] = bar_index
+    out["ema_12"], out["ema_26"] = ema_fast, ema_slow
+    out["rsi_avg_gain"], out["rsi_avg_loss"] = avg_gain, avg_loss
+    return {k: v[lookback:] for k, v in out.items()}
+
+
+def _recursions(
+    c: np.ndarray, h: np.ndarray, lo: np.ndarray, *, state: RecursiveState | None, lookback: int
+) -> tuple[np.ndarray, ...]:
+    """The recursive indicators (EMAs, MACD signal, Wilder averages, ATR) and bar index:
+    seeded from the first row, or continued from ``state`` for rows ``lookback:``."""
+    n = len(c)
     gain, loss = ind.gains_losses(c)
     tr = ind.true_range(h, lo, c)
     wilder = 1.0 / RSI_N
@@ -141,35 +162,21 @@ def compute_feature_arrays(
         avg_gain = ind.seeded_recursion(gain, n=RSI_N, alpha=wilder, start=1)
         avg_loss = ind.seeded_recursion(loss, n=RSI_N, alpha=wilder, start=1)
         atr = ind.seeded_recursion(tr, n=ATR_N, alpha=1.0 / ATR_N)
-        bar_index = np.arange(n, dtype=np.int64)
-    else:
-        new = slice(lookback, n)
-        ema_fast, ema_slow, signal, avg_gain, avg_loss, atr = (ind._nan(n) for _ in range(6))
-        ema_fast[new] = ind.recursive_filter(
-            c[new], alpha=ind.ema_alpha(MACD_FAST), prev=state.ema_12
-        )
-        ema_slow[new] = ind.recursive_filter(
-            c[new], alpha=ind.ema_alpha(MACD_SLOW), prev=state.ema_26
-        )
-        macd = ema_fast - ema_slow
-        signal[new] = ind.recursive_filter(
-            macd[new], alpha=ind.ema_alpha(MACD_SIGNAL), prev=state.macd_signal
-        )
-        avg_gain[new] = ind.recursive_filter(gain[new], alpha=wilder, prev=state.rsi_avg_gain)
-        avg_loss[new] = ind.recursive_filter(loss[new], alpha=wilder, prev=state.rsi_avg_loss)
-        atr[new] = ind.recursive_filter(tr[new], alpha=1.0 / ATR_N, prev=state.atr_14)
-        bar_index = state.bar_index - lookback + 1 + np.arange(n, dtype=np.int64)
-
-    out["rsi_14"] = ind.rsi_from_averages(avg_gain, avg_loss)
-    out["macd"] = macd
-    out["macd_signal"] = signal
-    out["macd_hist"] = macd - signal
-    out["atr_14"] = atr
-    out["hour_of_day"], out["day_of_week"] = _calendar(np.asarray(epoch_s, dtype=np.int64))
-    out["bar_index"] = bar_index
-    out["ema_12"], out["ema_26"] = ema_fast, ema_slow
-    out["rsi_avg_gain"], out["rsi_avg_loss"] = avg_gain, avg_loss
-    return {k: v[lookback:] for k, v in out.items()}
+        return (ema_fast, ema_slow, macd, signal, avg_gain, avg_loss, atr,
+                np.arange(n, dtype=np.int64))  # fmt: skip
+    new = slice(lookback, n)
+    ema_fast, ema_slow, signal, avg_gain, avg_loss, atr = (ind._nan(n) for _ in range(6))
+    ema_fast[new] = ind.recursive_filter(c[new], alpha=ind.ema_alpha(MACD_FAST), prev=state.ema_12)
+    ema_slow[new] = ind.recursive_filter(c[new], alpha=ind.ema_alpha(MACD_SLOW), prev=state.ema_26)
+    macd = ema_fast - ema_slow
+    signal[new] = ind.recursive_filter(
+        macd[new], alpha=ind.ema_alpha(MACD_SIGNAL), prev=state.macd_signal
+    )
+    avg_gain[new] = ind.recursive_filter(gain[new], alpha=wilder, prev=state.rsi_avg_gain)
+    avg_loss[new] = ind.recursive_filter(loss[new], alpha=wilder, prev=state.rsi_avg_loss)
+    atr[new] = ind.recursive_filter(tr[new], alpha=1.0 / ATR_N, prev=state.atr_14)
+    bar_index = state.bar_index - lookback + 1 + np.arange(n, dtype=np.int64)
+    return ema_fast, ema_slow, macd, signal, avg_gain, avg_loss, atr, bar_index
 
 
 def compute_features(
