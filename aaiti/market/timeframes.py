@@ -35,3 +35,12 @@ def timeframe_ms(timeframe: str) -> int:
             + ", ".join(SUPPORTED_TIMEFRAMES)
         )
     return int(timeframe[:-1]) * _UNIT_MS[timeframe[-1]]
+
+
+#: A year in seconds (365.25 days: crypto trades every day), for annualising.
+YEAR_S = 365.25 * 86_400
+
+
+def bars_per_year(timeframe: str) -> float:
+    """Bars of ``timeframe`` in a year: the annualisation factor of per-bar figures."""
+    return YEAR_S / (timeframe_ms(timeframe) / 1000)

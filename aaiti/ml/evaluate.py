@@ -12,9 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from aaiti.market.timeframes import timeframe_ms
-
-YEAR_S = 365.25 * 86_400
+from aaiti.market.timeframes import bars_per_year
 
 
 @dataclass(frozen=True)
@@ -88,14 +86,14 @@ def long_flat_equity(
     strat = position * r
     equity = np.exp(np.cumsum(strat))
     peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
-    bars_per_year = YEAR_S / (timeframe_ms(timeframe) / 1000)
+    per_year = bars_per_year(timeframe)
     sd = strat.std(ddof=1) if len(strat) > 1 else 0.0
     switches = np.abs(np.diff(np.concatenate([[0.0], position])))
     after_costs = np.exp(np.sum(strat) + np.sum(np.log1p(-0.001 * switches))) - 1
-    years = len(position) / bars_per_year if len(position) else 0.0
+    years = len(position) / per_year if len(position) else 0.0
     return EquityMetrics(
         total_return=float(equity[-1] - 1) if len(equity) else 0.0,
-        sharpe=float(strat.mean() / sd * np.sqrt(bars_per_year)) if sd > 0 else 0.0,
+        sharpe=float(strat.mean() / sd * np.sqrt(per_year)) if sd > 0 else 0.0,
         max_drawdown=float((equity / peak - 1).min()) if len(equity) else 0.0,
         exposure=float(position.mean()) if len(position) else 0.0,
         buy_and_hold_return=float(np.exp(r.sum()) - 1),

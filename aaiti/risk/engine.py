@@ -16,12 +16,10 @@ import numpy as np
 import pandas as pd
 
 from aaiti.config import Settings
-from aaiti.market.timeframes import timeframe_ms
+from aaiti.market.timeframes import bars_per_year
 from aaiti.risk import metrics as m
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
-
-YEAR_S = 365.25 * 86_400
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ def compute_risk(
             inputs,
             account=settings.trading_account,
             now=datetime.now(UTC),
-            bars_per_year=YEAR_S / (timeframe_ms(timeframe) / 1000),
+            bars_per_year=bars_per_year(timeframe),
             min_obs=settings.risk_min_history_bars,
         )
         con.register("metrics_now", pd.DataFrame(rows))

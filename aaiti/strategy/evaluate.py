@@ -23,17 +23,11 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from aaiti.market.timeframes import timeframe_ms
+from aaiti.market.timeframes import bars_per_year
 from aaiti.risk import metrics as m
 from aaiti.strategy.core import params_of
 from aaiti.strategy.fastsim import simulate_stream
 from aaiti.strategy.spec import EdgeModel, StrategySpec, fit_edge_model
-
-YEAR_S = 365.25 * 86_400
-
-
-def bars_per_year(timeframe: str) -> float:
-    return YEAR_S / (timeframe_ms(timeframe) / 1000)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aaiti.market.timeframes import timeframe_ms
+from aaiti.market.timeframes import bars_per_year
 from aaiti.trading.costs import CostModel
-
-YEAR_S = 365.25 * 86_400
 
 
 @dataclass(frozen=True)
@@ -228,11 +226,11 @@ def metrics_of(
     equity: np.ndarray, held: np.ndarray, trades: pd.DataFrame, *, timeframe: str
 ) -> BacktestMetrics:
     e = np.asarray(equity, dtype=float)
-    bars_per_year = YEAR_S / (timeframe_ms(timeframe) / 1000)
+    per_year = bars_per_year(timeframe)
     r = np.empty(len(e))
     r[0] = 0.0  # nothing is held during the first bar
     r[1:] = e[1:] / e[:-1] - 1
-    years = len(e) / bars_per_year
+    years = len(e) / per_year
     total = e[-1] / e[0] - 1
     sd = r.std(ddof=1) if len(r) > 1 else 0.0
     downside = np.sqrt(np.mean(np.minimum(r, 0) ** 2))
@@ -248,9 +246,9 @@ def metrics_of(
     return BacktestMetrics(
         total_return=float(total),
         cagr=float((1 + total) ** (1 / years) - 1) if years > 0 and total > -1 else float("nan"),
-        annual_volatility=float(sd * np.sqrt(bars_per_year)),
-        sharpe=float(r.mean() / sd * np.sqrt(bars_per_year)) if sd > 0 else float("nan"),
-        sortino=float(r.mean() / downside * np.sqrt(bars_per_year))
+        annual_volatility=float(sd * np.sqrt(per_year)),
+        sharpe=float(r.mean() / sd * np.sqrt(per_year)) if sd > 0 else float("nan"),
+        sortino=float(r.mean() / downside * np.sqrt(per_year))
         if downside > 0
         else float("nan"),
         calmar=float(((1 + total) ** (1 / years) - 1) / -dd.depth)

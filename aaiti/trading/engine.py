@@ -32,7 +32,7 @@ import pandas as pd
 
 from aaiti.config import Settings
 from aaiti.market.errors import PermanentExchangeError
-from aaiti.market.timeframes import timeframe_ms
+from aaiti.market.timeframes import bars_per_year, timeframe_ms
 from aaiti.ml.tracking import model_name
 from aaiti.monitoring.alerts import raise_alert
 from aaiti.risk.gate import RiskEvent, RiskGate, RiskLimits, RiskState
@@ -71,7 +71,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _SQL = "aaiti.trading"
-YEAR_S = 365.25 * 86_400
 
 
 @dataclass
@@ -407,7 +406,7 @@ def _session(con, settings: Settings, timeframe: str, spec, qualified, book: Boo
     }
     return Session(
         spec=spec,
-        params=params_of(spec, bars_per_year=YEAR_S / (timeframe_ms(timeframe) / 1000)),
+        params=params_of(spec, bars_per_year=bars_per_year(timeframe)),
         account=account,
         timeframe=timeframe,
         broker=book.broker,
