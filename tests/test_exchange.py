@@ -129,13 +129,18 @@ def test_the_exchange_rate_limit_is_honoured(settings, warehouse, server_candles
     assert min(b - a for a, b in itertools.pairwise(times)) >= 0.5 * spacing
 
 
+COOL = 3.0  # the breaker test's base cool-down, seconds
+
+
 def test_the_breaker_opens_fails_fast_and_persists(settings, warehouse, server_candles):
+    # a cool-down of 3 s: "fails fast" must hold however slowly a loaded machine gets from
+    # the first run to the second (1 s was not enough under a parallel CI load)
     with FakeBinance({"BTCUSDT": server_candles}, "1d") as ex:
         src = _source(
             settings,
             ex.url,
             breaker_failure_threshold=3,
-            breaker_cooldown_s=1.0,
+            breaker_cooldown_s=COOL,
             ccxt_max_retries=10,
         )
         stream = src.validate_stream("BTC/USDT", "1d")
@@ -148,17 +153,17 @@ def test_the_breaker_opens_fails_fast_and_persists(settings, warehouse, server_c
             state = con.execute(
                 "SELECT state, open_count, cooldown_s FROM ops.breaker_state"
             ).fetchall()
-        assert state == [("open", 1, 1.0)]
+        assert state == [("open", 1, COOL)]
 
         # a new process (a new source object) reads the persisted state and fails fast
-        again = _source(settings, ex.url, breaker_failure_threshold=3, breaker_cooldown_s=1.0)
+        again = _source(settings, ex.url, breaker_failure_threshold=3, breaker_cooldown_s=COOL)
         again.validate_stream  # noqa: B018 - markets are cached per client, not needed here
         with pytest.raises(CircuitOpenError):
             ingest_stream(warehouse, again, stream, since=SINCE)
         assert len(ex.kline_requests()) == before + 3
 
         # after the cool-down one probe goes through; it fails, so the cool-down doubles
-        time.sleep(1.05)
+        time.sleep(COOL + 0.05)
         with pytest.raises(CircuitOpenError):
             ingest_stream(warehouse, again, stream, since=SINCE)
         assert len(ex.kline_requests()) == before + 4
@@ -166,9 +171,9 @@ def test_the_breaker_opens_fails_fast_and_persists(settings, warehouse, server_c
             state = con.execute(
                 "SELECT state, open_count, cooldown_s FROM ops.breaker_state"
             ).fetchall()
-        assert state == [("open", 2, 2.0)]
+        assert state == [("open", 2, 2 * COOL)]
         ex.state.faults.clear()
-        time.sleep(2.05)
+        time.sleep(2 * COOL + 0.05)
         report = ingest_stream(warehouse, again, stream, since=SINCE)
         assert report.inserted == len(server_candles)
         with warehouse.writer() as con:

@@ -248,9 +248,7 @@ def metrics_of(
         cagr=float((1 + total) ** (1 / years) - 1) if years > 0 and total > -1 else float("nan"),
         annual_volatility=float(sd * np.sqrt(per_year)),
         sharpe=float(r.mean() / sd * np.sqrt(per_year)) if sd > 0 else float("nan"),
-        sortino=float(r.mean() / downside * np.sqrt(per_year))
-        if downside > 0
-        else float("nan"),
+        sortino=float(r.mean() / downside * np.sqrt(per_year)) if downside > 0 else float("nan"),
         calmar=float(((1 + total) ** (1 / years) - 1) / -dd.depth)
         if dd.depth < 0 and years > 0 and total > -1
         else float("nan"),
