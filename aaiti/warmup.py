@@ -77,8 +77,7 @@ def _dbt(settings: Settings) -> str:
 
 
 def _champion(settings: Settings) -> str:
-    from aaiti.ml.tracking import CHAMPION, model_name
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import CHAMPION, model_name, tracker_for
 
     tracker = tracker_for(settings)
     name = model_name(settings.timeframe)

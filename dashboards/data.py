@@ -221,7 +221,7 @@ def registry() -> dict[str, list[dict]]:
     s = settings()
     if not (s.data_dir / "mlflow" / "mlflow.db").exists():
         return {}
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import tracker_for
 
     tracker = tracker_for(s)
     client = tracker.client

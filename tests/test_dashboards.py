@@ -81,7 +81,7 @@ def test_every_page_shows_real_pipeline_output(built, monkeypatch):
 
     models = pages["models"]
     auc = {m.label: m.value for m in models.metric}["OOS AUC"]
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import tracker_for
 
     champion = tracker_for(built).by_alias("aaiti-4h", "champion")
     assert auc == f"{champion.metrics['oos_auc']:.4f}"

@@ -40,7 +40,7 @@ def env(tmp_path_factory):
 
 
 def test_a_drift_run_records_scores_report_and_decision(env):
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import tracker_for
 
     result = monitor_champion(env)
     assert result.version == 1 and result.drift is not None
@@ -109,7 +109,7 @@ def prefect_server():
 
 
 def test_drift_starts_training_once_then_cools_down(env, prefect_server, monkeypatch):
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import tracker_for
     from flows.monitor import monitor_flow
 
     monkeypatch.setenv("AAITI_DATA_DIR", str(env.data_dir))

@@ -58,8 +58,8 @@ def predict(timeframe: Timeframe = None) -> None:
 @model_app.command("list")
 def list_versions(timeframe: Timeframe = None) -> None:
     """Every version with its aliases and out-of-sample metrics."""
-    from aaiti.ml.tracking import model_name
-    from aaiti.ml.train import tracker_for, version_summary
+    from aaiti.ml.tracking import model_name, tracker_for
+    from aaiti.ml.train import version_summary
 
     with cli_errors():
         settings = command_settings()
@@ -112,7 +112,7 @@ def promote(
     import getpass
 
     from aaiti.ml.operator import promote_by_hand
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import tracker_for
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
@@ -131,7 +131,7 @@ def rollback(reason: Reason = "rolled back by hand", timeframe: Timeframe = None
     import getpass
 
     from aaiti.ml.operator import rollback_by_hand
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import tracker_for
     from aaiti.warehouse import Warehouse
 
     with cli_errors():

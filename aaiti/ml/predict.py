@@ -43,7 +43,7 @@ def predict_new(
     warehouse: Warehouse | None = None,
     validator: GxValidator | None = None,
 ) -> PredictReport:
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import tracker_for
 
     timeframe = timeframe or settings.timeframe
     tracker = tracker or tracker_for(settings)

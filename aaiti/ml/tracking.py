@@ -13,7 +13,10 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aaiti.config import Settings
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "aaiti"
@@ -262,3 +265,10 @@ def importance_figure(booster: Any, *, title: str) -> Any:
 
 def temp_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="aaiti-mlflow-"))
+
+
+def tracker_for(settings: Settings) -> Tracker:
+    """The project's MLflow store (tracking database and artifacts under the data folder)."""
+    return Tracker(
+        tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
+    )

@@ -23,6 +23,7 @@ import pandas as pd
 from aaiti.config import Settings
 from aaiti.ml.dataset import Dataset
 from aaiti.ml.evaluate import calibration_table, classification_metrics, long_flat_equity
+from aaiti.ml.features import load_features
 from aaiti.ml.model import (
     FoldMap,
     TrainConfig,
@@ -41,10 +42,9 @@ from aaiti.ml.tracking import (
     VersionInfo,
     importance_figure,
     model_name,
+    tracker_for,
 )
 from aaiti.strategy.deploy import decide_and_deploy, judge_strategies, strategy_metrics
-from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,6 @@ class TrainingReport:
     qualification: str = ""
 
 
-def tracker_for(settings: Settings) -> Tracker:
-    return Tracker(
-        tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
-    )
-
-
 def config_for(settings: Settings, timeframe: str) -> TrainConfig:
     from aaiti.strategy.spec import round_trip_cost
 
@@ -93,19 +87,6 @@ def config_for(settings: Settings, timeframe: str) -> TrainConfig:
         seed=settings.model_seed,
         search_budget=settings.model_search_budget,
     )
-
-
-def load_features(settings: Settings, timeframe: str) -> pd.DataFrame:
-    """Gated feature rows of the default streams, from the serving snapshot (read-only)."""
-    con = Warehouse.from_settings(settings).read()
-    try:
-        return (
-            con.sql(load_sql("aaiti.ml", "training_features"), params=[timeframe, settings.symbols])
-            .to_arrow_table()
-            .to_pandas()
-        )
-    finally:
-        con.close()
 
 
 def _git_commit() -> str:

@@ -133,7 +133,7 @@ def monitor_champion(
     now: datetime | None = None,
 ) -> MonitorResult:
     """One drift run for the champion of a timeframe; everything it found is written."""
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import tracker_for
 
     timeframe = timeframe or settings.timeframe
     tracker = tracker or tracker_for(settings)
@@ -214,7 +214,7 @@ class _Windows:
 
 def _windows(settings: Settings, tracker: Tracker, champion, timeframe: str) -> _Windows:
     """The champion's training window and the current window of its streams' features."""
-    from aaiti.ml.train import load_features
+    from aaiti.ml.features import load_features
 
     inputs = tracker.model_inputs(champion)
     features = load_features(settings, timeframe)

@@ -161,9 +161,10 @@ def champion_walk_forward(settings, *, timeframe: str) -> ChampionWalkForward:
     """Load today's gated features and refit the champion's configuration fold by fold."""
     import json
 
+    from aaiti.ml.features import load_features
     from aaiti.ml.model import dataset_for, make_folds, walk_forward_evaluate
-    from aaiti.ml.tracking import CHAMPION, model_name
-    from aaiti.ml.train import config_for, load_features, tracker_for
+    from aaiti.ml.tracking import CHAMPION, model_name, tracker_for
+    from aaiti.ml.train import config_for
     from aaiti.strategy.deploy import deployed_state
     from aaiti.strategy.spec import spec_from_settings
 
@@ -188,7 +189,7 @@ def champion_walk_forward(settings, *, timeframe: str) -> ChampionWalkForward:
 
 def record_evaluation(settings, ev: StrategyEvaluation) -> None:
     """The evaluation in the warehouse (role ``evaluate``) and as an MLflow run."""
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import tracker_for
     from aaiti.strategy.deploy import strategy_metrics
     from aaiti.strategy.store import new_evaluation_id, save_evaluation
     from aaiti.warehouse import Warehouse

@@ -156,7 +156,7 @@ def store_grid(
 def _log(
     settings: Settings, backtest_id: str, results: pd.DataFrame, costs: CostModel, timeframe: str
 ) -> str:
-    from aaiti.ml.train import tracker_for
+    from aaiti.ml.tracking import tracker_for
 
     mlflow = tracker_for(settings).mlflow
     with mlflow.start_run(run_name=backtest_id) as run_:
