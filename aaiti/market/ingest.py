@@ -135,7 +135,7 @@ def _load_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> No
 
 def _save_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> None:
     """Persist the breaker; an opening (a new one, not one already stored) raises an alert."""
-    from aaiti.monitoring.alerts import raise_alert
+    from aaiti.ops import raise_alert
 
     s = breaker.state
     before = one(con, load_sql(_SQL, "breaker_get"), [s.exchange])

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 from aaiti.config import Settings
 from aaiti.ml.tracking import CHAMPION, Tracker, model_name
+from aaiti.ops import audit
 from aaiti.strategy.store import DeployedStrategy, load_state, save_state
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, run
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def _record(settings, name, before, after, actor, reason, action) -> RegistryCha
     message = f"{name}: champion v{before} → v{after} by {actor} ({reason})"
     timeframe = name.removeprefix("aaiti-")
     with Warehouse.from_settings(settings).writer(purpose=action) as con:
-        run(con, load_sql("aaiti.trading", "audit_insert"), [now, actor, action, message])
+        audit(con, actor=actor, action=action, detail=message, at=now)
         state = load_state(con, name=settings.trading_strategy, timeframe=timeframe)
         if state is not None and state.spec.model_version != after:
             why = (

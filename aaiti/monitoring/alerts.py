@@ -23,19 +23,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import duckdb
 import pandas as pd
 from pydantic import SecretStr
 
 from aaiti.config import Settings
+from aaiti.ops import SEVERITIES, raise_alert
 from aaiti.redact import redact_in_logs
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
 
 log = logging.getLogger(__name__)
 _SQL = "aaiti.monitoring"
-
-SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
 
 @dataclass(frozen=True)
@@ -206,25 +204,6 @@ def scrub(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "<secret>")
     return text
-
-
-def raise_alert(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    source: str,
-    severity: str,
-    dedup_key: str,
-    message: str,
-    at: datetime | None = None,
-) -> None:
-    """Put an alert in the outbox, inside the caller's transaction."""
-    if severity not in SEVERITIES:
-        raise ValueError(f"alert severity {severity!r} is not one of {', '.join(SEVERITIES)}")
-    run(
-        con,
-        load_sql("aaiti.quality", "insert_alert"),
-        [at or datetime.now(UTC), source, severity, dedup_key, message],
-    )
 
 
 @dataclass

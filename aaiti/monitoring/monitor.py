@@ -22,8 +22,8 @@ from aaiti.config import Settings
 from aaiti.ml.dataset import build_dataset, model_inputs
 from aaiti.ml.evaluate import classification_metrics
 from aaiti.ml.tracking import CHAMPION, Tracker, model_name
-from aaiti.monitoring.alerts import raise_alert
 from aaiti.monitoring.drift import PREDICTION_COLUMN, DriftResult, data_drift
+from aaiti.ops import raise_alert
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
 

@@ -33,6 +33,7 @@ import pandas as pd
 from aaiti.config import Settings
 from aaiti.market.candles import Stream
 from aaiti.market.timeframes import timeframe_ms
+from aaiti.ops import raise_alert
 from aaiti.quality.checks import VolumeRule, feature_batch, raw_batch
 from aaiti.quality.gx import ExpectationOutcome, GxValidator, SuiteOutcome
 from aaiti.warehouse import Warehouse
@@ -714,11 +715,8 @@ def _write(
             if alert is None:
                 continue
             severity, message = alert
-            run(
-                con,
-                load_sql(_SQL, "insert_alert"),
-                [now, "quality", severity, f"quality:{r.checkpoint}:{r.stream}", message],
-            )
+            raise_alert(con, source="quality", severity=severity,
+                        dedup_key=f"quality:{r.checkpoint}:{r.stream}", message=message, at=now)  # fmt: skip
             (log.error if severity == "critical" else log.warning)(message)
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from aaiti.market.candles import Stream
+from aaiti.ops import audit
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
 
@@ -52,7 +53,7 @@ def release_level(
         ts = ts.tz_localize(UTC) if ts.tzinfo is None else ts
         run(con, load_sql(_SQL, "release_insert"), [*_keys(stream), ts, actor, reason, now])
         detail = f"{stream}: the level at {ts.isoformat()} accepted as real — {reason}"
-        run(con, load_sql("aaiti.trading", "audit_insert"), [now, actor, "quality release", detail])
+        audit(con, actor=actor, action="quality release", detail=detail, at=now)
     return Release(stream, ts, actor, reason)
 
 

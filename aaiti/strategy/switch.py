@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from aaiti.config import Settings
+from aaiti.ops import audit
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
 
@@ -42,5 +43,5 @@ def switch_strategy(
         state = {True: "enabled", False: "disabled"}
         message = f"strategy {name} ({tf}): {state[before]} → {state[enabled]} by {actor}: {reason}"
         action = "strategy enable" if enabled else "strategy disable"
-        run(con, load_sql("aaiti.trading", "audit_insert"), [now, actor, action, message])
+        audit(con, actor=actor, action=action, detail=message, at=now)
     return message

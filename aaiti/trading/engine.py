@@ -34,7 +34,7 @@ from aaiti.config import Settings
 from aaiti.market.errors import PermanentExchangeError
 from aaiti.market.timeframes import bars_per_year, timeframe_ms
 from aaiti.ml.tracking import model_name
-from aaiti.monitoring.alerts import raise_alert
+from aaiti.ops import audit, raise_alert
 from aaiti.risk.gate import RiskEvent, RiskGate, RiskLimits, RiskState
 from aaiti.strategy.core import StreamState, params_of
 from aaiti.strategy.session import LEGS, Intent, Session, StepResult, stream_bars
@@ -642,13 +642,9 @@ def _adopt(con, settings: Settings, book: Book, balances, marks, accepted, now) 
     after = {"cash": broker.cash, **{s: p.quantity for s, p in broker.positions.items()}}
     at, actor, reason = accepted
     run(con, load_sql(_SQL, "reconcile_accept_applied"), [account, now])
-    run(
-        con,
-        load_sql(_SQL, "audit_insert"),
-        [now, actor, "reconcile adopt",
-         json.dumps({"account": account, "reason": reason, "accepted_at": str(at),
-                     "before": before, "after": after})],
-    )  # fmt: skip
+    detail = {"account": account, "reason": reason, "accepted_at": str(at),
+              "before": before, "after": after}  # fmt: skip
+    audit(con, actor=actor, action="reconcile adopt", detail=json.dumps(detail), at=now)
 
 
 def _live_router(client, book: Book, rows: _Rows, report, now, timeframe: str):
@@ -811,7 +807,7 @@ def halt(settings: Settings, *, actor: str, reason: str, warehouse: Warehouse | 
         gate = load_gate(con, settings)
         event = gate.halt(reason=f"{reason} (by {actor})")
         save_gate(con, settings, gate)
-        run(con, load_sql(_SQL, "audit_insert"), [datetime.now(UTC), actor, "halt", reason])
+        audit(con, actor=actor, action="halt", detail=reason)
         raise_alert(
             con,
             source="risk",
@@ -835,19 +831,11 @@ def resume(settings: Settings, *, actor: str, warehouse: Warehouse | None = None
             event = gate.resume(equity=equity)
         except PermissionError as err:
             refused = err  # audited, and committed: raising inside would roll the audit back
-            run(
-                con,
-                load_sql(_SQL, "audit_insert"),
-                [datetime.now(UTC), actor, "resume refused", str(err)],
-            )
+            audit(con, actor=actor, action="resume refused", detail=str(err))
         else:
             refused = None
             save_gate(con, settings, gate)
-            run(
-                con,
-                load_sql(_SQL, "audit_insert"),
-                [datetime.now(UTC), actor, "resume", event.message],
-            )
+            audit(con, actor=actor, action="resume", detail=event.message)
     if refused is not None:
         raise refused
     return event.message

@@ -181,6 +181,7 @@ def accept_exchange_balances(settings: Settings, *, actor: str, reason: str, war
     import json
     from datetime import UTC, datetime
 
+    from aaiti.ops import audit
     from aaiti.warehouse import Warehouse
     from aaiti.warehouse.sql import load_sql, run
 
@@ -203,7 +204,7 @@ def accept_exchange_balances(settings: Settings, *, actor: str, reason: str, war
             "ledger → exchange": {r[1]: [r[2], r[3]] for r in differing},
         }
         run(con, load_sql(_SQL, "reconcile_accept_insert"), [account, now, actor, reason])
-        run(con, load_sql(_SQL, "audit_insert"), [now, actor, "reconcile accept",
-                                                  json.dumps(detail, default=str)])  # fmt: skip
+        audit(con, actor=actor, action="reconcile accept", detail=json.dumps(detail, default=str),
+              at=now)  # fmt: skip
     what = ", ".join(f"{r[1]} {r[2]:.8g} → {r[3]:.8g}" for r in differing)
     return f"{account}: accepted the exchange's figures ({what}); the next live cycle adopts them"

@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from aaiti.config import Settings
+from aaiti.ops import audit
 from aaiti.trading.broker import Fill, Order, OrderType, Side
 from aaiti.trading.engine import (
     Book,
@@ -110,7 +111,7 @@ def close_stale(
         )
         _save_close(con, settings, book, fill, exchange, now)
         run(con, load_sql(_SQL, "stale_release_delete"), [account, exchange, symbol])
-        run(con, load_sql(_SQL, "audit_insert"), [now, actor, "position close", message])
+        audit(con, actor=actor, action="position close", detail=message, at=now)
     return StaleAction("close", exchange, symbol, qty, price, fee, message)
 
 
@@ -164,5 +165,5 @@ def release_stale(
             f"marked at {mark:.8g} and counted in exposure, not alerted while the stream "
             f"stays blocked — {reason}"
         )
-        run(con, load_sql(_SQL, "audit_insert"), [now, actor, "position release", message])
+        audit(con, actor=actor, action="position release", detail=message, at=now)
     return StaleAction("release", exchange, symbol, qty, mark, 0.0, message)
