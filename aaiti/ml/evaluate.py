@@ -93,7 +93,8 @@ def long_flat_equity(
     years = len(position) / per_year if len(position) else 0.0
     return EquityMetrics(
         total_return=float(equity[-1] - 1) if len(equity) else 0.0,
-        sharpe=float(strat.mean() / sd * np.sqrt(per_year)) if sd > 0 else 0.0,
+        # undefined (NaN), not 0, when the signal never varies: no position, no Sharpe
+        sharpe=float(strat.mean() / sd * np.sqrt(per_year)) if sd > 0 else float("nan"),
         max_drawdown=float((equity / peak - 1).min()) if len(equity) else 0.0,
         exposure=float(position.mean()) if len(position) else 0.0,
         buy_and_hold_return=float(np.exp(r.sum()) - 1),
