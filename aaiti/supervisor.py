@@ -106,9 +106,13 @@ def read_state(settings: Settings) -> dict[str, Any]:
 
 
 def beating(settings: Settings) -> bool:
-    """The supervisor's health: a heartbeat newer than a few of its intervals."""
-    beat = read_state(settings).get("beat")
-    if not beat:
+    """The supervisor's health: a heartbeat newer than a few of its intervals, written by
+    the process its pid file names (not one a stopped supervisor left behind)."""
+    from aaiti.stack import record_of
+
+    state, record = read_state(settings), record_of(settings, "supervisor")
+    beat = state.get("beat")
+    if not beat or record is None or state.get("pid") != record["pid"]:
         return False
     age = (datetime.now(UTC) - datetime.fromisoformat(beat)).total_seconds()
     return age < 3 * settings.supervisor_interval_s + 5
