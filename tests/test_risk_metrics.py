@@ -164,3 +164,45 @@ def test_the_risk_core_runs_without_a_warehouse():
         "insufficient_history"
     }
     assert "SOL/USD" in unpriced["cvar_99_historical"]["detail"]
+
+
+def test_one_sharpe_definition_behind_every_figure():
+    """Backtest, strategy evaluation and the training diagnostic all report the Sharpe of
+    per-bar simple returns of their equity, checked against a by-hand computation."""
+    from aaiti.market.timeframes import bars_per_year
+    from aaiti.ml.evaluate import long_flat_equity
+    from aaiti.strategy.evaluate import performance
+    from aaiti.trading.backtest import metrics_of
+
+    rng = np.random.default_rng(7)
+    log_r = rng.normal(0.0005, 0.01, 300)
+    proba = rng.uniform(0, 1, 300)
+    held = (proba > 0.5).astype(float)
+    equity = np.exp(np.cumsum(np.concatenate([[0.0], held[:-1] * log_r[:-1]])))
+
+    def by_hand(e):
+        r = [e[i] / e[i - 1] - 1 for i in range(1, len(e))]
+        mean = sum(r) / len(r)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in r) / (len(r) - 1))
+        return mean / sd * math.sqrt(bars_per_year("1h"))
+
+    expected = by_hand(equity)
+    assert metrics_of(equity, held, np.array([]), timeframe="1h").sharpe == pytest.approx(
+        expected, rel=1e-10
+    )
+    perf = performance(equity, held=held, trades=0, traded=0.0, per_year=bars_per_year("1h"))
+    assert perf.sharpe == pytest.approx(expected, rel=1e-10)
+    diag = long_flat_equity(proba[:-1], log_r[:-1], timeframe="1h")
+    assert diag.sharpe == pytest.approx(expected, rel=1e-10)
+
+
+def test_an_undefined_sharpe_is_nan_and_ranks_last_never_a_number():
+    from aaiti.risk.metrics import annualised_sharpe, sharpe_columns, undefined_last
+
+    assert math.isnan(annualised_sharpe(np.zeros(50), periods_per_year=365))
+    assert math.isnan(annualised_sharpe(np.array([0.01]), periods_per_year=365))
+    cols = np.column_stack([np.zeros(40), np.tile([0.01, -0.005], 20)])
+    s = sharpe_columns(cols)
+    assert math.isnan(s[0]) and s[1] > 0
+    assert int(np.argmax(undefined_last(s))) == 1
+    assert int(np.argmax(undefined_last(np.array([np.nan, -3.0])))) == 1

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from aaiti.market.timeframes import bars_per_year
+from aaiti.risk.metrics import annualised_sharpe
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,14 @@ def long_flat_equity(
     equity = np.exp(np.cumsum(strat))
     peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
     per_year = bars_per_year(timeframe)
-    sd = strat.std(ddof=1) if len(strat) > 1 else 0.0
     switches = np.abs(np.diff(np.concatenate([[0.0], position])))
     after_costs = np.exp(np.sum(strat) + np.sum(np.log1p(-0.001 * switches))) - 1
     years = len(position) / per_year if len(position) else 0.0
     return EquityMetrics(
         total_return=float(equity[-1] - 1) if len(equity) else 0.0,
-        # undefined (NaN), not 0, when the signal never varies: no position, no Sharpe
-        sharpe=float(strat.mean() / sd * np.sqrt(per_year)) if sd > 0 else float("nan"),
+        # of simple returns like every Sharpe here (the equity is the same); NaN, not 0,
+        # when the signal never varies: no position, no Sharpe
+        sharpe=annualised_sharpe(np.expm1(strat), periods_per_year=per_year),
         max_drawdown=float((equity / peak - 1).min()) if len(equity) else 0.0,
         exposure=float(position.mean()) if len(position) else 0.0,
         buy_and_hold_return=float(np.exp(r.sum()) - 1),

@@ -334,7 +334,10 @@ def run_artifacts(
         "strategy_evaluation.json": judged.evaluation.summary(),
     }
     if judged.search is not None:
-        out["strategy_search.json"] = judged.search.validation_sharpe
+        # JSON has no NaN: an undefined Sharpe is written as null
+        out["strategy_search.json"] = {
+            k: None if np.isnan(v) else v for k, v in judged.search.validation_sharpe.items()
+        }
     return out
 
 

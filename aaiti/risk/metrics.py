@@ -87,26 +87,64 @@ def cornish_fisher_var(returns, *, alpha: float = 0.95, min_obs: int = DEFAULT_M
     return VaR("cornish_fisher", alpha, var, max(cvar, var), len(r))
 
 
+def simple_returns(equity) -> np.ndarray:
+    """Per-bar simple returns of an equity curve: one per bar after the first."""
+    e = np.asarray(equity, dtype=float)
+    return e[1:] / e[:-1] - 1 if len(e) > 1 else np.empty(0)
+
+
+def annualised_sharpe(returns, *, periods_per_year: float) -> float:
+    """Annualised mean over standard deviation (ddof=1) of per-period simple returns.
+
+    The one definition every figure uses (backtest, training diagnostics, strategy
+    evaluation, search, risk). NaN, never a neutral number, when it is undefined: fewer
+    than two returns or no variance. Callers that must fail closed use :func:`sharpe_ratio`.
+    """
+    r = np.asarray(returns, dtype=float)
+    sd = float(r.std(ddof=1)) if len(r) > 1 else 0.0
+    return float(r.mean() / sd * np.sqrt(periods_per_year)) if sd > 0 else float("nan")
+
+
+def annualised_sortino(returns, *, periods_per_year: float, target: float = 0.0) -> float:
+    """Annualised mean excess over ``target``, over the downside deviation
+    sqrt(mean(min(r−t, 0)²)). NaN when no return falls below the target."""
+    r = np.asarray(returns, dtype=float) - target
+    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))) if len(r) else 0.0
+    return float(r.mean() / downside * np.sqrt(periods_per_year)) if downside > 0 else float("nan")
+
+
 def sharpe_ratio(
     returns, *, periods_per_year: float, risk_free: float = 0.0, min_obs: int = DEFAULT_MIN_OBS
 ) -> float:
-    """Annualised mean excess return over its standard deviation (ddof=1)."""
+    """:func:`annualised_sharpe` of the excess returns, raising where it is undefined."""
     r = _clean(returns, min_obs=min_obs) - risk_free / periods_per_year
-    sd = float(r.std(ddof=1))
-    if sd == 0:
+    out = annualised_sharpe(r, periods_per_year=periods_per_year)
+    if np.isnan(out):
         raise ValueError("returns have zero variance: the Sharpe ratio is undefined")
-    return float(r.mean() / sd * np.sqrt(periods_per_year))
+    return out
 
 
 def sortino_ratio(
     returns, *, periods_per_year: float, target: float = 0.0, min_obs: int = DEFAULT_MIN_OBS
 ) -> float:
-    """Annualised mean excess over target, over the downside deviation sqrt(mean(min(r−t,0)²))."""
-    r = _clean(returns, min_obs=min_obs) - target
-    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2)))
-    if downside == 0:
+    """:func:`annualised_sortino`, raising where it is undefined."""
+    r = _clean(returns, min_obs=min_obs)
+    out = annualised_sortino(r, periods_per_year=periods_per_year, target=target)
+    if np.isnan(out):
         raise ValueError("no return below the target: the Sortino ratio is undefined")
-    return float(r.mean() / downside * np.sqrt(periods_per_year))
+    return out
+
+
+def sharpe_columns(m: np.ndarray) -> np.ndarray:
+    """Per-period Sharpe of each column of a T × N return matrix; NaN where undefined."""
+    sd = m.std(axis=0, ddof=1)
+    return np.where(sd > 0, m.mean(axis=0) / np.where(sd > 0, sd, 1), np.nan)
+
+
+def undefined_last(sharpes: np.ndarray) -> np.ndarray:
+    """Sharpes for ranking: an undefined one (a configuration that never varies) ranks
+    below every defined one. A ranking rule, not a figure: never report its output."""
+    return np.where(np.isnan(sharpes), -np.inf, sharpes)
 
 
 @dataclass(frozen=True)
@@ -216,10 +254,7 @@ def deflated_sharpe(
     from scipy.stats import kurtosis, norm, skew
 
     r = _clean(returns, min_obs=min_obs)
-    sd = float(r.std(ddof=1))
-    if sd == 0:
-        raise ValueError("returns have zero variance: the Sharpe ratio is undefined")
-    sr = float(r.mean() / sd)
+    sr = sharpe_ratio(r, periods_per_year=1, min_obs=min_obs)  # per bar, not annualised
     g3 = float(skew(r))
     g4 = float(kurtosis(r, fisher=False))
     sr0 = expected_max_sharpe(trials=trials, sharpe_variance=sharpe_variance)
@@ -252,9 +287,7 @@ def probability_of_backtest_overfitting(trial_returns, *, blocks: int = 16) -> O
     parts = np.array_split(np.arange(m.shape[0]), blocks)
 
     def sharpe(rows: np.ndarray) -> np.ndarray:
-        x = m[rows]
-        sd = x.std(axis=0, ddof=1)
-        return np.where(sd > 0, x.mean(axis=0) / np.where(sd > 0, sd, 1), -np.inf)
+        return undefined_last(sharpe_columns(m[rows]))
 
     logits = []
     for chosen in combinations(range(blocks), blocks // 2):

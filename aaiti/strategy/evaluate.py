@@ -50,21 +50,18 @@ def performance(
     equity: np.ndarray, *, held: np.ndarray, trades: int, traded: float, per_year: float
 ) -> Performance:
     e = np.asarray(equity, dtype=float)
-    r = e[1:] / e[:-1] - 1 if len(e) > 1 else np.empty(0)
+    r = m.simple_returns(e)
     years = len(e) / per_year
     total = float(e[-1] / e[0] - 1) if len(e) else 0.0
 
-    def ratio(fn) -> float | None:
-        try:
-            return float(fn(r, periods_per_year=per_year, min_obs=2))
-        except ValueError:
-            return None
+    def ratio(value: float) -> float | None:
+        return None if np.isnan(value) else value  # undefined, never 0 in its place
 
     return Performance(
         total_return=total,
         cagr=float((1 + total) ** (1 / years) - 1) if years > 0 and total > -1 else None,
-        sharpe=ratio(m.sharpe_ratio),
-        sortino=ratio(m.sortino_ratio),
+        sharpe=ratio(m.annualised_sharpe(r, periods_per_year=per_year)),
+        sortino=ratio(m.annualised_sortino(r, periods_per_year=per_year)),
         max_drawdown=float(m.drawdown_of(e).depth) if len(e) else 0.0,
         exposure=float(np.mean(np.asarray(held) != 0)) if len(held) else 0.0,
         trades=int(trades),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from aaiti.risk import metrics as m
 from aaiti.strategy.evaluate import bars_per_year, portfolio_returns, run_stream, scored_bars
 from aaiti.strategy.spec import EdgeModel, StrategySpec
 
@@ -31,11 +32,6 @@ def candidates(base: StrategySpec, *, horizon: int) -> list[StrategySpec]:
         for k in HOLD_MULTIPLES
         for z in SIZINGS
     ]
-
-
-def _sharpe(r: np.ndarray, per_year: float) -> float:
-    sd = r.std(ddof=1) if len(r) > 1 else 0.0
-    return float(r.mean() / sd * np.sqrt(per_year)) if sd > 0 else float("-inf")
 
 
 def net_returns(bars: pd.DataFrame, spec: StrategySpec) -> pd.Series:
@@ -59,7 +55,9 @@ def validation_returns(
 @dataclass(frozen=True)
 class SearchResult:
     chosen: StrategySpec
-    validation_sharpe: dict[str, float]  # candidate label → net Sharpe on validation
+    validation_sharpe: dict[
+        str, float
+    ]  # candidate label → net Sharpe on validation (NaN: undefined)
     trial_returns: pd.DataFrame  # out-of-sample net returns, one column per candidate
 
 
@@ -80,8 +78,9 @@ def choose(
     found = {}
     for spec in candidates(base, horizon=horizon):
         r = validation_returns(spec, validation=validation, meta=meta, edges=edges)
-        found[label(spec)] = (spec, _sharpe(r, per_year))
-    best = max(found.values(), key=lambda x: x[1])[0]
+        found[label(spec)] = (spec, m.annualised_sharpe(r, periods_per_year=per_year))
+    ranked = m.undefined_last(np.array([sharpe for _, sharpe in found.values()]))
+    best = list(found.values())[int(np.argmax(ranked))][0]
     trials = pd.DataFrame(
         {name: net_returns(oos_bars_for(spec), spec) for name, (spec, _) in found.items()}
     ).fillna(0.0)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from aaiti.risk import metrics as m
 from aaiti.strategy.evaluate import (
     StrategyEvaluation,
     bars_per_year,
@@ -115,8 +116,8 @@ def compare_live(
             return None
         runs = [run_stream(g, spec, per_year=per_year) for _, g in bars.groupby("symbol")]
         r = portfolio_returns(runs, "strategy").to_numpy()
-        sd = r.std(ddof=1) if len(r) > 1 else 0.0
-        return float(r.mean() / sd * np.sqrt(per_year)) if sd > 0 else None
+        out = m.annualised_sharpe(r, periods_per_year=per_year)
+        return None if np.isnan(out) else out
 
     return LiveComparison(
         int(meta["ts"].nunique()), sharpe(ch_bars, challenger), sharpe(dep_bars, deployed)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from aaiti.market.timeframes import bars_per_year
+from aaiti.risk.metrics import annualised_sharpe, annualised_sortino, drawdown_of, simple_returns
 from aaiti.trading.costs import CostModel
 
 
@@ -211,8 +212,6 @@ def _drawdown(e: np.ndarray):
     """max_drawdown() of the curve with its initial value first (indices shifted by one)."""
     from dataclasses import replace
 
-    from aaiti.risk.metrics import drawdown_of
-
     dd = drawdown_of(e)
     return replace(
         dd,
@@ -227,13 +226,10 @@ def metrics_of(
 ) -> BacktestMetrics:
     e = np.asarray(equity, dtype=float)
     per_year = bars_per_year(timeframe)
-    r = np.empty(len(e))
-    r[0] = 0.0  # nothing is held during the first bar
-    r[1:] = e[1:] / e[:-1] - 1
+    r = simple_returns(e)
     years = len(e) / per_year
     total = e[-1] / e[0] - 1
     sd = r.std(ddof=1) if len(r) > 1 else 0.0
-    downside = np.sqrt(np.mean(np.minimum(r, 0) ** 2))
     dd = _drawdown(e)
     returns = (
         trades["return"].to_numpy(float)
@@ -247,8 +243,8 @@ def metrics_of(
         total_return=float(total),
         cagr=float((1 + total) ** (1 / years) - 1) if years > 0 and total > -1 else float("nan"),
         annual_volatility=float(sd * np.sqrt(per_year)),
-        sharpe=float(r.mean() / sd * np.sqrt(per_year)) if sd > 0 else float("nan"),
-        sortino=float(r.mean() / downside * np.sqrt(per_year)) if downside > 0 else float("nan"),
+        sharpe=annualised_sharpe(r, periods_per_year=per_year),
+        sortino=annualised_sortino(r, periods_per_year=per_year),
         calmar=float(((1 + total) ** (1 / years) - 1) / -dd.depth)
         if dd.depth < 0 and years > 0 and total > -1
         else float("nan"),
