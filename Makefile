@@ -117,7 +117,14 @@ bench: setup
 # mypy lives in its own venv: mypy ≥ 1.1x needs pathspec ≥ 1.0, dbt-core pins it < 0.13.
 # It reads the project's packages from .venv (--python-executable).
 TYPES_VENV := .venv-types
-STRICT_TYPES := aaiti/quality aaiti/universe.py aaiti/trading/stale.py aaiti/supervisor.py
+# Strict: every stage core split from its shell (ingest, gates, features, training,
+# monitoring, risk, backtest) and the settings' sections they take.
+STRICT_TYPES := aaiti/config.py aaiti/quality aaiti/universe.py aaiti/supervisor.py \
+	aaiti/market/ingest.py aaiti/market/candles.py aaiti/features aaiti/risk aaiti/ops \
+	aaiti/ml/train.py aaiti/ml/evaluate.py aaiti/ml/features.py aaiti/ml/splits.py \
+	aaiti/ml/labels.py aaiti/monitoring/monitor.py aaiti/monitoring/alerts.py \
+	aaiti/monitoring/drift.py aaiti/trading/stale.py aaiti/trading/reconcile.py \
+	aaiti/trading/backtest.py aaiti/trading/costs.py aaiti/trading/engine.py
 CHECKED_TYPES := aaiti/strategy
 $(TYPES_VENV)/.installed: requirements-types.lock
 	$(PYTHON) -m venv $(TYPES_VENV)

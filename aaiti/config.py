@@ -494,24 +494,24 @@ class Settings(BaseSettings):
         return ModelSettings.from_settings(self)
 
     @property
-    def quality(self) -> PrefixSection:
-        return PrefixSection.of(self, "quality_")
+    def quality(self) -> QualitySettings:
+        return QualitySettings.from_settings(self)
 
     @property
-    def monitor(self) -> PrefixSection:
-        return PrefixSection.of(self, "monitor_")
+    def monitor(self) -> MonitorSettings:
+        return MonitorSettings.from_settings(self)
 
     @property
-    def alerts(self) -> PrefixSection:
-        return PrefixSection.of(self, "alert_")
+    def alerts(self) -> AlertSettings:
+        return AlertSettings.from_settings(self)
 
     @property
-    def supervisor(self) -> PrefixSection:
-        return PrefixSection.of(self, "supervisor_")
+    def supervisor(self) -> SupervisorSettings:
+        return SupervisorSettings.from_settings(self)
 
     @property
-    def market(self) -> PrefixSection:
-        return PrefixSection.of(self, "ccxt_", "breaker_", "replay_", "ingest_")
+    def trading(self) -> TradingSettings:
+        return TradingSettings.from_settings(self)
 
     # Paths of the tools that would otherwise write into the home folder.
     @property
@@ -543,15 +543,24 @@ class Settings(BaseSettings):
 
 
 class _Section(BaseModel):
+    """A typed, read-only view of some settings: the fields one stage needs. It has no
+    defaults of its own (``Settings`` holds the one set); a test checks each field's type
+    against the setting it comes from."""
+
     model_config = ConfigDict(frozen=True)
 
-    #: section field → Settings field, where the names differ
+    #: the Settings field of a section field is ``_prefix + name`` …
+    _prefix: ClassVar[str] = ""
+    #: … except where it is named here
     _source: ClassVar[dict[str, str]] = {}
 
     @classmethod
+    def source_of(cls, name: str) -> str:
+        return cls._source.get(name, cls._prefix + name)
+
+    @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        names = cls.model_fields
-        return cls(**{k: getattr(settings, cls._source.get(k, k)) for k in names})
+        return cls(**{k: getattr(settings, cls.source_of(k)) for k in cls.model_fields})
 
 
 class StrategySettings(_Section):
@@ -639,6 +648,8 @@ class ModelSettings(_Section):
         "embargo_bars": "model_embargo_bars",
         "search_budget": "model_search_budget",
         "seed": "model_seed",
+        "fee_bps": "trading_fee_bps",
+        "slippage_bps": "trading_slippage_bps",
     }
     horizon: int
     dead_zone: float
@@ -647,30 +658,108 @@ class ModelSettings(_Section):
     embargo_bars: int | None
     search_budget: int
     seed: int
+    fee_bps: float  # the round-trip cost a "beyond_cost" label must beat
+    slippage_bps: float
 
 
-class PrefixSection(BaseModel):
-    """A read-only view of the settings that share a prefix (``quality_``, ``alert_`` …)."""
+class QualitySettings(_Section):
+    """The quality gates' rules (aaiti.quality.gate)."""
 
-    model_config = ConfigDict(frozen=True)
-    values: dict[str, object]
+    _prefix: ClassVar[str] = "quality_"
+    max_abs_log_return: dict[str, float]
+    max_spike: float
+    max_stale_run: int
+    max_zero_volume_run: int
+    max_gap_hours: float
+    shift_confirm_bars: int
+    quarantine: bool
+    volume_window: int
+    volume_min_factor: float
+    max_volume_z: float
+    max_timeframe_mismatch: float
+    incremental: bool
 
-    @classmethod
-    def of(cls, settings: Settings, *prefixes: str) -> PrefixSection:
-        return cls(
-            values={
-                k.removeprefix(p): getattr(settings, k)
-                for k in type(settings).model_fields
-                for p in prefixes
-                if k.startswith(p)
-            }
-        )
 
-    def __getattr__(self, name: str) -> object:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+class MonitorSettings(_Section):
+    """Drift, live quality and the retrain trigger (aaiti.monitoring.monitor)."""
+
+    _prefix: ClassVar[str] = "monitor_"
+    _source: ClassVar[dict[str, str]] = {"horizon": "model_horizon", "dead_zone": "model_dead_zone"}
+    current_bars: int
+    drift_method: str
+    drift_threshold: float
+    drift_share: float
+    min_labelled: int
+    max_auc_decay: float
+    retrain_cooldown_hours: float
+    retrain: bool
+    horizon: int  # the labels live quality is judged on
+    dead_zone: float
+
+
+class AlertSettings(_Section):
+    """Channels and delivery rules (aaiti.monitoring.alerts)."""
+
+    _prefix: ClassVar[str] = "alert_"
+    urls: list[SecretStr]
+    webhook_url: SecretStr | None
+    slack_webhook_url: SecretStr | None
+    discord_webhook_url: SecretStr | None
+    smtp_host: str | None
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_user: str | None
+    smtp_password: SecretStr | None
+    email_from: str
+    email_to: list[str]
+    min_severity: str
+    dedup_window_s: float
+    rate_limit_per_hour: int
+    retries: int
+    retry_backoff_s: float
+    timeout_s: float
+    claim_lease_s: float
+
+
+class SupervisorSettings(_Section):
+    """The stack supervisor's check interval and restart policy (aaiti.supervisor)."""
+
+    _prefix: ClassVar[str] = "supervisor_"
+    interval_s: float
+    backoff_s: float
+    backoff_max_s: float
+    stable_s: float
+
+
+class TradingSettings(_Section):
+    """The account a trading cycle keeps (aaiti.trading.engine)."""
+
+    _prefix: ClassVar[str] = "trading_"
+    _source: ClassVar[dict[str, str]] = {
+        "strategy_name": "trading_strategy",
+        "symbols": "symbols",
+        "timeframe": "timeframe",
+        "live": "live_trading",
+        "reconcile_tolerance": "live_reconcile_tolerance",
+        "min_history_bars": "risk_min_history_bars",
+        "risk": "risk",
+        "strategy": "strategy",
+    }
+    account: str
+    initial_cash: float
+    fee_bps: float
+    slippage_bps: float
+    fraction_per_symbol: float
+    allow_short: bool
+    participation_cap: float | None
+    strategy_name: str
+    symbols: list[str]
+    timeframe: str
+    live: bool
+    reconcile_tolerance: float
+    min_history_bars: int
+    risk: RiskSettings  # the pre-trade limits
+    strategy: StrategySettings  # what trades when no evaluated strategy is deployed
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -709,7 +798,7 @@ def apply_dbt_environment(settings: Settings) -> None:
     Deliberately not ``AAITI_WAREHOUSE_PATH``: writing a settings variable here would make
     every later ``load_settings()`` in the process point at this warehouse.
     """
-    os.environ["DBT_DUCKDB_PATH"] = str(Path(settings.warehouse_path).resolve())
+    os.environ["DBT_DUCKDB_PATH"] = str(Path(str(settings.warehouse_path)).resolve())
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     os.environ["DBT_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
 

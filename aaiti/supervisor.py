@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aaiti.config import Settings
+from aaiti.config import Settings, SupervisorSettings
 
 if TYPE_CHECKING:
     from aaiti.stack import Component
@@ -38,18 +38,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    interval_s: float = 2.0
-    backoff_s: float = 2.0
-    backoff_max_s: float = 120.0
-    stable_s: float = 60.0
+    interval_s: float
+    backoff_s: float
+    backoff_max_s: float
+    stable_s: float
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RestartPolicy:
+    def of(cls, section: SupervisorSettings) -> RestartPolicy:
+        """From the settings' section (the one set of defaults)."""
         return cls(
-            interval_s=settings.supervisor_interval_s,
-            backoff_s=settings.supervisor_backoff_s,
-            backoff_max_s=settings.supervisor_backoff_max_s,
-            stable_s=settings.supervisor_stable_s,
+            interval_s=section.interval_s,
+            backoff_s=section.backoff_s,
+            backoff_max_s=section.backoff_max_s,
+            stable_s=section.stable_s,
         )
 
 
@@ -130,7 +131,7 @@ def supervise(
     from aaiti.stack import COMPONENTS, components
 
     stop = stop or threading.Event()
-    policy = RestartPolicy.from_settings(settings)
+    policy = RestartPolicy.of(settings.supervisor)
     table = components(settings, repo=repo)
     watches: dict[str, Watch] = {}
     history: dict[str, Event] = {}  # this supervisor's life: `up` after `down` starts afresh

@@ -149,14 +149,18 @@ def cycle_library_only() -> dict:
         stages["ingest"] = time.perf_counter() - t
         quiet = validator_for(settings, docs=False)
         t = time.perf_counter()
-        run_gates(wh, settings, universe_streams(settings), checkpoint=RAW, validator=quiet)
+        run_gates(wh, settings.quality, universe_streams(settings), checkpoint=RAW, validator=quiet)
         stages["validate_raw"] = time.perf_counter() - t
         t = time.perf_counter()
         build(settings)
         stages["transform"] = time.perf_counter() - t
         t = time.perf_counter()
         run_gates(
-            wh, settings, universe_feature_streams(settings), checkpoint=FEATURES, validator=quiet
+            wh,
+            settings.quality,
+            universe_feature_streams(settings),
+            checkpoint=FEATURES,
+            validator=quiet,
         )
         validator_for(settings).build_docs()
         stages["validate_features"] = time.perf_counter() - t

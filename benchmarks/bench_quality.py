@@ -76,7 +76,7 @@ def main() -> dict:
         validator.validate(
             "raw_ohlcv",
             raw_batch(_read(wh, streams[0], load_sql).head(1000), timeframe="1m", now=now),
-            parameters=raw_parameters(settings, streams[0]),
+            parameters=raw_parameters(settings.quality, streams[0]),
             batch_label="warm-up",
         )
 
@@ -90,13 +90,13 @@ def main() -> dict:
                 frame.loc[bad, "close"] *= 10
                 frame.loc[bad, "high"] = frame.loc[bad, ["high", "close"]].max(axis=1)
             t1 = time.perf_counter()
-            params = raw_parameters(settings, stream)
+            params = raw_parameters(settings.quality, stream)
             batch = raw_batch(
                 frame,
                 timeframe="1m",
                 now=now,
                 max_move=params["max_abs_log_return"],
-                volume_rule=volume_rule(settings),
+                volume_rule=volume_rule(settings.quality),
             )
             t2 = time.perf_counter()
             outcome = validator.validate(
@@ -115,7 +115,9 @@ def main() -> dict:
         # derived, validated and its verdicts written (the bad prints above are not in the
         # warehouse, so it quarantines nothing)
         t0 = time.perf_counter()
-        results = run_gates(wh, settings, streams, checkpoint=RAW, validator=validator, full=True)
+        results = run_gates(
+            wh, settings.quality, streams, checkpoint=RAW, validator=validator, full=True
+        )
         timings["run_gates_full_s"] = time.perf_counter() - t0
         assert all(r.passed for r in results)
     finally:

@@ -49,7 +49,7 @@ def main() -> dict:
         streams = [Stream("synthetic", s, "1m") for s in symbols]
         validator = validator_for(settings, docs=False)
         gate = lambda **kw: run_gates(  # noqa: E731
-            wh, settings, streams, checkpoint=RAW, validator=validator, **kw
+            wh, settings.quality, streams, checkpoint=RAW, validator=validator, **kw
         )
         t0 = time.perf_counter()
         first = gate()  # the whole history: it sets every stream's mark
@@ -70,7 +70,9 @@ def main() -> dict:
             if k < 2:  # ~1 min each: two are enough for a median of the slow reference
                 t0 = time.perf_counter()
                 for s in streams:
-                    run_gates(wh, settings, [s], checkpoint=RAW, validator=validator, full=True)
+                    run_gates(
+                        wh, settings.quality, [s], checkpoint=RAW, validator=validator, full=True
+                    )
                 per_stream.append(time.perf_counter() - t0)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -59,7 +59,7 @@ def validate_streams(
     """Every stream in one run: new rows plus the rules' window, one GX batch per timeframe."""
     return run_gates(
         Warehouse.from_settings(settings),
-        settings,
+        settings.quality,
         streams,
         checkpoint=checkpoint,
         validator=validator_for(settings, docs=False),  # the flow builds the docs once

@@ -146,13 +146,19 @@ def pipeline(tmp_path_factory):
         reports[symbol] = ingest_stream(wh, src, stream, replay=ReplayConfig(START, 1))
     validator = validator_for(settings, docs=False)
     gates = {
-        s: run_gate(wh, settings, src.validate_stream(s, "4h"), checkpoint=RAW, validator=validator)
+        s: run_gate(
+            wh, settings.quality, src.validate_stream(s, "4h"), checkpoint=RAW, validator=validator
+        )
         for s in ("BTC/USD", "ETH/USD")
     }
     report = build(settings)
     feature_gates = {
         s: run_gate(
-            wh, settings, src.validate_stream(s, "4h"), checkpoint=FEATURES, validator=validator
+            wh,
+            settings.quality,
+            src.validate_stream(s, "4h"),
+            checkpoint=FEATURES,
+            validator=validator,
         )
         for s in ("BTC/USD", "ETH/USD")
     }

@@ -47,3 +47,23 @@ def test_the_settings_reference_is_generated_from_the_code_and_current():
     doc = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
     assert doc.read_text() == settings_reference(), "run: python -m aaiti.config > docs/settings.md"
     assert all(f.description for f in Settings.model_fields.values())  # every one explained
+
+
+def test_every_section_is_a_typed_view_of_settings_with_no_defaults_of_its_own():
+    """One set of defaults (Settings'); each section field has its setting's exact type."""
+    from aaiti import config
+
+    sections = [c for c in vars(config).values()
+                if isinstance(c, type) and issubclass(c, config._Section) and c is not config._Section]  # fmt: skip
+    assert len(sections) >= 8
+    settings = config.Settings()
+    for section in sections:
+        for name, field in section.model_fields.items():
+            if isinstance(field.annotation, type) and issubclass(field.annotation, config._Section):
+                continue  # a nested section: checked as itself
+            source = config.Settings.model_fields[section.source_of(name)]
+            assert field.annotation == source.annotation, f"{section.__name__}.{name}"
+            assert field.is_required(), f"{section.__name__}.{name} has a default of its own"
+        view = section.from_settings(settings)
+        assert all(getattr(view, k) == getattr(settings, section.source_of(k))
+                   for k in section.model_fields)  # fmt: skip

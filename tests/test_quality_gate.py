@@ -24,7 +24,7 @@ def test_every_suite_parameter_comes_from_the_settings(settings):
     from aaiti.market import Stream
 
     for timeframe in ("1m", "5m", "1h", "4h", "1d"):
-        params = raw_parameters(settings, Stream("coinbase", "BTC/USD", timeframe))
+        params = raw_parameters(settings.quality, Stream("coinbase", "BTC/USD", timeframe))
         assert suite_parameters(settings.expectations_dir, "raw_ohlcv") == set(params)
     assert suite_parameters(settings.expectations_dir, "features") == set()
     assert suite_parameters(settings.expectations_dir, "predictions") == set()
@@ -61,7 +61,7 @@ def test_a_blocked_stream_stops_its_features_while_the_other_flows(tmp_path):
         verdicts = {
             s: run_gate(
                 wh,
-                settings if s == "BTC/USD" else quarantining,
+                (settings if s == "BTC/USD" else quarantining).quality,
                 st,
                 checkpoint=RAW,
                 validator=validator,
@@ -94,7 +94,7 @@ def test_a_blocked_stream_stops_its_features_while_the_other_flows(tmp_path):
 
     # the operator turns quarantine on: the bad print leaves, BTC passes and catches up
     fixed = settings.model_copy(update={"quality_quarantine": True})
-    verdict = run_gate(wh, fixed, streams["BTC/USD"], checkpoint=RAW, validator=validator)
+    verdict = run_gate(wh, fixed.quality, streams["BTC/USD"], checkpoint=RAW, validator=validator)
     assert verdict.passed and verdict.quarantined == 1
     assert build(fixed).success
     assert _features(fixed)["BTC/USD"].replace(tzinfo=None) == datetime(2018, 6, 1, 8)

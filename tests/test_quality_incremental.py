@@ -100,7 +100,9 @@ def test_incremental_reaches_the_verdicts_of_the_whole_history_cycle_by_cycle(tm
             with wh.writer() as con:
                 for s in STREAMS:
                     upsert_candles(con, arrivals[s][cycle], batch_id=f"c{cycle}", ingested_at=at)
-            results = run_gates(wh, settings, STREAMS, checkpoint=RAW, validator=validator, now=at)
+            results = run_gates(
+                wh, settings.quality, STREAMS, checkpoint=RAW, validator=validator, now=at
+            )
             seen[mode] = _state(settings)
             if mode == "incremental":
                 modes += [(r.mode, last.get(r.stream)) for r in results]
@@ -128,19 +130,27 @@ def test_a_corrected_old_bar_and_changed_rules_are_judged_again(tmp_path):
     f = _candles(stream, 300, seed=3)
     with wh.writer() as con:
         upsert_candles(con, f, batch_id="a", ingested_at=NOW)
-    (first,) = run_gates(wh, settings, [stream], checkpoint=RAW, validator=validator, now=NOW)
+    (first,) = run_gates(
+        wh, settings.quality, [stream], checkpoint=RAW, validator=validator, now=NOW
+    )
     assert (first.mode, first.status, first.rows_judged) == ("full", "passed", 300)
-    (idle,) = run_gates(wh, settings, [stream], checkpoint=RAW, validator=validator, now=NOW)
+    (idle,) = run_gates(
+        wh, settings.quality, [stream], checkpoint=RAW, validator=validator, now=NOW
+    )
     assert idle.mode == "unchanged"
 
     fixed = f.iloc[[100]].copy()  # the source resends an old bar, now a bad print
     fixed[["close", "high"]] = fixed[["close", "high"]] * 9
     with wh.writer() as con:
         upsert_candles(con, fixed, batch_id="b", ingested_at=NOW + timedelta(hours=1))
-    (again,) = run_gates(wh, settings, [stream], checkpoint=RAW, validator=validator, now=NOW)
+    (again,) = run_gates(
+        wh, settings.quality, [stream], checkpoint=RAW, validator=validator, now=NOW
+    )
     assert again.mode == "incremental" and again.quarantined == 1
     assert again.rows_judged < 300
 
     stricter = load_settings(data_dir=tmp_path / "d", quality_max_spike=0.2)
-    (redo,) = run_gates(wh, stricter, [stream], checkpoint=RAW, validator=validator, now=NOW)
+    (redo,) = run_gates(
+        wh, stricter.quality, [stream], checkpoint=RAW, validator=validator, now=NOW
+    )
     assert redo.mode == "full" and redo.rows_judged == 299

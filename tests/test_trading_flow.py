@@ -362,7 +362,7 @@ def test_an_order_sent_before_a_crash_is_adopted_not_sent_twice(env):
         from aaiti.warehouse import Warehouse
 
         with Warehouse.from_settings(s).writer() as con:
-            open_live_account(con, s, timeframe="4h", client=live_client(s))
+            open_live_account(con, s.trading, timeframe="4h", client=live_client(s))
         live_client(s).place(
             symbol="BTC/USD",
             side="buy",
@@ -393,7 +393,7 @@ def test_live_reconciliation_opens_from_the_exchange_and_stops_on_a_changed_bala
         ex.state.balances = {"USD": 60_000.0, "BTC": 0.25}
         s = live_settings(env, ex.url, "live-recon")
         with Warehouse.from_settings(s).writer() as con:
-            opening = open_live_account(con, s, timeframe="4h", client=live_client(s))
+            opening = open_live_account(con, s.trading, timeframe="4h", client=live_client(s))
         ((initial, cash),) = q(
             env, "SELECT initial_cash, cash FROM trading.account WHERE account = 'live-recon'"
         )
@@ -464,7 +464,7 @@ def strategy_for_test(env):
     finally:
         con.close()
     s = env.model_copy(update={"trading_allow_short": False})
-    return strategy_for(state, s, "4h")[0]
+    return strategy_for(state, s.trading, "4h")[0]
 
 
 def test_accepted_exchange_figures_are_adopted_at_the_next_bar(env):
@@ -516,7 +516,7 @@ def test_the_paper_cycle_bar_by_bar_equals_the_strategy_backtest_of_the_window(t
     con = duckdb.connect(str(s.warehouse_path), read_only=True)
     try:
         state = load_state(con, name=s.trading_strategy, timeframe="4h")
-        spec = strategy_for(state, s, "4h")[0]
+        spec = strategy_for(state, s.trading, "4h")[0]
         first = con.sql("SELECT min(ts) FROM ml.predictions").fetchall()[0][0]
         bars = (
             con.sql(
@@ -552,7 +552,7 @@ def test_the_paper_cycle_bar_by_bar_equals_the_strategy_backtest_of_the_window(t
         con.close()
     window = trade_window(
         with_predictions(bars, preds), spec, initial_cash=s.trading_initial_cash,
-        limits=limits_from(s), account=s.trading_account,
+        limits=limits_from(s.trading), account=s.trading_account,
     )  # fmt: skip
     refused = [i for i in window.intents if not i.gate.approved]
     assert refused and all(i.bar.symbol == "ETH/USD" for i in refused)  # the gate is in play

@@ -39,7 +39,12 @@ def validate(
         else:
             streams = gated_streams(settings, warehouse)
         results = run_gates(
-            warehouse, settings, streams, checkpoint=checkpoint, validator=validator, full=full
+            warehouse,
+            settings.quality,
+            streams,
+            checkpoint=checkpoint,
+            validator=validator,
+            full=full,
         )
         docs = validator.build_docs()
         warehouse.publish_snapshot()

@@ -71,9 +71,8 @@ class RecursiveState:
 
     @classmethod
     def from_row(cls, row: pd.Series) -> RecursiveState:
-        return cls(
-            **{k: (int(row[k]) if k == "bar_index" else float(row[k])) for k in STATE_COLUMNS}
-        )
+        values = {k: float(row[k]) for k in STATE_COLUMNS if k != "bar_index"}
+        return cls(bar_index=int(row["bar_index"]), **values)
 
 
 def _calendar(epoch_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -56,11 +56,16 @@ def _slices(con: duckdb.DuckDBPyConnection, table: pa.Table) -> list[Slice]:
 
 def _epoch_s(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
     micros = pc.cast(pc.cast(ts, pa.timestamp("us", tz="UTC")), pa.int64())
-    return micros.to_numpy() // 1_000_000
+    return np.asarray(micros.to_numpy() // 1_000_000)
 
 
 def _features_for(
-    table: pa.Table, s: Slice, *, state: RecursiveState | None, lookback: int, watermark
+    table: pa.Table,
+    s: Slice,
+    *,
+    state: RecursiveState | None,
+    lookback: int,
+    watermark: datetime,
 ) -> pa.Table:
     part = table.slice(s.offset, s.length)
     arrays = compute_feature_arrays(
@@ -103,7 +108,7 @@ def build_features(
     eligible = con.sql(load_sql(_SQL, "eligible_candles"))
     con.register("eligible", eligible)
     parts: list[pa.Table] = []
-    full_keys: list[tuple] = []
+    full_keys: list[tuple[str, str, str]] = []
     try:
         if previous is None:
             table = con.sql(ORDERED.format(src="eligible")).to_arrow_table()
@@ -135,7 +140,7 @@ def build_features(
 
 def _incremental(
     con: duckdb.DuckDBPyConnection, previous: str
-) -> tuple[list[pa.Table], list[tuple]]:
+) -> tuple[list[pa.Table], list[tuple[str, str, str]]]:
     con.sql(f"SELECT * FROM {previous}").create_view("_aaiti_previous_features", replace=True)
     state = con.sql(load_sql(_SQL, "previous_state")).to_arrow_table()
     con.register("state", state)

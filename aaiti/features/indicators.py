@@ -38,7 +38,7 @@ def recursive_filter(x: np.ndarray, *, alpha: float, prev: float) -> np.ndarray:
         return np.empty(0)
     decay = 1.0 - alpha
     y, _ = lfilter([alpha], [1.0, -decay], x, zi=[decay * prev])
-    return y
+    return np.asarray(y, dtype=float)
 
 
 def seeded_recursion(x: np.ndarray, *, n: int, alpha: float, start: int = 0) -> np.ndarray:
@@ -82,7 +82,7 @@ def log_return(close: np.ndarray) -> np.ndarray:
 
 
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
-    tr = high - low
+    tr: np.ndarray = high - low
     if len(close) > 1:
         prev = close[:-1]
         tr[1:] = np.maximum.reduce(

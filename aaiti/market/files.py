@@ -312,7 +312,7 @@ def import_files(
         for s in streams
         if not pd.isna(first[s])
     ]
-    gates = run_gates(warehouse, settings, streams, checkpoint=RAW,
+    gates = run_gates(warehouse, settings.quality, streams, checkpoint=RAW,
                       validator=validator_for(settings))  # fmt: skip
     return ImportReport(ingested, gates, skipped_files(Path(path)))
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, overload
 
 import duckdb
 import pandas as pd
@@ -102,6 +102,12 @@ class _Tally:
     notes: list[str] = field(default_factory=list)
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
+@overload
+def _utc(value: datetime | None) -> datetime | None: ...
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -229,7 +235,15 @@ class _Run:
         self.buffer: list[pd.DataFrame] = []
         self.buffered = 0
 
-    def start(self, *, since, until, default_since, default_lookback_bars, now):
+    def start(
+        self,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        default_since: datetime | None,
+        default_lookback_bars: int,
+        now: datetime | None,
+    ) -> tuple[datetime | None, datetime | None]:
         """Abandon dead runs of the stream, load the breaker, decide the window and record
         the run as running; the window (since, until)."""
         stream, replay = self.stream, self.replay
@@ -260,7 +274,14 @@ class _Run:
             )  # fmt: skip
         return since, until
 
-    def _replay_window(self, con, hwm, step, since, until):
+    def _replay_window(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        hwm: datetime | None,
+        step: timedelta,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> tuple[datetime | None, datetime | None]:
         """Under market replay: an ingest releases the next bars; a backfill may not run
         ahead of the replay clock."""
         replay, stream = self.replay, self.stream
@@ -278,7 +299,13 @@ class _Run:
         released = replay_mod.replay_clock(con, stream) or _utc(replay.start)
         return since, (min(until, released) if until else released)
 
-    def take(self, page: pd.DataFrame, *, now, progress) -> None:
+    def take(
+        self,
+        page: pd.DataFrame,
+        *,
+        now: datetime | None,
+        progress: Callable[[datetime, int], None] | None,
+    ) -> None:
         """One fetched page: validated, its rejected rows quarantined at once, the rest
         buffered."""
         tally, stream = self.tally, self.stream
@@ -351,7 +378,7 @@ class _Run:
         _finish(self.warehouse, self.run_id, self.tally, self.source, self.breaker,
                 status=status, started=self.started, error=error)  # fmt: skip
 
-    def report(self, *, since, until) -> IngestReport:
+    def report(self, *, since: datetime | None, until: datetime | None) -> IngestReport:
         u, tally = self.tally.upsert, self.tally
         return IngestReport(
             run_id=self.run_id,

@@ -27,7 +27,7 @@ class ClassificationMetrics:
     precision: float
     recall: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
 

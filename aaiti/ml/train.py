@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aaiti.config import Settings
+from aaiti.config import ModelSettings, Settings
 from aaiti.ml.dataset import Dataset
 from aaiti.ml.evaluate import calibration_table, classification_metrics, long_flat_equity
 from aaiti.ml.features import load_features
@@ -35,6 +35,7 @@ from aaiti.ml.model import (
     search_params,
     walk_forward_evaluate,
 )
+from aaiti.ml.splits import Fold
 from aaiti.ml.tracking import (
     CHAMPION,
     INPUTS_ARTIFACT,
@@ -45,6 +46,8 @@ from aaiti.ml.tracking import (
     tracker_for,
 )
 from aaiti.strategy.deploy import decide_and_deploy, judge_strategies, strategy_metrics
+from aaiti.strategy.service import Judged
+from aaiti.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -66,26 +69,24 @@ class TrainingReport:
     data_start: str
     data_end: str
     rows: int
-    strategy: dict | None = None  # the walk-forward strategy evaluation, net of costs
+    strategy: dict[str, Any] | None = None  # the walk-forward strategy evaluation, net of costs
     qualified: bool = False  # may the strategy that trades after this decision trade?
     qualification: str = ""
 
 
-def config_for(settings: Settings, timeframe: str) -> TrainConfig:
+def config_for(model: ModelSettings, timeframe: str) -> TrainConfig:
     from aaiti.strategy.spec import round_trip_cost
 
-    cost = round_trip_cost(
-        fee_bps=settings.trading_fee_bps, slippage_bps=settings.trading_slippage_bps
-    )
+    cost = round_trip_cost(fee_bps=model.fee_bps, slippage_bps=model.slippage_bps)
     return TrainConfig(
-        label_cost=cost if settings.model_label == "beyond_cost" else None,
+        label_cost=cost if model.label == "beyond_cost" else None,
         timeframe=timeframe,
-        horizon=settings.model_horizon,
-        dead_zone=settings.model_dead_zone,
-        n_folds=settings.model_folds,
-        embargo_bars=settings.model_embargo_bars or settings.model_horizon,
-        seed=settings.model_seed,
-        search_budget=settings.model_search_budget,
+        horizon=model.horizon,
+        dead_zone=model.dead_zone,
+        n_folds=model.folds,
+        embargo_bars=model.embargo_bars or model.horizon,
+        seed=model.seed,
+        search_budget=model.search_budget,
     )
 
 
@@ -103,12 +104,14 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _manifest_hash(settings: Settings) -> str:
-    path = settings.dbt_dir / "target" / "manifest.json"
+def _manifest_hash(dbt_dir: Path) -> str:
+    path = dbt_dir / "target" / "manifest.json"
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
 
 
-def baselines(ds: Dataset, wf: WalkForwardResult, shuffled: WalkForwardResult) -> dict[str, dict]:
+def baselines(
+    ds: Dataset, wf: WalkForwardResult, shuffled: WalkForwardResult
+) -> dict[str, dict[str, float]]:
     """Always-long, momentum sign and the shuffled-label control on the same OOS rows."""
     y = wf.oos["label"].to_numpy()
     momentum = classification_metrics(y, np.where(wf.oos["momentum"] > 0, 0.55, 0.45))
@@ -120,7 +123,9 @@ def baselines(ds: Dataset, wf: WalkForwardResult, shuffled: WalkForwardResult) -
     }
 
 
-def equity_by_symbol(ds: Dataset, wf: WalkForwardResult, timeframe: str) -> dict[str, dict]:
+def equity_by_symbol(
+    ds: Dataset, wf: WalkForwardResult, timeframe: str
+) -> dict[str, dict[str, float]]:
     """Long/flat close-to-close OOS equity per stream (no costs; see aaiti.ml.evaluate)."""
     out = {}
     meta = ds.meta
@@ -152,10 +157,13 @@ def train_and_register(
     ``map_folds`` runs the independent fold fits (search, walk-forward, shuffled control,
     champion on the same folds): here by default, on Dask workers from the train flow."""
     timeframe = timeframe or settings.timeframe
-    cfg = config_for(settings, timeframe)
+    cfg = config_for(settings.model, timeframe)
     tracker = tracker or tracker_for(settings)
     name = model_name(timeframe)
-    features = load_features(settings, timeframe) if features is None else features
+    if features is None:
+        features = load_features(
+            Warehouse.from_settings(settings), timeframe=timeframe, symbols=settings.symbols
+        )
     if features.empty:
         raise NoTrainingDataError(
             f"no gated feature rows for {timeframe} {settings.symbols}: run ingest, validate and transform first"
@@ -171,7 +179,7 @@ def train_and_register(
         trials=trials,
     )  # fmt: skip
     info, data_start, data_end = _log_run(
-        settings, tracker, cfg, ds, c, name=name, timeframe=timeframe, streams=streams,
+        settings.dbt_dir, tracker, cfg, ds, c, name=name, timeframe=timeframe, streams=streams,
         judged=judged, champion_auc=champ_wf.overall.auc if champ_wf else None,
     )  # fmt: skip
     decision = decide_and_deploy(
@@ -208,13 +216,13 @@ def train_and_register(
 
 @dataclass(frozen=True)
 class _Candidate:
-    params: dict
-    folds: list
-    wf: Any  # WalkForwardResult
-    base: dict
+    params: dict[str, Any]
+    folds: list[Fold]
+    wf: WalkForwardResult
+    base: dict[str, dict[str, float]]
 
 
-def _candidate(ds, cfg, map_folds: FoldMap) -> _Candidate:
+def _candidate(ds: Dataset, cfg: TrainConfig, map_folds: FoldMap) -> _Candidate:
     """The searched parameters, walked forward, beside the baselines and the shuffled-label
     control on the same folds."""
     folds = make_folds(ds, cfg)
@@ -226,7 +234,13 @@ def _candidate(ds, cfg, map_folds: FoldMap) -> _Candidate:
     return _Candidate(params, folds, wf, baselines(ds, wf, shuffled))
 
 
-def _champion_on_the_same_folds(champion, ds, cfg, c: _Candidate, map_folds: FoldMap):
+def _champion_on_the_same_folds(
+    champion: VersionInfo | None,
+    ds: Dataset,
+    cfg: TrainConfig,
+    c: _Candidate,
+    map_folds: FoldMap,
+) -> tuple[dict[str, Any] | None, WalkForwardResult | None]:
     """(the champion's parameters, its walk-forward on the candidate's folds), or Nones."""
     if champion is None:
         return None, None
@@ -235,8 +249,19 @@ def _champion_on_the_same_folds(champion, ds, cfg, c: _Candidate, map_folds: Fol
     return params, wf
 
 
-def _log_run(settings, tracker, cfg, ds, c: _Candidate, *, name, timeframe, streams, judged,
-             champion_auc):  # fmt: skip
+def _log_run(
+    dbt_dir: Path,
+    tracker: Tracker,
+    cfg: TrainConfig,
+    ds: Dataset,
+    c: _Candidate,
+    *,
+    name: str,
+    timeframe: str,
+    streams: list[str],
+    judged: Judged,
+    champion_auc: float | None,
+) -> tuple[VersionInfo, str, str]:
     """The final fit on every labelled row, logged to MLflow as a new registered version."""
     rows = ds.labelled
     trained_ts = ds.meta["ts"].iloc[rows]
@@ -249,7 +274,7 @@ def _log_run(settings, tracker, cfg, ds, c: _Candidate, *, name, timeframe, stre
     )
     fingerprint = {
         "training_rows_sha256": ds.fingerprint(),
-        "dbt_manifest_sha256": _manifest_hash(settings),
+        "dbt_manifest_sha256": _manifest_hash(dbt_dir),
         "git_commit": _git_commit(),
     }
     data_start, data_end = str(trained_ts.min()), str(trained_ts.max())
@@ -295,7 +320,14 @@ def _log_run(settings, tracker, cfg, ds, c: _Candidate, *, name, timeframe, stre
     return info, data_start, data_end
 
 
-def run_metrics(*, wf, base, equity, judged, champion_auc) -> dict[str, float]:
+def run_metrics(
+    *,
+    wf: WalkForwardResult,
+    base: dict[str, dict[str, float]],
+    equity: dict[str, dict[str, float]],
+    judged: Judged,
+    champion_auc: float | None,
+) -> dict[str, float]:
     """The training run's metrics: out of sample, baselines, controls, the strategy."""
     metrics = {f"oos_{k}": float(v) for k, v in wf.overall.as_dict().items()}
     metrics.update({f"baseline_momentum_{k}": float(v) for k, v in base["momentum_sign"].items()})
@@ -313,7 +345,17 @@ def run_metrics(*, wf, base, equity, judged, champion_auc) -> dict[str, float]:
 
 
 def run_artifacts(
-    *, cfg, params, ds, streams, wf, calib, base, equity, fingerprint, judged
+    *,
+    cfg: TrainConfig,
+    params: dict[str, Any],
+    ds: Dataset,
+    streams: list[str],
+    wf: WalkForwardResult,
+    calib: pd.DataFrame,
+    base: dict[str, dict[str, float]],
+    equity: dict[str, dict[str, float]],
+    fingerprint: dict[str, str],
+    judged: Judged,
 ) -> dict[str, object]:
     """The training run's JSON artifacts (lists that grow with the universe included)."""
     folds = [
@@ -341,7 +383,7 @@ def run_artifacts(
     return out
 
 
-def version_summary(v: VersionInfo) -> dict:
+def version_summary(v: VersionInfo) -> dict[str, object]:
     return {
         "version": v.version,
         "aliases": ",".join(v.aliases),

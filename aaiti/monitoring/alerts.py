@@ -26,7 +26,7 @@ from typing import Protocol
 import pandas as pd
 from pydantic import SecretStr
 
-from aaiti.config import Settings
+from aaiti.config import AlertSettings, Settings
 from aaiti.ops import SEVERITIES, raise_alert
 from aaiti.redact import redact_in_logs
 from aaiti.warehouse import Warehouse
@@ -76,7 +76,7 @@ class AppriseChannel:
             scheme = self.url.get_secret_value().split("://", 1)[0]
             raise ChannelError(f"channel {self.name}: {scheme}:// is not a URL Apprise knows")
         plugin.socket_connect_timeout = plugin.socket_read_timeout = self.timeout_s
-        with apprise.LogCapture(level=logging.WARNING) as captured:
+        with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
             ok = plugin.notify(
                 body=alert_body(alert),
                 title=alert_title(alert),
@@ -113,38 +113,38 @@ class LogChannel:
         log.log(level, "alert %s", alert.line())
 
 
-def channels_from(settings: Settings) -> list[Channel]:
+def channels_from(rules: AlertSettings) -> list[Channel]:
     """The log, plus one Apprise channel per configured URL."""
-    redact_in_logs(_secrets(settings), ("apprise", "urllib3.connectionpool", "httpx"))
+    redact_in_logs(_secrets(rules), ("apprise", "urllib3.connectionpool", "httpx"))
     channels: list[Channel] = [LogChannel()]
     taken: dict[str, int] = {"log": 1}
-    for name, url in channel_urls(settings):
+    for name, url in channel_urls(rules):
         taken[name] = taken.get(name, 0) + 1
         label = name if taken[name] == 1 else f"{name}-{taken[name]}"
-        channels.append(AppriseChannel(label, url, settings.alert_timeout_s))
+        channels.append(AppriseChannel(label, url, rules.timeout_s))
     return channels
 
 
-def channel_urls(settings: Settings) -> list[tuple[str, SecretStr]]:
+def channel_urls(rules: AlertSettings) -> list[tuple[str, SecretStr]]:
     """(channel name, Apprise URL): ``alert_urls`` named by their scheme, and the
-    single-channel settings (webhook, Slack, Discord, SMTP) as the URLs they stand for."""
-    return [(name or _scheme_name(url.get_secret_value()), url) for name, url in _urls(settings)]
+    single-channel rules (webhook, Slack, Discord, SMTP) as the URLs they stand for."""
+    return [(name or _scheme_name(url.get_secret_value()), url) for name, url in _urls(rules)]
 
 
-def _urls(settings: Settings) -> list[tuple[str | None, SecretStr]]:
+def _urls(rules: AlertSettings) -> list[tuple[str | None, SecretStr]]:
     """The configured URLs, named where a single-channel setting names them."""
-    out: list[tuple[str | None, SecretStr]] = [(None, u) for u in settings.alert_urls]
-    if settings.alert_webhook_url is not None:
-        url = settings.alert_webhook_url.get_secret_value()
+    out: list[tuple[str | None, SecretStr]] = [(None, u) for u in rules.urls]
+    if rules.webhook_url is not None:
+        url = rules.webhook_url.get_secret_value()
         out.append(("webhook", SecretStr(url.replace("http", "json", 1))))  # https → jsons
     for name, hook in (
-        ("slack", settings.alert_slack_webhook_url),
-        ("discord", settings.alert_discord_webhook_url),
+        ("slack", rules.slack_webhook_url),
+        ("discord", rules.discord_webhook_url),
     ):
         if hook is not None:
             out.append((name, hook))  # Apprise reads their webhook URLs as they are
-    if settings.alert_smtp_host and settings.alert_email_to:
-        out.append(("email", SecretStr(_mailto(settings))))
+    if rules.smtp_host and rules.email_to:
+        out.append(("email", SecretStr(_mailto(rules))))
     return out
 
 
@@ -157,38 +157,36 @@ def _scheme_name(url: str) -> str:
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return scheme or "unknown"
-    names = [
-        n
-        for attr in (plugin.protocol, plugin.secure_protocol)
-        for n in ((attr,) if isinstance(attr, str) else (attr or ()))
-    ]
+    names: list[str] = []
+    for attr in (plugin.protocol, plugin.secure_protocol):
+        names += [attr] if isinstance(attr, str) else list(map(str, attr or ()))
     return scheme if scheme in names else str(names[0] if names else scheme)
 
 
-def _mailto(settings: Settings) -> str:
+def _mailto(rules: AlertSettings) -> str:
     from urllib.parse import quote, urlencode
 
     user = ""
-    if settings.alert_smtp_user:
-        password = settings.alert_smtp_password
+    if rules.smtp_user:
+        password = rules.smtp_password
         secret = f":{quote(password.get_secret_value(), safe='')}" if password else ""
-        user = f"{quote(settings.alert_smtp_user, safe='')}{secret}@"
-    query = {"from": settings.alert_email_from, "to": ",".join(settings.alert_email_to)}
+        user = f"{quote(rules.smtp_user, safe='')}{secret}@"
+    query = {"from": rules.email_from, "to": ",".join(rules.email_to)}
     scheme = "mailto"
-    if settings.alert_smtp_starttls:
+    if rules.smtp_starttls:
         scheme, query["mode"] = "mailtos", "starttls"
-    host = f"{settings.alert_smtp_host}:{settings.alert_smtp_port}"
+    host = f"{rules.smtp_host}:{rules.smtp_port}"
     return f"{scheme}://{user}{host}?{urlencode(query)}"
 
 
-def _secrets(settings: Settings) -> list[str]:
+def _secrets(rules: AlertSettings) -> list[str]:
     """Every part of a channel URL that may be a credential: the URL whole, its user
     information, and each path segment and query value."""
     from urllib.parse import parse_qsl, unquote, urlsplit
 
-    values = [u for _, u in _urls(settings)]  # not instantiated: Apprise logs the URL
-    if settings.alert_smtp_password is not None:
-        values.append(settings.alert_smtp_password)
+    values = [u for _, u in _urls(rules)]  # not instantiated: Apprise logs the URL
+    if rules.smtp_password is not None:
+        values.append(rules.smtp_password)
     out: set[str] = set()
     for secret in values:
         url = secret.get_secret_value()
@@ -241,7 +239,7 @@ def decide(
     *,
     progress: dict[tuple[str, str], tuple[str, int]],
     ledger: Ledger,
-    settings: Settings,
+    rules: AlertSettings,
     now: datetime,
 ) -> str | None:
     """What delivery does for one alert on one channel: None (already final, or below the
@@ -252,16 +250,19 @@ def decide(
         return None
     if status == "sending":
         return "resend"
-    floor = SEVERITIES.index(settings.alert_min_severity)
+    floor = SEVERITIES.index(rules.min_severity)
     if channel != "log" and SEVERITIES.index(alert.severity) < floor:
         return None
     previous = ledger.last_sent.get((channel, alert.dedup_key))
-    if previous is not None and (now - previous).total_seconds() < settings.alert_dedup_window_s:
+    if previous is not None and (now - previous).total_seconds() < rules.dedup_window_s:
         return "duplicate"
     recent = [t for t in ledger.sent_times.get(channel, []) if t > now - timedelta(hours=1)]
-    if channel != "log" and len(recent) >= settings.alert_rate_limit_per_hour:
+    if channel != "log" and len(recent) >= rules.rate_limit_per_hour:
         return "rate_limited"
     return "send"
+
+
+_Outcome = tuple[str, str, int, str | None]  # channel, status, attempts, error
 
 
 def deliver_pending(
@@ -276,21 +277,23 @@ def deliver_pending(
     its outcome after; an alert is done when every channel has a final outcome. Never
     raises for a channel."""
     warehouse = warehouse or Warehouse.from_settings(settings)
-    channels = channels if channels is not None else channels_from(settings)
-    secrets = _secrets(settings)
-    pending, progress, ledger = _claim(warehouse, settings)
+    rules = settings.alerts
+    channels = channels if channels is not None else channels_from(rules)
+    secrets = _secrets(rules)
+    pending, progress, ledger = _claim(warehouse, rules)
     report = DeliveryReport(alerts=len(pending))
     for alert in pending:
         plan = {
-            c.name: decide(alert, c.name, progress=progress, ledger=ledger, settings=settings,
+            c.name: decide(alert, c.name, progress=progress, ledger=ledger, rules=rules,
                            now=datetime.now(UTC))
             for c in channels
         }  # fmt: skip
         to_send = [c for c in channels if plan[c.name] in ("send", "resend")]
         tries = {name: progress.get((alert.alert_id, name), (None, 0))[1] for name in plan}
-        _record(warehouse, alert, [(c.name, "sending", tries[c.name], None) for c in to_send], plan)
-        rows = [(name, what, 0, None) for name, what in plan.items() if what in FINAL]
-        rows += [_send_one(c, alert, settings, sleep, ledger, tries[c.name], secrets)
+        sending: list[_Outcome] = [(c.name, "sending", tries[c.name], None) for c in to_send]
+        _record(warehouse, alert, sending, plan)
+        rows: list[_Outcome] = [(n, str(w), 0, None) for n, w in plan.items() if w in FINAL]
+        rows += [_send_one(c, alert, rules, sleep, ledger, tries[c.name], secrets)
                  for c in to_send]  # fmt: skip
         _record(warehouse, alert, rows, plan, done=True)
         for _, status, _, _ in rows:
@@ -302,14 +305,14 @@ def deliver_pending(
 def _send_one(
     channel: Channel,
     alert: Alert,
-    settings: Settings,
+    rules: AlertSettings,
     sleep: Callable[[float], None],
     ledger: Ledger,
     tried: int,
     secrets: list[str],
 ) -> tuple[str, str, int, str | None]:
     """(channel, status, attempts so far, scrubbed error) of one send, the ledger updated."""
-    status, attempts, error = _send(channel, alert, settings, sleep)
+    status, attempts, error = _send(channel, alert, rules, sleep)
     if error:
         error = scrub(error, secrets)
         log.warning("alert channel %s failed for %s: %s", channel.name, alert.alert_id, error)
@@ -319,10 +322,10 @@ def _send_one(
 
 
 def _claim(
-    warehouse: Warehouse, settings: Settings
+    warehouse: Warehouse, rules: AlertSettings
 ) -> tuple[list[Alert], dict[tuple[str, str], tuple[str, int]], Ledger]:
     now = datetime.now(UTC)
-    lease = now - timedelta(seconds=settings.alert_claim_lease_s)
+    lease = now - timedelta(seconds=rules.claim_lease_s)
     with warehouse.writer(purpose="claim alerts") as con:
         pending = [
             Alert(str(r[0]), r[1], r[2], r[3], r[4], r[5])
@@ -333,7 +336,7 @@ def _claim(
             (str(a), c): (st, n)
             for a, c, st, n in con.sql(load_sql(_SQL, "alerts_progress"), params=[ids]).fetchall()
         }
-        since = now - timedelta(seconds=max(settings.alert_dedup_window_s, 3600.0))
+        since = now - timedelta(seconds=max(rules.dedup_window_s, 3600.0))
         history = con.sql(load_sql(_SQL, "alerts_recent_sent"), params=[since]).fetchall()
     return pending, progress, Ledger.of(history)
 
@@ -380,20 +383,20 @@ def _record(
 
 
 def _send(
-    channel: Channel, alert: Alert, settings: Settings, sleep: Callable[[float], None]
+    channel: Channel, alert: Alert, rules: AlertSettings, sleep: Callable[[float], None]
 ) -> tuple[str, int, str | None]:
     """(status, attempts, error): the send with bounded retries and exponential backoff."""
     error = None
-    for attempt in range(1, settings.alert_retries + 2):
+    for attempt in range(1, rules.retries + 2):
         try:
             channel.send(alert)
         except Exception as err:  # a channel must never break the caller
             error = str(err) if isinstance(err, ChannelError) else f"{type(err).__name__}: {err}"
-            if attempt <= settings.alert_retries:
-                sleep(settings.alert_retry_backoff_s * 2 ** (attempt - 1))
+            if attempt <= rules.retries:
+                sleep(rules.retry_backoff_s * 2 ** (attempt - 1))
             continue
         return "sent", attempt, None
-    return "failed", settings.alert_retries + 1, error
+    return "failed", rules.retries + 1, error
 
 
 def notify(

@@ -14,14 +14,17 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
-from aaiti.config import Settings
+from aaiti.config import MonitorSettings, Settings
 from aaiti.ml.dataset import build_dataset, model_inputs
 from aaiti.ml.evaluate import classification_metrics
-from aaiti.ml.tracking import CHAMPION, Tracker, model_name
+from aaiti.ml.features import load_features
+from aaiti.ml.tracking import CHAMPION, ModelInputs, Tracker, model_name
 from aaiti.monitoring.drift import PREDICTION_COLUMN, DriftResult, data_drift
 from aaiti.ops import raise_alert
 from aaiti.warehouse import Warehouse
@@ -91,13 +94,13 @@ def _current_window(features: pd.DataFrame, bars: int) -> pd.DataFrame:
 
 
 def _live_quality(
-    con,
+    con: duckdb.DuckDBPyConnection,
     features: pd.DataFrame,
     *,
     name: str,
     version: int,
     timeframe: str,
-    settings: Settings,
+    cfg: MonitorSettings,
     since: pd.Timestamp,
 ) -> tuple[int, float | None]:
     """AUC of the champion's written predictions whose labels have matured since ``since``."""
@@ -111,14 +114,14 @@ def _live_quality(
     ds = build_dataset(
         features,
         timeframe=timeframe,
-        horizon=settings.model_horizon,
-        dead_zone=settings.model_dead_zone,
+        horizon=cfg.horizon,
+        dead_zone=cfg.dead_zone,
         streams=sorted(features["symbol"].unique()),
     )
     labels = ds.meta[["symbol", "ts"]].assign(label=ds.y.to_numpy())
     matured = preds.merge(labels, on=["symbol", "ts"]).dropna(subset=["label"])
     matured = matured[matured["ts"] >= since]
-    if len(matured) < settings.monitor_min_labelled or matured["label"].nunique() < 2:
+    if len(matured) < cfg.min_labelled or matured["label"].nunique() < 2:
         return len(matured), None
     m = classification_metrics(matured["label"].to_numpy(), matured["probability"].to_numpy())
     return len(matured), m.auc
@@ -143,8 +146,10 @@ def monitor_champion(
     champion = tracker.by_alias(name, CHAMPION)
     if champion is None:
         return MonitorResult(name, None, f"no champion for {name}: nothing to monitor")
-    w = _windows(settings, tracker, champion, timeframe)
-    drift = _drift(settings, tracker.load(name, CHAMPION), w)
+    cfg = settings.monitor
+    features = load_features(warehouse, timeframe=timeframe, symbols=settings.symbols)
+    w = _windows(cfg, tracker.model_inputs(champion), champion.params, features)
+    drift = _drift(cfg, tracker.load(name, CHAMPION), w)
     drift_run_id = f"{name}-v{champion.version}-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     path = settings.data_dir / "reports" / "drift" / f"{drift_run_id}.html"
     drift.save_html(path)
@@ -153,14 +158,14 @@ def monitor_champion(
     with warehouse.writer(purpose=f"monitor {name}") as con:
         labelled, current_auc = _live_quality(
             con, w.features, name=name, version=champion.version, timeframe=timeframe,
-            settings=settings, since=w.current["ts"].min(),
+            cfg=cfg, since=w.current["ts"].min(),
         )  # fmt: skip
         decay = (
             reference_auc - current_auc
             if current_auc is not None and reference_auc is not None
             else None
         )
-        decision = _decide(con, settings, name, drift, decay, now)
+        decision = _decide(con, cfg, name, drift, decay, now)
         run(
             con,
             load_sql(_SQL, "drift_run_insert"),
@@ -169,7 +174,7 @@ def monitor_champion(
                 w.reference["ts"].min(), w.reference["ts"].max(),
                 w.current["ts"].min(), w.current["ts"].max(),
                 len(w.reference), len(w.current),
-                settings.monitor_drift_method, settings.monitor_drift_threshold,
+                cfg.drift_method, cfg.drift_threshold,
                 drift.drifted_share, drift.dataset_drift,
                 drift.prediction.score if drift.prediction else None,
                 drift.prediction.drifted if drift.prediction else None,
@@ -195,7 +200,7 @@ def monitor_champion(
                 ),
                 at=now,
             )
-    message = _summary(settings, name, champion.version, drift, decision, labelled, current_auc)
+    message = _summary(cfg, name, champion.version, drift, decision, labelled, current_auc)
     log.info(message)
     return MonitorResult(
         name, champion.version, message, drift_run_id, drift, decision, str(path), labelled,
@@ -212,25 +217,23 @@ class _Windows:
     used: list[str]  # its input columns
 
 
-def _windows(settings: Settings, tracker: Tracker, champion, timeframe: str) -> _Windows:
+def _windows(
+    cfg: MonitorSettings, inputs: ModelInputs, params: dict[str, str], features: pd.DataFrame
+) -> _Windows:
     """The champion's training window and the current window of its streams' features."""
-    from aaiti.ml.features import load_features
-
-    inputs = tracker.model_inputs(champion)
-    features = load_features(settings, timeframe)
     features = features[features["symbol"].isin(inputs.streams)]
-    start = pd.Timestamp(champion.params["data_start"])
-    end = pd.Timestamp(champion.params["data_end"])
+    start = pd.Timestamp(params["data_start"])
+    end = pd.Timestamp(params["data_end"])
     return _Windows(
         features,
         features[(features["ts"] >= start) & (features["ts"] <= end)],
-        _current_window(features, settings.monitor_current_bars),
+        _current_window(features, cfg.current_bars),
         inputs.streams,
         inputs.features,
     )
 
 
-def _drift(settings: Settings, booster, w: _Windows) -> DriftResult:
+def _drift(cfg: MonitorSettings, booster: Any, w: _Windows) -> DriftResult:
     """Drift of the inputs and of the champion's predictions, reference against current."""
     sides = {}
     for side, frame in (("reference", w.reference), ("current", w.current)):
@@ -241,30 +244,36 @@ def _drift(settings: Settings, booster, w: _Windows) -> DriftResult:
         sides["reference"],
         sides["current"],
         columns=[c for c in w.used if not c.startswith("is_")],  # stream one-hots: mix
-        method=settings.monitor_drift_method,
-        threshold=settings.monitor_drift_threshold,
-        drift_share=settings.monitor_drift_share,
+        method=cfg.drift_method,
+        threshold=cfg.drift_threshold,
+        drift_share=cfg.drift_share,
         prediction_column=PREDICTION_COLUMN,
     )
 
 
 def _decide(
-    con, settings: Settings, name: str, drift: DriftResult, decay: float | None, now: datetime
-):
-    last = one(con, load_sql(_SQL, "last_triggered_retrain"), [name])[0]
+    con: duckdb.DuckDBPyConnection,
+    cfg: MonitorSettings,
+    name: str,
+    drift: DriftResult,
+    decay: float | None,
+    now: datetime,
+) -> RetrainDecision:
+    row = one(con, load_sql(_SQL, "last_triggered_retrain"), [name])
+    last = row[0] if row else None
     return decide_retrain(
         drifted_share=drift.drifted_share,
-        share_threshold=settings.monitor_drift_share,
+        share_threshold=cfg.drift_share,
         auc_decay=decay,
-        max_auc_decay=settings.monitor_max_auc_decay,
+        max_auc_decay=cfg.max_auc_decay,
         last_triggered_at=last,
-        cooldown=timedelta(hours=settings.monitor_retrain_cooldown_hours),
+        cooldown=timedelta(hours=cfg.retrain_cooldown_hours),
         now=now,
-        enabled=settings.monitor_retrain,
+        enabled=cfg.retrain,
     )
 
 
-def _write_scores(con, drift_run_id: str, drift) -> None:
+def _write_scores(con: duckdb.DuckDBPyConnection, drift_run_id: str, drift: DriftResult) -> None:
     pred = drift.prediction
     rows = [("feature", c) for c in drift.features] + ([("prediction", pred)] if pred else [])
     frame = pd.DataFrame(
@@ -280,13 +289,21 @@ def _write_scores(con, drift_run_id: str, drift) -> None:
     con.unregister("drift_rows")
 
 
-def _summary(settings, name, version, drift, decision, labelled, current_auc) -> str:
+def _summary(
+    cfg: MonitorSettings,
+    name: str,
+    version: int,
+    drift: DriftResult,
+    decision: RetrainDecision,
+    labelled: int,
+    current_auc: float | None,
+) -> str:
     pred = drift.prediction
     return (
         f"{name} v{version}: drifted share {drift.drifted_share:.0%} "
         f"({sum(f.drifted for f in drift.features)}/{len(drift.features)} features, "
-        f"{settings.monitor_drift_method} ≥ {settings.monitor_drift_threshold}); "
-        f"prediction drift {pred.score:.3f}; "
+        f"{cfg.drift_method} ≥ {cfg.drift_threshold}); "
+        + (f"prediction drift {pred.score:.3f}; " if pred else "no prediction drift score; ")
         + (
             f"live AUC {current_auc:.3f} on {labelled} matured predictions"
             if current_auc is not None

@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from aaiti.config import Settings
+from aaiti.config import QualitySettings, Settings
 from aaiti.market.candles import Stream
 from aaiti.market.timeframes import timeframe_ms
 from aaiti.ops import raise_alert
@@ -78,9 +78,9 @@ class GateResult:
 # --- parameters ----------------------------------------------------------------------------
 
 
-def raw_parameters(settings: Settings, stream: Stream) -> dict[str, Any]:
+def raw_parameters(rules: QualitySettings, stream: Stream) -> dict[str, Any]:
     """The raw suite's $PARAMETERs for a stream, from the settings."""
-    bounds = settings.quality_max_abs_log_return
+    bounds = rules.max_abs_log_return
     if stream.timeframe not in bounds:
         raise ValueError(
             f"no one-bar return bound for timeframe {stream.timeframe}; "
@@ -89,38 +89,38 @@ def raw_parameters(settings: Settings, stream: Stream) -> dict[str, Any]:
     return {
         "symbols": [stream.symbol],
         "max_abs_log_return": bounds[stream.timeframe],
-        "max_spike": settings.quality_max_spike,
-        "max_stale_run": settings.quality_max_stale_run,
-        "max_zero_volume_run": settings.quality_max_zero_volume_run,
-        "max_gap_hours": settings.quality_max_gap_hours,
-        "max_volume_z": settings.quality_max_volume_z,
-        "max_timeframe_mismatch": settings.quality_max_timeframe_mismatch,
+        "max_spike": rules.max_spike,
+        "max_stale_run": rules.max_stale_run,
+        "max_zero_volume_run": rules.max_zero_volume_run,
+        "max_gap_hours": rules.max_gap_hours,
+        "max_volume_z": rules.max_volume_z,
+        "max_timeframe_mismatch": rules.max_timeframe_mismatch,
     }
 
 
-def volume_rule(settings: Settings) -> VolumeRule:
+def volume_rule(rules: QualitySettings) -> VolumeRule:
     return VolumeRule(
-        window=settings.quality_volume_window,
-        min_factor=settings.quality_volume_min_factor,
-        max_z=settings.quality_max_volume_z,
+        window=rules.volume_window,
+        min_factor=rules.volume_min_factor,
+        max_z=rules.max_volume_z,
     )
 
 
-def rules_hash(settings: Settings, checkpoint: str) -> str:
+def rules_hash(rules: QualitySettings, checkpoint: str) -> str:
     """What a verdict depends on besides the data: a change re-judges whole histories."""
-    q = {k: v for k, v in settings.quality.values.items() if k not in ("incremental", "quarantine")}
+    q = rules.model_dump(exclude={"incremental", "quarantine"})
     blob = json.dumps([checkpoint, q], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def window_rows(settings: Settings) -> tuple[int, int]:
+def window_rows(rules: QualitySettings) -> tuple[int, int]:
     """(context, rejudge): rows before the first new one that the rules read, and how many
     of those are judged again because new bars change their verdict (a spike's or wick's
     next bar, a run that grows, a jump's confirming bars)."""
-    runs = max(settings.quality_max_stale_run, settings.quality_max_zero_volume_run)
-    confirm = settings.quality_shift_confirm_bars
+    runs = max(rules.max_stale_run, rules.max_zero_volume_run)
+    confirm = rules.shift_confirm_bars
     rejudge = max(runs, confirm, 1) + 1
-    context = max(runs, settings.quality_volume_window) + 1
+    context = max(runs, rules.volume_window) + 1
     return context, rejudge
 
 
@@ -235,7 +235,7 @@ def batches(plans: list[Plan], limit: int = FULL_BATCH_ROWS) -> list[list[Plan]]
 
 def run_gates(
     warehouse: Warehouse,
-    settings: Settings,
+    rules: QualitySettings,
     streams: Iterable[Stream],
     *,
     checkpoint: str,
@@ -250,18 +250,18 @@ def run_gates(
     now = now or datetime.now(UTC)
     for s in streams:
         if checkpoint == RAW:
-            raw_parameters(settings, s)  # every timeframe needs its bound, before any work
+            raw_parameters(rules, s)  # every timeframe needs its bound, before any work
     if checkpoint == FEATURES:
         _require_features(warehouse)
-    incremental = settings.quality_incremental and not full
-    plans = _plan(warehouse, settings, streams, checkpoint=checkpoint, incremental=incremental)
+    incremental = rules.incremental and not full
+    plans = _plan(warehouse, rules, streams, checkpoint=checkpoint, incremental=incremental)
     results: dict[Stream, GateResult] = {}
     for p in plans:
         if p.mode == "unchanged":
             results[p.stream] = _unchanged(p, checkpoint, run_id)
     todo = [p for p in plans if p.mode != "unchanged"]
     for group in batches(todo):
-        for r in _gate_group(warehouse, settings, group, checkpoint, validator, run_id, now):
+        for r in _gate_group(warehouse, rules, group, checkpoint, validator, run_id, now):
             results[r.stream] = r
     return [results[s] for s in streams]
 
@@ -276,7 +276,7 @@ def _require_features(warehouse: Warehouse) -> None:
 
 def run_gate(
     warehouse: Warehouse,
-    settings: Settings,
+    rules: QualitySettings,
     stream: Stream,
     *,
     checkpoint: str,
@@ -288,7 +288,7 @@ def run_gate(
     """One stream's gate (see :func:`run_gates`)."""
     (result,) = run_gates(
         warehouse,
-        settings,
+        rules,
         [stream],
         checkpoint=checkpoint,
         validator=validator,
@@ -318,15 +318,15 @@ def _keys_frame(streams: Iterable[Stream], **extra: Any) -> pd.DataFrame:
 
 def _plan(
     warehouse: Warehouse,
-    settings: Settings,
+    rules: QualitySettings,
     streams: list[Stream],
     *,
     checkpoint: str,
     incremental: bool,
 ) -> list[Plan]:
     """Each stream's plan: incremental where its last verdict passed under the same rules."""
-    digest = rules_hash(settings, checkpoint)
-    context, rejudge = window_rows(settings)
+    digest = rules_hash(rules, checkpoint)
+    context, rejudge = window_rows(rules)
     with warehouse.writer(purpose=f"plan {checkpoint} gate") as con:
         con.register("gate_streams", _keys_frame(streams))
         marks = con.execute(load_sql(_SQL, "gate_marks"), [checkpoint]).fetchdf()
@@ -487,7 +487,7 @@ def _known(timeframe: str) -> bool:
 
 def _prepare(
     warehouse: Warehouse,
-    settings: Settings,
+    rules: QualitySettings,
     plans: list[Plan],
     checkpoint: str,
     now: datetime,
@@ -499,8 +499,8 @@ def _prepare(
             return {p.stream: judged(feature_batch(frames[p.stream], now=now), p, 0) for p in plans}
         released = _released(con, [p.stream for p in plans])
         finer = _finer(con, plans, frames)
-    _, rejudge = window_rows(settings)
-    rule = volume_rule(settings)
+    _, rejudge = window_rows(rules)
+    rule = volume_rule(rules)
     out = {}
     for p in plans:
         fine_tf, fine = finer.get(p.stream, (None, None))
@@ -508,8 +508,8 @@ def _prepare(
             frames[p.stream],
             timeframe=p.stream.timeframe,
             now=now,
-            max_move=settings.quality_max_abs_log_return[p.stream.timeframe],
-            confirm_bars=settings.quality_shift_confirm_bars,
+            max_move=rules.max_abs_log_return[p.stream.timeframe],
+            confirm_bars=rules.shift_confirm_bars,
             released=released.get(p.stream, []),
             volume_rule=rule,
             finer=fine,
@@ -521,7 +521,7 @@ def _prepare(
 
 def _validate(
     validator: GxValidator,
-    settings: Settings,
+    rules: QualitySettings,
     checkpoint: str,
     batches_: dict[Stream, pd.DataFrame],
     label: str,
@@ -531,7 +531,7 @@ def _validate(
     for tf in sorted({s.timeframe for s in batches_}):
         group = {s: b for s, b in batches_.items() if s.timeframe == tf}
         if checkpoint == RAW:
-            params = raw_parameters(settings, next(iter(group)))
+            params = raw_parameters(rules, next(iter(group)))
             params["symbols"] = sorted({s.symbol for s in group})
         else:
             params = {}
@@ -545,22 +545,22 @@ def _validate(
 
 def _gate_group(
     warehouse: Warehouse,
-    settings: Settings,
+    rules: QualitySettings,
     plans: list[Plan],
     checkpoint: str,
     validator: GxValidator,
     run_id: str,
     now: datetime,
 ) -> list[GateResult]:
-    prepared = _prepare(warehouse, settings, plans, checkpoint, now)
+    prepared = _prepare(warehouse, rules, plans, checkpoint, now)
     attempts = {s: [o] for s, o in _validate(
-        validator, settings, checkpoint, prepared, "stream(s)"
+        validator, rules, checkpoint, prepared, "stream(s)"
     ).items()}  # fmt: skip
     rows_judged = {s: len(b) for s, b in prepared.items()}
     quarantined = {p.stream: 0 for p in plans}
     by_stream = {p.stream: p for p in plans}
     for _ in range(MAX_PASSES):
-        if checkpoint != RAW or not settings.quality_quarantine:
+        if checkpoint != RAW or not rules.quarantine:
             break
         failing = {s: a[-1] for s, a in attempts.items() if not a[-1].passed}
         bad = rejects(failing)
@@ -571,8 +571,8 @@ def _gate_group(
         counts = bad.groupby(["exchange", "symbol", "timeframe"]).size()
         for key, n in counts.items():
             quarantined[Stream(*key)] += int(n)
-        again = _prepare(warehouse, settings, [by_stream[s] for s in hit], checkpoint, now)
-        for s, o in _validate(validator, settings, checkpoint, again, "after quarantine").items():
+        again = _prepare(warehouse, rules, [by_stream[s] for s in hit], checkpoint, now)
+        for s, o in _validate(validator, rules, checkpoint, again, "after quarantine").items():
             attempts[s].append(o)
     results = [
         _result(p, checkpoint, run_id, attempts[p.stream], quarantined[p.stream],
@@ -580,7 +580,7 @@ def _gate_group(
         for p in plans
     ]  # fmt: skip
     marks = {p.stream: _mark(prepared[p.stream], p) for p in plans}
-    _write(warehouse, settings, results, marks, run_id, now)
+    _write(warehouse, rules, results, marks, run_id, now)
     return results
 
 
@@ -666,7 +666,7 @@ def _alert(result: GateResult) -> tuple[str, str] | None:
 
 def _write(
     warehouse: Warehouse,
-    settings: Settings,
+    rules: QualitySettings,
     results: list[GateResult],
     marks: dict[Stream, dict[str, Any]],
     run_id: str,
@@ -674,7 +674,7 @@ def _write(
 ) -> None:
     """Every result row, verdict and alert of the group in one transaction."""
     rows = [row for r in results for row in _result_rows(r, now)]
-    digest = rules_hash(settings, results[0].checkpoint)
+    digest = rules_hash(rules, results[0].checkpoint)
     verdicts = pd.DataFrame(
         [
             {

@@ -11,20 +11,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from aaiti.config import Settings
+from aaiti.config import Settings, TradingSettings
 from aaiti.market.timeframes import bars_per_year
 from aaiti.risk import metrics as m
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
 
+if TYPE_CHECKING:
+    import duckdb
+
 
 @dataclass(frozen=True)
 class RiskReport:
-    rows: list[dict]
+    rows: list[dict[str, Any]]
 
     def value(self, metric: str) -> float | None:
         return next((r["value"] for r in self.rows if r["metric"] == metric), None)
@@ -52,16 +56,16 @@ def compute_risk(
 ) -> RiskReport:
     """The shell: load the inputs, compute the rows (``risk_rows``), write them, in one
     transaction."""
-    warehouse = warehouse or Warehouse.from_settings(settings)
-    timeframe = timeframe or settings.timeframe
+    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
+    timeframe = timeframe or cfg.timeframe
     with warehouse.writer(purpose="risk") as con:
-        inputs = _load(con, settings, timeframe=timeframe, window_bars=window_bars)
+        inputs = _load(con, cfg, timeframe=timeframe, window_bars=window_bars)
         rows = risk_rows(
             inputs,
-            account=settings.trading_account,
+            account=cfg.account,
             now=datetime.now(UTC),
             bars_per_year=bars_per_year(timeframe),
-            min_obs=settings.risk_min_history_bars,
+            min_obs=cfg.min_history_bars,
         )
         con.register("metrics_now", pd.DataFrame(rows))
         run(con, load_sql("aaiti.risk", "insert_metrics"))
@@ -69,12 +73,14 @@ def compute_risk(
     return RiskReport(rows)
 
 
-def _load(con, settings: Settings, *, timeframe: str, window_bars: int) -> RiskInputs:
-    account = settings.trading_account
+def _load(
+    con: duckdb.DuckDBPyConnection, cfg: TradingSettings, *, timeframe: str, window_bars: int
+) -> RiskInputs:
+    account = cfg.account
     rets = (
         con.sql(
             load_sql("aaiti.risk", "instrument_returns"),
-            params=[timeframe, settings.symbols, window_bars, account],
+            params=[timeframe, cfg.symbols, window_bars, account],
         )
         .to_arrow_table()
         .to_pandas()
@@ -87,18 +93,20 @@ def _load(con, settings: Settings, *, timeframe: str, window_bars: int) -> RiskI
         .to_arrow_table()
         .to_pandas()
     )
-    current = float(equity["equity"].iloc[-1]) if len(equity) else settings.trading_initial_cash
+    current = float(equity["equity"].iloc[-1]) if len(equity) else cfg.initial_cash
     return RiskInputs(rets, positions, equity, current)
 
 
-class _Rows(list):
+class _Rows(list[dict[str, Any]]):
     """``risk.metrics`` rows: a value with status ``ok``, or NULL with the reason."""
 
     def __init__(self, account: str, now: datetime) -> None:
         super().__init__()
         self.account, self.now = account, now
 
-    def add(self, metric: str, value, *, n: int, detail=None, status: str = "ok") -> None:
+    def add(
+        self, metric: str, value: float | None, *, n: int, detail: object = None, status: str = "ok"
+    ) -> None:
         self.append(
             {
                 "computed_at": self.now,
@@ -114,7 +122,7 @@ class _Rows(list):
 
 def risk_rows(
     inputs: RiskInputs, *, account: str, now: datetime, bars_per_year: float, min_obs: int
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The pure core: every risk metric of the inputs, one row each."""
     rows = _Rows(account, now)
     matrix = inputs.returns.pivot(index="ts", columns="symbol", values="r").dropna()
@@ -128,7 +136,9 @@ def risk_rows(
     return list(rows)
 
 
-def _var_rows(rows: _Rows, inputs: RiskInputs, matrix, weights, *, min_obs: int) -> None:
+def _var_rows(
+    rows: _Rows, inputs: RiskInputs, matrix: pd.DataFrame, weights: np.ndarray, *, min_obs: int
+) -> None:
     """VaR and CVaR at 95 % and 99 %, three ways, of today's positions over the window."""
     n = len(matrix)
     held = inputs.positions
@@ -159,7 +169,9 @@ def _var_rows(rows: _Rows, inputs: RiskInputs, matrix, weights, *, min_obs: int)
                 rows.add(f"cvar_{tag}", None, n=n, status="insufficient_history", detail=str(err))
 
 
-def _portfolio_rows(rows: _Rows, matrix, weights, *, bars_per_year: float, min_obs: int) -> None:
+def _portfolio_rows(
+    rows: _Rows, matrix: pd.DataFrame, weights: np.ndarray, *, bars_per_year: float, min_obs: int
+) -> None:
     n = len(matrix)
     if n < min_obs:
         rows.add("portfolio_volatility", None, n=n, status="insufficient_history",
@@ -195,7 +207,7 @@ def _exposure_rows(rows: _Rows, inputs: RiskInputs) -> None:
 def _record_rows(rows: _Rows, equity: pd.DataFrame, *, bars_per_year: float, min_obs: int) -> None:
     """The account's own record: Sharpe, Sortino, maximum drawdown."""
     e = equity["equity"].to_numpy(float)
-    r = np.diff(e) / e[:-1] if len(e) > 1 else np.empty(0)
+    r = m.simple_returns(e)
     for metric, fn in (("sharpe", m.sharpe_ratio), ("sortino", m.sortino_ratio)):
         try:
             rows.add(metric, fn(r, periods_per_year=bars_per_year, min_obs=min_obs), n=len(r))

@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 
-def _default(name: str):
+def _default(name: str) -> Any:
     """One set of defaults: the settings' own (aaiti.config.Settings)."""
     from aaiti.config import Settings
 

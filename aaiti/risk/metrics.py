@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 DEFAULT_MIN_OBS = 30
 
@@ -19,7 +20,7 @@ class InsufficientHistoryError(ValueError):
     """Too little history to judge the risk: callers must block new risk, not assume zero."""
 
 
-def _clean(returns, *, min_obs: int, name: str = "returns") -> np.ndarray:
+def _clean(returns: ArrayLike, *, min_obs: int, name: str = "returns") -> np.ndarray:
     r = np.asarray(returns, dtype=float)
     if r.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {r.shape}")
@@ -46,7 +47,9 @@ class VaR:
     observations: int
 
 
-def historical_var(returns, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_OBS) -> VaR:
+def historical_var(
+    returns: ArrayLike, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_OBS
+) -> VaR:
     """Empirical quantile of the returns; CVaR = mean of the returns at or below it."""
     _check_alpha(alpha)
     r = _clean(returns, min_obs=min_obs)
@@ -55,7 +58,9 @@ def historical_var(returns, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_O
     return VaR("historical", alpha, -q, float(-tail.mean()), len(r))
 
 
-def parametric_var(returns, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_OBS) -> VaR:
+def parametric_var(
+    returns: ArrayLike, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_OBS
+) -> VaR:
     """Normal VaR with the mean: σ·z_α − μ; CVaR = σ·φ(z_α)/(1−α) − μ."""
     from scipy.stats import norm
 
@@ -68,7 +73,9 @@ def parametric_var(returns, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_O
     )
 
 
-def cornish_fisher_var(returns, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_OBS) -> VaR:
+def cornish_fisher_var(
+    returns: ArrayLike, *, alpha: float = 0.95, min_obs: int = DEFAULT_MIN_OBS
+) -> VaR:
     """Normal quantile corrected for sample skewness S and excess kurtosis K:
 
     z_cf = z + (z²−1)S/6 + (z³−3z)K/24 − (2z³−5z)S²/36, with z the lower-tail quantile.
@@ -87,13 +94,13 @@ def cornish_fisher_var(returns, *, alpha: float = 0.95, min_obs: int = DEFAULT_M
     return VaR("cornish_fisher", alpha, var, max(cvar, var), len(r))
 
 
-def simple_returns(equity) -> np.ndarray:
+def simple_returns(equity: ArrayLike) -> np.ndarray:
     """Per-bar simple returns of an equity curve: one per bar after the first."""
     e = np.asarray(equity, dtype=float)
     return e[1:] / e[:-1] - 1 if len(e) > 1 else np.empty(0)
 
 
-def annualised_sharpe(returns, *, periods_per_year: float) -> float:
+def annualised_sharpe(returns: ArrayLike, *, periods_per_year: float) -> float:
     """Annualised mean over standard deviation (ddof=1) of per-period simple returns.
 
     The one definition every figure uses (backtest, training diagnostics, strategy
@@ -105,7 +112,9 @@ def annualised_sharpe(returns, *, periods_per_year: float) -> float:
     return float(r.mean() / sd * np.sqrt(periods_per_year)) if sd > 0 else float("nan")
 
 
-def annualised_sortino(returns, *, periods_per_year: float, target: float = 0.0) -> float:
+def annualised_sortino(
+    returns: ArrayLike, *, periods_per_year: float, target: float = 0.0
+) -> float:
     """Annualised mean excess over ``target``, over the downside deviation
     sqrt(mean(min(r−t, 0)²)). NaN when no return falls below the target."""
     r = np.asarray(returns, dtype=float) - target
@@ -114,7 +123,11 @@ def annualised_sortino(returns, *, periods_per_year: float, target: float = 0.0)
 
 
 def sharpe_ratio(
-    returns, *, periods_per_year: float, risk_free: float = 0.0, min_obs: int = DEFAULT_MIN_OBS
+    returns: ArrayLike,
+    *,
+    periods_per_year: float,
+    risk_free: float = 0.0,
+    min_obs: int = DEFAULT_MIN_OBS,
 ) -> float:
     """:func:`annualised_sharpe` of the excess returns, raising where it is undefined."""
     r = _clean(returns, min_obs=min_obs) - risk_free / periods_per_year
@@ -125,7 +138,11 @@ def sharpe_ratio(
 
 
 def sortino_ratio(
-    returns, *, periods_per_year: float, target: float = 0.0, min_obs: int = DEFAULT_MIN_OBS
+    returns: ArrayLike,
+    *,
+    periods_per_year: float,
+    target: float = 0.0,
+    min_obs: int = DEFAULT_MIN_OBS,
 ) -> float:
     """:func:`annualised_sortino`, raising where it is undefined."""
     r = _clean(returns, min_obs=min_obs)
@@ -156,7 +173,7 @@ class Drawdown:
     duration: int  # periods from peak to recovery (or to the end if not recovered)
 
 
-def max_drawdown(equity, *, min_obs: int = 2) -> Drawdown:
+def max_drawdown(equity: ArrayLike, *, min_obs: int = 2) -> Drawdown:
     """Deepest peak-to-trough fall of an equity curve (positive values)."""
     e = _clean(equity, min_obs=min_obs, name="equity")
     if (e <= 0).any():
@@ -190,7 +207,11 @@ def kelly_fraction(
 
 
 def portfolio_volatility(
-    weights, returns_matrix, *, periods_per_year: float, min_obs: int = DEFAULT_MIN_OBS
+    weights: ArrayLike,
+    returns_matrix: ArrayLike,
+    *,
+    periods_per_year: float,
+    min_obs: int = DEFAULT_MIN_OBS,
 ) -> float:
     """Annualised sqrt(wᵀ Σ w) from the sample covariance of per-asset returns (T × N)."""
     m = np.asarray(returns_matrix, dtype=float)
@@ -205,7 +226,7 @@ def portfolio_volatility(
     return float(np.sqrt(w @ np.atleast_2d(cov) @ w * periods_per_year))
 
 
-def herfindahl(exposures) -> float:
+def herfindahl(exposures: ArrayLike) -> float:
     """Concentration of gross exposure: Σ wᵢ² of |exposure| shares (1/N … 1)."""
     x = np.abs(np.asarray(exposures, dtype=float))
     total = x.sum()
@@ -247,7 +268,7 @@ def expected_max_sharpe(*, trials: int, sharpe_variance: float) -> float:
 
 
 def deflated_sharpe(
-    returns, *, trials: int, sharpe_variance: float, min_obs: int = DEFAULT_MIN_OBS
+    returns: ArrayLike, *, trials: int, sharpe_variance: float, min_obs: int = DEFAULT_MIN_OBS
 ) -> DeflatedSharpe:
     """DSR of the per-bar ``returns`` of the chosen configuration (probabilistic Sharpe
     against 0 when ``trials`` is 1). Raises where the Sharpe is undefined (no variance)."""
@@ -275,7 +296,9 @@ class Overfitting:
     logits: np.ndarray
 
 
-def probability_of_backtest_overfitting(trial_returns, *, blocks: int = 16) -> Overfitting:
+def probability_of_backtest_overfitting(
+    trial_returns: ArrayLike, *, blocks: int = 16
+) -> Overfitting:
     """``trial_returns``: T × N per-bar returns of N configurations on the same bars."""
     from itertools import combinations
 

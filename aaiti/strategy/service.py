@@ -168,17 +168,20 @@ def champion_walk_forward(settings, *, timeframe: str) -> ChampionWalkForward:
     from aaiti.ml.train import config_for
     from aaiti.strategy.deploy import deployed_state
     from aaiti.strategy.spec import spec_from_settings
+    from aaiti.warehouse import Warehouse
 
     name = model_name(timeframe)
     champion = tracker_for(settings).by_alias(name, CHAMPION)
     if champion is None:
         raise NothingToEvaluateError(f"no champion for {name}: run `aaiti train` first")
-    features = load_features(settings, timeframe)
+    features = load_features(
+        Warehouse.from_settings(settings), timeframe=timeframe, symbols=settings.symbols
+    )
     if features.empty:
         raise NothingToEvaluateError(
             f"no gated feature rows for {timeframe}: run ingest, validate and transform first"
         )
-    cfg = config_for(settings, timeframe)
+    cfg = config_for(settings.model, timeframe)
     ds = dataset_for(features, cfg, streams=sorted(features["symbol"].unique()))
     params = json.loads(champion.params.get("xgb_params", "{}")) or cfg.params
     wf = walk_forward_evaluate(ds, cfg, params=params, folds=make_folds(ds, cfg))

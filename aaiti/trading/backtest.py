@@ -17,12 +17,20 @@ Equity moves multiplicatively, bar by bar:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from aaiti.market.timeframes import bars_per_year
-from aaiti.risk.metrics import annualised_sharpe, annualised_sortino, drawdown_of, simple_returns
+from aaiti.risk.metrics import (
+    Drawdown,
+    annualised_sharpe,
+    annualised_sortino,
+    drawdown_of,
+    simple_returns,
+)
 from aaiti.trading.costs import CostModel
 
 
@@ -78,7 +86,15 @@ class Prepared:
     ones: np.ndarray | None = None
 
     @classmethod
-    def of(cls, *, open_, high, low, close, costs: CostModel) -> Prepared:
+    def of(
+        cls,
+        *,
+        open_: ArrayLike,
+        high: ArrayLike,
+        low: ArrayLike,
+        close: ArrayLike,
+        costs: CostModel,
+    ) -> Prepared:
         o, hi, lo, c = (np.asarray(x, dtype=float) for x in (open_, high, low, close))
         prev_c = np.concatenate([[c[0]], c[:-1]])
         buy, sell = costs.buy_price(o, hi), costs.sell_price(o, lo)
@@ -103,7 +119,7 @@ def equity_from(prep: Prepared, held: np.ndarray, *, initial: float = 1.0) -> np
     prev_h = np.concatenate([[0.0], h[:-1]])
     is_long = h == 1
     was_long = np.concatenate([[False], is_long[:-1]])
-    growth = prep.ones.copy()
+    growth = prep.ones.copy() if prep.ones is not None else np.ones(len(h))
     m = is_long & was_long
     growth[m] = prep.hold_long[m]
     m = was_long & ~is_long
@@ -132,7 +148,15 @@ def equity_curve(
     return equity_from(prep, held, initial=initial)
 
 
-def _short_growth(*, buy, sell, c, h, prev_h, costs: CostModel) -> np.ndarray:
+def _short_growth(
+    *,
+    buy: np.ndarray,
+    sell: np.ndarray,
+    c: np.ndarray,
+    h: np.ndarray,
+    prev_h: np.ndarray,
+    costs: CostModel,
+) -> np.ndarray:
     """Growth of an all-in short: short notional = equity at entry.
 
     Entering at fill F with equity E sells u = E / F units; the proceeds net of the fee join
@@ -208,7 +232,7 @@ def trade_list(prep: Prepared, held: np.ndarray) -> pd.DataFrame:
     )
 
 
-def _drawdown(e: np.ndarray):
+def _drawdown(e: np.ndarray) -> Drawdown:
     """max_drawdown() of the curve with its initial value first (indices shifted by one)."""
     from dataclasses import replace
 
@@ -295,7 +319,9 @@ def backtest(
     )
 
 
-def _apply_participation(held, *, prep: Prepared, volume, cap, initial) -> np.ndarray:
+def _apply_participation(
+    held: np.ndarray, *, prep: Prepared, volume: np.ndarray, cap: float, initial: float
+) -> np.ndarray:
     """Skip position changes whose traded units would exceed cap × the bar's volume."""
     h = held.copy()
     prev = 0.0
@@ -350,7 +376,7 @@ def sma_grid(
     smas = {w: _sma_from_cumsum(cs, w) for w in sorted({*fasts, *slows})}
     combos = [(f, s) for f in fasts for s in slows if f < s]
 
-    def one(combo: tuple[int, int]) -> dict:
+    def one(combo: tuple[int, int]) -> dict[str, Any]:
         f, s = combo
         with np.errstate(invalid="ignore"):
             signal = (smas[f] > smas[s]).astype(float)

@@ -8,6 +8,7 @@ by the slippage; the fee is charged on the filled notional. Buying with ``cash``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,12 +30,12 @@ class CostModel:
     def slippage(self) -> float:
         return self.slippage_bps / 10_000
 
-    def buy_price(self, reference, high=None):
+    def buy_price(self, reference: Any, high: Any = None) -> Any:
         """Pay up by the slippage, but never above the bar's high (works on arrays too)."""
         price = reference * (1 + self.slippage)
         return price if high is None else np.minimum(price, high)
 
-    def sell_price(self, reference, low=None):
+    def sell_price(self, reference: Any, low: Any = None) -> Any:
         """Give up the slippage, but never below the bar's low."""
         price = reference * (1 - self.slippage)
         return price if low is None else np.maximum(price, low)

@@ -22,15 +22,16 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
 
-from aaiti.config import Settings
+from aaiti.config import Settings, TradingSettings
 from aaiti.market.errors import PermanentExchangeError
 from aaiti.market.timeframes import bars_per_year, timeframe_ms
 from aaiti.ml.tracking import model_name
@@ -43,6 +44,7 @@ from aaiti.strategy.store import DeployedStrategy, load_state
 from aaiti.strategy.switch import disabled_reason
 from aaiti.trading.broker import (
     OPEN_STATES,
+    Fill,
     Order,
     OrderStatus,
     OrderType,
@@ -66,6 +68,9 @@ from aaiti.trading.reconcile import (
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
 
+Row = dict[str, Any]  # one warehouse row
+Con = duckdb.DuckDBPyConnection
+
 if TYPE_CHECKING:
     from aaiti.market.exchange import CcxtOrderClient
 
@@ -88,8 +93,8 @@ class TradingReport:
     strategy_reason: str = ""
 
 
-def limits_from(settings: Settings) -> RiskLimits:
-    r = settings.risk
+def limits_from(cfg: TradingSettings) -> RiskLimits:
+    r = cfg.risk
     return RiskLimits(
         max_order_notional=r.max_order_notional,
         max_position_notional=r.max_position_notional,
@@ -102,25 +107,25 @@ def limits_from(settings: Settings) -> RiskLimits:
     )
 
 
-def load_gate(con: duckdb.DuckDBPyConnection, settings: Settings) -> RiskGate:
-    row = one(con, load_sql(_SQL, "risk_state_get"), [settings.trading_account])
+def load_gate(con: duckdb.DuckDBPyConnection, cfg: TradingSettings) -> RiskGate:
+    row = one(con, load_sql(_SQL, "risk_state_get"), [cfg.account])
     state = RiskState()
     if row:
         raw = json.loads(row[0])
         raw["day"] = pd.Timestamp(raw["day"]).date() if raw.get("day") else None
         state = RiskState(**raw)
-    return RiskGate(limits_from(settings), state)
+    return RiskGate(limits_from(cfg), state)
 
 
-def save_gate(con: duckdb.DuckDBPyConnection, settings: Settings, gate: RiskGate) -> None:
+def save_gate(con: duckdb.DuckDBPyConnection, cfg: TradingSettings, gate: RiskGate) -> None:
     run(
         con,
         load_sql(_SQL, "risk_state_upsert"),
-        [settings.trading_account, json.dumps(asdict(gate.state), default=str), datetime.now(UTC)],
+        [cfg.account, json.dumps(asdict(gate.state), default=str), datetime.now(UTC)],
     )
 
 
-def _order_from_row(r: dict) -> Order:
+def _order_from_row(r: Row) -> Order:
     return Order(
         client_order_id=r["client_order_id"],
         symbol=r["symbol"],
@@ -138,7 +143,7 @@ def _order_from_row(r: dict) -> Order:
     )
 
 
-def _fill_row(f, *, exchange: str, venue: str, now: datetime) -> dict:
+def _fill_row(f: Fill, *, exchange: str, venue: str, now: datetime) -> Row:
     return {
         "client_order_id": f.client_order_id,
         "exchange": exchange,
@@ -158,30 +163,30 @@ class Book:
     """The account as the warehouse holds it, loaded into the broker."""
 
     broker: PaperBroker
-    ledger: list[dict]
+    ledger: list[Row]
     exchange_of: dict[str, str]
-    meta: dict[str, dict]
+    meta: dict[str, Row]
     live_orders: dict[str, Order]
-    reconciliations: list[dict] = field(default_factory=list)
+    reconciliations: list[Row] = field(default_factory=list)
 
 
 def _load_book(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    cfg: TradingSettings,
     now: datetime,
     *,
     opening: Opening | None = None,
 ) -> Book:
     """The account; a new one starts from ``opening`` (a live account's exchange balances)
     or from the configured initial cash."""
-    account = settings.trading_account
+    account = cfg.account
     acct = one(con, load_sql(_SQL, "account_get"), [account])
-    start = opening or Opening(cash=settings.trading_initial_cash, positions={})
+    start = opening or Opening(cash=cfg.initial_cash, positions={})
     broker = PaperBroker(
         cash=acct[1] if acct else start.cash,
-        costs=CostModel(settings.trading_fee_bps, settings.trading_slippage_bps),
-        participation_cap=settings.trading_participation_cap,
-        allow_short=settings.trading_allow_short,
+        costs=CostModel(cfg.fee_bps, cfg.slippage_bps),
+        participation_cap=cfg.participation_cap,
+        allow_short=cfg.allow_short,
     )
     book = Book(broker, [], {}, {}, {})
     if not acct:
@@ -208,7 +213,15 @@ def _load_book(
     return book
 
 
-def _ledger_row(account, at_bar, kind, cid, amount, balance, now) -> dict:
+def _ledger_row(
+    account: str,
+    at_bar: object,
+    kind: str,
+    cid: str | None,
+    amount: float,
+    balance: float,
+    now: datetime,
+) -> Row:
     return {
         "account": account,
         "at_bar": at_bar,
@@ -221,22 +234,22 @@ def _ledger_row(account, at_bar, kind, cid, amount, balance, now) -> dict:
 
 
 def strategy_for(
-    deployed: DeployedStrategy | None, settings: Settings, timeframe: str
+    deployed: DeployedStrategy | None, cfg: TradingSettings, timeframe: str
 ) -> tuple[StrategySpec, bool, str]:
     """The strategy that trades, whether it may, and why (fails closed without a record)."""
     if deployed is None:
-        spec = spec_from_settings(settings.strategy, timeframe=timeframe)
+        spec = spec_from_settings(cfg.strategy, timeframe=timeframe)
         return spec, False, "no evaluated strategy: train a model first (`aaiti train`)"
-    # settings may restrict what was evaluated (no shorts, a smaller stake), never widen it
+    # the settings may restrict what was evaluated (no shorts, a smaller stake), never widen it
     spec = replace(
         deployed.spec,
-        allow_short=deployed.spec.allow_short and settings.trading_allow_short,
-        fraction=min(deployed.spec.fraction, settings.trading_fraction_per_symbol),
+        allow_short=deployed.spec.allow_short and cfg.allow_short,
+        fraction=min(deployed.spec.fraction, cfg.fraction_per_symbol),
     )
     return spec, deployed.qualified, deployed.reason
 
 
-def _num(x) -> float:
+def _num(x: Any) -> float:
     return float("nan") if x is None or pd.isna(x) else float(x)
 
 
@@ -248,19 +261,19 @@ def with_predictions(bars: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
     return bars.merge(p[cols], on=["exchange", "symbol", "ts"], how="left")
 
 
-def _blocked(con, settings: Settings, timeframe: str, book: Book, report: TradingReport) -> None:
+def _blocked(
+    con: Con, cfg: TradingSettings, timeframe: str, book: Book, report: TradingReport
+) -> None:
     """Streams a gate blocks: said, and a position held there alerted as stale (unless an
     operator released it: ``aaiti position release``; a release ends when the stream passes)."""
-    account = settings.trading_account
+    account = cfg.account
     released = {
         (ex, sym): (actor, why)
         for ex, sym, actor, why, _ in con.execute(
             load_sql(_SQL, "stale_releases_get"), [account]
         ).fetchall()
     }
-    blocked = con.sql(
-        load_sql(_SQL, "blocked_streams"), params=[timeframe, settings.symbols]
-    ).fetchall()
+    blocked = con.sql(load_sql(_SQL, "blocked_streams"), params=[timeframe, cfg.symbols]).fetchall()
     for exchange, symbol, reason, since in blocked:
         report.blocked.append(f"{exchange}:{symbol}")
         pos = book.broker.positions.get(symbol)
@@ -288,7 +301,9 @@ def _blocked(con, settings: Settings, timeframe: str, book: Book, report: Tradin
         run(con, load_sql(_SQL, "stale_release_delete"), [account, exchange, symbol])
 
 
-def _breach(account, now, rule, reason, intent: Intent | None = None) -> dict:
+def _breach(
+    account: str, now: datetime, rule: str, reason: str, intent: Intent | None = None
+) -> Row:
     return {
         "breached_at": now,
         "account": account,
@@ -309,55 +324,59 @@ def trading_cycle(
     order_client: CcxtOrderClient | None = None,
 ) -> TradingReport:
     """One cycle; ``order_client`` (from ``live.live_client``) routes orders to an exchange."""
-    warehouse = warehouse or Warehouse.from_settings(settings)
-    timeframe = timeframe or settings.timeframe
+    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
+    timeframe = timeframe or cfg.timeframe
     if order_client is not None:  # at opt-in, committed before any order can be sent
-        with warehouse.writer(purpose=f"open {settings.trading_account}") as con:
-            open_live_account(con, settings, timeframe=timeframe, client=order_client)
-    with warehouse.writer(purpose=f"trade {settings.trading_account}") as con:
-        report = _cycle(con, settings, timeframe, order_client)
+        with warehouse.writer(purpose=f"open {cfg.account}") as con:
+            open_live_account(con, cfg, timeframe=timeframe, client=order_client)
+    with warehouse.writer(purpose=f"trade {cfg.account}") as con:
+        report = _cycle(con, cfg, timeframe, order_client)
     for message in report.events:
         log.warning("risk: %s", message)
     return report
 
 
-def _cycle(con, settings: Settings, timeframe: str, order_client) -> TradingReport:
+def _cycle(
+    con: Con, cfg: TradingSettings, timeframe: str, order_client: CcxtOrderClient | None
+) -> TradingReport:
     """Load the book, the strategy and the new bars; step through them; save."""
-    account, now = settings.trading_account, datetime.now(UTC)
+    account, now = cfg.account, datetime.now(UTC)
     report = TradingReport()
-    book = _load_book(con, settings, now)
+    book = _load_book(con, cfg, now)
     if book.live_orders and order_client is None:
         report.events.append(
             f"{len(book.live_orders)} live order(s) open on the exchange are not reconciled: "
             "live trading is off for this cycle"
         )
-    gate = load_gate(con, settings)
-    spec, qualified, why = _strategy(con, settings, timeframe, report)
-    _blocked(con, settings, timeframe, book, report)
-    peak = one(con, load_sql(_SQL, "equity_peak"), [account])[0]
+    gate = load_gate(con, cfg)
+    spec, qualified, why = _strategy(con, cfg, timeframe, report)
+    _blocked(con, cfg, timeframe, book, report)
+    peak = (one(con, load_sql(_SQL, "equity_peak"), [account]) or (None,))[0]
     if peak:
         gate.state.peak_equity = max(gate.state.peak_equity or peak, peak)
-    bars = _new_bars(con, settings, timeframe, spec, qualified=qualified, report=report)
+    bars = _new_bars(con, cfg, timeframe, spec, qualified=qualified, report=report)
     if bars.empty:
-        save_gate(con, settings, gate)
+        save_gate(con, cfg, gate)
         report.halted = gate.state.halted
         return report
-    session = _session(con, settings, timeframe, spec, qualified, book, gate)
+    session = _session(con, cfg, timeframe, spec, qualified, book, gate)
     rows = _Rows()
-    _step_bars(con, settings, timeframe, session, book, bars, order_client, rows, report, now)
+    _step_bars(con, cfg, timeframe, session, book, bars, order_client, rows, report, now)
     if not qualified:
         report.events.append(f"strategy {spec.name}@{spec.version} stands aside: {why}")
-    _save(con, settings, book, session, rows, report, now=now)
+    _save(con, cfg, book, session, rows, report, now=now)
     return report
 
 
-def _strategy(con, settings: Settings, timeframe: str, report: TradingReport):
+def _strategy(
+    con: Con, cfg: TradingSettings, timeframe: str, report: TradingReport
+) -> tuple[StrategySpec, bool, str]:
     """The deployed strategy, whether it may trade and why (an operator's switch outranks
     its qualification)."""
     spec, qualified, why = strategy_for(
-        load_state(con, name=settings.trading_strategy, timeframe=timeframe), settings, timeframe
+        load_state(con, name=cfg.strategy_name, timeframe=timeframe), cfg, timeframe
     )
-    off = disabled_reason(con, name=settings.trading_strategy, timeframe=timeframe)
+    off = disabled_reason(con, name=cfg.strategy_name, timeframe=timeframe)
     if off is not None:
         qualified, why = False, off
     report.strategy, report.qualified, report.strategy_reason = spec.version, qualified, why
@@ -365,13 +384,19 @@ def _strategy(con, settings: Settings, timeframe: str, report: TradingReport):
 
 
 def _new_bars(
-    con, settings: Settings, timeframe: str, spec: StrategySpec, *, qualified: bool, report
+    con: Con,
+    cfg: TradingSettings,
+    timeframe: str,
+    spec: StrategySpec,
+    *,
+    qualified: bool,
+    report: TradingReport,
 ) -> pd.DataFrame:
     """The closed bars this account has not stepped through, with the pinned model's
     predictions."""
-    account, name = settings.trading_account, model_name(timeframe)
+    account, name = cfg.account, model_name(timeframe)
     bars = (
-        con.sql(load_sql(_SQL, "new_bars"), params=[timeframe, settings.symbols, name, account])
+        con.sql(load_sql(_SQL, "new_bars"), params=[timeframe, cfg.symbols, name, account])
         .to_arrow_table()
         .to_pandas()
     )
@@ -393,12 +418,18 @@ def _new_bars(
     return with_predictions(bars, preds)
 
 
-def _session(con, settings: Settings, timeframe: str, spec, qualified, book: Book, gate) -> Session:
-    account = settings.trading_account
+def _session(
+    con: Con,
+    cfg: TradingSettings,
+    timeframe: str,
+    spec: StrategySpec,
+    qualified: bool,
+    book: Book,
+    gate: RiskGate,
+) -> Session:
+    account = cfg.account
     history = dict(
-        con.sql(
-            load_sql(_SQL, "instrument_history"), params=[timeframe, settings.symbols]
-        ).fetchall()
+        con.sql(load_sql(_SQL, "instrument_history"), params=[timeframe, cfg.symbols]).fetchall()
     )
     states = {
         sym: StreamState(int(p), int(h), _num(st), _num(tg))
@@ -413,19 +444,28 @@ def _session(con, settings: Settings, timeframe: str, spec, qualified, book: Boo
         gate=gate,
         states=states,
         qualified=qualified,
-        risk_known=all(
-            history.get(s, 0) >= settings.risk_min_history_bars for s in settings.symbols
-        ),
+        risk_known=all(history.get(s, 0) >= cfg.min_history_bars for s in cfg.symbols),
         busy=lambda sym: any(
             o.symbol == sym and o.status in OPEN_STATES for o in book.live_orders.values()
         ),
     )
 
 
-def _step_bars(con, settings, timeframe, session, book, bars, order_client, rows, report, now):
+def _step_bars(
+    con: Con,
+    cfg: TradingSettings,
+    timeframe: str,
+    session: Session,
+    book: Book,
+    bars: pd.DataFrame,
+    order_client: CcxtOrderClient | None,
+    rows: _Rows,
+    report: TradingReport,
+    now: datetime,
+) -> None:
     """Each new bar in time order. Live, only the newest close decides, and only when the
     account agrees with the exchange; older bars are caught up without trading."""
-    account, newest, caught_up = settings.trading_account, bars["ts"].max(), 0
+    account, newest, caught_up = cfg.account, bars["ts"].max(), 0
     router = (
         _live_router(order_client, book, rows, report, now, timeframe) if order_client else None
     )
@@ -435,7 +475,7 @@ def _step_bars(con, settings, timeframe, session, book, bars, order_client, rows
             _reconcile_live(order_client, book, group, rows, report, now)
             caught_up += ts != newest
             decide = ts == newest and _account_agrees(
-                con, settings, order_client, book, session, group, rows, report, now
+                con, cfg, order_client, book, session, group, rows, report, now
             )
         step = session.step(ts, stream_bars(group), decide=decide, route=router)
         _collect(step, rows, book, report, account=account, timeframe=timeframe, now=now, ts=ts)
@@ -454,14 +494,14 @@ def _step_bars(con, settings, timeframe, session, book, bars, order_client, rows
 
 @dataclass
 class _Rows:
-    fills: list[dict] = field(default_factory=list)
-    equity: list[dict] = field(default_factory=list)
-    breaches: list[dict] = field(default_factory=list)
+    fills: list[Row] = field(default_factory=list)
+    equity: list[Row] = field(default_factory=list)
+    breaches: list[Row] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
     risk_events: list[RiskEvent] = field(default_factory=list)
 
 
-def _collect(step: StepResult, rows: _Rows, book: Book, report: TradingReport, **ctx) -> None:
+def _collect(step: StepResult, rows: _Rows, book: Book, report: TradingReport, **ctx: Any) -> None:
     account, timeframe, now, ts = ctx["account"], ctx["timeframe"], ctx["now"], ctx["ts"]
     for fill, bar in step.fills:
         rows.fills.append(_fill_row(fill, exchange=bar.exchange, venue="paper", now=now))
@@ -504,7 +544,14 @@ def _collect(step: StepResult, rows: _Rows, book: Book, report: TradingReport, *
         }
 
 
-def _reconcile_live(client, book: Book, group: pd.DataFrame, rows: _Rows, report, now) -> None:
+def _reconcile_live(
+    client: CcxtOrderClient,
+    book: Book,
+    group: pd.DataFrame,
+    rows: _Rows,
+    report: TradingReport,
+    now: datetime,
+) -> None:
     """Orders still open on the exchange: book what it reports for this bar's streams."""
     for b in group.itertuples(index=False):
         for cid, o in book.live_orders.items():
@@ -523,29 +570,27 @@ def _reconcile_live(client, book: Book, group: pd.DataFrame, rows: _Rows, report
 
 
 def open_live_account(
-    con: duckdb.DuckDBPyConnection, settings: Settings, *, timeframe: str, client
+    con: duckdb.DuckDBPyConnection, cfg: TradingSettings, *, timeframe: str, client: CcxtOrderClient
 ) -> Opening | None:
     """A live account's first cycle: its cash and positions from the exchange's balances
     (None when the account exists already)."""
-    account, now = settings.trading_account, datetime.now(UTC)
+    account, now = cfg.account, datetime.now(UTC)
     if one(con, load_sql(_SQL, "account_get"), [account]):
         return None
-    closes = con.sql(
-        load_sql(_SQL, "latest_closes"), params=[timeframe, settings.symbols]
-    ).fetchall()
+    closes = con.sql(load_sql(_SQL, "latest_closes"), params=[timeframe, cfg.symbols]).fetchall()
     marks = {symbol: close for symbol, close, _ in closes}
-    opening = opening_from(client.balances(), symbols=settings.symbols, marks=marks)
-    book = _load_book(con, settings, now, opening=opening)
+    opening = opening_from(client.balances(), symbols=cfg.symbols, marks=marks)
+    book = _load_book(con, cfg, now, opening=opening)
     book.exchange_of |= {symbol: exchange for symbol, _, exchange in closes}
     write_book(
         con,
-        settings,
+        cfg,
         cash=book.broker.cash,
         now=now,
         tables=[
             ("ledger_now", book.ledger, "ledger_insert", _SQL),
             ("positions_now", _position_rows(book, account, now), "positions_replace", _SQL),
-            ("reconciliation_rows", opening_rows(account, opening, settings.symbols, now),
+            ("reconciliation_rows", opening_rows(account, opening, cfg.symbols, now),
              "reconciliations_insert", _SQL),
         ],
     )  # fmt: skip
@@ -554,17 +599,25 @@ def open_live_account(
 
 
 def _account_agrees(
-    con, settings: Settings, client, book: Book, session: Session, group, rows: _Rows, report, now
+    con: Con,
+    cfg: TradingSettings,
+    client: CcxtOrderClient,
+    book: Book,
+    session: Session,
+    group: pd.DataFrame,
+    rows: _Rows,
+    report: TradingReport,
+    now: datetime,
 ) -> bool:
     """Before the newest close may send orders: the ledger against the exchange's balances
     and open orders. An operator's pending acceptance is adopted first; a difference stops
     new orders this cycle, alerted, until it is explained or accepted."""
-    account, quote = settings.trading_account, quote_of(settings.symbols)
+    account, quote = cfg.account, quote_of(cfg.symbols)
     balances = client.balances()
     marks = {b.symbol: float(b.close) for b in group.itertuples(index=False)}
     accepted = one(con, load_sql(_SQL, "reconcile_accept_pending"), [account])
     if accepted:
-        _adopt(con, settings, book, balances, marks, accepted, now)
+        _adopt(con, cfg, book, balances, marks, accepted, now)
     positions = {s: p.quantity for s, p in book.broker.positions.items()}
     ledger = ledger_balances(cash=book.broker.cash, quote=quote, positions=positions)
     resent = _bar_order_ids(session, group)
@@ -572,10 +625,10 @@ def _account_agrees(
     compare = partial(
         reconcile,
         exchange=balances,
-        currencies=[quote, *{s.partition("/")[0] for s in settings.symbols}],
-        tolerance=settings.live_reconcile_tolerance,
+        currencies=[quote, *{s.partition("/")[0] for s in cfg.symbols}],
+        tolerance=cfg.reconcile_tolerance,
         known_orders=known,
-        open_orders=[o.client_order_id for o in client.open_orders(settings.symbols)],
+        open_orders=[o.client_order_id for o in client.open_orders(cfg.symbols)],
     )
     result = compare(ledger)
     if not result.ok:  # a crashed cycle's orders for this bar are adopted, not differences
@@ -599,7 +652,7 @@ def _account_agrees(
     return False
 
 
-def _bar_order_ids(session: Session, group) -> dict[str, str]:
+def _bar_order_ids(session: Session, group: pd.DataFrame) -> dict[str, str]:
     """Every order this bar's decisions can send (each stream, each leg): exchange id →
     symbol."""
     return {
@@ -611,7 +664,9 @@ def _bar_order_ids(session: Session, group) -> dict[str, str]:
     }
 
 
-def _sent_before(client, ids: dict[str, str]) -> list[tuple[str, str, float, float, float]]:
+def _sent_before(
+    client: CcxtOrderClient, ids: dict[str, str]
+) -> list[tuple[str, str, float, float, float]]:
     """Fills of orders the exchange holds under this bar's ids: a cycle that crashed after
     sending them; this cycle adopts them when the bar decides again."""
     fills = []
@@ -623,16 +678,24 @@ def _sent_before(client, ids: dict[str, str]) -> list[tuple[str, str, float, flo
     return fills
 
 
-def _adopt(con, settings: Settings, book: Book, balances, marks, accepted, now) -> None:
+def _adopt(
+    con: Con,
+    cfg: TradingSettings,
+    book: Book,
+    balances: dict[str, float],
+    marks: dict[str, float],
+    accepted: tuple[Any, ...],
+    now: datetime,
+) -> None:
     """An operator accepted the exchange's figures: the ledger takes them (a cash
     adjustment in the ledger; positions set to the balances, new ones at this close)."""
-    account, broker = settings.trading_account, book.broker
-    quote = quote_of(settings.symbols)
+    account, broker = cfg.account, book.broker
+    quote = quote_of(cfg.symbols)
     before = {"cash": broker.cash, **{s: p.quantity for s, p in broker.positions.items()}}
     delta = balances.get(quote, 0.0) - broker.cash
     broker.cash += delta
     book.ledger.append(_ledger_row(account, now, "adjustment", None, delta, broker.cash, now))
-    for symbol in settings.symbols:
+    for symbol in cfg.symbols:
         quantity = balances.get(symbol.partition("/")[0], 0.0)
         held = broker.positions.get(symbol)
         if held is not None:
@@ -647,7 +710,14 @@ def _adopt(con, settings: Settings, book: Book, balances, marks, accepted, now) 
     audit(con, actor=actor, action="reconcile adopt", detail=json.dumps(detail), at=now)
 
 
-def _live_router(client, book: Book, rows: _Rows, report, now, timeframe: str):
+def _live_router(
+    client: CcxtOrderClient,
+    book: Book,
+    rows: _Rows,
+    report: TradingReport,
+    now: datetime,
+    timeframe: str,
+) -> Callable[[Intent, Session], None]:
     """Approved orders go to the exchange; its fills are booked through the same broker."""
     bar_length = timedelta(milliseconds=timeframe_ms(timeframe))
 
@@ -678,9 +748,16 @@ def _live_router(client, book: Book, rows: _Rows, report, now, timeframe: str):
 
 
 def _save(
-    con, settings: Settings, book: Book, session: Session, rows: _Rows, report, *, now
+    con: Con,
+    cfg: TradingSettings,
+    book: Book,
+    session: Session,
+    rows: _Rows,
+    report: TradingReport,
+    *,
+    now: datetime,
 ) -> None:
-    account, broker = settings.trading_account, book.broker
+    account, broker = cfg.account, book.broker
     ledger = book.ledger + [
         _ledger_row(account, e.ts, e.kind, e.client_order_id, e.amount, e.balance, now)
         for e in broker.ledger
@@ -702,7 +779,7 @@ def _save(
     ]
     write_book(
         con,
-        settings,
+        cfg,
         cash=broker.cash,
         now=now,
         tables=[
@@ -725,12 +802,12 @@ def _save(
             dedup_key=f"risk:{account}:{e.kind}",
             message=f"{account}: {e.message}",
         )
-    save_gate(con, settings, session.gate)
+    save_gate(con, cfg, session.gate)
     report.equity = broker.equity()
     report.halted = session.gate.state.halted
 
 
-def _position_rows(book: Book, account: str, now: datetime) -> list[dict]:
+def _position_rows(book: Book, account: str, now: datetime) -> list[Row]:
     broker = book.broker
     return [
         {
@@ -749,11 +826,11 @@ def _position_rows(book: Book, account: str, now: datetime) -> list[dict]:
 
 def write_book(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    cfg: TradingSettings,
     *,
     cash: float,
     now: datetime,
-    tables: list[tuple[str, list[dict], str, str]],
+    tables: list[tuple[str, list[Row], str, str]],
 ) -> None:
     """The account's rows, each (view, rows, named SQL, package) that has any, and its cash:
     the one way a cycle or an operator's action writes the book."""
@@ -765,11 +842,11 @@ def write_book(
     run(
         con,
         load_sql(_SQL, "account_upsert"),
-        [settings.trading_account, settings.trading_initial_cash, cash, now],
+        [cfg.account, cfg.initial_cash, cash, now],
     )
 
 
-def _order_row(cid: str, book: Book, account: str, now: datetime) -> dict:
+def _order_row(cid: str, book: Book, account: str, now: datetime) -> Row:
     o, m = book.broker.orders.get(cid) or book.live_orders[cid], book.meta[cid]
     return {
         "client_order_id": cid,
@@ -802,39 +879,37 @@ def _order_row(cid: str, book: Book, account: str, now: datetime) -> dict:
 
 def halt(settings: Settings, *, actor: str, reason: str, warehouse: Warehouse | None = None) -> str:
     """Emergency halt: no new risk from the next bar on; written to audit.log."""
-    warehouse = warehouse or Warehouse.from_settings(settings)
+    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
     with warehouse.writer(purpose="halt") as con:
-        gate = load_gate(con, settings)
+        gate = load_gate(con, cfg)
         event = gate.halt(reason=f"{reason} (by {actor})")
-        save_gate(con, settings, gate)
+        save_gate(con, cfg, gate)
         audit(con, actor=actor, action="halt", detail=reason)
         raise_alert(
             con,
             source="risk",
             severity="critical",
-            dedup_key=f"risk:{settings.trading_account}:halt",
-            message=f"{settings.trading_account}: {event.message}",
+            dedup_key=f"risk:{cfg.account}:halt",
+            message=f"{cfg.account}: {event.message}",
         )
     return event.message
 
 
 def resume(settings: Settings, *, actor: str, warehouse: Warehouse | None = None) -> str:
     """Lift halts and the kill switch — refused until the drawdown has recovered."""
-    warehouse = warehouse or Warehouse.from_settings(settings)
+    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
     with warehouse.writer(purpose="resume") as con:
-        gate = load_gate(con, settings)
-        equity_row = con.sql(
-            load_sql(_SQL, "latest_equity"), params=[settings.trading_account]
-        ).fetchall()
-        equity = equity_row[0][0] if equity_row else settings.trading_initial_cash
+        gate = load_gate(con, cfg)
+        equity_row = con.sql(load_sql(_SQL, "latest_equity"), params=[cfg.account]).fetchall()
+        equity = equity_row[0][0] if equity_row else cfg.initial_cash
+        refused: PermissionError | None = None
         try:
             event = gate.resume(equity=equity)
         except PermissionError as err:
             refused = err  # audited, and committed: raising inside would roll the audit back
             audit(con, actor=actor, action="resume refused", detail=str(err))
         else:
-            refused = None
-            save_gate(con, settings, gate)
+            save_gate(con, cfg, gate)
             audit(con, actor=actor, action="resume", detail=event.message)
     if refused is not None:
         raise refused

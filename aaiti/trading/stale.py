@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
-from aaiti.config import Settings
+from aaiti.config import Settings, TradingSettings
 from aaiti.ops import audit
 from aaiti.trading.broker import Fill, Order, OrderType, Side
 from aaiti.trading.engine import (
@@ -53,10 +53,10 @@ class StaleAction:
 
 
 def _stale(
-    con: duckdb.DuckDBPyConnection, settings: Settings, book: Book, symbol: str
+    con: duckdb.DuckDBPyConnection, cfg: TradingSettings, book: Book, symbol: str
 ) -> tuple[str, float, float]:
     """(exchange, quantity, last accepted mark) of a stale position, or NotStaleError."""
-    if settings.live_trading:
+    if cfg.live:
         raise NotStaleError(
             "live trading is on: close the position on the exchange (the next cycle "
             "reconciles it); these commands act on paper positions"
@@ -68,7 +68,7 @@ def _stale(
     blocked = {
         sym: ex
         for ex, sym, _, _ in con.execute(
-            load_sql(_SQL, "blocked_streams"), [settings.timeframe, [symbol]]
+            load_sql(_SQL, "blocked_streams"), [cfg.timeframe, [symbol]]
         ).fetchall()
     }
     if symbol not in blocked:
@@ -84,14 +84,12 @@ def close_stale(
     settings: Settings, symbol: str, *, actor: str, reason: str, warehouse: Warehouse | None = None
 ) -> StaleAction:
     """Close a stale paper position at its last accepted close, net of costs (audited)."""
-    warehouse = warehouse or Warehouse.from_settings(settings)
-    now, account = datetime.now(UTC), settings.trading_account
+    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
+    now, account = datetime.now(UTC), cfg.account
     with warehouse.writer(purpose=f"close stale {symbol}") as con:
-        book = _load_book(con, settings, now)
-        exchange, qty, mark = _stale(con, settings, book, symbol)
-        row = one(
-            con, load_sql(_SQL, "cursor_get"), [account, exchange, symbol, settings.timeframe]
-        )
+        book = _load_book(con, cfg, now)
+        exchange, qty, mark = _stale(con, cfg, book, symbol)
+        row = one(con, load_sql(_SQL, "cursor_get"), [account, exchange, symbol, cfg.timeframe])
         bar_ts = pd.Timestamp(row[0]) if row else pd.Timestamp(now)
         broker = book.broker
         side = Side.SELL if qty > 0 else Side.BUY
@@ -101,7 +99,7 @@ def close_stale(
         order = Order(cid, symbol, side, OrderType.MARKET, quantity=abs(qty), reason=reason)
         broker.orders[cid] = order
         book.meta[cid] = {
-            "exchange": exchange, "timeframe": settings.timeframe, "decided_at_bar": bar_ts,
+            "exchange": exchange, "timeframe": cfg.timeframe, "decided_at_bar": bar_ts,
             "created_at": now, "venue": "paper",
         }  # fmt: skip
         fill = broker.book_fill(order, ts=bar_ts, quantity=abs(qty), price=price, fee=fee)
@@ -109,7 +107,7 @@ def close_stale(
             f"{account}: stale {symbol} position of {qty:.8g} closed by {actor} at the last "
             f"accepted close {mark:.8g} (filled {price:.8g}, fee {fee:.2f}) — {reason}"
         )
-        _save_close(con, settings, book, fill, exchange, now)
+        _save_close(con, cfg, book, fill, exchange, now)
         run(con, load_sql(_SQL, "stale_release_delete"), [account, exchange, symbol])
         audit(con, actor=actor, action="position close", detail=message, at=now)
     return StaleAction("close", exchange, symbol, qty, price, fee, message)
@@ -117,13 +115,13 @@ def close_stale(
 
 def _save_close(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    cfg: TradingSettings,
     book: Book,
     fill: Fill,
     exchange: str,
     now: datetime,
 ) -> None:
-    account, broker = settings.trading_account, book.broker
+    account, broker = cfg.account, book.broker
     pos = broker.positions[fill.symbol]
     tables = [
         ("orders_now", [_order_row(fill.client_order_id, book, account, now)], "orders_upsert", _SQL),
@@ -143,18 +141,18 @@ def _save_close(
              "held": 0, "stop": None, "target": None, "updated_at": now}
         ], "streams_upsert", "aaiti.strategy"),
     ]  # fmt: skip
-    write_book(con, settings, cash=broker.cash, now=now, tables=tables)
+    write_book(con, cfg, cash=broker.cash, now=now, tables=tables)
 
 
 def release_stale(
     settings: Settings, symbol: str, *, actor: str, reason: str, warehouse: Warehouse | None = None
 ) -> StaleAction:
     """Keep a stale position but stop alerting it while its stream stays blocked (audited)."""
-    warehouse = warehouse or Warehouse.from_settings(settings)
-    now, account = datetime.now(UTC), settings.trading_account
+    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
+    now, account = datetime.now(UTC), cfg.account
     with warehouse.writer(purpose=f"release stale {symbol}") as con:
-        book = _load_book(con, settings, now)
-        exchange, qty, mark = _stale(con, settings, book, symbol)
+        book = _load_book(con, cfg, now)
+        exchange, qty, mark = _stale(con, cfg, book, symbol)
         run(
             con,
             load_sql(_SQL, "stale_release_insert"),

@@ -78,7 +78,7 @@ def replay_cycle(settings, *, start: datetime, bars: int = 1) -> None:
     for symbol in settings.symbols:
         stream = src.validate_stream(symbol, "4h")
         ingest_stream(wh, src, stream, replay=ReplayConfig(start, bars))
-        run_gate(wh, settings, stream, checkpoint=RAW, validator=validator)
+        run_gate(wh, settings.quality, stream, checkpoint=RAW, validator=validator)
     assert build(settings).success
     wh.publish_snapshot()
 
