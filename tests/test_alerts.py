@@ -263,6 +263,50 @@ def test_dedup_rate_limit_and_severity_floor(settings, warehouse, receiver):
     assert titles == ["[AAITI warning] quality: one", "[AAITI critical] quality: two"]
 
 
+def test_an_alert_raised_while_a_stuck_writer_holds_the_warehouse_still_reaches_a_person(
+    settings, receiver
+):
+    """The outbox lives in the warehouse: held by a stuck writer, the alert is sent at once,
+    spooled, and recorded (as sent: nobody hears it twice) by the next delivery."""
+    from aaiti.monitoring.alerts import spool_path
+    from aaiti.warehouse import Warehouse
+    from aaiti.warehouse.lock import writer_lock
+
+    s = with_channels(settings, receiver, alert_webhook_url=None, writer_lock_timeout_s=0.5)
+    warehouse = Warehouse.from_settings(s)
+    warehouse.migrate()
+    held, release = threading.Event(), threading.Event()
+
+    def stuck() -> None:
+        with writer_lock(warehouse.lock_path, timeout_s=5, purpose="a stuck writer"):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=stuck, daemon=True)
+    holder.start()
+    assert held.wait(10)
+    report = notify(s, source="flow", severity="critical", dedup_key="flow:pipeline",
+                    message="pipeline failed: the warehouse is held")  # fmt: skip
+    assert report.outcomes == {"sent": 2}  # the log and the webhook, straight away
+    assert [b["title"] for _, b in receiver.posts] == ["[AAITI critical] flow: pipeline failed: "
+                                                       "the warehouse is held"]  # fmt: skip
+    assert spool_path(s).exists()
+    release.set()
+    holder.join(10)
+    deliver_pending(s, warehouse=warehouse)
+    con = duckdb.connect(str(s.warehouse_path), read_only=True)
+    try:
+        kept = con.sql("SELECT dedup_key, delivered_at IS NOT NULL FROM ops.alerts").fetchall()
+    finally:
+        con.close()
+    assert kept == [("flow:pipeline", True)] and not spool_path(s).exists()
+    assert sorted((k, c, st) for k, c, st, _, _ in outcomes(s)) == [
+        ("flow:pipeline", "json", "sent"), ("flow:pipeline", "log", "sent")]  # fmt: skip
+    assert len(receiver.posts) == 1  # recorded, not sent again
+    notify(s, source="flow", severity="critical", dedup_key="flow:pipeline", message="again")
+    assert len(receiver.posts) == 1  # the dedup window knows the direct send
+
+
 def test_an_unknown_channel_url_is_a_failed_channel_not_a_broken_flow(settings, warehouse):
     s = load_settings(data_dir=settings.data_dir, alert_urls=f"nosuch://{TOKEN}@host/x")
     report = notify(s, source="x", severity="critical", dedup_key="u", message="m",

@@ -16,14 +16,18 @@ and are scrubbed from every recorded or logged error.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
+from filelock import FileLock
 from pydantic import SecretStr
 
 from aaiti.config import AlertSettings, Settings
@@ -277,6 +281,7 @@ def deliver_pending(
     its outcome after; an alert is done when every channel has a final outcome. Never
     raises for a channel."""
     warehouse = warehouse or Warehouse.from_settings(settings)
+    _import_spool(settings, warehouse)
     rules = settings.alerts
     channels = channels if channels is not None else channels_from(rules)
     secrets = _secrets(rules)
@@ -408,8 +413,70 @@ def notify(
     message: str,
     warehouse: Warehouse | None = None,
 ) -> DeliveryReport:
-    """Raise one alert in its own transaction and deliver what is pending."""
+    """Raise one alert in its own transaction and deliver what is pending.
+
+    When the outbox is out of reach (the warehouse held by a stuck writer, a full disk),
+    the alert is sent at once and kept in a spool file; the next delivery records it."""
     warehouse = warehouse or Warehouse.from_settings(settings)
-    with warehouse.writer(purpose=f"alert {source}") as con:
-        raise_alert(con, source=source, severity=severity, dedup_key=dedup_key, message=message)
+    try:
+        with warehouse.writer(purpose=f"alert {source}") as con:
+            raise_alert(con, source=source, severity=severity, dedup_key=dedup_key,
+                        message=message)  # fmt: skip
+    except Exception as err:  # the alert must still reach a person
+        alert = Alert(str(uuid.uuid4()), datetime.now(UTC), source, severity, dedup_key, message)
+        log.error("alert outbox out of reach (%s): sending %s directly", err, alert.alert_id)
+        return _send_unrecorded(settings, alert)
     return deliver_pending(settings, warehouse=warehouse)
+
+
+def spool_path(settings: Settings) -> Path:
+    """Alerts sent while the outbox was out of reach, until a delivery records them."""
+    return settings.data_dir / "run" / "alerts-spool.jsonl"
+
+
+def _send_unrecorded(settings: Settings, alert: Alert) -> DeliveryReport:
+    rules, report = settings.alerts, DeliveryReport(alerts=1)
+    floor = SEVERITIES.index(rules.min_severity)
+    outcomes: list[_Outcome] = []
+    for channel in channels_from(rules):
+        if channel.name != "log" and SEVERITIES.index(alert.severity) < floor:
+            continue
+        status, attempts, error = _send(channel, alert, rules, time.sleep)
+        outcomes.append(
+            (channel.name, status, attempts, scrub(error, _secrets(rules)) if error else None)
+        )
+        report.outcomes[status] = report.outcomes.get(status, 0) + 1
+    entry = {**asdict(alert), "raised_at": alert.raised_at.isoformat(), "outcomes": outcomes}
+    try:
+        path = spool_path(settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock", timeout=10), path.open("a") as out:
+            out.write(json.dumps(entry) + "\n")
+    except Exception:  # a full disk: sent, but it cannot be kept for the record
+        log.exception("alert %s was sent but could not be spooled", alert.alert_id)
+    return report
+
+
+def _import_spool(settings: Settings, warehouse: Warehouse) -> int:
+    """Record the alerts sent while the outbox was out of reach (idempotent by alert id),
+    then empty the spool."""
+    path = spool_path(settings)
+    if not path.exists():
+        return 0
+    with FileLock(str(path) + ".lock", timeout=10):
+        entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        with warehouse.writer(purpose="record spooled alerts") as con:
+            known = {str(r[0]) for r in con.sql("SELECT alert_id FROM ops.alerts").fetchall()}
+            for e in entries:
+                if e["alert_id"] in known:
+                    continue
+                run(con, load_sql(_SQL, "alerts_import"),
+                    [e["alert_id"], datetime.fromisoformat(e["raised_at"]), e["source"],
+                     e["severity"], e["dedup_key"], e["message"]])  # fmt: skip
+        for e in entries:
+            alert = Alert(e["alert_id"], datetime.fromisoformat(e["raised_at"]), e["source"],
+                          e["severity"], e["dedup_key"], e["message"])  # fmt: skip
+            rows: list[_Outcome] = [(c, st, n, er) for c, st, n, er in e["outcomes"]]
+            _record(warehouse, alert, rows, {}, done=True)
+        path.unlink()
+    return len(entries)
