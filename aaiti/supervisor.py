@@ -137,16 +137,19 @@ def supervise(
     history: dict[str, Event] = {}  # this supervisor's life: `up` after `down` starts afresh
     alerts = _Alerter(settings)
     while not stop.is_set():
-        _reap_children()
-        for name in COMPONENTS:
-            if name == "supervisor" or stop.is_set():
-                continue
-            event = _look(settings, table[name], watches, policy, clock(), repo)
-            if event:
-                history[name] = {**history.get(name, {}), **event}
-                history[name]["restarts"] = history[name].get("restarts", 0) + 1
-                alerts.put(name, event)
-        _write_state(settings, watches, history)
+        try:
+            _reap_children()
+            for name in COMPONENTS:
+                if name == "supervisor" or stop.is_set():
+                    continue
+                event = _look(settings, table[name], watches, policy, clock(), repo)
+                if event:
+                    history[name] = {**history.get(name, {}), **event}
+                    history[name]["restarts"] = history[name].get("restarts", 0) + 1
+                    alerts.put(name, event)
+            _write_state(settings, watches, history)
+        except Exception:  # a full disk, say: the supervisor is the last thing that may stop
+            log.exception("supervisor: this look failed; looking again")
         stop.wait(policy.interval_s)
     alerts.close()
 

@@ -69,6 +69,33 @@ def wait_for(predicate, *, timeout_s: float, what: str):
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+def test_a_full_disk_does_not_stop_the_supervisor(tmp_path, monkeypatch):
+    """Found by the soak: writing its state on a full disk raised and ended the supervisor,
+    and nothing restarted the services it should have."""
+    import errno
+    import threading
+
+    from aaiti import supervisor
+
+    calls = []
+
+    def full(*args):
+        calls.append(time.monotonic())
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(supervisor, "_write_state", full)
+    settings = load_settings(data_dir=tmp_path / "data", supervisor_interval_s=0.05)
+    stop = threading.Event()
+    loop = threading.Thread(target=supervisor.supervise, args=(settings,),
+                            kwargs={"repo": REPO, "stop": stop}, daemon=True)  # fmt: skip
+    loop.start()
+    wait_for(lambda: len(calls) >= 5, timeout_s=10, what="five looks on a full disk")
+    assert loop.is_alive()
+    stop.set()
+    loop.join(5)
+    assert not loop.is_alive()
+
+
 @pytest.mark.integration
 def test_a_killed_service_is_restarted_alerted_and_shown_and_down_stops_all(tmp_path, monkeypatch):
     data = tmp_path / "data"
