@@ -103,7 +103,9 @@ def cycle_markdown(
     return "\n".join(lines)
 
 
-@flow(name="pipeline", log_prints=True, on_failure=[alert_on_failure])
+@flow(
+    name="pipeline", log_prints=True, on_failure=[alert_on_failure], on_crashed=[alert_on_failure]
+)
 def pipeline_flow() -> dict:
     """One cycle for every default stream (each scheduled run = one new bar under replay)."""
     settings = flow_settings()

@@ -112,6 +112,7 @@ class WarmRunner:
         warm: bool = True,
     ) -> None:
         self.deployments = dict(deployments)  # deployment id → its flow, as module:attribute
+        self.settings = settings
         self.warm = warm
         self.poll_s = settings.warm_runner_poll_s
         self.max_runs = settings.warm_runner_max_runs
@@ -296,7 +297,19 @@ class WarmRunner:
         text = f"the warm executor {'failed' if kind == 'error' else 'died'}: {message[2]}"
         client.set_flow_run_state(run.id, Crashed(message=text), force=True)
         self._log.error("%s crashed: %s", run.name, text)
+        self._alert_crash(run.name, text)
         return RunOutcome(run.id, "CRASHED", text)
+
+    def _alert_crash(self, name: str, text: str) -> None:
+        """A crashed run runs no flow hook of its own: the runner raises its alert (a
+        failure to alert is logged, never raised: the next run must still start)."""
+        try:
+            from aaiti.monitoring.alerts import notify
+
+            notify(self.settings, source="flow", severity="critical",
+                   dedup_key="flow:crashed", message=f"run {name} crashed: {text}")  # fmt: skip
+        except Exception:
+            self._log.exception("could not raise the crash alert for %s", name)
 
 
 @contextmanager

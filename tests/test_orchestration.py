@@ -423,6 +423,17 @@ def test_warm_runner_recovers_from_a_crash_and_a_cancel(stack, tmp_path):
         state = api_call("GET", f"{api}/flow_runs/{crashed}", timeout=10).json()["state"]
         assert outcome.state == "CRASHED" and state["type"] == "CRASHED"
         assert "exit code 3" in state["message"], state
+        import duckdb  # the runner raised the alert no flow hook could (a crash runs none)
+
+        settings, _ = stack
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        try:
+            alerts = con.sql(
+                "SELECT severity, message FROM ops.alerts WHERE dedup_key = 'flow:crashed'"
+            ).fetchall()
+        finally:
+            con.close()
+        assert [a[0] for a in alerts] == ["critical"] and "exit code 3" in alerts[0][1]
 
         long = _start(api, dep_id, sleep_s=300)
 
