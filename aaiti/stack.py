@@ -113,7 +113,15 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
     base_env = {"PREFECT_API_URL": api, "AAITI_DATA_DIR": str(settings.data_dir.resolve())}
     creds = stack_credentials(settings)
     auth = basic_auth_header(creds) if creds else None
-    server_env = {"PREFECT_HOME": str(settings.prefect_home.resolve())}
+    server_env = {
+        "PREFECT_HOME": str(settings.prefect_home.resolve()),
+        # Concurrency leases on disk, not in the server's memory: a server killed while a
+        # slot was held would otherwise come back with the slot taken and no lease to
+        # expire it, and every later dbt build would wait for it forever (found by the soak).
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
+            "prefect.server.concurrency.lease_storage.filesystem"
+        ),
+    }
     mlflow_app: list[str] = []
     # MLflow's job runner (seven huey consumers, ~1.7 GB) serves GenAI features AAITI
     # does not use: one operator's stack runs without it.

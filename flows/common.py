@@ -81,6 +81,7 @@ def deliver_alerts(settings: Settings) -> dict:
 #: it with one slot). It queues writers in the UI instead of in the file lock's wait; the
 #: file lock still guards every write, with or without a server.
 WAREHOUSE_WRITES = "aaiti-warehouse-writes"
+SLOT_LEASE_S = 60.0
 
 
 @contextmanager
@@ -95,7 +96,8 @@ def warehouse_slot() -> Iterator[None]:
     from prefect.concurrency.sync import concurrency
 
     ensure_concurrency_limit()
-    with concurrency(WAREHOUSE_WRITES, occupy=1, strict=True):
+    # a short lease, renewed while held: a holder that died frees its slot within a minute
+    with concurrency(WAREHOUSE_WRITES, occupy=1, strict=True, lease_duration=SLOT_LEASE_S):
         yield
 
 
