@@ -18,13 +18,14 @@ export AAITI_DATA_DIR
 export PREFECT_HOME ?= $(AAITI_DATA_DIR)/prefect
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test bench lint types format clean help mlflow up status down dashboard browser screenshot
+.PHONY: setup demo test bench soak lint types format clean help mlflow up status down dashboard browser screenshot
 
 help:
 	@echo "make setup  - create .venv and install the locked dependencies"
 	@echo "make demo   - set up, run the pipeline on the bundled real candles, say where to look"
 	@echo "make test   - run the whole test suite"
 	@echo "make bench  - run the benchmarks (JSON results in benchmarks/results/)"
+	@echo "make soak   - the served stack for 200 bars under injected faults (about an hour)"
 	@echo "make lint   - ruff"
 	@echo "make types  - mypy: strict on the split stage cores, checked on the strategy"
 	@echo "make mlflow - the MLflow UI on http://127.0.0.1:5000 (runs, models, champion)"
@@ -113,6 +114,13 @@ bench: setup
 	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-bench.lock 2>/dev/null || \
 		$(BIN)/python -m pip install -q -r requirements-bench.lock
 	$(BIN)/python -m benchmarks.run
+
+# The served stack for SOAK_BARS bars (a bar every 10 s) under every fault kind; prints the
+# figures (JSON, also in the run's folder) and fails when anything is lost, doubled or left
+# broken. About an hour for 200 bars.
+SOAK_BARS ?= 200
+soak: setup
+	$(BIN)/python -m tests.soak --bars $(SOAK_BARS)
 
 # mypy lives in its own venv: mypy ≥ 1.1x needs pathspec ≥ 1.0, dbt-core pins it < 0.13.
 # It reads the project's packages from .venv (--python-executable).
