@@ -281,7 +281,7 @@ def deliver_pending(
     its outcome after; an alert is done when every channel has a final outcome. Never
     raises for a channel."""
     warehouse = warehouse or Warehouse.from_settings(settings)
-    _import_spool(settings, warehouse)
+    _import_spool(spool_path(settings), warehouse)
     rules = settings.alerts
     channels = channels if channels is not None else channels_from(rules)
     secrets = _secrets(rules)
@@ -425,7 +425,7 @@ def notify(
     except Exception as err:  # the alert must still reach a person
         alert = Alert(str(uuid.uuid4()), datetime.now(UTC), source, severity, dedup_key, message)
         log.error("alert outbox out of reach (%s): sending %s directly", err, alert.alert_id)
-        return _send_unrecorded(settings, alert)
+        return _send_unrecorded(settings.alerts, spool_path(settings), alert)
     return deliver_pending(settings, warehouse=warehouse)
 
 
@@ -434,8 +434,8 @@ def spool_path(settings: Settings) -> Path:
     return settings.data_dir / "run" / "alerts-spool.jsonl"
 
 
-def _send_unrecorded(settings: Settings, alert: Alert) -> DeliveryReport:
-    rules, report = settings.alerts, DeliveryReport(alerts=1)
+def _send_unrecorded(rules: AlertSettings, path: Path, alert: Alert) -> DeliveryReport:
+    report = DeliveryReport(alerts=1)
     floor = SEVERITIES.index(rules.min_severity)
     outcomes: list[_Outcome] = []
     for channel in channels_from(rules):
@@ -448,7 +448,6 @@ def _send_unrecorded(settings: Settings, alert: Alert) -> DeliveryReport:
         report.outcomes[status] = report.outcomes.get(status, 0) + 1
     entry = {**asdict(alert), "raised_at": alert.raised_at.isoformat(), "outcomes": outcomes}
     try:
-        path = spool_path(settings)
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock", timeout=10), path.open("a") as out:
             out.write(json.dumps(entry) + "\n")
@@ -457,10 +456,9 @@ def _send_unrecorded(settings: Settings, alert: Alert) -> DeliveryReport:
     return report
 
 
-def _import_spool(settings: Settings, warehouse: Warehouse) -> int:
+def _import_spool(path: Path, warehouse: Warehouse) -> int:
     """Record the alerts sent while the outbox was out of reach (idempotent by alert id),
     then empty the spool."""
-    path = spool_path(settings)
     if not path.exists():
         return 0
     with FileLock(str(path) + ".lock", timeout=10):
