@@ -379,7 +379,11 @@ def down(settings: Settings, *, grace_s: float = 20.0) -> dict[str, str]:
             continue
         pid = record["pid"]
         if not is_ours(record):
+            orphans = group_members(pid)
             out[name] = f"was not running (pid {pid})"
+            if orphans:  # its leader died (SIGKILL, OOM) and left workers holding a port
+                reap_group(pid)
+                out[name] += f"; stopped {len(orphans)} orphaned process(es) of its group"
         else:
             os.killpg(pid, signal.SIGTERM)
             deadline = time.monotonic() + grace_s
@@ -408,13 +412,23 @@ def reap_group(pgid: int, *, wait_s: float = 10.0) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    """A member of the process group still running (zombies awaiting their parent do not
-    count: they hold no resources and no port)."""
+    return bool(group_members(pgid))
+
+
+def group_members(pgid: int) -> list[int]:
+    """Running members of the session and process group ``start`` made for a component
+    (zombies awaiting their parent do not count: they hold no resources and no port).
+
+    Safe to signal after the leader is gone: Linux does not hand a pid out again while a
+    process group or session still carries it, so members of session and group ``pgid``
+    descend from the process we started.
+    """
+    members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+        if int(fields[2]) == pgid and int(fields[3]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members

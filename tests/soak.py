@@ -4,6 +4,12 @@ at seeded points; afterwards, what was lost, doubled or left broken, as figures.
 ``make soak`` runs the long variant (``--bars 200``: every fault kind, several times);
 ``tests/test_soak.py`` a short one (a few bars, four faults) inside ``make test``.
 
+The market is ``--market planted`` by default: candles with a planted, learnable edge
+(``tests/support/planted.py``) on which the demo's champion and strategy qualify honestly —
+the same gates as real data — so the soak places, fills and books real orders and the
+ledger checks have something to check. ``--market sample`` replays the bundled real candles,
+where the strategy stands aside (it has not shown it survives costs).
+
 The run builds the demo's state in a fresh folder (``flows.demo``), starts the stack as
 ``make up`` does (Prefect server, MLflow, dashboard, ``aaiti-serve`` with its warm runner,
 metrics and the supervisor) with the pipeline scheduled every ``--interval`` seconds
@@ -470,6 +476,13 @@ UNION ALL
 SELECT 'bars', count(*) FROM trading.equity
 """
 
+# What the soak traded, beside the account's result: orders and fills placed during it.
+_TRADES = """
+SELECT 'orders', count(*) FROM trading.orders
+UNION ALL SELECT 'fills', count(*) FROM trading.fills
+UNION ALL SELECT 'rejected', count(*) FROM trading.orders WHERE status = 'rejected'
+"""
+
 
 def _replayed_exactly_once(con: Any, sample_dir: Path) -> dict[str, Any]:
     """Each replayed stream: raw rows (plus those a gate quarantined) against the sample's
@@ -547,6 +560,7 @@ def check(settings: Any, *, scratch: Path, exchange_frame: Any | None) -> dict[s
             "replayed": _replayed_exactly_once(con, Path(settings.sample_dir)),
             "duplicates": dict(con.sql(_DUPLICATES).fetchall()),
             "ledger": dict(con.sql(_LEDGER_BREAKS).fetchall()),
+            "trades": dict(con.sql(_TRADES).fetchall()),
             "alerts": _alerts(con),
         }
         if exchange_frame is not None:
@@ -576,13 +590,32 @@ def _alerts(con: Any) -> dict[str, Any]:
 # --- the driver -------------------------------------------------------------------------------
 
 
-def _environment(data: Path, *, interval: int) -> dict[str, str]:
+MARKETS = ("planted", "sample")
+
+
+def _market(work: Path, market: str) -> dict[str, str]:
+    """The replayed market's settings: the bundled real candles, or a planted edge that a
+    model learns and a strategy trades after costs (the soak then books real fills)."""
+    if market == "sample":
+        return {"AAITI_SAMPLE_DIR": str(REPO / "data" / "sample")}
+    from tests.support.planted import PLANTED_START, write_planted_sample
+
+    folder = write_planted_sample(work / "planted")
+    return {
+        "AAITI_SAMPLE_DIR": str(folder),
+        "AAITI_REPLAY_START": PLANTED_START.isoformat(),
+        "AAITI_MODEL_FOLDS": "3",
+        "AAITI_TRADING_ALLOW_SHORT": "true",
+    }
+
+
+def _environment(data: Path, *, interval: int, market: dict[str, str]) -> dict[str, str]:
     """The soak's settings (the stack's processes inherit them)."""
     ports = {f"AAITI_{n}_PORT": str(_free_port()) for n in ("PREFECT", "MLFLOW", "DASHBOARD",
                                                              "METRICS")}  # fmt: skip
     return {
         "AAITI_DATA_DIR": str(data),
-        "AAITI_SAMPLE_DIR": str(REPO / "data" / "sample"),
+        **market,
         "PREFECT_HOME": str(data / "prefect"),
         "AAITI_REPLAY_INTERVAL_S": str(interval),
         "AAITI_SUPERVISOR_INTERVAL_S": "1",
@@ -616,14 +649,14 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def run(*, work: Path, bars: int, kinds: tuple[str, ...], seed: int, repeat: int,
-        interval: int) -> dict[str, Any]:  # fmt: skip
+        interval: int, market: str = "planted") -> dict[str, Any]:  # fmt: skip
     import pandas as pd
 
     data = work / "data"
     tmpfs_why = _mount_tmpfs(data) if "disk" in kinds else "not asked for"
     tmpfs = data if tmpfs_why is None else None
     (data / "prefect").mkdir(parents=True, exist_ok=True)
-    env = _environment(data, interval=interval)
+    env = _environment(data, interval=interval, market=_market(work, market))
     t_demo = time.monotonic()
     _demo(env, work / "demo.log")
     demo_s = time.monotonic() - t_demo
@@ -698,6 +731,7 @@ def run(*, work: Path, bars: int, kinds: tuple[str, ...], seed: int, repeat: int
         receiver=receiver,
         disk=tmpfs_why,
         lost_alerts=lost_alerts,
+        market=market,
     )
 
 
@@ -725,7 +759,7 @@ def _wait_delivered(settings: Any, *, limit_s: float) -> None:
 def _report(*, bars: int, seed: int, interval: int, demo_s: float, wall_s: float,
             faults: list[FaultResult], runs: dict[str, int], healthy: dict[str, bool],
             reader: _Reader, checks: dict[str, Any], receiver: _Receiver,
-            disk: str | None, lost_alerts: int) -> dict[str, Any]:  # fmt: skip
+            disk: str | None, lost_alerts: int, market: str) -> dict[str, Any]:  # fmt: skip
     times = [f.recovery_s for f in faults if f.recovery_s is not None]
     by_kind: dict[str, list[float]] = {}
     for f in faults:
@@ -752,6 +786,8 @@ def _report(*, bars: int, seed: int, interval: int, demo_s: float, wall_s: float
         "reader_failures": len(reader.failed),
         "unhealthy_at_end": sorted(n for n, ok in healthy.items() if not ok),
         "pipeline_bars": runs.get("completed", 0) < bars,
+        # on the planted edge the qualified strategy must trade, or the ledger went unchecked
+        "no_fills": market == "planted" and checks["trades"].get("fills", 0) == 0,
     }
     return {
         "ok": not any(problems.values()),
@@ -759,6 +795,7 @@ def _report(*, bars: int, seed: int, interval: int, demo_s: float, wall_s: float
         "bars": runs.get("completed", 0),
         "asked_bars": bars,
         "seed": seed,
+        "market": market,
         "interval_s": interval,
         "demo_s": round(demo_s, 1),
         "wall_s": round(wall_s, 1),
@@ -796,6 +833,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--interval", type=int, default=10, help="seconds between bars (≥ 10)")
     parser.add_argument("--work", type=Path, default=None, help="a new folder for the run")
+    parser.add_argument("--market", default="planted", choices=MARKETS,
+                        help="planted: a learnable edge the strategy trades; sample: real candles")  # fmt: skip
     args = parser.parse_args(argv)
     kinds = tuple(k.strip() for k in args.faults.split(",") if k.strip())
     unknown = sorted(set(kinds) - set(KINDS))
@@ -807,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     repeat = args.repeat or max(1, args.bars // 40)
     report = run(work=work, bars=args.bars, kinds=kinds, seed=args.seed, repeat=repeat,
-                 interval=args.interval)  # fmt: skip
+                 interval=args.interval, market=args.market)  # fmt: skip
     text = json.dumps(report, indent=1, default=str)
     (work / "soak.json").write_text(text)
     print(text)

@@ -174,3 +174,32 @@ def _alerts(settings) -> list[tuple]:
             ).fetchall()
         finally:
             con.close()
+
+
+def test_down_stops_the_orphans_of_a_component_whose_leader_died(tmp_path):
+    """A service's leader SIGKILLed with the supervisor gone leaves its workers (MLflow's
+    uvicorn) in the group: ``down`` stops them too, and nothing outside the group."""
+    import subprocess
+    import sys
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    (tmp_path / "data" / "run").mkdir(parents=True)
+    spawn = "import subprocess, sys; print(subprocess.Popen(['sleep', '300']).pid, flush=True)"
+    leader = subprocess.Popen([sys.executable, "-c", spawn], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)  # fmt: skip
+    orphan = int(leader.stdout.readline())
+    leader.wait(timeout=10)  # the leader is gone; its child lives on in the group
+    bystander = subprocess.Popen(["sleep", "300"])  # our own group: must survive
+    record = {"pid": leader.pid, "command": [sys.executable, "-c", spawn]}
+    pid_file(settings, "mlflow").write_text(json.dumps(record))
+    try:
+        assert Path(f"/proc/{orphan}").exists() and not is_ours(record)
+        result = down(settings)
+        assert "1 orphaned process" in result["mlflow"], result
+        wait_for(lambda: not Path(f"/proc/{orphan}").exists() or
+                 Path(f"/proc/{orphan}/stat").read_text().split(") ")[1][0] == "Z",
+                 timeout_s=10, what="the orphan to be stopped")  # fmt: skip
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        os.system(f"kill -9 {orphan} 2>/dev/null")
