@@ -35,6 +35,10 @@ SERVED_DEPLOYMENTS = frozenset(
 )
 
 
+#: Prefect's lease storage on disk (the server's and, for reading, the served runs' setting).
+LEASES_ON_DISK = "prefect.server.concurrency.lease_storage.filesystem"
+
+
 class StackError(RuntimeError):
     """A component could not start or answer its health check."""
 
@@ -118,9 +122,7 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
         # Concurrency leases on disk, not in the server's memory: a server killed while a
         # slot was held would otherwise come back with the slot taken and no lease to
         # expire it, and every later dbt build would wait for it forever (found by the soak).
-        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
-            "prefect.server.concurrency.lease_storage.filesystem"
-        ),
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": LEASES_ON_DISK,
     }
     mlflow_app: list[str] = []
     # MLflow's job runner (seven huey consumers, ~1.7 GB) serves GenAI features AAITI
@@ -173,7 +175,9 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
             [str(bin_dir / "aaiti-serve")],
             f"http://{host}:{settings.prefect_port}/deployments",
             lambda: _served(api, auth),
-            base_env,
+            # the runs read the server's leases where it keeps them (an orphaned slot's check)
+            base_env | {k: server_env[k] for k in ("PREFECT_HOME",
+                                                   "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE")},
             None,
         ),
         "metrics": Component(

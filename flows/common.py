@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
 from aaiti.config import Settings, apply_tool_environment, load_settings
@@ -84,6 +85,10 @@ WAREHOUSE_WRITES = "aaiti-warehouse-writes"
 SLOT_LEASE_S = 60.0
 
 
+#: How long a writer waits for the slot before it looks for an orphaned one.
+SLOT_WAIT_S = 30.0
+
+
 @contextmanager
 def warehouse_slot() -> Iterator[None]:
     """One slot of the warehouse-writes limit around a long write (the dbt build).
@@ -91,14 +96,81 @@ def warehouse_slot() -> Iterator[None]:
     Taking a slot costs ~2 s of Prefect round trips here (measured: an empty subflow with
     one task, 0.34 s without a slot, 2.02 s with one; benchmarks/bench_prefect.py), so the sub-second writers (predict,
     trade, risk) rely on the file lock alone. The limit is created on first use if the
-    server lacks it: Prefect's wait on a missing limit is slower still.
+    server lacks it: Prefect's wait on a missing limit is slower still. A writer that has
+    waited ``SLOT_WAIT_S`` frees a slot that no lease holds (``free_orphaned_slot``).
     """
+    from prefect.concurrency._asyncio import AcquireConcurrencySlotTimeoutError
     from prefect.concurrency.sync import concurrency
 
     ensure_concurrency_limit()
-    # a short lease, renewed while held: a holder that died frees its slot within a minute
-    with concurrency(WAREHOUSE_WRITES, occupy=1, strict=True, lease_duration=SLOT_LEASE_S):
+    with ExitStack() as held:
+        while True:
+            try:
+                # a short lease, renewed while held: a holder that died frees its slot
+                # within a minute
+                held.enter_context(concurrency(WAREHOUSE_WRITES, occupy=1, strict=True,
+                                               lease_duration=SLOT_LEASE_S,
+                                               timeout_seconds=SLOT_WAIT_S))  # fmt: skip
+                break
+            except AcquireConcurrencySlotTimeoutError:
+                free_orphaned_slot()
         yield
+
+
+def free_orphaned_slot(*, confirm_s: float = 3.0) -> bool:
+    """Free the warehouse slot when it is taken and no lease holds it, twice ``confirm_s``
+    apart; whether it was freed.
+
+    Prefect counts a slot taken, then writes its lease: when that write fails (found by
+    the soak: a full disk under the server), the count stays with no lease to expire it and
+    every later dbt build waits forever. Only where the server keeps its leases on disk
+    and these runs can read them (the served stack); with in-memory leases, nothing is
+    known and nothing is touched. The file lock still guards every write meanwhile.
+    """
+    import logging
+    import os
+
+    from aaiti.stack import LEASES_ON_DISK
+
+    if os.environ.get("PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE") != LEASES_ON_DISK:
+        return False
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    with get_client(sync_client=True) as client:
+        for attempt in range(2):
+            limit = client.read_global_concurrency_limit_by_name(WAREHOUSE_WRITES)
+            if limit.active_slots == 0 or _leased(limit.id):
+                return False
+            if attempt == 0:
+                time.sleep(confirm_s)  # a slot counted an instant before its lease is written
+        client.update_global_concurrency_limit(
+            WAREHOUSE_WRITES, GlobalConcurrencyLimitUpdate(active_slots=0)
+        )
+    logging.getLogger("aaiti.flows").error(
+        "freed the %s slot: it was taken and no lease held it (a lease write had failed)",
+        WAREHOUSE_WRITES,
+    )
+    return True
+
+
+def _leased(limit_id: Any) -> bool:
+    """Whether an unexpired lease on disk holds a slot of the limit."""
+    import anyio
+    from prefect.server.concurrency.lease_storage.filesystem import ConcurrencyLeaseStorage
+
+    async def held() -> bool:
+        storage = ConcurrencyLeaseStorage()
+        for lease_id in await storage.read_active_lease_ids(limit=1000):
+            try:
+                lease = await storage.read_lease(lease_id)
+            except Exception:  # unreadable: assume it holds; it expires from the index
+                return True
+            if lease is not None and limit_id in lease.resource_ids:
+                return True
+        return False
+
+    return bool(anyio.run(held))
 
 
 def ensure_concurrency_limit() -> None:

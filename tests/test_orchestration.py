@@ -558,3 +558,42 @@ def test_down_stops_exactly_what_up_started(stack):
     assert not list(run_dir(settings).glob("*.pid"))
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{api}/health", timeout=2)
+
+
+def test_a_slot_taken_with_no_lease_is_freed_and_a_held_one_is_not(stack, monkeypatch):
+    """Prefect counts a slot taken, then writes its lease; when that write fails (a full
+    disk under the server, found by the soak) the warehouse slot stayed taken forever and
+    every later dbt build waited. A waiting writer now frees it, and only it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+    from prefect.concurrency.sync import concurrency
+    from prefect.settings import PREFECT_HOME, temporary_settings
+
+    import flows.common as common
+    from aaiti.stack import LEASES_ON_DISK
+
+    settings, _ = stack
+    monkeypatch.setenv("PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE", LEASES_ON_DISK)
+    monkeypatch.setattr(common, "SLOT_WAIT_S", 2.0)
+    common.ensure_concurrency_limit()
+
+    def taken() -> int:
+        with get_client(sync_client=True) as client:
+            return client.read_global_concurrency_limit_by_name(
+                common.WAREHOUSE_WRITES
+            ).active_slots
+
+    with temporary_settings({PREFECT_HOME: settings.prefect_home.resolve()}):
+        with concurrency(common.WAREHOUSE_WRITES, occupy=1, strict=True, lease_duration=60):
+            assert taken() == 1
+            assert not common.free_orphaned_slot(confirm_s=0.5)  # a lease holds it
+            assert taken() == 1
+        assert taken() == 0
+        with get_client(sync_client=True) as client:  # what a failed lease write leaves
+            client.update_global_concurrency_limit(
+                common.WAREHOUSE_WRITES, GlobalConcurrencyLimitUpdate(active_slots=1)
+            )
+        started = time.monotonic()
+        with common.warehouse_slot():
+            assert taken() == 1  # now held by this writer, under a lease
+        assert taken() == 0 and time.monotonic() - started < 30
