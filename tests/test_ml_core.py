@@ -125,3 +125,52 @@ def test_changing_the_future_never_changes_a_past_prediction(candles, dataset):
     assert not np.array_equal(
         base.oos["proba"].to_numpy()[-100:], other.oos["proba"].to_numpy()[-100:]
     )
+
+
+def test_the_stream_is_one_native_categorical_column_however_many_streams():
+    """Pooled over 200 streams the model has its base inputs plus one stream column (not a
+    column per stream), the codes follow the training streams' order, and the trees learn a
+    per-stream effect through it."""
+    import xgboost as xgb
+
+    from aaiti.ml.dataset import BASE_FEATURES, STREAM_COLUMN, model_inputs
+    from aaiti.ml.model import predict
+
+    streams = [f"SYN{i:03d}/USDT" for i in range(200)]
+    rng = np.random.default_rng(4)
+    n = 4000
+    symbol = rng.choice(streams, n)
+    frame = pd.DataFrame({c: rng.normal(size=n) for c in BASE_FEATURES}, dtype=float)
+    for raw in ("macd", "macd_signal", "macd_hist", "atr_14"):
+        frame[raw] = rng.normal(size=n)
+    frame["close"], frame["symbol"] = 100.0, symbol
+    X = model_inputs(frame, streams=streams)
+    assert list(X.columns) == [*BASE_FEATURES, STREAM_COLUMN]
+    assert list(X[STREAM_COLUMN].cat.categories) == streams
+    # scoring one stream alone keeps its training code
+    alone = model_inputs(frame[frame["symbol"] == streams[150]], streams=streams)
+    assert set(alone[STREAM_COLUMN].cat.codes) == {150}
+    # a label that is the stream's parity (half the streams up, half down) and noise elsewhere
+    y = np.array([int(s[3:6]) % 2 for s in symbol], dtype=float)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "tree_method": "hist", "nthread": 1},
+        xgb.DMatrix(X, label=y, enable_categorical=True),
+        30,
+    )
+    p = predict(booster, X)
+    assert p[y == 1].min() > 0.9 and p[y == 0].max() < 0.1
+    unseen = model_inputs(frame.assign(symbol="NEW/USDT").head(3), streams=streams)
+    assert unseen[STREAM_COLUMN].isna().all()  # a stream the model never saw: missing
+
+
+def test_models_trained_on_one_hot_streams_are_still_scored_with_their_columns():
+    from aaiti.ml.dataset import BASE_FEATURES, model_inputs, one_hot_inputs
+
+    frame = pd.DataFrame({c: [0.1, 0.2] for c in BASE_FEATURES})
+    for raw in ("macd", "macd_signal", "macd_hist", "atr_14"):
+        frame[raw] = 1.0
+    frame["close"], frame["symbol"] = 100.0, ["BTC/USD", "ETH/USD"]
+    used = [*BASE_FEATURES, "is_BTC/USD", "is_ETH/USD"]
+    assert one_hot_inputs(used) and not one_hot_inputs([*BASE_FEATURES, "stream"])
+    X = model_inputs(frame, streams=["BTC/USD", "ETH/USD"], one_hot=True)[used]
+    assert X["is_BTC/USD"].tolist() == [1.0, 0.0] and X["is_ETH/USD"].tolist() == [0.0, 1.0]

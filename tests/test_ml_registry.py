@@ -150,9 +150,14 @@ def test_the_inputs_of_a_200_stream_model_are_never_cut(tmp_path):
         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=tmp_path / "artifacts"
     )
     streams = [f"SYN{i:03d}/USDT" for i in range(200)]
-    features = ["ret_1", *(f"is_{s}" for s in streams)]
-    X = pd.DataFrame(np.random.default_rng(0).normal(size=(50, len(features))), columns=features)
-    booster = xgb.train({"nthread": 1}, xgb.DMatrix(X, label=np.arange(50) % 2), 2)
+    features = ["ret_1", "stream"]  # the stream is one categorical input, not 200 columns
+    X = pd.DataFrame({
+        "ret_1": np.random.default_rng(0).normal(size=50),
+        "stream": pd.Categorical([streams[i % 200] for i in range(50)], categories=streams),
+    })  # fmt: skip
+    booster = xgb.train(
+        {"nthread": 1}, xgb.DMatrix(X, label=np.arange(50) % 2, enable_categorical=True), 2
+    )
     v = tracker.log_training(
         name="aaiti-1m", booster=booster, params={"n_streams": 200}, metrics={},
         fold_metrics=[], tags={}, figures={}, input_example=X.head(2),
@@ -160,6 +165,8 @@ def test_the_inputs_of_a_200_stream_model_are_never_cut(tmp_path):
     )  # fmt: skip
     got = tracker.model_inputs(v)
     assert got.streams == streams and got.features == features
+    loaded = tracker.load("aaiti-1m", str(v.version))  # the categorical splits survive
+    np.testing.assert_allclose(loaded.inplace_predict(X), booster.inplace_predict(X))
     assert len(json.dumps(streams)) > 500  # what the old 500-character params cut
     with pytest.raises(ValueError, match="would be cut"):
         checked_params({"streams": json.dumps(streams * 10)})

@@ -1,7 +1,8 @@
 """The modelling dataset: features at t, labels from t+h, one pooled frame per timeframe.
 
-Pooled across streams (more data per model, the stream as a one-hot feature): the model
-for a timeframe sees every gated stream of it. Price-scaled indicators (MACD, ATR) are
+Pooled across streams (more data per model): the model for a timeframe sees every gated
+stream of it, and the stream is one native categorical input (XGBoost splits on sets of
+categories), so 200 streams are one column, not 200 one-hot columns. Price-scaled indicators (MACD, ATR) are
 divided by the close so that assets at 400 and 60,000 look alike. Rows whose label is
 undefined (dead zone, hole ahead, end of data) are kept in ``meta`` for scoring but never
 trained or evaluated on.
@@ -18,7 +19,7 @@ import pandas as pd
 from aaiti.market.timeframes import timeframe_ms
 from aaiti.ml.labels import forward_labels
 
-#: Model inputs, in order (before the stream one-hot columns).
+#: Model inputs, in order (before the stream's column).
 BASE_FEATURES: tuple[str, ...] = (
     "ret_1",
     "ret_4",
@@ -66,8 +67,22 @@ class Dataset:
         return h.hexdigest()
 
 
-def model_inputs(features: pd.DataFrame, *, streams: list[str]) -> pd.DataFrame:
-    """fct_features rows → the model's input columns (``streams``: one-hot categories)."""
+#: The stream's one input column: a pandas categorical whose categories are the training
+#: streams in order, so a code means the same stream at training and at scoring (a stream
+#: the model never saw is missing, which the trees route like any missing value).
+STREAM_COLUMN = "stream"
+
+
+def one_hot_inputs(columns: list[str]) -> bool:
+    """Whether a model's inputs are the earlier one-hot stream columns (``is_<symbol>``):
+    models registered before the categorical are still scored with what they learned."""
+    return any(c.startswith("is_") for c in columns)
+
+
+def model_inputs(
+    features: pd.DataFrame, *, streams: list[str], one_hot: bool = False
+) -> pd.DataFrame:
+    """fct_features rows → the model's input columns (``streams``: the stream's categories)."""
     close = features["close"].astype(float)
     x = pd.DataFrame(index=features.index)
     for col in BASE_FEATURES:
@@ -81,8 +96,11 @@ def model_inputs(features: pd.DataFrame, *, streams: list[str]) -> pd.DataFrame:
             x[col] = features[source].astype(float) / close
         else:
             x[col] = features[col].astype(float)
-    for s in streams:
-        x[f"is_{s}"] = (features["symbol"] == s).astype(float)
+    if one_hot:
+        for s in streams:
+            x[f"is_{s}"] = (features["symbol"] == s).astype(float)
+    else:
+        x[STREAM_COLUMN] = pd.Categorical(features["symbol"], categories=list(streams))
     return x
 
 

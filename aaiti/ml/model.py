@@ -115,8 +115,8 @@ def fit_booster(
     """One booster with early stopping on the validation part."""
     import xgboost as xgb
 
-    dtrain = xgb.DMatrix(X_train, label=y_train)
-    dval = xgb.DMatrix(X_val, label=y_val)
+    dtrain = xgb.DMatrix(X_train, label=y_train, enable_categorical=True)
+    dval = xgb.DMatrix(X_val, label=y_val, enable_categorical=True)
     return xgb.train(
         _booster_params(cfg, params, y_train),
         dtrain,
@@ -132,7 +132,7 @@ def predict(booster, X: pd.DataFrame) -> np.ndarray:
 
     best = getattr(booster, "best_iteration", None)
     kwargs = {"iteration_range": (0, best + 1)} if best is not None else {}
-    return booster.predict(xgb.DMatrix(X), **kwargs)
+    return booster.predict(xgb.DMatrix(X, enable_categorical=True), **kwargs)
 
 
 def dataset_for(features: pd.DataFrame, cfg: TrainConfig, *, streams: list[str]) -> Dataset:
@@ -310,5 +310,5 @@ def fit_final(ds: Dataset, cfg: TrainConfig, *, params: dict, rounds: int):
 
     rows = ds.labelled
     y = ds.y.to_numpy(float)[rows]
-    dtrain = xgb.DMatrix(ds.X.iloc[rows], label=y)
+    dtrain = xgb.DMatrix(ds.X.iloc[rows], label=y, enable_categorical=True)
     return xgb.train(_booster_params(cfg, params, y), dtrain, num_boost_round=max(rounds, 1))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from aaiti.config import Settings
-from aaiti.ml.dataset import model_inputs
+from aaiti.ml.dataset import model_inputs, one_hot_inputs
 from aaiti.ml.tracking import CHAMPION, Tracker, model_name
 from aaiti.quality.gate import validator_for
 from aaiti.quality.gx import GxValidator
@@ -74,7 +74,9 @@ def predict_new(
         if frame.empty:
             message = f"{name} v{champion.version}: nothing new to score after {data_end}"
             return PredictReport(name, champion.version, 0, message)
-        X = model_inputs(frame, streams=streams)[features_used]
+        X = model_inputs(frame, streams=streams, one_hot=one_hot_inputs(features_used))[
+            features_used
+        ]
         proba = np.asarray(booster.inplace_predict(X), dtype=float)
         out = pd.DataFrame(
             {

@@ -128,11 +128,15 @@ class Tracker:
             for filename, figure in figures.items():
                 mlflow.log_figure(figure, filename)
             signature = infer_signature(input_example, booster.inplace_predict(input_example))
+            # MLflow checks an example by sending it as JSON, where the stream's categorical
+            # becomes a string the booster refuses (a logged warning per run); the signature
+            # still names every input and its type.
+            categorical = any(str(t) == "category" for t in getattr(input_example, "dtypes", []))
             info = mlflow.xgboost.log_model(
                 booster,
                 name="model",
                 signature=signature,
-                input_example=input_example,
+                input_example=None if categorical else input_example,
                 registered_model_name=name,
             )
             version = int(info.registered_model_version)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from aaiti.config import MonitorSettings, Settings
-from aaiti.ml.dataset import build_dataset, model_inputs
+from aaiti.ml.dataset import STREAM_COLUMN, build_dataset, model_inputs, one_hot_inputs
 from aaiti.ml.evaluate import classification_metrics
 from aaiti.ml.features import load_features
 from aaiti.ml.tracking import CHAMPION, ModelInputs, Tracker, model_name
@@ -237,13 +237,16 @@ def _drift(cfg: MonitorSettings, booster: Any, w: _Windows) -> DriftResult:
     """Drift of the inputs and of the champion's predictions, reference against current."""
     sides = {}
     for side, frame in (("reference", w.reference), ("current", w.current)):
-        X = model_inputs(frame.reset_index(drop=True), streams=w.streams)[w.used]
+        X = model_inputs(
+            frame.reset_index(drop=True), streams=w.streams, one_hot=one_hot_inputs(w.used)
+        )[w.used]
         X[PREDICTION_COLUMN] = np.asarray(booster.inplace_predict(X[w.used]), dtype=float)
         sides[side] = X
     return data_drift(
         sides["reference"],
         sides["current"],
-        columns=[c for c in w.used if not c.startswith("is_")],  # stream one-hots: mix
+        # the stream's column (or its one-hots) is the mix of streams, not a drift signal
+        columns=[c for c in w.used if c != STREAM_COLUMN and not c.startswith("is_")],
         method=cfg.drift_method,
         threshold=cfg.drift_threshold,
         drift_share=cfg.drift_share,
