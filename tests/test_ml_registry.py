@@ -78,7 +78,9 @@ def test_train_track_register_promote_predict_rollback(env):
         "fingerprint.json",
     } <= artifacts
     model = tracker.mlflow.models.get_model_info(f"models:/aaiti-4h@{CHAMPION}")
-    assert model.signature is not None and len(model.signature.inputs.input_names()) == 19
+    assert model.signature is not None  # 17 inputs and the stream, one categorical column
+    assert model.signature.inputs.input_names()[-1] == "stream"
+    assert len(model.signature.inputs.input_names()) == 18
 
     # the last history bar had no label at training time: it is the first out-of-sample row
     first_pred = predict_new(env)
