@@ -131,7 +131,7 @@ def channels_from(rules: AlertSettings) -> list[Channel]:
 
 def channel_urls(rules: AlertSettings) -> list[tuple[str, SecretStr]]:
     """(channel name, Apprise URL): ``alert_urls`` named by their scheme, and the
-    single-channel rules (webhook, Slack, Discord, SMTP) as the URLs they stand for."""
+    single-channel settings (webhook, Slack, Discord, SMTP) as the URLs they stand for."""
     return [(name or _scheme_name(url.get_secret_value()), url) for name, url in _urls(rules)]
 
 
