@@ -58,3 +58,30 @@ def test_each_failure_refuses_the_whole_batch_and_names_the_bar(validator, chang
 def test_a_prediction_for_a_blocked_stream_is_refused(validator):
     with pytest.raises(PredictionsRejectedError, match="blocks"):
         check_predictions(validator, batch(), blocked={("coinbase", "ETH/USD")})
+
+
+@pytest.mark.parametrize("broken", ["great_expectations.yml", "expectations/predictions.json"])
+def test_a_gx_project_file_left_empty_by_a_full_disk_is_set_aside_and_made_again(
+    tmp_path, broken, caplog
+):
+    """GX rewrites its project files in place; a full disk at that moment left an empty
+    ``great_expectations.yml`` and every later gate failed (found by the soak). A new
+    validator sets the unreadable configuration aside, makes it again from the repository's
+    suites, and judges as before — a refused batch is still refused."""
+    from aaiti.config import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    assert check_predictions(validator_for(settings, docs=False), batch(), blocked=set()).passed
+    project = settings.data_dir / "gx" / "gx"
+    assert (project / broken).exists()
+    (project / broken).write_text("")  # what a write cut by ENOSPC leaves
+    again = validator_for(settings, docs=False)
+    with caplog.at_level("ERROR"):
+        assert check_predictions(again, batch(), blocked=set()).passed
+    assert "set aside" in caplog.text
+    (aside,) = project.glob("broken-*")
+    assert (aside / broken).read_text() == ""
+    assert (project / "great_expectations.yml").stat().st_size > 0
+    bad = batch().assign(probability=[0.5, 1.3, 0.5, 0.5, 0.5, 0.5])
+    with pytest.raises(PredictionsRejectedError, match="probability in"):
+        check_predictions(again, bad, blocked=set())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,10 @@ class SuiteOutcome:
 
 #: What names an offending row: its stream and bar (batches hold several streams).
 INDEX_COLUMNS = ("exchange", "symbol", "timeframe", "ts")
+
+
+#: What of a GX project is configuration, made again from ``expectations/`` when unreadable.
+CONFIG_PARTS = ("great_expectations.yml", "expectations", "validation_definitions", "checkpoints")
 
 
 class SuiteNotFoundError(FileNotFoundError):
@@ -99,19 +104,55 @@ class GxValidator:
     @property
     def context(self) -> Any:
         if self._context is None:
-            import great_expectations as gx
-            from great_expectations.data_context.types.base import ProgressBarsConfig
-
-            self.gx_dir.mkdir(parents=True, exist_ok=True)
-            ctx = gx.get_context(mode="file", project_root_dir=str(self.gx_dir.resolve()))
-            ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-            ctx.variables.save()
-            self._context = ctx
+            try:
+                self._context = self._open()
+            except Exception as exc:  # an unreadable project config: set aside, made again
+                self._set_aside(exc)
+                self._context = self._open()
         return self._context
 
+    def _open(self) -> Any:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.gx_dir.mkdir(parents=True, exist_ok=True)
+        ctx = gx.get_context(mode="file", project_root_dir=str(self.gx_dir.resolve()))
+        bars = ctx.variables.progress_bars
+        shown = bars.get("globally") if isinstance(bars, dict) else getattr(bars, "globally", None)
+        if shown is not False:  # written once, not rewritten at every open
+            ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+            ctx.variables.save()
+        return ctx
+
+    def _set_aside(self, exc: Exception) -> None:
+        """Move the GX project's configuration (its YAML and the suite, definition and
+        checkpoint stores) into ``gx/broken-<time>/``; validation results and Data Docs
+        stay. Everything moved is made again from ``expectations/`` by the next open.
+
+        GX rewrites these files in place: a full disk at that moment leaves them empty
+        (found by the soak: an empty ``great_expectations.yml`` failed every later gate).
+        """
+        project = self.gx_dir / "gx"
+        aside = project / f"broken-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+        aside.mkdir(parents=True)
+        for name in CONFIG_PARTS:
+            if (project / name).exists():
+                (project / name).rename(aside / name)
+        self._context, self._checkpoints = None, {}
+        log.error("GX project at %s was unreadable (%s: %s); its configuration is set aside "
+                  "in %s and made again from %s", project, type(exc).__name__,
+                  str(exc)[:200], aside.name, self.expectations_dir)  # fmt: skip
+
     def _checkpoint(self, suite_name: str) -> Any:
-        if suite_name in self._checkpoints:
-            return self._checkpoints[suite_name]
+        if suite_name not in self._checkpoints:
+            try:
+                self._checkpoints[suite_name] = self._make_checkpoint(suite_name)
+            except Exception as exc:  # a store file left unreadable: once, set aside
+                self._set_aside(exc)
+                self._checkpoints[suite_name] = self._make_checkpoint(suite_name)
+        return self._checkpoints[suite_name]
+
+    def _make_checkpoint(self, suite_name: str) -> Any:
         import great_expectations as gx
 
         ctx = self.context
@@ -149,7 +190,6 @@ class GxValidator:
                 },
             )
         )
-        self._checkpoints[suite_name] = checkpoint
         return checkpoint
 
     def validate(
