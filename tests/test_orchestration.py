@@ -537,29 +537,6 @@ def test_dask_workers_fit_the_training_folds_with_the_same_results(stack, monkey
     assert np.array_equal(wf.oos["proba"].to_numpy(), wf_here.oos["proba"].to_numpy())
 
 
-def test_down_stops_exactly_what_up_started(stack):
-    settings, api = stack
-    me = {"pid": os.getpid(), "command": ["not", "what", "runs", "here"]}
-    pid_file(settings, "dashboard").write_text(json.dumps(me))  # a recycled pid
-    assert "stale pid file" in status(settings, repo=REPO)["dashboard"]
-    records = {n: json.loads(pid_file(settings, n).read_text()) for n in ("prefect", "serve")}
-    executors = serve_children(settings)  # the warm runner's executor among them
-    assert executors
-    result = down(settings)
-    assert result["dashboard"].startswith("was not running")  # and we are still alive
-    assert result["prefect"].startswith(("stopped", "killed"))
-    for r in records.values():
-        assert (
-            not Path(f"/proc/{r['pid']}").exists()
-            or not Path(f"/proc/{r['pid']}/cmdline").read_bytes()
-        )
-    for pid in executors:
-        assert not Path(f"/proc/{pid}").exists() or not Path(f"/proc/{pid}/cmdline").read_bytes()
-    assert not list(run_dir(settings).glob("*.pid"))
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{api}/health", timeout=2)
-
-
 def test_a_slot_taken_with_no_lease_is_freed_and_a_held_one_is_not(stack, monkeypatch):
     """Prefect counts a slot taken, then writes its lease; when that write fails (a full
     disk under the server, found by the soak) the warehouse slot stayed taken forever and
@@ -597,3 +574,27 @@ def test_a_slot_taken_with_no_lease_is_freed_and_a_held_one_is_not(stack, monkey
         with common.warehouse_slot():
             assert taken() == 1  # now held by this writer, under a lease
         assert taken() == 0 and time.monotonic() - started < 30
+
+
+# Last in the module: it stops the shared stack.
+def test_down_stops_exactly_what_up_started(stack):
+    settings, api = stack
+    me = {"pid": os.getpid(), "command": ["not", "what", "runs", "here"]}
+    pid_file(settings, "dashboard").write_text(json.dumps(me))  # a recycled pid
+    assert "stale pid file" in status(settings, repo=REPO)["dashboard"]
+    records = {n: json.loads(pid_file(settings, n).read_text()) for n in ("prefect", "serve")}
+    executors = serve_children(settings)  # the warm runner's executor among them
+    assert executors
+    result = down(settings)
+    assert result["dashboard"].startswith("was not running")  # and we are still alive
+    assert result["prefect"].startswith(("stopped", "killed"))
+    for r in records.values():
+        assert (
+            not Path(f"/proc/{r['pid']}").exists()
+            or not Path(f"/proc/{r['pid']}/cmdline").read_bytes()
+        )
+    for pid in executors:
+        assert not Path(f"/proc/{pid}").exists() or not Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert not list(run_dir(settings).glob("*.pid"))
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{api}/health", timeout=2)
