@@ -166,6 +166,13 @@ class Settings(BaseSettings):
         True,
         description="Validate only new rows plus the window the rules need (off: whole history).",
     )
+    quality_docs_keep: int = Field(
+        50,
+        ge=1,
+        description="GX validation results kept per suite for Data Docs, newest first "
+        "(older ones are pruned so a rebuild does not grow with every run; every verdict "
+        "stays in ops.quality_results).",
+    )
 
     # --- models -------------------------------------------------------------------------
     model_horizon: int = Field(1, ge=1, description="Label: direction over this many bars.")
@@ -678,6 +685,7 @@ class QualitySettings(_Section):
     max_volume_z: float
     max_timeframe_mismatch: float
     incremental: bool
+    docs_keep: int
 
 
 class MonitorSettings(_Section):

@@ -85,3 +85,40 @@ def test_a_gx_project_file_left_empty_by_a_full_disk_is_set_aside_and_made_again
     bad = batch().assign(probability=[0.5, 1.3, 0.5, 0.5, 0.5, 0.5])
     with pytest.raises(PredictionsRejectedError, match="probability in"):
         check_predictions(again, bad, blocked=set())
+
+
+def test_a_failure_with_every_config_file_readable_is_raised_and_nothing_is_set_aside(tmp_path):
+    """Only a config file shown unreadable is set aside: a missing suite (or a bug) is
+    raised as it is, and the project is left where it was."""
+    from aaiti.config import load_settings
+    from aaiti.quality.gx import SuiteNotFoundError
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    validator = validator_for(settings, docs=False)
+    assert check_predictions(validator, batch(), blocked=set()).passed
+    with pytest.raises(SuiteNotFoundError):
+        validator.validate("no_such_suite", batch(), parameters={}, batch_label="x")
+    project = settings.data_dir / "gx" / "gx"
+    assert not list(project.glob("broken-*"))
+    assert check_predictions(validator, batch(), blocked=set()).passed
+
+
+def test_data_docs_keep_the_newest_results_per_suite_so_a_rebuild_does_not_grow(tmp_path):
+    """GX renders every stored result at each build (a 200-bar soak took the rebuild from
+    ~1 s to 13 s); the store is pruned to the newest ``quality_docs_keep`` per suite, with
+    the pages of the pruned ones, and the site's index lists just those."""
+    from aaiti.config import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data", quality_docs_keep=3)
+    validator = validator_for(settings, docs=False)
+    for _ in range(5):
+        check_predictions(validator, batch(), blocked=set())
+    newest = max(k.run_id.run_time for k in validator.context.validation_results_store.list_keys())
+    index = validator.build_docs()
+    pages = sorted(validator.site.glob("validations/predictions/**/*.html"))
+    assert len(pages) == 3 and len(list(validator.results.glob("predictions/**/*.json"))) == 3
+    assert newest.strftime("%Y%m%dT%H%M%S") in "".join(map(str, pages))
+    assert index.read_text().count("validations/predictions/") == 3
+    check_predictions(validator, batch(), blocked=set())
+    validator.build_docs()
+    assert len(list(validator.site.glob("validations/predictions/**/*.html"))) == 3

@@ -126,7 +126,10 @@ def window_rows(rules: QualitySettings) -> tuple[int, int]:
 
 def validator_for(settings: Settings, *, docs: bool = True) -> GxValidator:
     return GxValidator(
-        expectations_dir=settings.expectations_dir, gx_dir=settings.gx_dir, docs=docs
+        expectations_dir=settings.expectations_dir,
+        gx_dir=settings.gx_dir,
+        docs=docs,
+        keep_results=settings.quality_docs_keep,
     )
 
 
