@@ -478,3 +478,29 @@ def _import_spool(path: Path, warehouse: Warehouse) -> int:
             _record(warehouse, alert, rows, {}, done=True)
         path.unlink()
     return len(entries)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aaiti.monitoring.alerts SOURCE SEVERITY DEDUP_KEY MESSAGE``: one alert
+    raised and delivered by a short-lived process, with the settings of its environment.
+
+    The supervisor raises its alerts this way: the outbox needs pandas, DuckDB and the
+    channels (~160 MB), which a process that runs for days should not keep for one alert."""
+    import sys
+
+    from aaiti.config import load_settings
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 4 or args[1] not in SEVERITIES:
+        print(f"usage: python -m aaiti.monitoring.alerts SOURCE {'|'.join(SEVERITIES)} "
+              "DEDUP_KEY MESSAGE", file=sys.stderr)  # fmt: skip
+        return 2
+    source, severity, dedup_key, message = args
+    report = notify(load_settings(), source=source, severity=severity, dedup_key=dedup_key,
+                    message=message)  # fmt: skip
+    print(json.dumps(asdict(report)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
