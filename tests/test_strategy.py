@@ -332,3 +332,34 @@ def test_promotion_refresh_and_standing_aside(challenger, champion, same, live, 
     assert d.promoted == (kind in ("first", "promotion", "refresh"))
     if live is not None and live[0] < 30:
         assert "live comparison skipped" in d.reason
+
+
+def test_long_entries_share_the_cash_left_and_none_is_sent_to_be_refused():
+    """Two streams entering long at one close with 0.6 of equity each: the second takes
+    the cash the first has not promised (it was sent at 0.6 and refused by the broker,
+    at every bar after); a third finds none and sends nothing."""
+    spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=0.6)
+    broker = PaperBroker(cash=100_000.0, costs=CostModel(10, 5))
+    limits = RiskLimits(max_order_notional=1e12, max_position_notional=1e12, max_gross_exposure=10,
+                        max_daily_loss=0.99, drawdown_warn=0.98, drawdown_halt=0.99)  # fmt: skip
+    session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
+                      gate=RiskGate(limits))  # fmt: skip
+
+    def bars(ts, price):
+        return [StreamBar("x", s, ts, price, price * 1.01, price * 0.99, price, 1.0, proba=0.9)
+                for s in ("A/USD", "B/USD", "C/USD")]  # fmt: skip
+
+    t0, t1 = np.datetime64("2024-01-01T00"), np.datetime64("2024-01-01T04")
+    first = session.step(t0, bars(t0, 100.0))
+    sent = {i.bar.symbol: i.notional for i in first.intents}
+    assert sent["A/USD"] == pytest.approx(60_000.0) and sent["B/USD"] == pytest.approx(40_000.0)
+    assert "C/USD" not in sent and first.decisions["C/USD"] == "no cash left for the entry"
+    second = session.step(t1, bars(t1, 100.0))
+    assert len(second.fills) == 2 and not [
+        i for i in second.intents if i.order.status == "rejected"
+    ]
+    assert all(o.status.value != "rejected" for o in broker.orders.values())
+    assert broker.cash == pytest.approx(0.0, abs=1e-6) and set(broker.positions) == {
+        "A/USD",
+        "B/USD",
+    }

@@ -74,6 +74,10 @@ def stream_bars(group: pd.DataFrame) -> list[StreamBar]:
     return out
 
 
+#: The decision shown when a long entry finds no cash left (see Session.buying_power).
+NO_CASH = "no cash left for the entry"
+DUST = 1e-9  # of equity: a buying power below this is none
+
 #: The orders a stream's decision at one bar can send.
 LEGS: tuple[str, ...] = ("enter", "exit")
 
@@ -182,7 +186,28 @@ class Session:
             side = Side.BUY if new == 1 else Side.SELL
             legs.append(("enter", side, {"notional": notional}, notional))
         for leg, side, size, notional in legs:
+            if leg == "enter" and side == Side.BUY:
+                notional = min(notional, self.buying_power())
+                if notional <= DUST * out.equity:  # nothing left to buy with at this bar
+                    out.decisions[b.symbol] = NO_CASH
+                    self.states[b.symbol] = StreamState()
+                    continue
+                size = {"notional": notional}
             self._order(b, leg, side, size, notional, REASONS[reason], out, route)
+
+    def buying_power(self) -> float:
+        """Cash not yet promised to the open buy orders, each at its notional or its
+        quantity at the last mark. A long entry takes at most this: sized past it, the
+        entry was sent and refused by the broker, again at every bar (217 of 237 orders
+        in the 200-bar soak, two streams long at once). First decided, first served."""
+        promised = sum(
+            o.notional
+            if o.notional is not None
+            else o.remaining * self.broker.marks.get(o.symbol, o.limit_price or 0.0)
+            for o in self.broker.open_orders()
+            if o.side == Side.BUY
+        )
+        return self.broker.cash - promised
 
     def order_id(self, *, exchange: str, symbol: str, ts: object, leg: str) -> str:
         """The client order id of a decision: one per strategy, account, stream, bar and leg
