@@ -63,7 +63,7 @@ CONFIG_PARTS = ("great_expectations.yml", "expectations", "validation_definition
 def unreadable_config(project: Path) -> list[str]:
     """The project's config files that do not parse to a mapping (empty, cut, not YAML or
     JSON), relative to ``project``."""
-    import yaml
+    import yaml  # type: ignore[import-untyped,unused-ignore]
 
     files = [project / CONFIG_PARTS[0]] + [
         f for part in CONFIG_PARTS[1:] for f in sorted((project / part).glob("**/*.json"))
