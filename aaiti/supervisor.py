@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aaiti.config import Settings, SupervisorSettings
+from aaiti.config import Settings, SupervisorSettings, child_environment
 
 if TYPE_CHECKING:
     from aaiti.stack import Component
@@ -265,7 +265,7 @@ def raise_in_child(settings: Settings, *, dedup_key: str, message: str) -> None:
     import subprocess
     import sys
 
-    env = {**os.environ, "AAITI_DATA_DIR": str(Path(settings.data_dir).resolve())}
+    env = child_environment({"AAITI_DATA_DIR": str(Path(settings.data_dir).resolve())})
     done = subprocess.run(
         [sys.executable, "-m", "aaiti.monitoring.alerts", "supervisor", "warning", dedup_key,
          message],
