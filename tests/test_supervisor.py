@@ -8,6 +8,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -207,3 +209,24 @@ def test_down_stops_the_orphans_of_a_component_whose_leader_died(tmp_path):
     finally:
         bystander.kill()
         os.system(f"kill -9 {orphan} 2>/dev/null")
+
+
+def test_a_process_is_ours_by_its_start_time_through_an_exec_and_not_after_its_pid_is_reused():
+    """MLflow's launcher execs its server in place, so the command line changes under the
+    same pid: the record's start time still names it. A recycled pid (another start time)
+    is someone else's, whatever its command."""
+    from aaiti.stack import _started, is_ours
+
+    proc = subprocess.Popen([sys.executable, "-c", "import os, sys; os.execv(sys.executable, "
+                             "[sys.executable, '-c', 'import time; time.sleep(30)'])"])  # fmt: skip
+    try:
+        record = {"pid": proc.pid, "command": ["before", "the", "exec"],
+                  "started": _started(proc.pid)}  # fmt: skip
+        wait_for(lambda: "time.sleep" in Path(f"/proc/{proc.pid}/cmdline").read_text(),
+                 timeout_s=10, what="the exec")  # fmt: skip
+        assert is_ours(record)
+        assert not is_ours({**record, "started": record["started"] - 1})  # a recycled pid
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not is_ours(record)
