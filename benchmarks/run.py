@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench_pipeline",
     "bench_dashboards",
     "bench_stack",
+    "bench_universe",
 ]
 
 
