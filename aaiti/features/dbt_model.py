@@ -111,18 +111,7 @@ def build_features(
     full_keys: list[tuple[str, str, str]] = []
     try:
         if previous is None:
-            table = con.sql(ORDERED.format(src="eligible")).to_arrow_table()
-            for s in _slices(con, table):
-                part = table.slice(s.offset, s.length)
-                parts.append(
-                    _features_for(
-                        table,
-                        s,
-                        state=None,
-                        lookback=0,
-                        watermark=pc.max(part["loaded_at"]).as_py(),
-                    )
-                )
+            parts = _whole(con, con.sql(ORDERED.format(src="eligible")).to_arrow_table())
         else:
             parts, full_keys = _incremental(con, previous)
     finally:
@@ -184,15 +173,30 @@ def _incremental(
             )
     else:
         con.unregister("state")
-    for key in full_keys:
-        table = con.sql(load_sql(_SQL, "stream_candles"), params=list(key)).to_arrow_table()
-        whole = Slice(key, 0, table.num_rows)
-        parts.append(
-            _features_for(
-                table, whole, state=None, lookback=0, watermark=pc.max(table["loaded_at"]).as_py()
-            )
-        )
+    if full_keys:
+        parts += _whole(con, _stream_candles(con, full_keys))
     return parts, full_keys
+
+
+def _stream_candles(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str, str]]) -> pa.Table:
+    """The eligible candles of ``keys``, ordered, in one query: a query per stream cost
+    ~20 ms each, 6.4 s a cycle for the 300 short resampled streams of 100 symbols."""
+    wanted = pa.table({name: [k[i] for k in keys] for i, name in enumerate(KEY)})
+    con.register("_aaiti_full_keys", wanted)
+    try:
+        return con.sql(load_sql(_SQL, "stream_candles")).to_arrow_table()
+    finally:
+        con.unregister("_aaiti_full_keys")
+
+
+def _whole(con: duckdb.DuckDBPyConnection, table: pa.Table) -> list[pa.Table]:
+    """Features of every stream in ``table`` (ordered by stream and ts) from its first bar."""
+    parts = []
+    for s in _slices(con, table):
+        part = table.slice(s.offset, s.length)
+        watermark = pc.max(part["loaded_at"]).as_py()
+        parts.append(_features_for(table, s, state=None, lookback=0, watermark=watermark))
+    return parts
 
 
 def _schema_without_computed() -> pa.Schema:

@@ -1,3 +1,6 @@
-SELECT * FROM eligible
-WHERE exchange = $1 AND symbol = $2 AND timeframe = $3
-ORDER BY ts
+-- The eligible candles of the streams named in _aaiti_full_keys, ordered for slicing: the
+-- streams recomputed from their first bar, in one scan.
+SELECT c.*
+FROM eligible AS c
+JOIN _aaiti_full_keys USING (exchange, symbol, timeframe)
+ORDER BY c.exchange, c.symbol, c.timeframe, c.ts
