@@ -469,7 +469,9 @@ def _step_bars(
     router = (
         _live_router(order_client, book, rows, report, now, timeframe) if order_client else None
     )
+    closes = _closes_between(con, cfg, timeframe, bars["ts"].min(), newest)
     for ts, group in bars.groupby("ts", sort=True):
+        _mark_at(session.broker, closes, ts, stepped=set(group["symbol"]))
         decide = True
         if order_client is not None:
             _reconcile_live(order_client, book, group, rows, report, now)
@@ -490,6 +492,36 @@ def _step_bars(
             f"live: {caught_up} older closed bar(s) caught up without trading; "
             "only the newest close sends orders"
         )
+
+
+def _closes_between(
+    con: Con, cfg: TradingSettings, timeframe: str, first: pd.Timestamp, last: pd.Timestamp
+) -> dict[tuple[str, int], float]:
+    """(symbol, ts in ns since the epoch) → close."""
+    rows = con.sql(
+        load_sql(_SQL, "closes_between"),
+        params=[timeframe, cfg.symbols, first.to_pydatetime(), last.to_pydatetime()],
+    ).fetchall()
+    return {(symbol, pd.Timestamp(ts).value): float(close) for symbol, ts, close in rows}
+
+
+def _mark_at(
+    broker: PaperBroker,
+    closes: dict[tuple[str, int], float],
+    ts: pd.Timestamp,
+    *,
+    stepped: set[str],
+) -> None:
+    """Mark the held symbols that have no new bar at ``ts`` at their close at ``ts``.
+
+    Streams' bars reach the warehouse at different cycles (another exchange, a replay a
+    bar behind): a step at ``ts`` then carries only some of them, and the others' marks
+    were from another bar time, so the equity row of ``ts`` mixed times (the soak's ledger
+    check caught it once a lagging stream filled)."""
+    for symbol in broker.positions:
+        close = closes.get((symbol, pd.Timestamp(ts).value))
+        if symbol not in stepped and close is not None:
+            broker.marks[symbol] = close
 
 
 @dataclass
