@@ -1,5 +1,12 @@
 -- The traded symbols' closed native bars between two times: the marks of the symbols a
 -- step at one bar time has no new bar for (they are ahead, or behind, of the others).
-SELECT symbol, ts, close FROM marts.fct_candles
-WHERE timeframe = $1 AND list_contains($2, symbol) AND ts BETWEEN $3 AND $4
-  AND origin_timeframe = timeframe AND NOT is_open
+-- A stream a quality gate blocks gives none: nothing is marked at a price the gate did not
+-- accept (as in new_bars.sql).
+SELECT b.symbol, b.ts, b.close FROM marts.fct_candles AS b
+WHERE b.timeframe = $1 AND list_contains($2, b.symbol) AND b.ts BETWEEN $3 AND $4
+  AND b.origin_timeframe = b.timeframe AND NOT b.is_open
+  AND NOT EXISTS (
+      SELECT 1 FROM ops.stream_gates AS g
+      WHERE g.status = 'blocked' AND g.exchange = b.exchange AND g.symbol = b.symbol
+        AND (g.timeframe = b.timeframe OR g.checkpoint = 'raw')
+  )
