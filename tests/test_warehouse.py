@@ -15,7 +15,7 @@ from aaiti.warehouse import migrations as migrations_mod
 
 
 def test_migrations_create_the_schemas_once(warehouse):
-    assert warehouse.migrate() == list(range(1, 17))
+    assert warehouse.migrate() == list(range(1, 18))
     assert warehouse.migrate() == []
     with warehouse.writer() as con:
         schemas = {
@@ -38,6 +38,30 @@ def test_migrations_create_the_schemas_once(warehouse):
         "ops.schema_migrations",
         "audit.log",
     } <= tables
+
+
+def test_a_stream_is_blocked_by_its_raw_gate_or_its_own_timeframe_gate(warehouse):
+    warehouse.migrate()
+    with warehouse.writer() as con:
+        con.execute(
+            "INSERT INTO ops.stream_gates (exchange, symbol, timeframe, checkpoint, status, run_id, updated_at)"
+            " VALUES ('x', 'BTC/USDT', '1m', 'raw', 'blocked', 'r', now()),"
+            " ('x', 'ETH/USDT', '1h', 'features', 'blocked', 'r', now()),"
+            " ('x', 'SOL/USDT', '1h', 'raw', 'passed', 'r', now())"
+        )
+        blocked = dict(
+            con.execute(
+                "SELECT s || ' ' || tf, ops.stream_blocked('x', s, tf) FROM (VALUES"
+                " ('BTC/USDT', '1h'), ('ETH/USDT', '1h'), ('ETH/USDT', '1d'), ('SOL/USDT', '1h'))"
+                " AS t(s, tf)"
+            ).fetchall()
+        )
+    assert blocked == {
+        "BTC/USDT 1h": True,  # its raw gate blocks every timeframe
+        "ETH/USDT 1h": True,  # this timeframe's feature gate
+        "ETH/USDT 1d": False,  # another timeframe's feature gate does not
+        "SOL/USDT 1h": False,  # passed is not blocked
+    }
 
 
 def test_an_edited_applied_migration_is_refused(warehouse, monkeypatch):

@@ -145,7 +145,10 @@ def opening_from(
         quantity = balances.get(symbol.partition("/")[0], 0.0)
         if abs(quantity) > DUST:
             if symbol not in marks:
-                raise ValueError(f"no close for {symbol} to value its opening balance at")
+                raise ValueError(
+                    f"no accepted close for {symbol} to value its opening balance at "
+                    "(none stored, or a quality gate blocks its stream)"
+                )
             positions[symbol] = (quantity, marks[symbol])
     return Opening(cash=balances.get(quote, 0.0), positions=positions)
 

@@ -8,9 +8,5 @@ WHERE f.timeframe = $1 AND list_contains($2, f.symbol) AND f.ts > $3
       WHERE p.exchange = f.exchange AND p.symbol = f.symbol AND p.timeframe = f.timeframe
         AND p.ts = f.ts AND p.model_name = $4 AND p.model_version = $5
   )
-  AND NOT EXISTS (
-      SELECT 1 FROM ops.stream_gates AS g
-      WHERE g.status = 'blocked' AND g.exchange = f.exchange AND g.symbol = f.symbol
-        AND (g.timeframe = f.timeframe OR g.checkpoint = 'raw')
-  )
+  AND NOT ops.stream_blocked(f.exchange, f.symbol, f.timeframe)
 ORDER BY f.ts, f.symbol

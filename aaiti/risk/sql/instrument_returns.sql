@@ -8,11 +8,7 @@ WITH accepted AS (
       ON k.account = $4 AND k.exchange = c.exchange AND k.symbol = c.symbol AND k.timeframe = c.timeframe
     WHERE c.timeframe = $1 AND list_contains($2, c.symbol) AND c.origin_timeframe = c.timeframe
       AND NOT (
-          EXISTS (
-              SELECT 1 FROM ops.stream_gates AS g
-              WHERE g.status = 'blocked' AND g.exchange = c.exchange AND g.symbol = c.symbol
-                AND (g.timeframe = c.timeframe OR g.checkpoint = 'raw')
-          )
+          ops.stream_blocked(c.exchange, c.symbol, c.timeframe)
           AND (k.last_bar_ts IS NULL OR c.ts > k.last_bar_ts)
       )
 )

@@ -5,8 +5,4 @@
 SELECT b.symbol, b.ts, b.close FROM marts.fct_candles AS b
 WHERE b.timeframe = $1 AND list_contains($2, b.symbol) AND b.ts BETWEEN $3 AND $4
   AND b.origin_timeframe = b.timeframe AND NOT b.is_open
-  AND NOT EXISTS (
-      SELECT 1 FROM ops.stream_gates AS g
-      WHERE g.status = 'blocked' AND g.exchange = b.exchange AND g.symbol = b.symbol
-        AND (g.timeframe = b.timeframe OR g.checkpoint = 'raw')
-  )
+  AND NOT ops.stream_blocked(b.exchange, b.symbol, b.timeframe)

@@ -14,9 +14,5 @@ SELECT b.exchange, b.symbol, b.timeframe, b.ts, b.open, b.high, b.low, b.close, 
 FROM marts.fct_candles AS b
 JOIN starts AS s USING (exchange, symbol, timeframe)
 WHERE b.ts > s.after_ts AND b.origin_timeframe = b.timeframe AND NOT b.is_open
-  AND NOT EXISTS (
-      SELECT 1 FROM ops.stream_gates AS g
-      WHERE g.status = 'blocked' AND g.exchange = b.exchange AND g.symbol = b.symbol
-        AND (g.timeframe = b.timeframe OR g.checkpoint = 'raw')
-  )
+  AND NOT ops.stream_blocked(b.exchange, b.symbol, b.timeframe)
 ORDER BY b.ts, b.symbol
