@@ -110,13 +110,30 @@ def _served(api: str, headers: dict | None = None) -> bool:
     return r.status_code == 200 and {d["name"] for d in r.json()} >= SERVED_DEPLOYMENTS
 
 
-def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
+@dataclass(frozen=True)
+class _Wiring:
+    """What the services share: where they listen, the API, auth and environments."""
+
+    settings: Settings
+    repo: Path
+    host: str
+    bin_dir: Path
+    api: str
+    auth: dict[str, str] | None
+    base_env: dict[str, str]  # every client of the Prefect API
+    server_env: dict[str, str]  # the Prefect server (and what its runs read of it)
+    mlflow_env: dict[str, str]
+    mlflow_app: list[str]
+
+    def url(self, port: int, path: str = "") -> str:
+        return f"http://{self.host}:{port}{path}"
+
+
+def _wiring(settings: Settings, repo: Path) -> _Wiring:
     host = settings.bind_host
-    bin_dir = Path(sys.executable).parent
     api = f"http://{host}:{settings.prefect_port}/api"
     base_env = {"PREFECT_API_URL": api, "AAITI_DATA_DIR": str(settings.data_dir.resolve())}
     creds = stack_credentials(settings)
-    auth = basic_auth_header(creds) if creds else None
     server_env = {
         "PREFECT_HOME": str(settings.prefect_home.resolve()),
         # Concurrency leases on disk, not in the server's memory: a server killed while a
@@ -136,71 +153,101 @@ def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
             "MLFLOW_AUTH_CONFIG_PATH": str(_mlflow_auth_ini(settings, creds)),
             "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret_key(settings),
         }
-    return {
-        "prefect": Component(
-            "prefect",
-            [str(bin_dir / "prefect"), "server", "start", "--host", host,
-             "--port", str(settings.prefect_port)],
-            f"http://{host}:{settings.prefect_port}",
-            lambda: _http_ok(f"{api}/health", headers=auth),
-            server_env,
-            settings.prefect_port,
-        ),
-        "mlflow": Component(
-            "mlflow",
-            # `mlflow ui` with its server exec'd in place of the launcher (~270 MB less)
-            # (runpy warns that aaiti.ml imported the module it then runs: harmless here)
-            [str(bin_dir / "python"), "-W", "ignore::RuntimeWarning:runpy", "-m",
-             "aaiti.ml.tracking", "--backend-store-uri",
-             settings.mlflow_tracking_uri,
-             "--default-artifact-root", str(settings.mlflow_artifact_root.resolve()),
-             "--host", host, "--port", str(settings.mlflow_port),
-             "--workers", "1", *mlflow_app],  # one operator: one web worker, not four
-            f"http://{host}:{settings.mlflow_port}",
-            lambda: _http_ok(f"http://{host}:{settings.mlflow_port}/health", headers=auth),
-            mlflow_env,
-            settings.mlflow_port,
-        ),
-        "dashboard": Component(
-            "dashboard",
-            [str(bin_dir / "streamlit"), "run", str(repo / "dashboards" / "app.py"),
-             "--server.headless", "true", "--server.address", host,
-             "--server.port", str(settings.dashboard_port),
-             "--browser.gatherUsageStats", "false",
-             "--client.toolbarMode", "minimal"],
-            f"http://{host}:{settings.dashboard_port}",
-            lambda: _http_ok(f"http://{host}:{settings.dashboard_port}/_stcore/health"),
-            base_env,
-            settings.dashboard_port,
-        ),
-        "serve": Component(
-            "serve",
-            [str(bin_dir / "aaiti-serve")],
-            f"http://{host}:{settings.prefect_port}/deployments",
-            lambda: _served(api, auth),
-            # the runs read the server's leases where it keeps them (an orphaned slot's check)
-            base_env | {k: server_env[k] for k in ("PREFECT_HOME",
-                                                   "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE")},
-            None,
-        ),
-        "metrics": Component(
-            "metrics",
-            [str(bin_dir / "aaiti"), "metrics", "--host", host,
-             "--port", str(settings.metrics_port)],
-            f"http://{host}:{settings.metrics_port}/metrics",
-            lambda: _http_ok(f"http://{host}:{settings.metrics_port}/metrics", headers=auth),
-            base_env,
-            settings.metrics_port,
-        ),
-        "supervisor": Component(
-            "supervisor",
-            [str(bin_dir / "aaiti"), "stack", "supervise"],
-            str(run_dir(settings) / "supervisor.log"),
-            lambda: beating(settings),
-            {"AAITI_DATA_DIR": base_env["AAITI_DATA_DIR"]},
-            None,
-        ),
-    }  # fmt: skip
+    auth = basic_auth_header(creds) if creds else None
+    return _Wiring(settings, repo, host, Path(sys.executable).parent, api, auth, base_env,
+                   server_env, mlflow_env, mlflow_app)  # fmt: skip
+
+
+def _prefect(w: _Wiring) -> Component:
+    port = w.settings.prefect_port
+    return Component(
+        "prefect",
+        [str(w.bin_dir / "prefect"), "server", "start", "--host", w.host, "--port", str(port)],
+        w.url(port),
+        lambda: _http_ok(f"{w.api}/health", headers=w.auth),
+        w.server_env,
+        port,
+    )
+
+
+def _mlflow(w: _Wiring) -> Component:
+    s, port = w.settings, w.settings.mlflow_port
+    return Component(
+        "mlflow",
+        # `mlflow ui` with its server exec'd in place of the launcher (~270 MB less)
+        # (runpy warns that aaiti.ml imported the module it then runs: harmless here)
+        [str(w.bin_dir / "python"), "-W", "ignore::RuntimeWarning:runpy", "-m",
+         "aaiti.ml.tracking", "--backend-store-uri", s.mlflow_tracking_uri,
+         "--default-artifact-root", str(s.mlflow_artifact_root.resolve()),
+         "--host", w.host, "--port", str(port),
+         "--workers", "1", *w.mlflow_app],  # one operator: one web worker, not four
+        w.url(port),
+        lambda: _http_ok(w.url(port, "/health"), headers=w.auth),
+        w.mlflow_env,
+        port,
+    )  # fmt: skip
+
+
+def _dashboard(w: _Wiring) -> Component:
+    port = w.settings.dashboard_port
+    return Component(
+        "dashboard",
+        [str(w.bin_dir / "streamlit"), "run", str(w.repo / "dashboards" / "app.py"),
+         "--server.headless", "true", "--server.address", w.host, "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"],
+        w.url(port),
+        lambda: _http_ok(w.url(port, "/_stcore/health")),
+        w.base_env,
+        port,
+    )  # fmt: skip
+
+
+def _serve(w: _Wiring) -> Component:
+    # the runs read the server's leases where it keeps them (an orphaned slot's check)
+    leases = ("PREFECT_HOME", "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE")
+    return Component(
+        "serve",
+        [str(w.bin_dir / "aaiti-serve")],
+        w.url(w.settings.prefect_port, "/deployments"),
+        lambda: _served(w.api, w.auth),
+        w.base_env | {k: w.server_env[k] for k in leases},
+        None,
+    )
+
+
+def _metrics(w: _Wiring) -> Component:
+    port = w.settings.metrics_port
+    return Component(
+        "metrics",
+        [str(w.bin_dir / "aaiti"), "metrics", "--host", w.host, "--port", str(port)],
+        w.url(port, "/metrics"),
+        lambda: _http_ok(w.url(port, "/metrics"), headers=w.auth),
+        w.base_env,
+        port,
+    )
+
+
+def _supervisor(w: _Wiring) -> Component:
+    return Component(
+        "supervisor",
+        [str(w.bin_dir / "aaiti"), "stack", "supervise"],
+        str(run_dir(w.settings) / "supervisor.log"),
+        lambda: beating(w.settings),
+        {"AAITI_DATA_DIR": w.base_env["AAITI_DATA_DIR"]},
+        None,
+    )
+
+
+#: The stack's services in start order (the supervisor last: it watches the others).
+_SERVICES: tuple[Callable[[_Wiring], Component], ...] = (
+    _prefect, _mlflow, _dashboard, _serve, _metrics, _supervisor,
+)  # fmt: skip
+
+
+def components(settings: Settings, *, repo: Path) -> dict[str, Component]:
+    """The stack's services, each with its command, health check and environment."""
+    wiring = _wiring(settings, repo)
+    return {c.name: c for c in (build(wiring) for build in _SERVICES)}
 
 
 def pid_file(settings: Settings, name: str) -> Path:
