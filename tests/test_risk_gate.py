@@ -98,3 +98,29 @@ def test_manual_halt_and_order_failure_breaker():
         g.check(symbol="X", side=1, notional=10, positions={}, equity=100_000).rule
         == "order_breaker"
     )
+
+
+@pytest.mark.parametrize(
+    ("symbol", "side", "positions", "binding", "room"),
+    [
+        ("BTC/USD", 1, {}, "order", 10_000),
+        ("BTC/USD", 1, {"BTC/USD": 9_000}, "position", 6_000),
+        ("ETH/USD", 1, {}, "per-symbol position", 5_000),
+        ("SOL/USD", 1, {"BTC/USD": 12_000}, "gross", 8_000),
+        ("BTC/USD", -1, {"BTC/USD": 9_000}, "position, across a flip", 10_000),  # order limit
+        ("BTC/USD", 1, {"BTC/USD": 14_000, "SOL/USD": -6_000}, "both", 0),
+    ],
+)
+def test_room_is_the_largest_order_every_limit_approves(symbol, side, positions, binding, room):
+    g = gate(
+        max_order_notional=10_000,
+        max_position_notional=15_000,
+        per_symbol_position_notional={"ETH/USD": 5_000},
+        max_gross_exposure=0.2,
+    )
+    got = g.room(symbol=symbol, side=side, positions=positions, equity=100_000)
+    assert got == pytest.approx(room, abs=1e-3), binding
+    if got > 0:  # the room passes, and a cent more does not
+        check = dict(symbol=symbol, side=side, positions=positions, equity=100_000)
+        assert g.check(notional=got, **check).approved
+        assert not g.check(notional=got + 0.01, **check).approved

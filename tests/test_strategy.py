@@ -363,3 +363,44 @@ def test_long_entries_share_the_cash_left_and_none_is_sent_to_be_refused():
         "A/USD",
         "B/USD",
     }
+
+
+def test_entries_are_sized_into_the_gross_limit_counting_the_orders_still_working():
+    """Three streams entering at one close with 0.4 of equity each under a 0.5× gross
+    limit: the first takes 0.4, the second the 0.1 left (the first's order counts before it
+    fills), the third sends nothing; no order is refused by the gate, then or at the fill."""
+    spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=0.4)
+    broker = PaperBroker(cash=100_000.0, costs=CostModel(10, 5))
+    limits = RiskLimits(max_order_notional=1e12, max_position_notional=1e12, max_gross_exposure=0.5,
+                        max_daily_loss=0.99, drawdown_warn=0.98, drawdown_halt=0.99)  # fmt: skip
+    session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
+                      gate=RiskGate(limits))  # fmt: skip
+
+    def bars(ts, price):
+        return [StreamBar("x", s, ts, price, price * 1.01, price * 0.99, price, 1.0, proba=0.9)
+                for s in ("A/USD", "B/USD", "C/USD")]  # fmt: skip
+
+    t0, t1 = np.datetime64("2024-01-01T00"), np.datetime64("2024-01-01T04")
+    first = session.step(t0, bars(t0, 100.0))
+    sent = {i.bar.symbol: i.notional for i in first.intents}
+    assert sent["A/USD"] == pytest.approx(40_000.0)
+    assert sent["B/USD"] == pytest.approx(10_000.0, rel=1e-6)
+    assert "C/USD" not in sent
+    assert first.decisions["C/USD"] == "no room left in the risk limits for the entry"
+    assert all(i.gate.approved for i in first.intents)
+    second = session.step(t1, bars(t1, 100.0))
+    assert len(second.fills) == 2
+    assert all(i.gate.approved for i in second.intents)
+    assert all(o.status.value != "rejected" for o in broker.orders.values())
+    gross = sum(abs(v) for v in session.exposures().values())
+    assert gross <= 0.5 * 100_000.0
+
+
+def test_an_open_order_that_cannot_be_valued_is_an_error_not_zero():
+    spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=0.4)
+    broker = PaperBroker(cash=100_000.0, costs=CostModel(10, 5))
+    session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
+                      gate=RiskGate(RiskLimits()))  # fmt: skip
+    broker.submit(Order("o1", "A/USD", Side.BUY, quantity=10.0))
+    with pytest.raises(ValueError, match="no notional and no mark"):
+        session.buying_power()

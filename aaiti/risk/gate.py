@@ -26,6 +26,11 @@ def _default(name: str) -> Any:
     return Settings.model_fields[f"risk_{name}"].default
 
 
+#: What ``RiskGate.room`` leaves unused, so that the order's own sum of the limits stays within
+#: them after rounding.
+ROOM_MARGIN = 1e-9
+
+
 @dataclass(frozen=True)
 class RiskLimits:
     max_order_notional: float = _default("max_order_notional")
@@ -135,6 +140,23 @@ class RiskGate:
         return RiskEvent("resume", f"trading resumed at drawdown {dd:.1%}")
 
     # ------------------------------------------------------------------ the check
+    def room(self, *, symbol: str, side: int, positions: dict[str, float], equity: float) -> float:
+        """The largest notional an order adding exposure on ``symbol`` can have and pass the
+        order, position and gross limits, so an entry is sized into them rather than sent
+        and refused at every bar. Halts and unknown equity or risk are still for ``check``
+        to refuse (infinite room here)."""
+        if not math.isfinite(equity) or equity <= 0:
+            return math.inf
+        limits = self.limits
+        toward = side * positions.get(symbol, 0.0)  # the position, signed in the order's direction
+        others = sum(abs(v) for k, v in positions.items() if k != symbol)
+        room = min(
+            limits.max_order_notional,
+            limits.position_limit(symbol) - toward,
+            limits.max_gross_exposure * equity - others - toward,
+        )
+        return max(0.0, room * (1 - ROOM_MARGIN))
+
     def check(
         self,
         *,

@@ -76,6 +76,8 @@ def stream_bars(group: pd.DataFrame) -> list[StreamBar]:
 
 #: The decision shown when a long entry finds no cash left (see Session.buying_power).
 NO_CASH = "no cash left for the entry"
+#: The decision shown when the risk limits leave an entry no room (see RiskGate.room).
+NO_ROOM = "no room left in the risk limits for the entry"
 DUST = 1e-9  # of equity: a buying power below this is none
 
 #: The orders a stream's decision at one bar can send.
@@ -186,28 +188,66 @@ class Session:
             side = Side.BUY if new == 1 else Side.SELL
             legs.append(("enter", side, {"notional": notional}, notional))
         for leg, side, size, notional in legs:
-            if leg == "enter" and side == Side.BUY:
-                notional = min(notional, self.buying_power())
-                if notional <= DUST * out.equity:  # nothing left to buy with at this bar
-                    out.decisions[b.symbol] = NO_CASH
+            if leg == "enter":
+                notional, short_of = self._entry_size(b.symbol, side, notional, out.equity)
+                if short_of:  # nothing left to enter with at this bar
+                    out.decisions[b.symbol] = short_of
                     self.states[b.symbol] = StreamState()
                     continue
                 size = {"notional": notional}
             self._order(b, leg, side, size, notional, REASONS[reason], out, route)
 
+    def _entry_size(
+        self, symbol: str, side: Side, wanted: float, equity: float
+    ) -> tuple[float, str | None]:
+        """An entry sized to what is left: the cash not promised (a buy) and the room the
+        risk limits leave. Sized past either, it was sent and refused at every bar (217 of
+        237 orders in a 200-bar soak were the broker's cash refusals; the gate's gross
+        exposure refusals came next). Returns the notional, or the reason there is none."""
+        notional = wanted
+        if side == Side.BUY:
+            notional = min(notional, self.buying_power())
+            if notional <= DUST * equity:
+                return 0.0, NO_CASH
+        room = self.gate.room(
+            symbol=symbol, side=1 if side == Side.BUY else -1, positions=self.exposures(),
+            equity=equity,
+        )  # fmt: skip
+        if room <= DUST * equity:
+            return 0.0, NO_ROOM
+        return min(notional, room), None
+
     def buying_power(self) -> float:
-        """Cash not yet promised to the open buy orders, each at its notional or its
-        quantity at the last mark. A long entry takes at most this: sized past it, the
-        entry was sent and refused by the broker, again at every bar (217 of 237 orders
-        in the 200-bar soak, two streams long at once). First decided, first served."""
-        promised = sum(
-            o.notional
-            if o.notional is not None
-            else o.remaining * self.broker.marks.get(o.symbol, o.limit_price or 0.0)
-            for o in self.broker.open_orders()
-            if o.side == Side.BUY
+        """Cash not yet promised to the open buy orders. First decided, first served."""
+        return self.broker.cash - sum(
+            self._promised(o) for o in self.broker.open_orders() if o.side == Side.BUY
         )
-        return self.broker.cash - promised
+
+    def _promised(self, order: Order) -> float:
+        """What an open order is still worth: its notional before any fill, else its
+        remaining quantity at its symbol's last mark (an order without either cannot be
+        valued: an error, not 0)."""
+        if order.notional is not None and not order.filled_quantity:
+            return order.notional  # partly filled, the rest is its remaining quantity
+        if order.symbol not in self.broker.marks:
+            raise ValueError(
+                f"open order {order.client_order_id} on {order.symbol} has no notional and no "
+                "mark to value it at"
+            )
+        return order.remaining * self.broker.marks[order.symbol]
+
+    def exposures(self) -> dict[str, float]:
+        """Each symbol's signed value once its working orders fill: the position at its last
+        mark (its cost where none is known) plus the open orders. Without the orders, two
+        entries decided at one close each saw the room the other was about to take."""
+        out = {
+            s: q.quantity * self.broker.marks.get(s, q.average_price)
+            for s, q in self.broker.positions.items()
+        }
+        for o in self.broker.open_orders():
+            sign = 1.0 if o.side == Side.BUY else -1.0
+            out[o.symbol] = out.get(o.symbol, 0.0) + sign * self._promised(o)
+        return out
 
     def order_id(self, *, exchange: str, symbol: str, ts: object, leg: str) -> str:
         """The client order id of a decision: one per strategy, account, stream, bar and leg
@@ -219,15 +259,11 @@ class Session:
 
     def _order(self, b, leg, side, size, notional, why, out: StepResult, route) -> None:
         cid = self.order_id(exchange=b.exchange, symbol=b.symbol, ts=b.ts, leg=leg)
-        marks = {
-            s: q.quantity * self.broker.marks.get(s, q.average_price)
-            for s, q in self.broker.positions.items()
-        }
         decision = self.gate.check(
             symbol=b.symbol,
             side=1 if side == Side.BUY else -1,
             notional=notional,
-            positions=marks,
+            positions=self.exposures(),
             equity=out.equity,
             risk_known=self.risk_known,
         )
