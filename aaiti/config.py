@@ -256,6 +256,12 @@ class Settings(BaseSettings):
     trading_participation_cap: float | None = Field(
         None, gt=0, le=1, description="Largest share of a bar's volume one order may fill."
     )
+    trading_max_wait_bars: int = Field(
+        1,
+        ge=0,
+        description="Bars the account waits for a traded stream that is behind the others "
+        "before stepping on without it (its later-arriving older bars are then skipped).",
+    )
     risk_max_order_notional: float = Field(
         60_000.0, gt=0, description="Largest notional of one order."
     )
@@ -760,6 +766,7 @@ class TradingSettings(_Section):
     fraction_per_symbol: float
     allow_short: bool
     participation_cap: float | None
+    max_wait_bars: int
     strategy_name: str
     symbols: list[str]
     timeframe: str

@@ -435,7 +435,7 @@ UNION ALL SELECT 'fills', count(*) - count(DISTINCT (client_order_id, bar_ts)) F
 # The ledger identity at every marked bar: the cash chain adds up, cash is the chain's balance
 # at that bar, positions are the fills' signed quantities at that bar's close, and
 # equity = cash + positions (so equity − initial = trading P&L − fees).
-_LEDGER_BREAKS = """
+LEDGER_BREAKS = """
 WITH chain AS (
     SELECT account, at_bar, kind, amount, balance, rowid AS n,
            lag(balance) OVER (PARTITION BY account ORDER BY rowid) AS previous
@@ -559,7 +559,7 @@ def check(settings: Any, *, scratch: Path, exchange_frame: Any | None) -> dict[s
         out: dict[str, Any] = {
             "replayed": _replayed_exactly_once(con, Path(settings.sample_dir)),
             "duplicates": dict(con.sql(_DUPLICATES).fetchall()),
-            "ledger": dict(con.sql(_LEDGER_BREAKS).fetchall()),
+            "ledger": dict(con.sql(LEDGER_BREAKS).fetchall()),
             "trades": dict(con.sql(_TRADES).fetchall()),
             "alerts": _alerts(con),
         }

@@ -138,7 +138,7 @@ def test_the_risk_core_runs_without_a_warehouse():
     ts = pd.date_range("2025-01-01", periods=300, freq="4h", tz="UTC")
     rng = np.random.default_rng(3)
     returns = pd.DataFrame(
-        {"ts": list(ts) * 2, "symbol": ["BTC/USD"] * 300 + ["ETH/USD"] * 300,
+        {"ts": list(ts) * 2, "instrument": ["BTC/USD"] * 300 + ["ETH/USD"] * 300,
          "r": rng.normal(0, 0.01, 600)}
     )  # fmt: skip
     equity = pd.DataFrame({"ts": ts[:3], "equity": [100.0, 101.0, 99.0]})

@@ -353,15 +353,15 @@ def test_long_entries_share_the_cash_left_and_none_is_sent_to_be_refused():
     first = session.step(t0, bars(t0, 100.0))
     sent = {i.bar.symbol: i.notional for i in first.intents}
     assert sent["A/USD"] == pytest.approx(60_000.0) and sent["B/USD"] == pytest.approx(40_000.0)
-    assert "C/USD" not in sent and first.decisions["C/USD"] == "no cash left for the entry"
+    assert "C/USD" not in sent and first.decisions["x:C/USD"] == "no cash left for the entry"
     second = session.step(t1, bars(t1, 100.0))
     assert len(second.fills) == 2 and not [
         i for i in second.intents if i.order.status == "rejected"
     ]
     assert all(o.status.value != "rejected" for o in broker.orders.values())
     assert broker.cash == pytest.approx(0.0, abs=1e-6) and set(broker.positions) == {
-        "A/USD",
-        "B/USD",
+        "x:A/USD",
+        "x:B/USD",
     }
 
 
@@ -386,7 +386,7 @@ def test_entries_are_sized_into_the_gross_limit_counting_the_orders_still_workin
     assert sent["A/USD"] == pytest.approx(40_000.0)
     assert sent["B/USD"] == pytest.approx(10_000.0, rel=1e-6)
     assert "C/USD" not in sent
-    assert first.decisions["C/USD"] == "no room left in the risk limits for the entry"
+    assert first.decisions["x:C/USD"] == "no room left in the risk limits for the entry"
     assert all(i.gate.approved for i in first.intents)
     second = session.step(t1, bars(t1, 100.0))
     assert len(second.fills) == 2
@@ -404,3 +404,48 @@ def test_an_open_order_that_cannot_be_valued_is_an_error_not_zero():
     broker.submit(Order("o1", "A/USD", Side.BUY, quantity=10.0))
     with pytest.raises(ValueError, match="no notional and no mark"):
         session.buying_power()
+
+
+def test_one_symbol_on_two_exchanges_is_two_instruments():
+    """BTC/USD on two exchanges: two orders, two positions, each filled and marked at its
+    own exchange's prices (keyed by symbol alone, the second fill would have added to the
+    first's position and its close re-marked both)."""
+    spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=0.3)
+    broker = PaperBroker(cash=100_000.0, costs=CostModel(10, 5))
+    limits = RiskLimits(max_order_notional=1e12, max_position_notional=1e12, max_gross_exposure=10,
+                        max_daily_loss=0.99, drawdown_warn=0.98, drawdown_halt=0.99)  # fmt: skip
+    session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
+                      gate=RiskGate(limits))  # fmt: skip
+
+    def bars(ts):
+        return [StreamBar(ex, "BTC/USD", ts, p, p * 1.01, p * 0.99, p, 1.0, proba=0.9)
+                for ex, p in (("a", 100.0), ("b", 200.0))]  # fmt: skip
+
+    t0, t1 = np.datetime64("2024-01-01T00"), np.datetime64("2024-01-01T04")
+    first = session.step(t0, bars(t0))
+    assert sorted(i.order.symbol for i in first.intents) == ["a:BTC/USD", "b:BTC/USD"]
+    assert set(first.decisions) == {"a:BTC/USD", "b:BTC/USD"}
+    session.step(t1, bars(t1))
+    assert set(broker.positions) == {"a:BTC/USD", "b:BTC/USD"}
+    assert broker.marks == {"a:BTC/USD": 100.0, "b:BTC/USD": 200.0}
+    qa, qb = (broker.positions[k].quantity for k in ("a:BTC/USD", "b:BTC/USD"))
+    assert qa * 100.0 == pytest.approx(30_000.0, rel=2e-3)  # 0.3 of equity, net of costs
+    assert qb * 200.0 == pytest.approx(qa * 100.0, rel=2e-3)
+    assert broker.equity() == pytest.approx(broker.cash + qa * 100.0 + qb * 200.0)
+
+
+def test_a_covering_buy_holds_back_its_value_with_slippage_and_fee():
+    """A short's cover is a quantity: at the fill it costs its value plus slippage and fee,
+    so the buying power left for entries holds that back too (at the mark alone, an entry
+    sized to the rest was refused at the fill)."""
+    from aaiti.trading.broker import Position
+
+    spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=0.4)
+    broker = PaperBroker(cash=110_000.0, costs=CostModel(10, 5), allow_short=True)
+    broker.positions["x:A/USD"] = Position("x:A/USD", -100.0, 100.0, 0.0)
+    broker.marks["x:A/USD"] = 100.0
+    session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
+                      gate=RiskGate(RiskLimits()))  # fmt: skip
+    broker.submit(Order("cover", "x:A/USD", Side.BUY, quantity=100.0))
+    broker.submit(Order("entry", "x:B/USD", Side.BUY, notional=50_000.0))
+    assert session.buying_power() == pytest.approx(110_000.0 - 100 * 100.0 * 1.0015 - 50_000.0)

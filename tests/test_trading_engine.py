@@ -271,3 +271,27 @@ def test_grid_rows_equal_single_backtests(window):
         ).metrics
         assert row.total_return == pytest.approx(single.total_return, rel=1e-12)
         assert row.trades == single.trades
+
+
+def test_the_account_steps_bar_times_in_order_waiting_for_a_slow_stream_not_a_down_one():
+    from aaiti.trading.engine import in_order
+
+    ts = pd.date_range("2024-01-01", periods=5, freq="4h", tz="UTC")
+    bar = pd.Timedelta(hours=4)
+    bars = pd.DataFrame(
+        {"exchange": "x", "symbol": ["A"] * 5 + ["B"] * 2, "ts": list(ts) + list(ts[:2])}
+    )
+    # B one bar behind A: A's newest bar waits for B's
+    split = in_order(bars, stepped=None, newest=[ts[4], ts[3]], bar=bar, max_wait=1)
+    assert list(split.waiting["ts"]) == [ts[4]] and split.late.empty and len(split.now) == 6
+    # B three bars behind: down, not late; A steps on
+    split = in_order(bars, stepped=None, newest=[ts[4], ts[1]], bar=bar, max_wait=1)
+    assert split.waiting.empty and len(split.now) == 7
+    assert split.until == ts[4]
+    # waiting longer for it
+    split = in_order(bars, stepped=None, newest=[ts[4], ts[1]], bar=bar, max_wait=3)
+    assert list(split.now["ts"]) == [ts[0], ts[1], ts[0], ts[1]]
+    # a bar older than one the account stepped is late: skipped, never stepped
+    split = in_order(bars, stepped=ts[2], newest=[ts[4], ts[4]], bar=bar, max_wait=1)
+    assert sorted(split.late["ts"]) == [ts[0], ts[0], ts[1], ts[1]]
+    assert list(split.now["ts"]) == list(ts[2:])

@@ -811,3 +811,139 @@ def test_the_metrics_endpoint_reports_the_warehouse_numbers(env):
     blocked = q(env, "SELECT count(*) FROM ops.stream_gates WHERE status = 'blocked'")[0][0]
     gates = [v for (n, _), v in got.items() if n == "aaiti_gate_blocked"]
     assert gates and sum(gates) == blocked
+
+
+def test_streams_apart_are_stepped_in_bar_time_waiting_for_a_late_one_not_a_down_one(env, tmp_path):
+    """Streams' bars reach trading at different cycles (another exchange, a late replay).
+    Stepped as they came, a late stream's fill met the cash the others' later fills had
+    left and equity rows mixed bar times. One bar behind, the others wait for it, and its
+    working order fills at that bar; three bars behind it is down: the others step on, and
+    its bars that come after the account has passed them are skipped, alerted. The ledger
+    identity holds at every bar throughout."""
+    from tests.soak import LEDGER_BREAKS
+
+    s = copy_of(env, tmp_path)
+    working = (
+        "SELECT DISTINCT symbol FROM trading.orders WHERE status IN ('new', 'partially_filled')"
+    )
+    held = "SELECT symbol FROM trading.positions WHERE abs(quantity) > 1e-12"
+    for _ in range(12):  # bars arrive until one stream has an order working, the other a position
+        late = {r[0] for r in q(s, working)}
+        ahead = {r[0] for r in q(s, held)} - late
+        if late and ahead:
+            break
+        cycle(s)
+        predict_new(s)
+        trading_cycle(s)
+    else:
+        pytest.fail("the planted strategy never had an order working beside a held position")
+    symbol = sorted(late)[0]
+
+    def behind(n: int) -> tuple:
+        """``n`` new bars on both streams, ``symbol``'s held back for one trading cycle."""
+        for _ in range(n):
+            cycle(s)
+            predict_new(s)
+        con = duckdb.connect(str(s.warehouse_path))
+        try:
+            rows = con.sql(
+                "SELECT * FROM marts.fct_candles WHERE symbol = $1 AND timeframe = '4h'"
+                " ORDER BY ts DESC LIMIT $2",
+                params=[symbol, n],
+            ).df()
+            con.execute(
+                "DELETE FROM marts.fct_candles WHERE symbol = $1 AND timeframe = '4h' AND ts >= $2",
+                [symbol, rows["ts"].min()],
+            )
+        finally:
+            con.close()
+        without = trading_cycle(s)
+        con = duckdb.connect(str(s.warehouse_path))
+        try:
+            con.register("rows", rows)
+            con.execute("INSERT INTO marts.fct_candles SELECT * FROM rows")
+        finally:
+            con.close()
+        return without, trading_cycle(s), sorted(rows["ts"])
+
+    waited, together, (t1,) = behind(1)
+    assert (waited.bars, together.bars) == (0, 2)
+    assert any(f"wait for coinbase:{symbol}" in e for e in waited.events), waited.events
+    fills = f"SELECT count(*) FROM trading.fills WHERE symbol = '{symbol}' AND bar_ts = $1"
+    con = duckdb.connect(str(s.warehouse_path), read_only=True)
+    try:
+        assert con.execute(fills, [t1.to_pydatetime()]).fetchone()[0] >= 1  # filled in time
+    finally:
+        con.close()
+
+    on, after, hidden = behind(3)
+    assert (on.bars, after.bars) == (3, 1)  # the other stream's 3; then the newest only
+    assert any(f"2 late bar(s) of coinbase:{symbol} skipped" in e for e in after.events)
+    alerts = q(s, f"SELECT count(*) FROM ops.alerts WHERE dedup_key LIKE '%{symbol}:late'")
+    assert alerts[0][0] == 1
+    stepped = q(s, f"SELECT last_bar_ts FROM trading.cursor WHERE symbol = '{symbol}'")
+    assert pd.Timestamp(stepped[0][0]) == hidden[-1]
+    breaks = dict(q(s, LEDGER_BREAKS))
+    assert breaks.pop("bars") >= 12 and breaks == {
+        "chain": 0, "cash": 0, "equity": 0, "positions": 0
+    }  # fmt: skip
+
+
+def test_one_symbol_on_two_exchanges_trades_as_two_instruments(env, tmp_path):
+    """The planted streams also on a second exchange, 2 % dearer, with the same predictions,
+    bar by bar: each symbol there is its own instrument — its own orders, position, marks,
+    strategy state and returns — and the ledger identity holds at every bar. (Keyed by
+    symbol alone, the second exchange's bars re-marked and traded the first's positions.)
+    A quarter of equity per instrument and a 2× gross limit leave both room to trade."""
+    from tests.soak import LEDGER_BREAKS
+
+    s = copy_of(env, tmp_path, trading_fraction_per_symbol=0.25, risk_max_gross_exposure=2.0)
+    dearer = "open * 1.02 AS open, high * 1.02 AS high, low * 1.02 AS low, close * 1.02 AS close"
+
+    def mirror() -> None:  # the second exchange's candles and predictions up to now
+        con = duckdb.connect(str(s.warehouse_path))
+        try:
+            for table, prices in (("raw.ohlcv", True), ("marts.fct_candles", True),
+                                  ("ml.predictions", False)):  # fmt: skip
+                con.execute(
+                    f"INSERT INTO {table} SELECT * REPLACE ('kraken' AS exchange"
+                    f"{', ' + dearer if prices else ''}) FROM {table} AS t"
+                    " WHERE exchange = 'coinbase' AND ts > (SELECT coalesce(max(ts), '-infinity')"
+                    f" FROM {table} WHERE exchange = 'kraken')"
+                )
+        finally:
+            con.close()
+
+    mirror()
+    first = trading_cycle(s)  # kraken's history before the account's newest bar: skipped
+    assert first.bars == 2 and any("late bar(s) of kraken:BTC/USD" in e for e in first.events)
+    both: list = []
+    for _ in range(10):  # bars arrive on both exchanges until one symbol is held on both
+        cycle(s)
+        predict_new(s)
+        mirror()
+        report = trading_cycle(s)
+        assert report.bars == 4, report.events  # two symbols on two exchanges, in step
+        both = q(
+            s,
+            """
+            SELECT symbol, list(mark_price ORDER BY exchange)
+            FROM trading.positions WHERE abs(quantity) > 1e-12
+            GROUP BY symbol HAVING list(exchange ORDER BY exchange) = ['coinbase', 'kraken']""",
+        )
+        if both:
+            break
+    assert both, q(s, "SELECT exchange, symbol, quantity, mark_price FROM trading.positions")
+    for _, (coinbase, kraken) in both:
+        assert kraken == pytest.approx(coinbase * 1.02)  # each marked at its own exchange
+    streams = q(s, "SELECT exchange, count(*) FROM trading.strategy_streams GROUP BY ALL")
+    assert dict(streams) == {"coinbase": 2, "kraken": 2}
+    breaks = dict(q(s, LEDGER_BREAKS))
+    assert breaks.pop("bars") >= 9 and breaks == {
+        "chain": 0, "cash": 0, "equity": 0, "positions": 0
+    }  # fmt: skip
+    risk = compute_risk(s)
+    held = q(s, "SELECT abs(quantity * mark_price) FROM trading.positions")
+    equity = q(s, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0]
+    assert risk.status("var_95_historical") == "ok"
+    assert risk.value("gross_exposure") == pytest.approx(sum(v for (v,) in held) / equity)

@@ -101,7 +101,13 @@ position_app = typer.Typer(
 
 @position_app.command("close")
 def position_close(
-    symbol: Annotated[str, typer.Argument(help="The stale position's symbol, e.g. ETH/USD.")],
+    symbol: Annotated[
+        str,
+        typer.Argument(
+            help="The stale position: exchange:symbol (coinbase:ETH/USD), or the symbol "
+            "when it is held on one exchange only."
+        ),
+    ],
     reason: Annotated[str, typer.Option(help="Why (written to audit.log).")],
 ) -> None:
     """Close a stale paper position at its last accepted close, net of fee and slippage."""
@@ -116,7 +122,13 @@ def position_close(
 
 @position_app.command("release")
 def position_release(
-    symbol: Annotated[str, typer.Argument(help="The stale position's symbol, e.g. ETH/USD.")],
+    symbol: Annotated[
+        str,
+        typer.Argument(
+            help="The stale position: exchange:symbol (coinbase:ETH/USD), or the symbol "
+            "when it is held on one exchange only."
+        ),
+    ],
     reason: Annotated[str, typer.Option(help="Why (written to audit.log).")],
 ) -> None:
     """Keep a stale position, marked and counted, without the stale alert while blocked."""

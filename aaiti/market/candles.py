@@ -58,6 +58,18 @@ class Stream:
         return f"{self.exchange}:{self.symbol}:{self.timeframe}"
 
 
+def instrument(exchange: str, symbol: str) -> str:
+    """What trading holds and risk measures: a symbol on one exchange (BTC/USD on two
+    exchanges is two instruments, each with its own position, marks and orders)."""
+    return f"{exchange}:{symbol}"
+
+
+def split_instrument(key: str) -> tuple[str, str]:
+    """``exchange:symbol`` → (exchange, symbol); a symbol may hold ':' (BTC/USDT:USDT)."""
+    exchange, _, symbol = key.partition(":")
+    return exchange, symbol
+
+
 @dataclass(frozen=True)
 class CheckedCandles:
     """Result of :func:`split_valid`: candles fit for ``raw.ohlcv`` and rejected rows."""

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from aaiti.config import Settings, TradingSettings
+from aaiti.market.candles import instrument
 from aaiti.market.timeframes import bars_per_year
 from aaiti.risk import metrics as m
 from aaiti.warehouse import Warehouse
@@ -41,8 +42,8 @@ class RiskReport:
 class RiskInputs:
     """What the risk figures are computed from, as loaded from the warehouse."""
 
-    returns: pd.DataFrame  # ts, symbol, r: the instruments' own recent returns
-    positions: dict[str, float]  # symbol -> signed notional at the mark
+    returns: pd.DataFrame  # ts, instrument, r: the instruments' own recent returns
+    positions: dict[str, float]  # instrument (exchange:symbol) -> signed notional at the mark
     equity: pd.DataFrame  # ts, equity: the account's record
     current_equity: float
 
@@ -85,9 +86,14 @@ def _load(
         .to_arrow_table()
         .to_pandas()
     )
-    positions = dict(
-        con.sql(load_sql("aaiti.risk", "account_positions"), params=[account]).fetchall()
-    )
+    keys = [instrument(e, s) for e, s in zip(rets.pop("exchange"), rets.pop("symbol"), strict=True)]
+    rets.insert(1, "instrument", keys)
+    positions = {
+        instrument(exchange, symbol): value
+        for exchange, symbol, value in con.execute(
+            load_sql("aaiti.risk", "account_positions"), [account]
+        ).fetchall()
+    }
     equity = (
         con.sql(load_sql("aaiti.risk", "account_equity"), params=[account])
         .to_arrow_table()
@@ -125,7 +131,7 @@ def risk_rows(
 ) -> list[dict[str, Any]]:
     """The pure core: every risk metric of the inputs, one row each."""
     rows = _Rows(account, now)
-    matrix = inputs.returns.pivot(index="ts", columns="symbol", values="r").dropna()
+    matrix = inputs.returns.pivot(index="ts", columns="instrument", values="r").dropna()
     weights = np.array(
         [inputs.positions.get(s, 0.0) / inputs.current_equity for s in matrix.columns]
     )
@@ -152,7 +158,7 @@ def _var_rows(
         ):
             tag = f"{int(alpha * 100)}_{name}"
             try:
-                if unpriced:  # a held symbol without returns: no partial figure, no 0
+                if unpriced:  # a held instrument without returns: no partial figure, no 0
                     raise m.InsufficientHistoryError(
                         f"no returns in the risk window for held {', '.join(unpriced)}"
                     )

@@ -43,7 +43,11 @@ class RiskLimits:
     max_consecutive_failures: int = _default("max_consecutive_failures")
 
     def position_limit(self, symbol: str) -> float:
-        return self.per_symbol_position_notional.get(symbol, self.max_position_notional)
+        """``symbol`` an instrument (``exchange:symbol``) or a bare symbol: a limit set for
+        the instrument wins, then one for the symbol on any exchange, then the default."""
+        limits = self.per_symbol_position_notional
+        bare = symbol.partition(":")[2] or symbol
+        return limits.get(symbol, limits.get(bare, self.max_position_notional))
 
 
 @dataclass

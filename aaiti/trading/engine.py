@@ -32,6 +32,7 @@ import duckdb
 import pandas as pd
 
 from aaiti.config import Settings, TradingSettings
+from aaiti.market.candles import instrument, split_instrument
 from aaiti.market.errors import PermanentExchangeError
 from aaiti.market.timeframes import bars_per_year, timeframe_ms
 from aaiti.ml.tracking import model_name
@@ -128,7 +129,7 @@ def save_gate(con: duckdb.DuckDBPyConnection, cfg: TradingSettings, gate: RiskGa
 def _order_from_row(r: Row) -> Order:
     return Order(
         client_order_id=r["client_order_id"],
-        symbol=r["symbol"],
+        symbol=instrument(r["exchange"], r["symbol"]),
         side=Side(r["side"]),
         type=OrderType(r["order_type"]),
         quantity=r["quantity"],
@@ -143,11 +144,12 @@ def _order_from_row(r: Row) -> Order:
     )
 
 
-def _fill_row(f: Fill, *, exchange: str, venue: str, now: datetime) -> Row:
+def _fill_row(f: Fill, *, venue: str, now: datetime) -> Row:
+    exchange, symbol = split_instrument(f.symbol)
     return {
         "client_order_id": f.client_order_id,
         "exchange": exchange,
-        "symbol": f.symbol,
+        "symbol": symbol,
         "bar_ts": f.ts,
         "side": str(f.side),
         "quantity": f.quantity,
@@ -160,11 +162,11 @@ def _fill_row(f: Fill, *, exchange: str, venue: str, now: datetime) -> Row:
 
 @dataclass
 class Book:
-    """The account as the warehouse holds it, loaded into the broker."""
+    """The account as the warehouse holds it, loaded into the broker (which keys positions,
+    marks and orders by instrument: ``exchange:symbol``)."""
 
     broker: PaperBroker
     ledger: list[Row]
-    exchange_of: dict[str, str]
     meta: dict[str, Row]
     live_orders: dict[str, Order]
     reconciliations: list[Row] = field(default_factory=list)
@@ -188,22 +190,22 @@ def _load_book(
         participation_cap=cfg.participation_cap,
         allow_short=cfg.allow_short,
     )
-    book = Book(broker, [], {}, {}, {})
+    book = Book(broker, [], {}, {})
     if not acct:
         run(con, load_sql(_SQL, "account_upsert"), [account, start.equity, broker.cash, now])
         book.ledger.append(
             _ledger_row(account, now, "deposit", None, broker.cash, broker.cash, now)
         )
-        for symbol, (quantity, mark) in start.positions.items():
-            broker.positions[symbol] = Position(symbol, quantity, mark, 0.0)
-            broker.marks[symbol] = mark
+        for key, (quantity, mark) in start.positions.items():
+            broker.positions[key] = Position(key, quantity, mark, 0.0)
+            broker.marks[key] = mark
     for ex, sym, qty, avg, realized, mark in con.sql(
         load_sql(_SQL, "positions_get"), params=[account]
     ).fetchall():
-        broker.positions[sym] = Position(sym, qty, avg, realized)
+        key = instrument(ex, sym)
+        broker.positions[key] = Position(key, qty, avg, realized)
         if mark is not None:
-            broker.marks[sym] = mark
-        book.exchange_of[sym] = ex
+            broker.marks[key] = mark
     for r in (
         con.sql(load_sql(_SQL, "open_orders_get"), params=[account]).to_arrow_table().to_pylist()
     ):
@@ -275,11 +277,12 @@ def _blocked(
     }
     blocked = con.sql(load_sql(_SQL, "blocked_streams"), params=[timeframe, cfg.symbols]).fetchall()
     for exchange, symbol, reason, since in blocked:
-        report.blocked.append(f"{exchange}:{symbol}")
-        pos = book.broker.positions.get(symbol)
-        message = f"{exchange}:{symbol} is blocked by its quality gate since {since} ({reason})"
+        key = instrument(exchange, symbol)
+        report.blocked.append(key)
+        pos = book.broker.positions.get(key)
+        message = f"{key} is blocked by its quality gate since {since} ({reason})"
         if pos is not None and abs(pos.quantity) > 1e-12:
-            mark = book.broker.marks.get(symbol, pos.average_price)
+            mark = book.broker.marks.get(key, pos.average_price)
             message += (
                 f"; the position of {pos.quantity:.8g} is STALE, marked at its last accepted "
                 f"close {mark:.8g}; no orders until the stream passes again"
@@ -355,6 +358,7 @@ def _cycle(
     if peak:
         gate.state.peak_equity = max(gate.state.peak_equity or peak, peak)
     bars = _new_bars(con, cfg, timeframe, spec, qualified=qualified, report=report)
+    bars = _in_order(con, cfg, timeframe, bars, book, report)
     if bars.empty:
         save_gate(con, cfg, gate)
         report.halted = gate.state.halted
@@ -418,6 +422,126 @@ def _new_bars(
     return with_predictions(bars, preds)
 
 
+@dataclass(frozen=True)
+class InOrder:
+    """The new bars by what the account may do with them this cycle."""
+
+    now: pd.DataFrame  # stepped now, in bar-time order
+    late: pd.DataFrame  # older than a bar time the account has stepped: skipped
+    waiting: pd.DataFrame  # past a slower stream's newest bar: left for a later cycle
+    until: pd.Timestamp | None  # the newest bar time stepped now (None: no bound)
+
+
+def in_order(
+    bars: pd.DataFrame,
+    *,
+    stepped: pd.Timestamp | None,
+    newest: list[pd.Timestamp],
+    bar: pd.Timedelta,
+    max_wait: int,
+) -> InOrder:
+    """Keep the account in bar time. Streams' bars arrive at different cycles; stepped as
+    they come, a late stream's fill met the cash other streams' later fills had left, and
+    the equity rows between mixed bar times. So a bar time is stepped once every traded
+    stream has reached it (``newest``: each one's newest bar); a stream more than
+    ``max_wait`` bars behind the fastest is not waited for (it is down, not late). A bar
+    older than one the account has stepped (``stepped``) is never stepped: it is late,
+    and skipped."""
+    late = bars["ts"] < stepped if stepped is not None else pd.Series(False, index=bars.index)
+    until = min(t for t in newest if t >= max(newest) - max_wait * bar) if newest else None
+    waiting = bars["ts"] > until if until is not None else pd.Series(False, index=bars.index)
+    return InOrder(bars[~late & ~waiting], bars[late], bars[waiting & ~late], until)
+
+
+def _in_order(
+    con: Con,
+    cfg: TradingSettings,
+    timeframe: str,
+    bars: pd.DataFrame,
+    book: Book,
+    report: TradingReport,
+) -> pd.DataFrame:
+    """The new bars the account steps now (see :func:`in_order`); the late ones are
+    skipped (their streams' cursors move past them, alerted, and their closes restate the
+    equity rows of their times where the instrument is held), the waiting ones said."""
+    if bars.empty:
+        return bars
+    (stepped,) = one(con, load_sql(_SQL, "account_stepped"), [cfg.account, timeframe]) or (None,)
+    newest = con.execute(
+        load_sql(_SQL, "stream_newest"), [timeframe, cfg.symbols, model_name(timeframe)]
+    ).fetchall()
+    split = in_order(
+        bars,
+        stepped=None if stepped is None else pd.Timestamp(stepped),
+        newest=[pd.Timestamp(ts) for _, _, ts in newest],
+        bar=pd.Timedelta(milliseconds=timeframe_ms(timeframe)),
+        max_wait=cfg.max_wait_bars,
+    )
+    _skip_late(con, cfg, timeframe, split.late, stepped)
+    if not split.late.empty:
+        _restate(con, cfg.account, late_marks(split.late, book.broker))
+        report.events.append(_late_message(split.late, stepped))
+    if not split.waiting.empty:
+        slow = sorted(f"{ex}:{sym}" for ex, sym, ts in newest if pd.Timestamp(ts) == split.until)
+        report.events.append(
+            f"{len(split.waiting)} bar(s) after {split.until} wait for {', '.join(slow)} "
+            f"(at most {cfg.max_wait_bars} bar(s) behind the others before they step on)"
+        )
+    return split.now
+
+
+def _late_message(late: pd.DataFrame, stepped: object) -> str:
+    streams = sorted(
+        {f"{ex}:{sym}" for ex, sym in zip(late["exchange"], late["symbol"], strict=True)}
+    )
+    return (
+        f"{len(late)} late bar(s) of {', '.join(streams)} skipped: they arrived after the "
+        f"account had stepped {stepped}; their orders fill at the next bar stepped in order"
+    )
+
+
+def late_marks(late: pd.DataFrame, broker: PaperBroker) -> pd.DataFrame:
+    """``ts, delta``: what each late close of a held instrument adds to the position value
+    of its bar time's equity row, which marked it at its mark then (the broker's now: the
+    instrument has not been stepped since)."""
+    rows = []
+    for b in stream_bars(late):
+        pos = broker.positions.get(b.instrument)
+        if pos is not None and abs(pos.quantity) > 1e-12:
+            mark = broker.marks.get(b.instrument, pos.average_price)
+            rows.append({"ts": b.ts, "delta": pos.quantity * (b.close - mark)})
+    return pd.DataFrame(rows, columns=["ts", "delta"])
+
+
+def _restate(con: Con, account: str, marks: pd.DataFrame) -> None:
+    if marks.empty:
+        return
+    con.register("late_marks", marks)
+    try:
+        run(con, load_sql(_SQL, "equity_restate"), [account])
+        run(con, load_sql(_SQL, "equity_drawdowns"), [account, marks["ts"].min()])
+    finally:
+        con.unregister("late_marks")
+
+
+def _skip_late(
+    con: Con, cfg: TradingSettings, timeframe: str, late: pd.DataFrame, stepped: object
+) -> None:
+    for (exchange, symbol), group in late.groupby(["exchange", "symbol"]):
+        run(
+            con,
+            load_sql(_SQL, "cursor_upsert"),
+            [cfg.account, exchange, symbol, timeframe, group["ts"].max()],
+        )
+        raise_alert(
+            con,
+            source="trading",
+            severity="warning",
+            dedup_key=f"trading:{cfg.account}:{exchange}:{symbol}:late",
+            message=f"{cfg.account}: {_late_message(group, stepped)}",
+        )
+
+
 def _session(
     con: Con,
     cfg: TradingSettings,
@@ -428,12 +552,17 @@ def _session(
     gate: RiskGate,
 ) -> Session:
     account = cfg.account
-    history = dict(
-        con.sql(load_sql(_SQL, "instrument_history"), params=[timeframe, cfg.symbols]).fetchall()
-    )
+    history = {
+        instrument(ex, sym): n
+        for ex, sym, n in con.execute(
+            load_sql(_SQL, "instrument_history"), [timeframe, cfg.symbols]
+        ).fetchall()
+    }
     states = {
-        sym: StreamState(int(p), int(h), _num(st), _num(tg))
-        for sym, p, h, st, tg in con.sql(load_sql(_SQL, "streams_get"), params=[account]).fetchall()
+        instrument(ex, sym): StreamState(int(p), int(h), _num(st), _num(tg))
+        for ex, sym, p, h, st, tg in con.execute(
+            load_sql(_SQL, "streams_get"), [account]
+        ).fetchall()
     }
     return Session(
         spec=spec,
@@ -444,11 +573,18 @@ def _session(
         gate=gate,
         states=states,
         qualified=qualified,
-        risk_known=all(history.get(s, 0) >= cfg.min_history_bars for s in cfg.symbols),
+        risk_known=_history_known(history, cfg),
         busy=lambda sym: any(
             o.symbol == sym and o.status in OPEN_STATES for o in book.live_orders.values()
         ),
     )
+
+
+def _history_known(history: dict[str, int], cfg: TradingSettings) -> bool:
+    """Every traded symbol has an instrument, and every instrument enough bars to judge
+    the portfolio's risk (too few: the gate refuses new risk)."""
+    symbols = {split_instrument(key)[1] for key in history}
+    return set(cfg.symbols) <= symbols and all(n >= cfg.min_history_bars for n in history.values())
 
 
 def _step_bars(
@@ -471,7 +607,8 @@ def _step_bars(
     )
     closes = _closes_between(con, cfg, timeframe, bars["ts"].min(), newest)
     for ts, group in bars.groupby("ts", sort=True):
-        _mark_at(session.broker, closes, ts, stepped=set(group["symbol"]))
+        now_bars = stream_bars(group)
+        _mark_at(session.broker, closes, ts, stepped={b.instrument for b in now_bars})
         decide = True
         if order_client is not None:
             _reconcile_live(order_client, book, group, rows, report, now)
@@ -479,10 +616,9 @@ def _step_bars(
             decide = ts == newest and _account_agrees(
                 con, cfg, order_client, book, session, group, rows, report, now
             )
-        step = session.step(ts, stream_bars(group), decide=decide, route=router)
+        step = session.step(ts, now_bars, decide=decide, route=router)
         _collect(step, rows, book, report, account=account, timeframe=timeframe, now=now, ts=ts)
         for b in group.itertuples(index=False):
-            book.exchange_of[b.symbol] = b.exchange
             run(
                 con, load_sql(_SQL, "cursor_upsert"), [account, b.exchange, b.symbol, timeframe, ts]
             )
@@ -497,12 +633,15 @@ def _step_bars(
 def _closes_between(
     con: Con, cfg: TradingSettings, timeframe: str, first: pd.Timestamp, last: pd.Timestamp
 ) -> dict[tuple[str, int], float]:
-    """(symbol, ts in ns since the epoch) → close."""
+    """(instrument, ts in ns since the epoch) → close."""
     rows = con.sql(
         load_sql(_SQL, "closes_between"),
         params=[timeframe, cfg.symbols, first.to_pydatetime(), last.to_pydatetime()],
     ).fetchall()
-    return {(symbol, pd.Timestamp(ts).value): float(close) for symbol, ts, close in rows}
+    return {
+        (instrument(exchange, symbol), pd.Timestamp(ts).value): float(close)
+        for exchange, symbol, ts, close in rows
+    }
 
 
 def _mark_at(
@@ -512,16 +651,16 @@ def _mark_at(
     *,
     stepped: set[str],
 ) -> None:
-    """Mark the held symbols that have no new bar at ``ts`` at their close at ``ts``.
+    """Mark the held instruments that have no new bar at ``ts`` at their close at ``ts``.
 
     Streams' bars reach the warehouse at different cycles (another exchange, a replay a
     bar behind): a step at ``ts`` then carries only some of them, and the others' marks
     were from another bar time, so the equity row of ``ts`` mixed times (the soak's ledger
     check caught it once a lagging stream filled)."""
-    for symbol in broker.positions:
-        close = closes.get((symbol, pd.Timestamp(ts).value))
-        if symbol not in stepped and close is not None:
-            broker.marks[symbol] = close
+    for key in broker.positions:
+        close = closes.get((key, pd.Timestamp(ts).value))
+        if key not in stepped and close is not None:
+            broker.marks[key] = close
 
 
 @dataclass
@@ -535,8 +674,8 @@ class _Rows:
 
 def _collect(step: StepResult, rows: _Rows, book: Book, report: TradingReport, **ctx: Any) -> None:
     account, timeframe, now, ts = ctx["account"], ctx["timeframe"], ctx["now"], ctx["ts"]
-    for fill, bar in step.fills:
-        rows.fills.append(_fill_row(fill, exchange=bar.exchange, venue="paper", now=now))
+    for fill, _ in step.fills:
+        rows.fills.append(_fill_row(fill, venue="paper", now=now))
     report.fills += len(step.fills)
     rows.touched |= step.changed
     rows.risk_events += step.events
@@ -587,16 +726,16 @@ def _reconcile_live(
     """Orders still open on the exchange: book what it reports for this bar's streams."""
     for b in group.itertuples(index=False):
         for cid, o in book.live_orders.items():
-            if o.symbol != b.symbol or o.status not in OPEN_STATES:
+            if o.symbol != instrument(b.exchange, b.symbol) or o.status not in OPEN_STATES:
                 continue
             state = client.fetch(
-                symbol=o.symbol, exchange_order_id=book.meta[cid]["exchange_order_id"]
+                symbol=b.symbol, exchange_order_id=book.meta[cid]["exchange_order_id"]
             )
             fill, _ = book_exchange_state(
                 book.broker, o, state, ts=b.ts, fee_rate=book.broker.costs.fee
             )
             if fill is not None:
-                rows.fills.append(_fill_row(fill, exchange=b.exchange, venue="live", now=now))
+                rows.fills.append(_fill_row(fill, venue="live", now=now))
                 report.fills += 1
             rows.touched.add(cid)
 
@@ -612,8 +751,9 @@ def open_live_account(
     closes = con.sql(load_sql(_SQL, "latest_closes"), params=[timeframe, cfg.symbols]).fetchall()
     marks = {symbol: close for symbol, close, _ in closes}
     opening = opening_from(client.balances(), symbols=cfg.symbols, marks=marks)
-    book = _load_book(con, cfg, now, opening=opening)
-    book.exchange_of |= {symbol: exchange for symbol, _, exchange in closes}
+    keys = {symbol: instrument(exchange, symbol) for symbol, _, exchange in closes}
+    held = {keys[s]: position for s, position in opening.positions.items()}
+    book = _load_book(con, cfg, now, opening=replace(opening, positions=held))
     write_book(
         con,
         cfg,
@@ -646,11 +786,15 @@ def _account_agrees(
     new orders this cycle, alerted, until it is explained or accepted."""
     account, quote = cfg.account, quote_of(cfg.symbols)
     balances = client.balances()
-    marks = {b.symbol: float(b.close) for b in group.itertuples(index=False)}
+    closes = {
+        b.symbol: (instrument(b.exchange, b.symbol), float(b.close))
+        for b in group.itertuples(index=False)
+    }
     accepted = one(con, load_sql(_SQL, "reconcile_accept_pending"), [account])
     if accepted:
-        _adopt(con, cfg, book, balances, marks, accepted, now)
-    positions = {s: p.quantity for s, p in book.broker.positions.items()}
+        _adopt(con, cfg, book, balances, closes, accepted, now)
+    # one live exchange: its balances are per currency, the ledger's per instrument there
+    positions = {split_instrument(k)[1]: p.quantity for k, p in book.broker.positions.items()}
     ledger = ledger_balances(cash=book.broker.cash, quote=quote, positions=positions)
     resent = _bar_order_ids(session, group)
     known = {exchange_client_id(cid) for cid in book.live_orders} | set(resent)
@@ -715,7 +859,7 @@ def _adopt(
     cfg: TradingSettings,
     book: Book,
     balances: dict[str, float],
-    marks: dict[str, float],
+    closes: dict[str, tuple[str, float]],  # symbol → (its instrument, this bar's close)
     accepted: tuple[Any, ...],
     now: datetime,
 ) -> None:
@@ -727,13 +871,15 @@ def _adopt(
     delta = balances.get(quote, 0.0) - broker.cash
     broker.cash += delta
     book.ledger.append(_ledger_row(account, now, "adjustment", None, delta, broker.cash, now))
+    held_as = {split_instrument(k)[1]: k for k in broker.positions}
     for symbol in cfg.symbols:
         quantity = balances.get(symbol.partition("/")[0], 0.0)
-        held = broker.positions.get(symbol)
+        held = broker.positions.get(held_as.get(symbol, ""))
         if held is not None:
             held.quantity = quantity
         elif abs(quantity) > 1e-8:
-            broker.positions[symbol] = Position(symbol, quantity, marks[symbol], 0.0)
+            key, close = closes[symbol]
+            broker.positions[key] = Position(key, quantity, close, 0.0)
     after = {"cash": broker.cash, **{s: p.quantity for s, p in broker.positions.items()}}
     at, actor, reason = accepted
     run(con, load_sql(_SQL, "reconcile_accept_applied"), [account, now])
@@ -758,7 +904,7 @@ def _live_router(
         book.live_orders[order.client_order_id] = order
         try:
             placed = place_for_cycle(
-                client, order, reference_price=b.close, fee_rate=broker.costs.fee
+                client, order, symbol=b.symbol, reference_price=b.close, fee_rate=broker.costs.fee
             )
         except PermanentExchangeError as err:
             order.move(OrderStatus.REJECTED, str(err))
@@ -773,7 +919,7 @@ def _live_router(
             broker, order, placed, ts=b.ts + bar_length, fee_rate=broker.costs.fee
         )
         if fill is not None:
-            rows.fills.append(_fill_row(fill, exchange=b.exchange, venue="live", now=now))
+            rows.fills.append(_fill_row(fill, venue="live", now=now))
             report.fills += 1
 
     return route
@@ -799,15 +945,15 @@ def _save(
     streams = [
         {
             "account": account,
-            "exchange": book.exchange_of.get(s, ""),
-            "symbol": s,
+            "exchange": split_instrument(key)[0],
+            "symbol": split_instrument(key)[1],
             "position": st.position,
             "held": st.held,
             "stop": None if math.isnan(st.stop) else st.stop,
             "target": None if math.isnan(st.target) else st.target,
             "updated_at": now,
         }
-        for s, st in session.states.items()
+        for key, st in session.states.items()
     ]
     write_book(
         con,
@@ -844,15 +990,15 @@ def _position_rows(book: Book, account: str, now: datetime) -> list[Row]:
     return [
         {
             "account": account,
-            "exchange": book.exchange_of.get(s, ""),
-            "symbol": s,
+            "exchange": split_instrument(key)[0],
+            "symbol": split_instrument(key)[1],
             "quantity": q.quantity,
             "average_price": q.average_price,
             "realized_pnl": q.realized_pnl,
-            "mark_price": broker.marks.get(s),
+            "mark_price": broker.marks.get(key),
             "updated_at": now,
         }
-        for s, q in broker.positions.items()
+        for key, q in broker.positions.items()
     ]
 
 
@@ -883,8 +1029,8 @@ def _order_row(cid: str, book: Book, account: str, now: datetime) -> Row:
     return {
         "client_order_id": cid,
         "account": account,
-        "exchange": m["exchange"],
-        "symbol": o.symbol,
+        "exchange": split_instrument(o.symbol)[0],
+        "symbol": split_instrument(o.symbol)[1],
         "timeframe": m["timeframe"],
         "side": str(o.side),
         "order_type": str(o.type),

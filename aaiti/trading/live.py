@@ -103,7 +103,12 @@ def exchange_client_id(client_order_id: str) -> str:
 
 
 def place_for_cycle(
-    client: CcxtOrderClient, order: Order, *, reference_price: float, fee_rate: float
+    client: CcxtOrderClient,
+    order: Order,
+    *,
+    symbol: str,
+    reference_price: float,
+    fee_rate: float,
 ) -> ExchangeOrder:
     """Send one approved cycle order as a market order; a notional becomes units at the close.
 
@@ -111,7 +116,7 @@ def place_for_cycle(
     crashed after sending it), that order is adopted instead of being refused as a duplicate.
     """
     exchange_id = exchange_client_id(order.client_order_id)
-    existing = client.find(symbol=order.symbol, client_order_id=exchange_id)
+    existing = client.find(symbol=symbol, client_order_id=exchange_id)
     if existing is not None:
         order.quantity, order.notional = existing.amount, None
         return existing
@@ -121,7 +126,7 @@ def place_for_cycle(
         else order.notional / (reference_price * (1 + fee_rate))
     )
     placed = client.place(
-        symbol=order.symbol,
+        symbol=symbol,
         side=str(order.side),
         order_type="market",
         amount=amount,

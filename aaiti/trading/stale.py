@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from aaiti.config import Settings, TradingSettings
+from aaiti.market.candles import instrument, split_instrument
 from aaiti.ops import audit
 from aaiti.trading.broker import Fill, Order, OrderType, Side
 from aaiti.trading.engine import (
@@ -52,32 +53,57 @@ class StaleAction:
     message: str
 
 
-def _stale(
-    con: duckdb.DuckDBPyConnection, cfg: TradingSettings, book: Book, symbol: str
-) -> tuple[str, float, float]:
-    """(exchange, quantity, last accepted mark) of a stale position, or NotStaleError."""
+@dataclass(frozen=True)
+class _Held:
+    """A stale position: its instrument, quantity and last accepted mark."""
+
+    exchange: str
+    symbol: str
+    quantity: float
+    mark: float
+
+    @property
+    def key(self) -> str:
+        return instrument(self.exchange, self.symbol)
+
+
+def _held(book: Book, name: str) -> str:
+    """The instrument held under ``name``: ``exchange:symbol``, or a symbol held on one
+    exchange only (on several, the operator must say which)."""
+    held = sorted(k for k, p in book.broker.positions.items() if abs(p.quantity) > 1e-12)
+    found = [k for k in held if name in (k, split_instrument(k)[1])]
+    if not found:
+        raise NotStaleError(f"no position in {name}; positions held: {held or 'none'}")
+    if len(found) > 1:
+        raise NotStaleError(
+            f"{name} is held on {len(found)} exchanges ({', '.join(found)}): name one as "
+            "exchange:symbol"
+        )
+    return found[0]
+
+
+def _stale(con: duckdb.DuckDBPyConnection, cfg: TradingSettings, book: Book, name: str) -> _Held:
+    """The stale position held under ``name``, or NotStaleError."""
     if cfg.live:
         raise NotStaleError(
             "live trading is on: close the position on the exchange (the next cycle "
             "reconciles it); these commands act on paper positions"
         )
-    pos = book.broker.positions.get(symbol)
-    if pos is None or abs(pos.quantity) <= 1e-12:
-        held = sorted(s for s, p in book.broker.positions.items() if abs(p.quantity) > 1e-12)
-        raise NotStaleError(f"no position in {symbol}; positions held: {held or 'none'}")
+    key = _held(book, name)
+    exchange, symbol = split_instrument(key)
     blocked = {
-        sym: ex
+        instrument(ex, sym)
         for ex, sym, _, _ in con.execute(
             load_sql(_SQL, "blocked_streams"), [cfg.timeframe, [symbol]]
         ).fetchall()
     }
-    if symbol not in blocked:
+    if key not in blocked:
         raise NotStaleError(
-            f"{symbol}'s stream is not blocked: the strategy manages its position "
+            f"{key}'s stream is not blocked: the strategy manages its position "
             "(`aaiti halt` stops all new risk)"
         )
-    mark = book.broker.marks.get(symbol, pos.average_price)
-    return blocked[symbol], pos.quantity, mark
+    pos = book.broker.positions[key]
+    return _Held(exchange, symbol, pos.quantity, book.broker.marks.get(key, pos.average_price))
 
 
 def close_stale(
@@ -88,15 +114,16 @@ def close_stale(
     now, account = datetime.now(UTC), cfg.account
     with warehouse.writer(purpose=f"close stale {symbol}") as con:
         book = _load_book(con, cfg, now)
-        exchange, qty, mark = _stale(con, cfg, book, symbol)
+        held = _stale(con, cfg, book, symbol)
+        exchange, symbol, qty, mark = held.exchange, held.symbol, held.quantity, held.mark
         row = one(con, load_sql(_SQL, "cursor_get"), [account, exchange, symbol, cfg.timeframe])
         bar_ts = pd.Timestamp(row[0]) if row else pd.Timestamp(now)
         broker = book.broker
         side = Side.SELL if qty > 0 else Side.BUY
         price = mark * ((1 - broker.costs.slippage) if qty > 0 else (1 + broker.costs.slippage))
         fee = broker.costs.fee_on(abs(qty) * price)
-        cid = f"operator-close:{symbol}:{now:%Y%m%dT%H%M%S}"
-        order = Order(cid, symbol, side, OrderType.MARKET, quantity=abs(qty), reason=reason)
+        cid = f"operator-close:{held.key}:{now:%Y%m%dT%H%M%S}"
+        order = Order(cid, held.key, side, OrderType.MARKET, quantity=abs(qty), reason=reason)
         broker.orders[cid] = order
         book.meta[cid] = {
             "exchange": exchange, "timeframe": cfg.timeframe, "decided_at_bar": bar_ts,
@@ -107,7 +134,7 @@ def close_stale(
             f"{account}: stale {symbol} position of {qty:.8g} closed by {actor} at the last "
             f"accepted close {mark:.8g} (filled {price:.8g}, fee {fee:.2f}) — {reason}"
         )
-        _save_close(con, cfg, book, fill, exchange, now)
+        _save_close(con, cfg, book, fill, now)
         run(con, load_sql(_SQL, "stale_release_delete"), [account, exchange, symbol])
         audit(con, actor=actor, action="position close", detail=message, at=now)
     return StaleAction("close", exchange, symbol, qty, price, fee, message)
@@ -118,26 +145,26 @@ def _save_close(
     cfg: TradingSettings,
     book: Book,
     fill: Fill,
-    exchange: str,
     now: datetime,
 ) -> None:
     account, broker = cfg.account, book.broker
     pos = broker.positions[fill.symbol]
+    exchange, symbol = split_instrument(fill.symbol)
     tables = [
         ("orders_now", [_order_row(fill.client_order_id, book, account, now)], "orders_upsert", _SQL),
-        ("fills_now", [_fill_row(fill, exchange=exchange, venue="paper", now=now)], "fills_insert", _SQL),
+        ("fills_now", [_fill_row(fill, venue="paper", now=now)], "fills_insert", _SQL),
         ("ledger_now", [
             _ledger_row(account, e.ts, e.kind, e.client_order_id, e.amount, e.balance, now)
             for e in broker.ledger
         ], "ledger_insert", _SQL),
         ("positions_now", [
-            {"account": account, "exchange": exchange, "symbol": fill.symbol,
+            {"account": account, "exchange": exchange, "symbol": symbol,
              "quantity": pos.quantity, "average_price": pos.average_price,
              "realized_pnl": pos.realized_pnl, "mark_price": broker.marks.get(fill.symbol),
              "updated_at": now}
         ], "positions_replace", _SQL),
         ("streams_now", [
-            {"account": account, "exchange": exchange, "symbol": fill.symbol, "position": 0,
+            {"account": account, "exchange": exchange, "symbol": symbol, "position": 0,
              "held": 0, "stop": None, "target": None, "updated_at": now}
         ], "streams_upsert", "aaiti.strategy"),
     ]  # fmt: skip
@@ -152,7 +179,8 @@ def release_stale(
     now, account = datetime.now(UTC), cfg.account
     with warehouse.writer(purpose=f"release stale {symbol}") as con:
         book = _load_book(con, cfg, now)
-        exchange, qty, mark = _stale(con, cfg, book, symbol)
+        held = _stale(con, cfg, book, symbol)
+        exchange, symbol, qty, mark = held.exchange, held.symbol, held.quantity, held.mark
         run(
             con,
             load_sql(_SQL, "stale_release_insert"),

@@ -5,7 +5,8 @@ SELECT o.client_order_id, o.status, o.side, o.decided_at_bar, o.model_name, o.mo
        f.realized_vol_20, c.open, c.high, c.low, c.close, c.volume
 FROM trading.orders AS o
 LEFT JOIN ml.predictions AS p
-  ON p.symbol = o.symbol AND p.timeframe = o.timeframe AND p.ts = o.prediction_ts
+  ON p.exchange = o.exchange AND p.symbol = o.symbol AND p.timeframe = o.timeframe
+ AND p.ts = o.prediction_ts
  AND p.model_name = o.model_name AND p.model_version = o.model_version
 LEFT JOIN marts.fct_features AS f
   ON f.exchange = o.exchange AND f.symbol = o.symbol AND f.timeframe = o.timeframe

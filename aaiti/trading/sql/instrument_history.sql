@@ -1,4 +1,5 @@
--- Bars of history per traded symbol (for failing closed when a symbol is too new).
-SELECT symbol, count(*) AS bars FROM marts.fct_candles
+-- Bars of history per traded instrument (a symbol on one exchange), for failing closed when
+-- one is too new.
+SELECT exchange, symbol, count(*) AS bars FROM marts.fct_candles
 WHERE timeframe = $1 AND list_contains($2, symbol) AND origin_timeframe = timeframe
-GROUP BY symbol
+GROUP BY exchange, symbol

@@ -1,1 +1,2 @@
-SELECT symbol, position, held, stop, target FROM trading.strategy_streams WHERE account = $1
+SELECT exchange, symbol, position, held, stop, target
+FROM trading.strategy_streams WHERE account = $1
