@@ -62,7 +62,7 @@ def test_train_track_register_promote_predict_rollback(env):
         "oos_recall",
         "baseline_momentum_auc",
         "control_shuffled_auc",
-        "longflat_BTC_USD_sharpe",
+        "longflat_coinbase_BTC_USD_sharpe",
     ):
         assert key in v1.metrics, key
     history = tracker.client.get_metric_history(v1.run_id, "fold_auc")

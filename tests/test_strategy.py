@@ -251,7 +251,7 @@ def test_kelly_sizing_trades_in_the_walk_forward_evaluation_with_each_folds_payo
         payoff=edge.payoff_ratio, atr=np.nan, vol=np.nan,
     )  # fmt: skip
     ev = evaluate(bars, spec, timeframe="4h")
-    assert edge.payoff_ratio > 0 and ev.per_stream["BTC/USD"]["strategy"].trades > 10
+    assert edge.payoff_ratio > 0 and ev.per_stream["coinbase:BTC/USD"]["strategy"].trades > 10
 
 
 def test_volatility_target_sizing_is_capped_by_the_fraction():

@@ -8,6 +8,7 @@ candle or a rejected one with its reason.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -62,6 +63,13 @@ def instrument(exchange: str, symbol: str) -> str:
     """What trading holds and risk measures: a symbol on one exchange (BTC/USD on two
     exchanges is two instruments, each with its own position, marks and orders)."""
     return f"{exchange}:{symbol}"
+
+
+def stream_columns(columns: Iterable[str]) -> list[str]:
+    """The columns that tell a frame's streams apart: exchange and symbol (a frame without
+    an exchange column holds one exchange). Grouped by symbol alone, BTC/USD of two
+    exchanges became one interleaved series."""
+    return ["exchange", "symbol"] if "exchange" in columns else ["symbol"]
 
 
 def split_instrument(key: str) -> tuple[str, str]:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from aaiti.config import ModelSettings, Settings
+from aaiti.market.candles import stream_columns
 from aaiti.ml.dataset import Dataset
 from aaiti.ml.evaluate import calibration_table, classification_metrics, long_flat_equity
 from aaiti.ml.features import load_features
@@ -130,13 +131,13 @@ def equity_by_symbol(
     out = {}
     meta = ds.meta
     next_ret = np.full(len(meta), np.nan)
-    for _, idx in meta.groupby("symbol").groups.items():
+    for _, idx in meta.groupby(stream_columns(meta)).groups.items():
         idx = np.asarray(sorted(idx, key=lambda i: meta.at[i, "ts"]))
         close = meta["close"].to_numpy(float)[idx]
         next_ret[idx[:-1]] = np.log(close[1:] / close[:-1])
-    for symbol, part in wf.oos.groupby("symbol"):
+    for key, part in wf.oos.groupby(stream_columns(wf.oos)):
         part = part.sort_values("ts")
-        out[symbol] = asdict(
+        out[":".join(key) if isinstance(key, tuple) else str(key)] = asdict(
             long_flat_equity(
                 part["proba"].to_numpy(), next_ret[part["row"].to_numpy()], timeframe=timeframe
             )
@@ -336,8 +337,8 @@ def run_metrics(
     )
     metrics["baseline_always_long_accuracy"] = base["always_long"]["accuracy"]
     metrics.update(strategy_metrics(judged.evaluation))
-    for symbol, eq in equity.items():
-        key = symbol.replace("/", "_")
+    for stream, eq in equity.items():  # an instrument, exchange:symbol
+        key = stream.replace("/", "_").replace(":", "_")
         metrics.update({f"longflat_{key}_{k}": float(v) for k, v in eq.items()})
     if champion_auc is not None:
         metrics["champion_oos_auc_same_folds"] = float(champion_auc)

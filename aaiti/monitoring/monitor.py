@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from aaiti.config import MonitorSettings, Settings
+from aaiti.market.candles import stream_columns
 from aaiti.ml.dataset import STREAM_COLUMN, build_dataset, model_inputs, one_hot_inputs
 from aaiti.ml.evaluate import classification_metrics
 from aaiti.ml.features import load_features
@@ -90,7 +91,8 @@ class MonitorResult:
 
 
 def _current_window(features: pd.DataFrame, bars: int) -> pd.DataFrame:
-    return features.sort_values(["symbol", "ts"]).groupby("symbol", group_keys=False).tail(bars)
+    keys = stream_columns(features)
+    return features.sort_values([*keys, "ts"]).groupby(keys, group_keys=False).tail(bars)
 
 
 def _live_quality(

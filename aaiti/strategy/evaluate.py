@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from aaiti.market.candles import instrument, stream_columns
 from aaiti.market.timeframes import bars_per_year
 from aaiti.risk import metrics as m
 from aaiti.strategy.core import params_of
@@ -83,7 +84,7 @@ def buy_and_hold(bars: pd.DataFrame, spec: StrategySpec) -> np.ndarray:
 
 @dataclass(frozen=True)
 class StreamResult:
-    symbol: str
+    symbol: str  # the instrument (exchange:symbol), or the symbol of a one-exchange frame
     ts: pd.DatetimeIndex
     strategy: np.ndarray  # equity, net of costs
     buy_and_hold: np.ndarray
@@ -111,8 +112,9 @@ def run_stream(bars: pd.DataFrame, spec: StrategySpec, *, per_year: float) -> St
         slippage=spec.slippage_bps / 10_000,
         allow_short=spec.allow_short,
     )
+    first = bars.iloc[0]
     return StreamResult(
-        str(bars["symbol"].iloc[0]),
+        instrument(first["exchange"], first["symbol"]) if "exchange" in bars else first["symbol"],
         pd.DatetimeIndex(bars["ts"]),
         run.equity,
         buy_and_hold(bars, spec),
@@ -121,6 +123,11 @@ def run_stream(bars: pd.DataFrame, spec: StrategySpec, *, per_year: float) -> St
         run.fees,
         run.traded_notional,
     )
+
+
+def stream_runs(bars: pd.DataFrame, spec: StrategySpec, *, per_year: float) -> list[StreamResult]:
+    """Each stream of ``bars`` (an instrument: exchange and symbol) traded on its own."""
+    return [run_stream(g, spec, per_year=per_year) for _, g in bars.groupby(stream_columns(bars))]
 
 
 def portfolio_returns(streams: list[StreamResult], curve: str) -> pd.Series:
@@ -144,7 +151,7 @@ class StrategyEvaluation:
     timeframe: str
     start: str
     end: str
-    per_stream: dict[str, dict[str, Performance]]  # symbol → strategy / buy_and_hold / flat
+    per_stream: dict[str, dict[str, Performance]]  # instrument → strategy / buy_and_hold
     portfolio: dict[str, Performance]
     dsr: m.DeflatedSharpe | None
     pbo: float | None
@@ -216,7 +223,7 @@ def scored_bars(
     for col in ("atr", "vol"):
         if col not in frame:
             frame[col] = np.nan
-    return frame.sort_values(["symbol", "ts"]).reset_index(drop=True)
+    return frame.sort_values([*stream_columns(frame), "ts"]).reset_index(drop=True)
 
 
 def qualify(*, sharpe: float | None, dsr: m.DeflatedSharpe | None, min_dsr: float) -> Qualification:
@@ -256,7 +263,7 @@ def evaluate(
     and the PBO. Without it, the variance is the null's sampling variance of a Sharpe
     estimate, 1 / T."""
     per_year = bars_per_year(timeframe)
-    streams = [run_stream(g, spec, per_year=per_year) for _, g in bars.groupby("symbol")]
+    streams = stream_runs(bars, spec, per_year=per_year)
     per_stream = {}
     for s in streams:
         per_stream[s.symbol] = {

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from aaiti.risk import metrics as m
-from aaiti.strategy.evaluate import bars_per_year, portfolio_returns, run_stream, scored_bars
+from aaiti.strategy.evaluate import bars_per_year, portfolio_returns, scored_bars, stream_runs
 from aaiti.strategy.spec import EdgeModel, StrategySpec
 
 #: Entry edge beyond costs (bps) × minimum holding (multiples of the label horizon) ×
@@ -36,7 +36,7 @@ def candidates(base: StrategySpec, *, horizon: int) -> list[StrategySpec]:
 
 def net_returns(bars: pd.DataFrame, spec: StrategySpec) -> pd.Series:
     per_year = bars_per_year(spec.timeframe)
-    runs = [run_stream(g, spec, per_year=per_year) for _, g in bars.groupby("symbol")]
+    runs = stream_runs(bars, spec, per_year=per_year)
     return portfolio_returns(runs, "strategy")
 
 

@@ -20,8 +20,8 @@ from aaiti.strategy.evaluate import (
     evaluate,
     fold_edge_models,
     portfolio_returns,
-    run_stream,
     scored_bars,
+    stream_runs,
 )
 from aaiti.strategy.promotion import LiveComparison
 from aaiti.strategy.search import SearchResult, choose
@@ -114,7 +114,7 @@ def compare_live(
     def sharpe(bars: pd.DataFrame, spec: StrategySpec) -> float | None:
         if bars.empty:
             return None
-        runs = [run_stream(g, spec, per_year=per_year) for _, g in bars.groupby("symbol")]
+        runs = stream_runs(bars, spec, per_year=per_year)
         r = portfolio_returns(runs, "strategy").to_numpy()
         out = m.annualised_sharpe(r, periods_per_year=per_year)
         return None if np.isnan(out) else out
