@@ -334,20 +334,30 @@ def test_promotion_refresh_and_standing_aside(challenger, champion, same, live, 
         assert "live comparison skipped" in d.reason
 
 
+def _cash_session(fraction: float, *, gross: float = 10.0, cash: float = 100_000.0):
+    """A session over a fresh broker whose only binding limits are cash and ``gross``."""
+    spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=fraction)
+    broker = PaperBroker(cash=cash, costs=CostModel(10, 5))
+    limits = RiskLimits(max_order_notional=1e12, max_position_notional=1e12,
+                        max_gross_exposure=gross, max_daily_loss=0.99, drawdown_warn=0.98,
+                        drawdown_halt=0.99)  # fmt: skip
+    session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
+                      gate=RiskGate(limits))  # fmt: skip
+    return session, broker
+
+
+def _three_long(ts, price):
+    """Three streams at one close, each with a strong long signal."""
+    return [StreamBar("x", s, ts, price, price * 1.01, price * 0.99, price, 1.0, proba=0.9)
+            for s in ("A/USD", "B/USD", "C/USD")]  # fmt: skip
+
+
 def test_long_entries_share_the_cash_left_and_none_is_sent_to_be_refused():
     """Two streams entering long at one close with 0.6 of equity each: the second takes
     the cash the first has not promised (it was sent at 0.6 and refused by the broker,
     at every bar after); a third finds none and sends nothing."""
-    spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=0.6)
-    broker = PaperBroker(cash=100_000.0, costs=CostModel(10, 5))
-    limits = RiskLimits(max_order_notional=1e12, max_position_notional=1e12, max_gross_exposure=10,
-                        max_daily_loss=0.99, drawdown_warn=0.98, drawdown_halt=0.99)  # fmt: skip
-    session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
-                      gate=RiskGate(limits))  # fmt: skip
-
-    def bars(ts, price):
-        return [StreamBar("x", s, ts, price, price * 1.01, price * 0.99, price, 1.0, proba=0.9)
-                for s in ("A/USD", "B/USD", "C/USD")]  # fmt: skip
+    session, broker = _cash_session(0.6)
+    bars = _three_long
 
     t0, t1 = np.datetime64("2024-01-01T00"), np.datetime64("2024-01-01T04")
     first = session.step(t0, bars(t0, 100.0))
@@ -369,16 +379,8 @@ def test_entries_are_sized_into_the_gross_limit_counting_the_orders_still_workin
     """Three streams entering at one close with 0.4 of equity each under a 0.5× gross
     limit: the first takes 0.4, the second the 0.1 left (the first's order counts before it
     fills), the third sends nothing; no order is refused by the gate, then or at the fill."""
-    spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=0.4)
-    broker = PaperBroker(cash=100_000.0, costs=CostModel(10, 5))
-    limits = RiskLimits(max_order_notional=1e12, max_position_notional=1e12, max_gross_exposure=0.5,
-                        max_daily_loss=0.99, drawdown_warn=0.98, drawdown_halt=0.99)  # fmt: skip
-    session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
-                      gate=RiskGate(limits))  # fmt: skip
-
-    def bars(ts, price):
-        return [StreamBar("x", s, ts, price, price * 1.01, price * 0.99, price, 1.0, proba=0.9)
-                for s in ("A/USD", "B/USD", "C/USD")]  # fmt: skip
+    session, broker = _cash_session(0.4, gross=0.5)
+    bars = _three_long
 
     t0, t1 = np.datetime64("2024-01-01T00"), np.datetime64("2024-01-01T04")
     first = session.step(t0, bars(t0, 100.0))
@@ -410,12 +412,7 @@ def test_one_symbol_on_two_exchanges_is_two_instruments():
     """BTC/USD on two exchanges: two orders, two positions, each filled and marked at its
     own exchange's prices (keyed by symbol alone, the second fill would have added to the
     first's position and its close re-marked both)."""
-    spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=0.3)
-    broker = PaperBroker(cash=100_000.0, costs=CostModel(10, 5))
-    limits = RiskLimits(max_order_notional=1e12, max_position_notional=1e12, max_gross_exposure=10,
-                        max_daily_loss=0.99, drawdown_warn=0.98, drawdown_halt=0.99)  # fmt: skip
-    session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
-                      gate=RiskGate(limits))  # fmt: skip
+    session, broker = _cash_session(0.3)
 
     def bars(ts):
         return [StreamBar(ex, "BTC/USD", ts, p, p * 1.01, p * 0.99, p, 1.0, proba=0.9)
