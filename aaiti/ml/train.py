@@ -127,17 +127,21 @@ def baselines(
 def equity_by_symbol(
     ds: Dataset, wf: WalkForwardResult, timeframe: str
 ) -> dict[str, dict[str, float]]:
-    """Long/flat close-to-close OOS equity per stream (no costs; see aaiti.ml.evaluate)."""
+    """Long/flat close-to-close OOS equity per stream, keyed ``exchange:symbol`` (no
+    costs; see aaiti.ml.evaluate)."""
     out = {}
     meta = ds.meta
     next_ret = np.full(len(meta), np.nan)
-    for _, idx in meta.groupby(stream_columns(meta)).groups.items():
+    keys = stream_columns(meta)
+    for _, idx in meta.groupby(keys).groups.items():
         idx = np.asarray(sorted(idx, key=lambda i: meta.at[i, "ts"]))
         close = meta["close"].to_numpy(float)[idx]
         next_ret[idx[:-1]] = np.log(close[1:] / close[:-1])
-    for key, part in wf.oos.groupby(stream_columns(wf.oos)):
+    # each out-of-sample row's stream, from the training row it scored
+    oos = wf.oos.assign(**{c: meta[c].to_numpy()[wf.oos["row"].to_numpy()] for c in keys})
+    for key, part in oos.groupby(keys):
         part = part.sort_values("ts")
-        out[":".join(key) if isinstance(key, tuple) else str(key)] = asdict(
+        out[":".join(map(str, key))] = asdict(
             long_flat_equity(
                 part["proba"].to_numpy(), next_ret[part["row"].to_numpy()], timeframe=timeframe
             )
