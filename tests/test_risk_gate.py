@@ -124,3 +124,24 @@ def test_room_is_the_largest_order_every_limit_approves(symbol, side, positions,
         check = dict(symbol=symbol, side=side, positions=positions, equity=100_000)
         assert g.check(notional=got, **check).approved
         assert not g.check(notional=got + 0.01, **check).approved
+
+
+@pytest.mark.parametrize(
+    ("key", "limit"),
+    [
+        ("kraken:BTC/USD", 1_000),  # the instrument's own limit wins
+        ("coinbase:BTC/USD", 2_000),  # then the bare symbol's, on any exchange
+        ("BTC/USD", 2_000),  # a bare symbol
+        ("binance:BTC/USDT:USDT", 3_000),  # a settle suffix is part of the symbol
+        ("BTC/USDT:USDT", 3_000),  # bare: split at its first ':' it was "USDT"
+        ("kraken:ETH/USD", 50_000),  # none set: the default
+    ],
+)
+def test_a_position_limit_is_found_by_instrument_then_bare_symbol(key, limit):
+    limits = RiskLimits(
+        max_position_notional=50_000,
+        per_symbol_position_notional={
+            "kraken:BTC/USD": 1_000, "BTC/USD": 2_000, "BTC/USDT:USDT": 3_000, "USDT": 9,
+        },
+    )  # fmt: skip
+    assert limits.position_limit(key) == limit

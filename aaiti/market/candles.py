@@ -73,8 +73,12 @@ def stream_columns(columns: Iterable[str]) -> list[str]:
 
 
 def split_instrument(key: str) -> tuple[str, str]:
-    """``exchange:symbol`` → (exchange, symbol); a symbol may hold ':' (BTC/USDT:USDT)."""
+    """``exchange:symbol`` → (exchange, symbol); a symbol may hold ':' (BTC/USDT:USDT).
+    A bare symbol (its part before ':' holds a '/', which no exchange id does) has no
+    exchange: ("", symbol); split at the first ':', BTC/USDT:USDT became "USDT"."""
     exchange, _, symbol = key.partition(":")
+    if "/" in exchange or not symbol:
+        return "", key
     return exchange, symbol
 
 

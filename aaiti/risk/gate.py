@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from aaiti.market.candles import split_instrument
+
 
 def _default(name: str) -> Any:
     """One set of defaults: the settings' own (aaiti.config.Settings)."""
@@ -46,7 +48,7 @@ class RiskLimits:
         """``symbol`` an instrument (``exchange:symbol``) or a bare symbol: a limit set for
         the instrument wins, then one for the symbol on any exchange, then the default."""
         limits = self.per_symbol_position_notional
-        bare = symbol.partition(":")[2] or symbol
+        bare = split_instrument(symbol)[1]
         return limits.get(symbol, limits.get(bare, self.max_position_notional))
 
 

@@ -195,17 +195,18 @@ class Session:
             side = Side.BUY if new == 1 else Side.SELL
             legs.append(("enter", side, {"notional": notional}, notional))
         for leg, side, size, notional in legs:
+            exposures = self.exposures()  # the exit's order, once sent, counts for the entry
             if leg == "enter":
-                notional, short_of = self._entry_size(key, side, notional, out.equity)
+                notional, short_of = self._entry_size(key, side, notional, out.equity, exposures)
                 if short_of:  # nothing left to enter with at this bar
                     out.decisions[key] = short_of
                     self.states[key] = StreamState()
                     continue
                 size = {"notional": notional}
-            self._order(b, leg, side, size, notional, REASONS[reason], out, route)
+            self._order(b, leg, side, size, notional, REASONS[reason], out, route, exposures)
 
     def _entry_size(
-        self, key: str, side: Side, wanted: float, equity: float
+        self, key: str, side: Side, wanted: float, equity: float, exposures: dict[str, float]
     ) -> tuple[float, str | None]:
         """An entry sized to what is left: the cash not promised (a buy) and the room the
         risk limits leave. Sized past either, it was sent and refused at every bar (217 of
@@ -217,8 +218,7 @@ class Session:
             if notional <= DUST * equity:
                 return 0.0, NO_CASH
         room = self.gate.room(
-            symbol=key, side=1 if side == Side.BUY else -1, positions=self.exposures(),
-            equity=equity,
+            symbol=key, side=1 if side == Side.BUY else -1, positions=exposures, equity=equity,
         )  # fmt: skip
         if room <= DUST * equity:
             return 0.0, NO_ROOM
@@ -235,17 +235,18 @@ class Session:
         quantity (a short's cover) costs its value plus slippage and fee. Valued at the
         mark alone, a cover took 0.15 % more than promised and the last entry sized to the
         rest was refused for want of 72 in 52,596 (the lagging-stream test found it)."""
-        if order.notional is not None and not order.filled_quantity:
-            return order.notional
+        value = self._promised(order)
+        if _unfilled_notional(order) is not None:
+            return value
         costs = self.broker.costs
-        return self._promised(order) * (1 + costs.slippage + costs.fee)
+        return value * (1 + costs.slippage + costs.fee)
 
     def _promised(self, order: Order) -> float:
         """What an open order is still worth: its notional before any fill, else its
         remaining quantity at the instrument's last mark, or at the position's cost where
         none is known, as positions are valued (without either: an error, not 0)."""
-        if order.notional is not None and not order.filled_quantity:
-            return order.notional  # partly filled, the rest is its remaining quantity
+        if (notional := _unfilled_notional(order)) is not None:
+            return notional  # partly filled, the rest is its remaining quantity
         held = self.broker.positions.get(order.symbol)
         price = self.broker.marks.get(order.symbol, held.average_price if held else None)
         if price is None:
@@ -276,13 +277,13 @@ class Session:
             f"{self.timeframe}:{pd.Timestamp(ts).isoformat()}:{leg}"
         )
 
-    def _order(self, b, leg, side, size, notional, why, out: StepResult, route) -> None:
+    def _order(self, b, leg, side, size, notional, why, out: StepResult, route, exposures) -> None:
         cid = self.order_id(exchange=b.exchange, symbol=b.symbol, ts=b.ts, leg=leg)
         decision = self.gate.check(
             symbol=b.instrument,
             side=1 if side == Side.BUY else -1,
             notional=notional,
-            positions=self.exposures(),
+            positions=exposures,
             equity=out.equity,
             risk_known=self.risk_known,
         )
@@ -304,3 +305,9 @@ class Session:
 
     def prob(self, b: StreamBar) -> float:
         return float(self.spec.calibrated(np.array([b.proba]))[0])
+
+
+def _unfilled_notional(order: Order) -> float | None:
+    """A notional order's notional while nothing of it has filled: what it is worth and
+    spends (fee included); None once it is a remaining quantity, or for a quantity order."""
+    return order.notional if not order.filled_quantity else None

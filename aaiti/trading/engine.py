@@ -467,14 +467,16 @@ def _in_order(
     if bars.empty:
         return bars
     (stepped,) = one(con, load_sql(_SQL, "account_stepped"), [cfg.account, timeframe]) or (None,)
+    bar = pd.Timedelta(milliseconds=timeframe_ms(timeframe))
+    since = bars["ts"].min() - cfg.max_wait_bars * bar
     newest = con.execute(
-        load_sql(_SQL, "stream_newest"), [timeframe, cfg.symbols, model_name(timeframe)]
+        load_sql(_SQL, "stream_newest"), [timeframe, cfg.symbols, model_name(timeframe), since]
     ).fetchall()
     split = in_order(
         bars,
         stepped=None if stepped is None else pd.Timestamp(stepped),
         newest=[pd.Timestamp(ts) for _, _, ts in newest],
-        bar=pd.Timedelta(milliseconds=timeframe_ms(timeframe)),
+        bar=bar,
         max_wait=cfg.max_wait_bars,
     )
     _skip_late(con, cfg, timeframe, split.late, stepped)
