@@ -182,6 +182,12 @@ class Settings(BaseSettings):
     model_folds: int = Field(5, ge=2, description="Walk-forward test blocks.")
     model_embargo_bars: int | None = Field(None, ge=1, description="Default: the horizon.")
     model_search_budget: int = Field(0, ge=0, description="Random-search trials (0 = defaults).")
+    model_train_bars: int | None = Field(
+        None,
+        ge=100,
+        description="Newest bars per stream a model trains on (unset: all stored; caps "
+        "training's memory and time on a long or wide universe).",
+    )
     model_seed: int = Field(
         7, description="Seed of the search and the boosters (same data and config: same model)."
     )
@@ -660,6 +666,7 @@ class ModelSettings(_Section):
         "folds": "model_folds",
         "embargo_bars": "model_embargo_bars",
         "search_budget": "model_search_budget",
+        "train_bars": "model_train_bars",
         "seed": "model_seed",
         "fee_bps": "trading_fee_bps",
         "slippage_bps": "trading_slippage_bps",
@@ -670,6 +677,7 @@ class ModelSettings(_Section):
     folds: int
     embargo_bars: int | None
     search_budget: int
+    train_bars: int | None
     seed: int
     fee_bps: float  # the round-trip cost a "beyond_cost" label must beat
     slippage_bps: float

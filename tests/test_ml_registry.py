@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import duckdb
+import pandas as pd
 import pytest
 
 from aaiti.config import load_settings
@@ -35,6 +36,22 @@ def test_no_champion_means_a_clear_message_and_no_predictions(env):
     report = predict_new(env)
     assert report.version is None and report.written == 0
     assert "no champion for aaiti-4h" in report.message and "trading stays flat" in report.message
+
+
+def test_the_training_window_keeps_each_streams_newest_bars(env):
+    """AAITI_MODEL_TRAIN_BARS: training's window on a long history (the full-build target)."""
+    from aaiti.ml.features import load_features
+    from aaiti.warehouse import Warehouse
+
+    wh = Warehouse.from_settings(env)
+    every = load_features(wh, timeframe="4h", symbols=env.symbols)
+    kept = load_features(wh, timeframe="4h", symbols=env.symbols, last_bars=300)
+    assert kept["symbol"].value_counts().to_dict() == {"BTC/USD": 300, "ETH/USD": 300}
+    for symbol, rows in every.groupby("symbol"):
+        newest = rows.sort_values("ts").tail(300).reset_index(drop=True)
+        mine = kept[kept["symbol"] == symbol].reset_index(drop=True)
+        pd.testing.assert_frame_equal(newest, mine, check_dtype=False)  # NULL gaps: float
+    assert len(every) > len(kept)
 
 
 def test_train_track_register_promote_predict_rollback(env):

@@ -167,8 +167,9 @@ def train_and_register(
     name = model_name(timeframe)
     if features is None:
         features = load_features(
-            Warehouse.from_settings(settings), timeframe=timeframe, symbols=settings.symbols
-        )
+            Warehouse.from_settings(settings), timeframe=timeframe, symbols=settings.symbols,
+            last_bars=settings.model.train_bars,
+        )  # fmt: skip
     if features.empty:
         raise NoTrainingDataError(
             f"no gated feature rows for {timeframe} {settings.symbols}: run ingest, validate and transform first"
