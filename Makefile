@@ -127,7 +127,7 @@ soak: setup
 TYPES_VENV := .venv-types
 # Strict: every stage core split from its shell (ingest, gates, features, training,
 # monitoring, risk, backtest) and the settings' sections they take.
-STRICT_TYPES := aaiti/config.py aaiti/quality aaiti/universe.py aaiti/supervisor.py \
+STRICT_TYPES := aaiti/config.py aaiti/cluster.py aaiti/quality aaiti/universe.py aaiti/supervisor.py \
 	aaiti/market/ingest.py aaiti/market/candles.py aaiti/features aaiti/risk aaiti/ops \
 	aaiti/ml/train.py aaiti/ml/evaluate.py aaiti/ml/features.py aaiti/ml/splits.py \
 	aaiti/ml/labels.py aaiti/monitoring/monitor.py aaiti/monitoring/alerts.py \

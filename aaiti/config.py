@@ -816,7 +816,8 @@ def child_environment(extra: dict[str, str]) -> dict[str, str]:
 
 
 def apply_dbt_environment(settings: Settings) -> None:
-    """The variables models_dbt/profiles.yml reads: the warehouse path, no usage stats.
+    """The variables models_dbt reads: the warehouse path, no usage stats, the memory
+    limit (profiles.yml); the Dask scheduler the features spread over (dbt_project.yml).
 
     Deliberately not ``AAITI_WAREHOUSE_PATH``: writing a settings variable here would make
     every later ``load_settings()`` in the process point at this warehouse.
@@ -824,6 +825,7 @@ def apply_dbt_environment(settings: Settings) -> None:
     os.environ["DBT_DUCKDB_PATH"] = str(Path(str(settings.warehouse_path)).resolve())
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     os.environ["DBT_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
+    os.environ["DBT_AAITI_DASK_ADDRESS"] = settings.dask_address or ""
 
 
 def settings_reference() -> str:

@@ -16,7 +16,7 @@ from aaiti.market import ReplayConfig, ingest_stream
 from aaiti.market.sample import SampleSource
 from aaiti.transform import build
 from aaiti.warehouse import Warehouse
-from tests.conftest import SAMPLE_DIR, sample_frame
+from tests.conftest import REPO, SAMPLE_DIR, sample_frame
 
 pytestmark = pytest.mark.integration
 KEY = ["exchange", "symbol", "timeframe", "ts"]
@@ -192,3 +192,46 @@ def test_full_refresh_and_any_sequence_of_incremental_runs_are_identical(tmp_pat
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=name)
     features = _table(inc, "marts.fct_features")
     assert (features["ts"] == HidingSample.hidden).sum() == 1
+
+
+def test_a_full_build_on_dask_workers_writes_the_same_features(built, tmp_path, monkeypatch):
+    """AAITI_DASK_ADDRESS: the streams computed from their first bar run on a LocalCluster's
+    two workers; dbt still writes every row, and every row equals the one built here."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    here, _ = built
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the workers import aaiti
+    with (
+        LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                     dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        there = load_settings(
+            data_dir=tmp_path / "data", sample_dir=SAMPLE_DIR,
+            dask_address=cluster.scheduler_address,
+        )  # fmt: skip
+        there.data_dir.mkdir(parents=True)
+        shutil.copyfile(here.warehouse_path, there.warehouse_path)
+        with get_task_stream(client) as stream:
+            assert build(there, full_refresh=True, select="int_features+").success
+        ran = [t for t in stream.data if "stream_from_first_bar" in t["key"]]
+        assert len(ran) == 4  # 2 symbols × (4h, and 1d resampled from it)
+        assert {t["worker"] for t in ran} == set(cluster.scheduler_info["workers"])
+    for name, volatile in (
+        ("marts.fct_features", ["computed_at"]),
+        ("intermediate.int_features", ["computed_at"]),
+    ):
+        a, b = _table(here, name, volatile), _table(there, name, volatile)
+        assert len(a) > 10_000
+        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=name)
+
+
+def test_a_dask_scheduler_that_cannot_be_reached_is_an_error_not_one_machine(monkeypatch):
+    from aaiti import cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
+    unreachable = pytest.raises(
+        ConnectionError, match=r"no Dask scheduler at tcp://127\.0\.0\.1:9 "
+    )
+    with unreachable, cluster.mapper("tcp://127.0.0.1:9"):
+        pass

@@ -17,4 +17,5 @@ def model(dbt, session):
 
     candles = dbt.ref("fct_candles")
     previous = str(dbt.this) if dbt.is_incremental else None
-    return build_features(session, candles=candles, previous=previous)
+    address = dbt.config.get("dask_address") or None
+    return build_features(session, candles=candles, previous=previous, dask_address=address)
