@@ -375,6 +375,26 @@ def test_long_entries_share_the_cash_left_and_none_is_sent_to_be_refused():
     }
 
 
+def test_the_strongest_signals_enter_first_when_cash_runs_out():
+    """Three long signals at one close, cash for two entries of 0.5: the two strongest
+    enter, whatever their place in the bars (by symbol, A and B took it before), and the
+    weakest finds no cash. A held instrument decides before any entry."""
+    session, broker = _cash_session(0.5)
+
+    def bars(ts, probas):
+        return [StreamBar("x", s, ts, 100.0, 101.0, 99.0, 100.0, 1.0, proba=p)
+                for s, p in zip(("A/USD", "B/USD", "C/USD"), probas, strict=True)]  # fmt: skip
+
+    t0, t1 = np.datetime64("2024-01-01T00"), np.datetime64("2024-01-01T04")
+    first = session.step(t0, bars(t0, (0.6, 0.9, 0.8)))
+    assert [i.bar.symbol for i in first.intents] == ["B/USD", "C/USD"]
+    assert first.decisions["x:A/USD"] == "no cash left for the entry"
+    session.step(t1, bars(t1, (0.6, 0.9, 0.8)))
+    assert set(broker.positions) == {"x:B/USD", "x:C/USD"}
+    order = session.by_priority(bars(t1, (0.99, 0.7, 0.2)))
+    assert [b.symbol for b in order] == ["B/USD", "C/USD", "A/USD"]  # held, then by signal
+
+
 def test_entries_are_sized_into_the_gross_limit_counting_the_orders_still_working():
     """Three streams entering at one close with 0.4 of equity each under a 0.5× gross
     limit: the first takes 0.4, the second the 0.1 left (the first's order counts before it

@@ -96,6 +96,16 @@ def _wanted(pos, score, P):
     return 0
 
 
+def entry_margin(score: float, P: np.ndarray) -> float:
+    """How far a score is past the nearer entry threshold (long, or short where allowed):
+    the strength by which entries competing for the same cash and risk room are ranked.
+    Negative: no entry; NaN score: none at all (-inf)."""
+    if math.isnan(score):
+        return -math.inf
+    short = P[P_ENTER_S] - score if P[P_SHORT] > 0 else -math.inf
+    return float(max(score - P[P_ENTER_L], short))
+
+
 @njit(cache=True)
 def _size(side, prob, payoff, vol, P):
     code = P[P_SIZING]

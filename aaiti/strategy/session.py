@@ -6,8 +6,9 @@ One :class:`Session` step is one bar time across the traded streams, with no I/O
    and positions are marked at the close;
 2. equity is recorded and the drawdown kill switch watched;
 3. at the close, :func:`aaiti.strategy.core.decide_step` turns each stream's score into
-   the position to hold; the orders that reach it pass the risk gate or are refused with
-   the rule that refused them.
+   the position to hold, the held instruments first, then the strongest signals
+   (:meth:`Session.by_priority`); the orders that reach it, sized into the cash and the
+   risk room left, pass the risk gate or are refused with the rule that refused them.
 
 The paper cycle (``aaiti.trading.engine``) loads a session's state from the warehouse, steps
 it over the new bars and saves it; the strategy backtest steps a fresh one over a whole
@@ -26,7 +27,7 @@ import pandas as pd
 from aaiti.market.candles import instrument
 from aaiti.risk.gate import Decision as GateDecision
 from aaiti.risk.gate import RiskEvent, RiskGate
-from aaiti.strategy.core import REASONS, StreamState, decide_step
+from aaiti.strategy.core import REASONS, StreamState, decide_step, entry_margin
 from aaiti.strategy.spec import StrategySpec
 from aaiti.trading.broker import Bar, Fill, Order, OrderStatus, PaperBroker, Side
 
@@ -161,9 +162,24 @@ class Session:
         out.events += self.gate.on_equity(out.equity, day=pd.Timestamp(ts).date())
         out.drawdown = self.gate.drawdown(out.equity)
         if decide:
-            for b in bars:
+            for b in self.by_priority(bars):
                 self._decide(b, out, route)
         return out
+
+    def by_priority(self, bars: list[StreamBar]) -> list[StreamBar]:
+        """The order a bar time's decisions are made in, since the earlier take the cash
+        and the risk room first: the instruments held (an exit or a hold asks for none),
+        then the rest by how far their signal is past its entry threshold, strongest
+        first. In the bars' order (by symbol), the first symbols took the room whatever
+        their signal. Ties keep the bars' order."""
+
+        def rank(b: StreamBar) -> tuple[int, float]:
+            held = self.broker.positions.get(b.instrument)
+            if held is not None and abs(held.quantity) > 1e-12:
+                return 0, 0.0
+            return 1, -entry_margin(self.score(b), self.params)
+
+        return sorted(bars, key=rank)
 
     def _decide(self, b: StreamBar, out: StepResult, route: Router | None) -> None:
         key = b.instrument
