@@ -895,6 +895,31 @@ def test_streams_apart_are_stepped_in_bar_time_waiting_for_a_late_one_not_a_down
     }  # fmt: skip
 
 
+def test_a_symbol_added_to_an_account_joins_at_its_bar_time_without_a_late_alert(trained, tmp_path):
+    """An account trades BTC for three bars, then ETH is added: ETH's bars before the
+    account's bar time are history it joins after, not late bars of a stream it stepped
+    (they raised a warning each time a symbol was added). Both step together after."""
+    one = copy_of(trained, tmp_path, symbols=["BTC/USD"])
+    for _ in range(3):
+        cycle(one)
+        predict_new(one)
+        trading_cycle(one)
+
+    def on(symbols):
+        return load_settings(data_dir=one.data_dir, sample_dir=one.sample_dir, model_folds=3,
+                             trading_allow_short=True, symbols=symbols)  # fmt: skip
+
+    cycle(on(["ETH/USD"]), bars=3)  # ETH's history to where BTC is, as a backfill brings it
+    both = on(["BTC/USD", "ETH/USD"])
+    cycle(both)
+    predict_new(both)
+    report = trading_cycle(both)
+    assert not [e for e in report.events if "late" in e], report.events
+    assert q(both, "SELECT count(*) FROM ops.alerts WHERE dedup_key LIKE '%:late'")[0][0] == 0
+    cursors = dict(q(both, "SELECT symbol, last_bar_ts FROM trading.cursor"))
+    assert cursors.keys() == {"BTC/USD", "ETH/USD"} and cursors["ETH/USD"] == cursors["BTC/USD"]
+
+
 def test_one_symbol_on_two_exchanges_trades_as_two_instruments(trained, tmp_path):
     """The planted streams also on a second exchange, 2 % dearer, with the same predictions,
     bar by bar: each symbol there is its own instrument — its own orders, position, marks,

@@ -479,10 +479,10 @@ def _in_order(
         bar=bar,
         max_wait=cfg.max_wait_bars,
     )
-    _skip_late(con, cfg, timeframe, split.late, stepped)
-    if not split.late.empty:
-        _restate(con, cfg.account, late_marks(split.late, book.broker))
-        report.events.append(_late_message(split.late, stepped))
+    late = _skip_late(con, cfg, timeframe, split.late, stepped)
+    if not late.empty:
+        _restate(con, cfg.account, late_marks(late, book.broker))
+        report.events.append(_late_message(late, stepped))
     if not split.waiting.empty:
         slow = sorted(f"{ex}:{sym}" for ex, sym, ts in newest if pd.Timestamp(ts) == split.until)
         report.events.append(
@@ -528,13 +528,23 @@ def _restate(con: Con, account: str, marks: pd.DataFrame) -> None:
 
 def _skip_late(
     con: Con, cfg: TradingSettings, timeframe: str, late: pd.DataFrame, stepped: object
-) -> None:
+) -> pd.DataFrame:
+    """Move each stream's cursor past its bars older than the account's; alert those of
+    streams it had stepped before. A stream new to the account (no cursor: a symbol just
+    added) starts at the account's bar time, and its history is not late: alerted, each
+    added symbol raised a warning. Returns the late bars of the streams stepped before."""
+    kept = []
     for (exchange, symbol), group in late.groupby(["exchange", "symbol"]):
+        known = one(con, load_sql(_SQL, "cursor_get"), [cfg.account, exchange, symbol, timeframe])
         run(
             con,
             load_sql(_SQL, "cursor_upsert"),
             [cfg.account, exchange, symbol, timeframe, group["ts"].max()],
         )
+        if known is None:
+            log.info("%s: %s:%s joins at %s", cfg.account, exchange, symbol, stepped)
+            continue
+        kept.append(group)
         raise_alert(
             con,
             source="trading",
@@ -542,6 +552,7 @@ def _skip_late(
             dedup_key=f"trading:{cfg.account}:{exchange}:{symbol}:late",
             message=f"{cfg.account}: {_late_message(group, stepped)}",
         )
+    return pd.concat(kept) if kept else late.iloc[:0]
 
 
 def _session(
