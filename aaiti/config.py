@@ -382,7 +382,8 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field(
         "2GB",
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
-        description="DuckDB's buffer limit for writers and dbt (it spills to disk beyond).",
+        description="DuckDB's buffer limit for writers, readers and dbt (it spills to disk "
+        "beyond).",
     )
     analyst_memory_limit: str = Field(
         "1GB",

@@ -95,6 +95,8 @@ class Warehouse:
             )
         con = duckdb.connect(str(self.serving_path), read_only=True)
         con.execute("SET TimeZone = 'UTC'")
+        if self.memory_limit:  # uncapped, DuckDB takes 80 % of RAM: training's read of
+            con.execute(f"SET memory_limit = '{self.memory_limit}'")  # 500 streams, 8.2 GB
         return con
 
     # ------------------------------------------------------------------ internals
