@@ -19,16 +19,14 @@ a ratio near 10 says the build follows the rows (``benchmarks/results/full_build
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.common import peak_rss_mb, write_result
+from benchmarks.common import each_size, peak_rss_mb, sizes_cli, synthetic_settings, write_result
 
 SIZES = (50, 500)
 BARS = 30 * 1440
@@ -36,17 +34,6 @@ CHUNK = 25  # streams generated and stored per transaction
 TRAIN_BARS = 1440
 START = datetime(2026, 1, 1, tzinfo=UTC)
 KEEP = bool(__import__("os").environ.get("BENCH_KEEP"))  # leave the folder for a look
-
-
-def _settings(folder: Path, symbols: list[str]):  # type: ignore[no-untyped-def]
-    from aaiti.config import apply_tool_environment, load_settings
-
-    settings = load_settings(
-        data_dir=folder / "data", source="synthetic", exchange="synthetic", symbols=symbols,
-        timeframe="1m", model_folds=3, model_label="direction", model_train_bars=TRAIN_BARS,
-    )  # fmt: skip  # a 1m move rarely beats the round trip: direction gives both classes
-    apply_tool_environment(settings)
-    return settings
 
 
 def child(n: int) -> dict:
@@ -73,7 +60,7 @@ def child(n: int) -> dict:
 
     try:
         symbols = [f"U{i:03d}/USD" for i in range(n)]
-        settings = _settings(folder, symbols)
+        settings = synthetic_settings(folder, symbols, model_train_bars=TRAIN_BARS)
         wh = Warehouse.from_settings(settings)
         wh.migrate()
         validator = validator_for(settings, docs=False)
@@ -118,16 +105,9 @@ def child(n: int) -> dict:
 
 
 def main(sizes: tuple[int, ...] = SIZES) -> dict:
-    runs = {}
-    for n in sizes:
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench_full_build", "--streams", str(n)],
-            stdout=subprocess.PIPE, text=True, check=False,
-        )  # fmt: skip  # stderr (each stage as it ends) goes straight through
-        if done.returncode:
-            raise SystemExit(f"{n} streams failed (exit {done.returncode})")
-        runs[n] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{n} streams: build {runs[n]['build_s']:.0f} s", flush=True)
+    runs = each_size(
+        "benchmarks.bench_full_build", sizes, say=lambda r: f"build {r['build_s']:.0f} s"
+    )
     ref = min(runs)
     payload = {
         "reference": f"the same build on {ref} streams, same run",
@@ -143,8 +123,4 @@ def main(sizes: tuple[int, ...] = SIZES) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--streams":
-        print(json.dumps(child(int(sys.argv[2]))))
-    else:
-        sizes = tuple(int(a) for a in sys.argv[1:]) or SIZES
-        print(json.dumps(main(sizes), indent=1))
+    sizes_cli(child, main, SIZES)

@@ -21,17 +21,14 @@ median cycle, each stage's median, the build's seconds and the peak RSS
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.common import peak_rss_mb, write_result
+from benchmarks.common import each_size, peak_rss_mb, sizes_cli, synthetic_settings, write_result
 
 SIZES = (2, 20, 100, 500)
 BARS = 7 * 1440
@@ -39,17 +36,6 @@ NEW_BARS = 3
 START = datetime(2026, 1, 1, tzinfo=UTC)
 TRAIN_BARS = 1440  # the champion learns each stream's last day of history
 KEEP = bool(__import__("os").environ.get("BENCH_KEEP"))  # leave the folder for a look
-
-
-def _settings(folder: Path, symbols: list[str]):  # type: ignore[no-untyped-def]
-    from aaiti.config import apply_tool_environment, load_settings
-
-    settings = load_settings(
-        data_dir=folder / "data", source="synthetic", exchange="synthetic", symbols=symbols,
-        timeframe="1m", model_folds=3, model_label="direction",
-    )  # fmt: skip  # a 1m move rarely beats the round trip: direction gives both classes
-    apply_tool_environment(settings)
-    return settings
 
 
 def child(n: int) -> dict:
@@ -70,7 +56,7 @@ def child(n: int) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"aaiti-bench-universe-{n}-"))
     try:
         symbols = [f"U{i:03d}/USD" for i in range(n)]
-        settings = _settings(folder, symbols)
+        settings = synthetic_settings(folder, symbols)
         wh = Warehouse.from_settings(settings)
         wh.migrate()
         table = generate(
@@ -144,16 +130,9 @@ def child(n: int) -> dict:
 
 
 def main(sizes: tuple[int, ...] = SIZES) -> dict:
-    runs = {}
-    for n in sizes:
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench_universe", "--streams", str(n)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if done.returncode:
-            raise SystemExit(f"{n} streams failed:\n{done.stderr[-3000:]}")
-        runs[n] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{n} streams: cycle {runs[n]['cycle_s']:.2f} s", flush=True)
+    runs = each_size(
+        "benchmarks.bench_universe", sizes, say=lambda r: f"cycle {r['cycle_s']:.2f} s"
+    )
     ref = runs[min(runs)]["cycle_s"]
     payload = {
         "reference": f"the same cycle on {min(runs)} streams, same run",
@@ -166,8 +145,4 @@ def main(sizes: tuple[int, ...] = SIZES) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--streams":
-        print(json.dumps(child(int(sys.argv[2]))))
-    else:
-        sizes = tuple(int(a) for a in sys.argv[1:]) or SIZES
-        print(json.dumps(main(sizes), indent=1))
+    sizes_cli(child, main, SIZES)
