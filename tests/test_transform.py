@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import sys
+import types
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -201,6 +203,9 @@ def test_a_full_build_on_dask_workers_writes_the_same_features(built, tmp_path, 
 
     here, _ = built
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # the workers import aaiti
+    # a spawned worker re-runs the parent's __main__ file: after Streamlit's AppTest (the
+    # dashboard tests) that was a dashboard page, and the workers died running it
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     with (
         LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
                      dashboard_address=None) as cluster,
