@@ -22,6 +22,28 @@ def map_here(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return [fn(item) for item in items]
 
 
+def width(address: str | None) -> int:
+    """Threads that run tasks: the cluster's at ``address`` (asked now), else 1."""
+    if not address:
+        return 1
+    client = _connect(address)
+    try:
+        threads: dict[str, int] = client.nthreads()
+        return max(1, sum(threads.values()))
+    finally:
+        client.close()
+
+
+def _connect(address: str) -> Any:
+    import distributed
+
+    connect: Any = distributed.Client  # untyped: its calls are checked by the tests
+    try:
+        return connect(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except OSError as exc:
+        raise ConnectionError(f"no Dask scheduler at {address} ({exc})") from exc
+
+
 @contextmanager
 def mapper(address: str | None) -> Iterator[Mapper]:
     """A map on the scheduler at ``address`` (tcp://host:port), or here without one. An
@@ -29,13 +51,7 @@ def mapper(address: str | None) -> Iterator[Mapper]:
     if not address:
         yield map_here
         return
-    import distributed
-
-    connect: Any = distributed.Client  # untyped: its calls are checked by the tests
-    try:
-        client = connect(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-    except OSError as exc:
-        raise ConnectionError(f"no Dask scheduler at {address} ({exc})") from exc
+    client = _connect(address)
 
     def on_cluster(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         if not items:

@@ -12,6 +12,7 @@ BENCHMARKS = [
     "bench_transform",
     "bench_quality",
     "bench_quality_incremental",
+    "bench_quality_dask",
     "bench_ml",
     "bench_trading",
     "bench_strategy",

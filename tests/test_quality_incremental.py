@@ -3,6 +3,8 @@ reaches the same verdicts, cycle after cycle, as judging the whole history each 
 
 from __future__ import annotations
 
+import sys
+import types
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -15,6 +17,7 @@ from aaiti.market import Stream
 from aaiti.market.store import upsert_candles
 from aaiti.quality.gate import RAW, run_gates, validator_for
 from aaiti.warehouse import Warehouse
+from tests.conftest import REPO
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 STREAMS = [Stream("testex", "AAA/USD", "1h"), Stream("testex", "BBB/USD", "1h")]
@@ -154,3 +157,73 @@ def test_a_corrected_old_bar_and_changed_rules_are_judged_again(tmp_path):
         wh, stricter.quality, [stream], checkpoint=RAW, validator=validator, now=NOW
     )
     assert redo.mode == "full" and redo.rows_judged == 299
+
+
+def _results(settings) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.sql(
+            "SELECT * EXCLUDE (run_id, validated_at) FROM ops.quality_results ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.integration
+def test_gates_on_dask_workers_reach_the_verdicts_judged_here(tmp_path, monkeypatch):
+    """AAITI_DASK_ADDRESS: GX runs on a LocalCluster's two workers, each in a GX project in
+    memory. Verdicts, quarantined rows and every expectation's result per stream equal those
+    judged here, and every result computed there lands in this data folder's GX store and
+    Data Docs."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the workers import aaiti
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))  # see transform
+    streams = [Stream("testex", f"{c}/USD", "1h") for c in ("AAA", "BBB", "CCC", "DDD")]
+    frames = {s: _faulty(s, 245, seed=i) for i, s in enumerate(streams)}
+    seen, tasks = {}, {}
+    with (
+        LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                     dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        for where, address in (("here", None), ("there", cluster.scheduler_address)):
+            settings = load_settings(data_dir=tmp_path / where, dask_address=address)
+            wh = Warehouse.from_settings(settings)
+            with wh.writer() as con:
+                for s in streams:
+                    upsert_candles(con, frames[s], batch_id="a", ingested_at=NOW)
+            with get_task_stream(client) as ran:
+                results = run_gates(
+                    wh, settings.quality, streams, checkpoint=RAW,
+                    validator=validator_for(settings), now=NOW,
+                )  # fmt: skip
+            tasks[where] = [t for t in ran.data if "validate_detached" in t["key"]]
+            verdicts = [(r.stream, r.status, r.quarantined, r.reason) for r in results]
+            seen[where] = (verdicts, _state(settings), _results(settings))
+            gx_dir = settings.gx_dir
+        workers = set(cluster.scheduler_info["workers"])
+    assert seen["there"] == seen["here"]
+    verdicts, (quarantined, _), rows = seen["here"]
+    assert len(quarantined) >= 4 * 5 and len(rows) > 4 * 35
+    assert all(q > 0 for _, _, q, _ in verdicts)
+    assert not tasks["here"]
+    assert {t["worker"] for t in tasks["there"]} == workers
+    assert len(tasks["there"]) == 4  # a run per worker, on the first pass and after quarantine
+    stored = list((gx_dir / "gx" / "uncommitted" / "validations").rglob("*.json"))
+    pages = list((gx_dir / "gx" / "uncommitted" / "data_docs").rglob("validations/**/*.html"))
+    assert len(stored) == len(pages) == len(tasks["there"])
+
+
+def test_a_timeframes_streams_split_into_runs_of_about_equal_rows():
+    from aaiti.quality.gate import parts
+
+    sizes = {"A": 900, "B": 500, "C": 400, "D": 300, "E": 100}
+    group = {
+        Stream("x", f"{k}/USD", "1m"): pd.DataFrame({"ts": range(n)}) for k, n in sizes.items()
+    }
+    two = parts(group, 2)
+    assert sorted(sum(len(f) for f in p.values()) for p in two) == [1000, 1200]
+    assert sorted(map(str, (s for p in two for s in p))) == sorted(map(str, group))  # once each
+    assert parts(group, 1) == [dict(sorted(group.items(), key=lambda kv: str(kv[0])))]
+    assert len(parts(group, 8)) == 5 and parts({}, 4) == []

@@ -35,7 +35,7 @@ from aaiti.market.candles import Stream
 from aaiti.market.timeframes import timeframe_ms
 from aaiti.ops import raise_alert
 from aaiti.quality.checks import VolumeRule, feature_batch, raw_batch
-from aaiti.quality.gx import ExpectationOutcome, GxValidator, SuiteOutcome
+from aaiti.quality.gx import ExpectationOutcome, GxValidator, Job, SuiteOutcome
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
 
@@ -130,6 +130,7 @@ def validator_for(settings: Settings, *, docs: bool = True) -> GxValidator:
         gx_dir=settings.gx_dir,
         docs=docs,
         keep_results=settings.quality_docs_keep,
+        dask_address=settings.dask_address,
     )
 
 
@@ -529,21 +530,48 @@ def _validate(
     batches_: dict[Stream, pd.DataFrame],
     label: str,
 ) -> dict[Stream, SuiteOutcome]:
-    """One GX run per timeframe over all the streams' judged rows, split back per stream."""
+    """GX runs over all the streams' judged rows, split back per stream: one run per
+    timeframe, or, on a cluster, as many as it has threads, of about equal rows."""
+    width = validator.width if validator.dask_address else 1
+    groups = [
+        part
+        for tf in sorted({s.timeframe for s in batches_})
+        for part in parts({s: b for s, b in batches_.items() if s.timeframe == tf}, width)
+    ]
+    jobs = [_job(rules, checkpoint, group, label) for group in groups]
     out: dict[Stream, SuiteOutcome] = {}
-    for tf in sorted({s.timeframe for s in batches_}):
-        group = {s: b for s, b in batches_.items() if s.timeframe == tf}
-        if checkpoint == RAW:
-            params = raw_parameters(rules, next(iter(group)))
-            params["symbols"] = sorted({s.symbol for s in group})
-        else:
-            params = {}
-        batch = pd.concat(list(group.values()), ignore_index=True)
-        outcome = validator.validate(
-            SUITES[checkpoint], batch, parameters=params, batch_label=f"{len(group)} {tf} {label}"
-        )
+    for group, outcome in zip(
+        groups, validator.validate_all(SUITES[checkpoint], jobs), strict=True
+    ):
         out |= split_outcome(outcome, {s: len(b) for s, b in group.items()})
     return out
+
+
+def parts(group: dict[Stream, pd.DataFrame], n: int) -> list[dict[Stream, pd.DataFrame]]:
+    """Streams in at most ``n`` runs of about equal rows (a stream is never split): each,
+    largest first, to the run with the fewest rows so far. A run's cost is mostly its
+    rows, plus a fixed part (GX computes each metric once a batch), so no more runs than
+    threads to run them."""
+    out: list[dict[Stream, pd.DataFrame]] = [{} for _ in range(max(1, min(n, len(group))))]
+    sizes = [0] * len(out)
+    for s in sorted(group, key=lambda s: (-len(group[s]), str(s))):
+        i = sizes.index(min(sizes))
+        out[i][s] = group[s]
+        sizes[i] += len(group[s])
+    return [dict(sorted(p.items(), key=lambda kv: str(kv[0]))) for p in out if p]
+
+
+def _job(
+    rules: QualitySettings, checkpoint: str, group: dict[Stream, pd.DataFrame], label: str
+) -> Job:
+    if checkpoint == RAW:
+        params = raw_parameters(rules, next(iter(group)))
+        params["symbols"] = sorted({s.symbol for s in group})
+    else:
+        params = {}
+    batch = pd.concat(list(group.values()), ignore_index=True)
+    tf = next(iter(group)).timeframe
+    return Job(batch, params, f"{len(group)} {tf} {label}")
 
 
 def _gate_group(

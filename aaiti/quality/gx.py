@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,11 +125,14 @@ class GxValidator:
         gx_dir: Path,
         docs: bool = True,
         keep_results: int | None = None,
+        dask_address: str | None = None,
     ) -> None:
         self.expectations_dir = Path(expectations_dir)
         self.gx_dir = Path(gx_dir)
         self.docs = docs
         self.keep_results = keep_results
+        self.dask_address = dask_address
+        self._width: int | None = None
         self._context: Any = None
         self._checkpoints: dict[str, Any] = {}
 
@@ -205,7 +210,7 @@ class GxValidator:
             batch = asset.get_batch_definition("whole")
         except (KeyError, ValueError, LookupError):
             batch = asset.add_batch_definition_whole_dataframe("whole")
-        spec = load_suite_json(self.expectations_dir, suite_name)
+        spec = self._spec(suite_name)
         spec.pop("id", None)
         for exp in spec["expectations"]:
             exp.pop("id", None)
@@ -229,26 +234,87 @@ class GxValidator:
         )
         return checkpoint
 
+    def _spec(self, suite_name: str) -> dict[str, Any]:
+        return load_suite_json(self.expectations_dir, suite_name)
+
+    def _run(
+        self,
+        suite_name: str,
+        frame: pd.DataFrame,
+        parameters: dict[str, Any],
+        run_name: str | None = None,
+    ) -> tuple[Any, Any]:
+        """(GX's result key, its suite validation result) of one batch."""
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC)) if run_name else None
+        result = self._checkpoint(suite_name).run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=parameters,
+            run_id=run_id,
+        )
+        ((key, validation),) = result.run_results.items()
+        return key, validation
+
     def validate(
         self, suite_name: str, frame: pd.DataFrame, *, parameters: dict[str, Any], batch_label: str
     ) -> SuiteOutcome:
         """Validate one batch; every expectation's result, named rows for failures."""
-        checkpoint = self._checkpoint(suite_name)
-        result = checkpoint.run(
-            batch_parameters={"dataframe": frame},
-            expectation_parameters=parameters,
-            run_id=None,
+        _, validation = self._run(suite_name, frame, parameters)
+        return _suite_outcome(suite_name, frame, validation, batch_label)
+
+    @property
+    def width(self) -> int:
+        """How many batches to validate at once: the cluster's threads (asked once), else 1."""
+        if self._width is None:
+            from aaiti.cluster import width
+
+            self._width = width(self.dask_address)
+        return self._width
+
+    def validate_all(self, suite_name: str, jobs: Sequence[Job]) -> list[SuiteOutcome]:
+        """Validate several batches of one suite, in order; on the Dask cluster at
+        ``dask_address`` when one is named. There each batch is judged in a worker's own
+        in-memory GX project; its result comes back and is stored here, in this project,
+        so Data Docs and the pruning see every result wherever it was computed."""
+        if not self.dask_address or not jobs:
+            return [
+                self.validate(suite_name, j.frame, parameters=j.parameters, batch_label=j.label)
+                for j in jobs
+            ]
+        from aaiti.cluster import mapper
+
+        spec = self._spec(suite_name)
+        tag = uuid.uuid4().hex[:8]  # results of one call, stored side by side, never on one key
+        detached = [
+            Detached(suite_name, spec, j, f"{tag}-{i + 1}of{len(jobs)}") for i, j in enumerate(jobs)
+        ]
+        with mapper(self.dask_address) as run:
+            done: list[tuple[SuiteOutcome, Any, Any]] = run(validate_detached, detached)
+        self._store(suite_name, [(key, validation) for _, key, validation in done])
+        return [outcome for outcome, _, _ in done]
+
+    def _store(self, suite_name: str, results: list[tuple[Any, Any]]) -> None:
+        """Results computed elsewhere, into this project's store (and its Data Docs)."""
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
         )
-        (validation,) = result.run_results.values()
-        outcomes = [self._outcome(r) for r in validation.results]
-        log.info(
-            "%s on %s: %d rows, %d critical failure(s)",
-            suite_name,
-            batch_label,
-            len(frame),
-            sum(1 for o in outcomes if not o.success and o.severity == "critical"),
-        )
-        return SuiteOutcome(suite_name, len(frame), outcomes)
+
+        checkpoint = self._checkpoint(suite_name)  # the suite and checkpoint the pages name
+        (definition,) = checkpoint.validation_definitions
+        suite = ExpectationSuiteIdentifier(name=suite_name)
+        store = self.context.validation_results_store
+        for key, validation in results:
+            validation.meta["validation_id"] = definition.id
+            validation.meta["checkpoint_id"] = checkpoint.id
+            store.store_validation_results(
+                suite_validation_result=validation,
+                suite_validation_result_identifier=key,
+                expectation_suite_identifier=suite,
+            )
+        if self.docs:
+            keys = [key for key, _ in results]
+            self.context.build_data_docs(resource_identifiers=[*keys, suite])
 
     @staticmethod
     def _outcome(r: Any) -> ExpectationOutcome:
@@ -313,6 +379,78 @@ class GxValidator:
     @property
     def results(self) -> Path:
         return self.gx_dir / "gx" / "uncommitted" / "validations"
+
+
+def _suite_outcome(
+    suite_name: str, frame: pd.DataFrame, validation: Any, batch_label: str
+) -> SuiteOutcome:
+    outcomes = [GxValidator._outcome(r) for r in validation.results]
+    log.info(
+        "%s on %s: %d rows, %d critical failure(s)",
+        suite_name,
+        batch_label,
+        len(frame),
+        sum(1 for o in outcomes if not o.success and o.severity == "critical"),
+    )
+    return SuiteOutcome(suite_name, len(frame), outcomes)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One batch to validate: its rows, the suite's $PARAMETERs, a label for the log."""
+
+    frame: pd.DataFrame
+    parameters: dict[str, Any]
+    label: str
+
+
+@dataclass(frozen=True)
+class Detached:
+    """A job with its suite's specification, so a worker needs no file of this project."""
+
+    suite: str
+    spec: dict[str, Any]
+    job: Job
+    run_name: str
+
+
+class _InMemory(GxValidator):
+    """A GX project in memory, with the suite it was given: nothing is written to disk."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(expectations_dir=Path("."), gx_dir=Path("."), docs=False)
+        self.spec = spec
+
+    def _open(self) -> Any:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        ctx = gx.get_context(mode="ephemeral")
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        return ctx
+
+    def _spec(self, suite_name: str) -> dict[str, Any]:
+        copy: dict[str, Any] = json.loads(json.dumps(self.spec))  # the checkpoint edits it
+        return copy
+
+
+#: A worker's in-memory projects, by suite and its specification (made once per process).
+_IN_MEMORY: dict[str, _InMemory] = {}
+_IN_MEMORY_MAX = 4
+
+
+def validate_detached(d: Detached) -> tuple[SuiteOutcome, Any, Any]:
+    """On a worker: (outcome, GX's result key, its result) of one job, in a project in
+    memory — GX's file stores are one folder that workers must not race on."""
+    tag = d.suite + json.dumps(d.spec, sort_keys=True)
+    if tag not in _IN_MEMORY:
+        while len(_IN_MEMORY) >= _IN_MEMORY_MAX:  # changed suites: the oldest goes
+            del _IN_MEMORY[next(iter(_IN_MEMORY))]
+        _IN_MEMORY[tag] = _InMemory(d.spec)
+    held = _IN_MEMORY[tag]
+    key, validation = held._run(d.suite, d.job.frame, d.job.parameters, d.run_name)
+    held.context.validation_results_store.remove_key(key)  # it lives on in the caller's
+    return _suite_outcome(d.suite, d.job.frame, validation, d.job.label), key, validation
 
 
 def _drop_empty(folder: Path, *, stop: Path) -> None:
