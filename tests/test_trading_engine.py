@@ -295,3 +295,24 @@ def test_the_account_steps_bar_times_in_order_waiting_for_a_slow_stream_not_a_do
     split = in_order(bars, stepped=ts[2], newest=[ts[4], ts[4]], bar=bar, max_wait=1)
     assert sorted(split.late["ts"]) == [ts[0], ts[0], ts[1], ts[1]]
     assert list(split.now["ts"]) == list(ts[2:])
+
+
+def test_late_bars_of_a_stream_new_to_the_account_join_and_raise_nothing():
+    """A stream with a cursor whose bars arrive after the account stepped past them is late;
+    one with no cursor (a symbol just added) joins; both cursors move past their bars."""
+    from aaiti.trading.engine import sort_late
+
+    ts = pd.date_range("2026-01-01", periods=3, freq="1h", tz="UTC")
+    late = pd.DataFrame(
+        {
+            "exchange": ["x", "x", "x", "y"],
+            "symbol": ["A/USD", "A/USD", "B/USD", "A/USD"],
+            "ts": [ts[0], ts[1], ts[2], ts[0]],
+            "close": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    out = sort_late(late, known={("x", "A/USD"), ("z", "C/USD")})
+    assert out.cursors == {("x", "A/USD"): ts[1], ("x", "B/USD"): ts[2], ("y", "A/USD"): ts[0]}
+    assert out.joining == [("x", "B/USD"), ("y", "A/USD")]
+    assert out.late["close"].tolist() == [1.0, 2.0]
+    assert sort_late(late.iloc[:0], known=set()).late.empty

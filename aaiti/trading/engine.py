@@ -530,29 +530,49 @@ def _skip_late(
     con: Con, cfg: TradingSettings, timeframe: str, late: pd.DataFrame, stepped: object
 ) -> pd.DataFrame:
     """Move each stream's cursor past its bars older than the account's; alert those of
-    streams it had stepped before. A stream new to the account (no cursor: a symbol just
-    added) starts at the account's bar time, and its history is not late: alerted, each
-    added symbol raised a warning. Returns the late bars of the streams stepped before."""
-    kept = []
-    for (exchange, symbol), group in late.groupby(["exchange", "symbol"]):
-        known = one(con, load_sql(_SQL, "cursor_get"), [cfg.account, exchange, symbol, timeframe])
-        run(
-            con,
-            load_sql(_SQL, "cursor_upsert"),
-            [cfg.account, exchange, symbol, timeframe, group["ts"].max()],
-        )
-        if known is None:
-            log.info("%s: %s:%s joins at %s", cfg.account, exchange, symbol, stepped)
-            continue
-        kept.append(group)
+    streams it had stepped before (see :func:`sort_late`). Returns those streams' bars."""
+    if late.empty:
+        return late
+    known = {
+        (ex, sym)
+        for ex, sym in late[["exchange", "symbol"]].drop_duplicates().itertuples(index=False)
+        if one(con, load_sql(_SQL, "cursor_get"), [cfg.account, ex, sym, timeframe]) is not None
+    }
+    sorted_ = sort_late(late, known)
+    for (ex, sym), ts in sorted_.cursors.items():
+        run(con, load_sql(_SQL, "cursor_upsert"), [cfg.account, ex, sym, timeframe, ts])
+    for ex, sym in sorted_.joining:
+        log.info("%s: %s:%s joins at %s", cfg.account, ex, sym, stepped)
+    for (ex, sym), group in sorted_.late.groupby(["exchange", "symbol"]):
         raise_alert(
             con,
             source="trading",
             severity="warning",
-            dedup_key=f"trading:{cfg.account}:{exchange}:{symbol}:late",
+            dedup_key=f"trading:{cfg.account}:{ex}:{sym}:late",
             message=f"{cfg.account}: {_late_message(group, stepped)}",
         )
-    return pd.concat(kept) if kept else late.iloc[:0]
+    return sorted_.late
+
+
+@dataclass(frozen=True)
+class LateBars:
+    cursors: dict[tuple[str, str], pd.Timestamp]  # each stream's cursor: past its late bars
+    joining: list[tuple[str, str]]  # streams new to the account
+    late: pd.DataFrame  # the bars of streams it had stepped before
+
+
+def sort_late(late: pd.DataFrame, known: set[tuple[str, str]]) -> LateBars:
+    """Bars older than the account's, by stream. A stream with no cursor (``known`` lacks
+    it: a symbol just added) joins at the account's bar time, and its history is not late:
+    alerted, each added symbol raised a warning."""
+    cursors, joining, kept = {}, [], []
+    for (ex, sym), group in late.groupby(["exchange", "symbol"]):
+        cursors[(ex, sym)] = group["ts"].max()
+        if (ex, sym) in known:
+            kept.append(group)
+        else:
+            joining.append((ex, sym))
+    return LateBars(cursors, joining, pd.concat(kept) if kept else late.iloc[:0])
 
 
 def _session(
