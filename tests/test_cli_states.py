@@ -49,3 +49,20 @@ def test_a_command_succeeds_or_says_in_one_line_what_is_missing(state, args):
         errors = [x for x in result.output.splitlines() if x.startswith("error:")]
         assert len(errors) == 1, result.output
         assert len(errors[0]) < 300, errors[0]
+
+
+def test_a_dask_scheduler_that_is_down_is_one_line_and_its_own_exit_code(tmp_path, monkeypatch):
+    """The gates spread over AAITI_DASK_ADDRESS; a scheduler that cannot be reached stops
+    the command with the address named, never a traceback and never one machine instead."""
+    from aaiti import cluster
+    from aaiti.cli.errors import EXIT_UNREACHABLE
+    from tests.conftest import SAMPLE_DIR
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
+    env = {"AAITI_DATA_DIR": str(tmp_path / "data"), "AAITI_SAMPLE_DIR": str(SAMPLE_DIR)}
+    assert runner.invoke(app, ["ingest"], env=env).exit_code == 0
+    result = runner.invoke(app, ["validate"], env=env | {"AAITI_DASK_ADDRESS": "tcp://127.0.0.1:9"})
+    assert result.exit_code == EXIT_UNREACHABLE, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: no Dask scheduler at tcp://127.0.0.1:9 "), line
+    assert "Traceback" not in result.output

@@ -12,6 +12,7 @@ import typer
 EXIT_BAD_INPUT = 2
 EXIT_WAREHOUSE_BUSY = 3
 EXIT_SOURCE_FAILED = 4
+EXIT_UNREACHABLE = 5
 
 
 @contextmanager
@@ -33,6 +34,8 @@ def cli_errors() -> Iterator[None]:
         _fail(err, EXIT_SOURCE_FAILED)
     except duckdb.CatalogException as err:
         _fail(_missing(err), EXIT_BAD_INPUT)
+    except ConnectionError as err:  # a service the settings name (a Dask scheduler) is down
+        _fail(err, EXIT_UNREACHABLE)
 
 
 def _missing(err: Exception) -> str:
