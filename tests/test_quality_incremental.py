@@ -160,13 +160,10 @@ def test_a_corrected_old_bar_and_changed_rules_are_judged_again(tmp_path):
 
 
 def _results(settings) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return con.sql(
-            "SELECT * EXCLUDE (run_id, validated_at) FROM ops.quality_results ORDER BY ALL"
-        ).fetchall()
-    finally:
-        con.close()
+    """Every expectation's result per stream, without what differs between two runs."""
+    sql = "SELECT * EXCLUDE (run_id, validated_at) FROM ops.quality_results ORDER BY ALL"
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.sql(sql).fetchall()
 
 
 @pytest.mark.integration
