@@ -34,6 +34,12 @@ def width(address: str | None) -> int:
         client.close()
 
 
+def require(address: str) -> None:
+    """Fail now, with the address named, when no scheduler answers there: before a stage
+    that would fail midway (dbt's features model) has written anything."""
+    _connect(address).close()
+
+
 def _connect(address: str) -> Any:
     import distributed
 

@@ -52,8 +52,11 @@ def test_a_command_succeeds_or_says_in_one_line_what_is_missing(state, args):
 
 
 def test_a_dask_scheduler_that_is_down_is_one_line_and_its_own_exit_code(tmp_path, monkeypatch):
-    """The gates spread over AAITI_DASK_ADDRESS; a scheduler that cannot be reached stops
-    the command with the address named, never a traceback and never one machine instead."""
+    """The gates and the features model spread over AAITI_DASK_ADDRESS; a scheduler that
+    cannot be reached stops the command with the address named, before anything is written:
+    never a traceback (dbt printed the model's), never one machine instead."""
+    import duckdb
+
     from aaiti import cluster
     from aaiti.cli.errors import EXIT_UNREACHABLE
     from tests.conftest import SAMPLE_DIR
@@ -61,8 +64,15 @@ def test_a_dask_scheduler_that_is_down_is_one_line_and_its_own_exit_code(tmp_pat
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
     env = {"AAITI_DATA_DIR": str(tmp_path / "data"), "AAITI_SAMPLE_DIR": str(SAMPLE_DIR)}
     assert runner.invoke(app, ["ingest"], env=env).exit_code == 0
-    result = runner.invoke(app, ["validate"], env=env | {"AAITI_DASK_ADDRESS": "tcp://127.0.0.1:9"})
-    assert result.exit_code == EXIT_UNREACHABLE, result.output
-    (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
-    assert line.startswith("error: no Dask scheduler at tcp://127.0.0.1:9 "), line
-    assert "Traceback" not in result.output
+    down = env | {"AAITI_DASK_ADDRESS": "tcp://127.0.0.1:9"}
+    for command in ("validate", "transform"):
+        result = runner.invoke(app, [command], env=down)
+        assert result.exit_code == EXIT_UNREACHABLE, result.output
+        (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+        assert line.startswith("error: no Dask scheduler at tcp://127.0.0.1:9 "), line
+        assert "Traceback" not in result.output
+    with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
+        schemas = {
+            s for (s,) in con.sql("SELECT schema_name FROM information_schema.schemata").fetchall()
+        }
+        assert not {"staging", "intermediate", "marts"} & schemas  # dbt did not start

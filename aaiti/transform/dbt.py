@@ -187,6 +187,10 @@ def build(
     import json
     from datetime import UTC, datetime
 
+    if settings.dask_address:  # the features model spreads there: a down one fails here
+        from aaiti.cluster import require
+
+        require(settings.dask_address)
     warehouse = warehouse or Warehouse.from_settings(settings)
     asked_at = datetime.now(UTC)
     if honour_requests and not full_refresh:
