@@ -326,8 +326,12 @@ def trading_cycle(
     timeframe: str | None = None,
     order_client: CcxtOrderClient | None = None,
 ) -> TradingReport:
-    """One cycle; ``order_client`` (from ``live.live_client``) routes orders to an exchange."""
-    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
+    """One cycle; ``order_client`` (from ``live.live_client``) routes orders to an exchange.
+    Symbols in two quote currencies are refused before anything is read: paper or live, the
+    account's one cash balance cannot hold both."""
+    cfg = settings.trading
+    quote_of(cfg.symbols)
+    warehouse = warehouse or Warehouse.from_settings(settings)
     timeframe = timeframe or cfg.timeframe
     if order_client is not None:  # at opt-in, committed before any order can be sent
         with warehouse.writer(purpose=f"open {cfg.account}") as con:

@@ -21,7 +21,7 @@ DUST = 1e-8
 
 
 class MixedQuoteError(ValueError):
-    """Live symbols priced in more than one quote currency: the ledger holds one cash."""
+    """Traded symbols priced in more than one quote currency: the ledger holds one cash."""
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,14 @@ class Reconciliation:
 
 
 def quote_of(symbols: list[str]) -> str:
-    """The one quote currency of the live symbols (BASE/QUOTE)."""
+    """The one quote currency of an account's symbols (BASE/QUOTE). An account keeps one
+    cash balance: a second currency would be added to it as if it were the first."""
     quotes = sorted({s.partition("/")[2] for s in symbols})
     if len(quotes) != 1 or not quotes[0]:
         raise MixedQuoteError(
-            f"live symbols {symbols} are quoted in {quotes or 'nothing'}; live trading keeps "
-            "one cash balance, so every live symbol must share one quote currency"
+            f"the traded symbols {symbols} are quoted in {quotes or 'nothing'}; an account "
+            "keeps one cash balance, so every symbol it trades (AAITI_SYMBOLS) must share one "
+            "quote currency"
         )
     return quotes[0]
 
