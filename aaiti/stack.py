@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -381,6 +382,11 @@ def start(settings: Settings, c: Component, *, repo: Path) -> int:
         )
     record = {"pid": proc.pid, "command": c.command, "started": _started(proc.pid)}
     pid_file(settings, c.name).write_text(json.dumps(record))
+    # collected the moment it ends, in a caller that outlives it: a dead server left a
+    # zombie, which `kill(pid, 0)` reports alive, so Prefect's file lock on its lease
+    # index, held at a SIGKILL, was never taken as stale; every later slot waited on it
+    # (found by the soak: the dbt build freed and re-took the warehouse slot for 20 min)
+    threading.Thread(target=proc.wait, name=f"reap-{c.name}", daemon=True).start()
     return proc.pid
 
 

@@ -230,3 +230,21 @@ def test_a_process_is_ours_by_its_start_time_through_an_exec_and_not_after_its_p
         proc.kill()
         proc.wait()
     assert not is_ours(record)
+
+
+def test_a_started_component_that_dies_leaves_no_zombie_in_a_caller_that_lives_on(tmp_path):
+    """`kill(pid, 0)` says a zombie is alive: Prefect's file lock named the SIGKILLed server's
+    pid, and the soak's dbt build waited on that lock for 20 minutes. The caller that started
+    a component collects it the moment it ends."""
+    from aaiti.stack import Component, run_dir, start
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    run_dir(settings).mkdir(parents=True)
+    sleeper = Component("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"],
+                        "", lambda: True, {}, None)  # fmt: skip
+    pid = start(settings, sleeper, repo=tmp_path)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), Path(f"/proc/{pid}/status").read_text()[:80]
