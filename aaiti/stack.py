@@ -385,7 +385,7 @@ def start(settings: Settings, c: Component, *, repo: Path) -> int:
     # collected the moment it ends, in a caller that outlives it: a dead server left a
     # zombie, which `kill(pid, 0)` reports alive, so Prefect's file lock on its lease
     # index, held at a SIGKILL, was never taken as stale; every later slot waited on it
-    # (found by the soak: the dbt build freed and re-took the warehouse slot for 20 min)
+    # (found by the soak: the dbt build freed and re-took the warehouse slot for 13 min)
     threading.Thread(target=proc.wait, name=f"reap-{c.name}", daemon=True).start()
     return proc.pid
 
