@@ -10,6 +10,7 @@ name — first with SIGTERM, then SIGKILL after a grace period. Everything binds
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -24,6 +25,8 @@ from pathlib import Path
 from aaiti.auth import AuthConfigError, basic_auth_header, exposure_problems, stack_credentials
 from aaiti.config import Settings, child_environment
 from aaiti.supervisor import beating, read_state
+
+log = logging.getLogger(__name__)
 
 #: Started in this order, stopped in the reverse: the supervisor starts last, stops first.
 COMPONENTS: tuple[str, ...] = ("prefect", "mlflow", "dashboard", "serve", "metrics", "supervisor")
@@ -386,8 +389,19 @@ def start(settings: Settings, c: Component, *, repo: Path) -> int:
     # zombie, which `kill(pid, 0)` reports alive, so Prefect's file lock on its lease
     # index, held at a SIGKILL, was never taken as stale; every later slot waited on it
     # (found by the soak: the dbt build freed and re-took the warehouse slot for 13 min)
-    threading.Thread(target=proc.wait, name=f"reap-{c.name}", daemon=True).start()
+    threading.Thread(
+        target=_collect, args=(c.name, proc), name=f"reap-{c.name}", daemon=True
+    ).start()
     return proc.pid
+
+
+def _collect(name: str, proc: subprocess.Popen[bytes]) -> None:
+    """Wait on one started component and log how it ended (the supervisor's restart line
+    says what it did next; this one says why it had to)."""
+    code = proc.wait()
+    how = f"signal {-code}" if code < 0 else f"exit code {code}"
+    level = logging.INFO if code in (0, -signal.SIGTERM) else logging.WARNING
+    log.log(level, "%s: pid %d ended (%s)", name, proc.pid, how)
 
 
 def status(settings: Settings, *, repo: Path) -> dict[str, str]:

@@ -138,7 +138,6 @@ def supervise(
     alerts = _Alerter(settings)
     while not stop.is_set():
         try:
-            _reap_children()
             for name in COMPONENTS:
                 if name == "supervisor" or stop.is_set():
                     continue
@@ -152,24 +151,6 @@ def supervise(
             log.exception("supervisor: this look failed; looking again")
         stop.wait(policy.interval_s)
     alerts.close()
-
-
-def _reap_children() -> None:
-    """The services this process restarted are its children: collect the dead ones (a
-    zombie would linger until the supervisor exits) and log how each ended."""
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        how = (
-            f"signal {os.WTERMSIG(status)}"
-            if os.WIFSIGNALED(status)
-            else f"exit code {os.waitstatus_to_exitcode(status)}"
-        )
-        log.warning("supervisor: pid %d ended (%s)", pid, how)
 
 
 def _look(

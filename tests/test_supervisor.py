@@ -5,6 +5,7 @@ under a real supervisor, restarted, alerted, shown by status — and nothing res
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -232,11 +233,13 @@ def test_a_process_is_ours_by_its_start_time_through_an_exec_and_not_after_its_p
     assert not is_ours(record)
 
 
-def test_a_started_component_that_dies_leaves_no_zombie_in_a_caller_that_lives_on(tmp_path):
+def test_a_started_component_that_dies_leaves_no_zombie_in_a_caller_that_lives_on(tmp_path, caplog):
     """`kill(pid, 0)` says a zombie is alive: Prefect's file lock named the SIGKILLed server's
     pid, and the soak's dbt build waited on that lock for 20 minutes. The caller that started
-    a component collects it the moment it ends."""
+    a component collects it the moment it ends, and logs how it ended."""
     from aaiti.stack import Component, run_dir, start
+
+    caplog.set_level(logging.INFO, logger="aaiti.stack")
 
     settings = load_settings(data_dir=tmp_path / "data")
     run_dir(settings).mkdir(parents=True)
@@ -248,3 +251,7 @@ def test_a_started_component_that_dies_leaves_no_zombie_in_a_caller_that_lives_o
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{pid}").exists(), Path(f"/proc/{pid}/status").read_text()[:80]
+    line = f"sleeper: pid {pid} ended (signal 9)"
+    while line not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert line in caplog.text, caplog.text
