@@ -131,7 +131,7 @@ STRICT_TYPES := aaiti/config.py aaiti/cluster.py aaiti/quality aaiti/universe.py
 	aaiti/market/ingest.py aaiti/market/candles.py aaiti/features aaiti/risk aaiti/ops \
 	aaiti/ml/train.py aaiti/ml/evaluate.py aaiti/ml/features.py aaiti/ml/splits.py \
 	aaiti/ml/labels.py aaiti/monitoring/monitor.py aaiti/monitoring/alerts.py \
-	aaiti/monitoring/drift.py aaiti/trading/stale.py aaiti/trading/reconcile.py \
+	aaiti/monitoring/drift.py aaiti/trading/stale.py aaiti/trading/reconcile.py aaiti/trading/accounts.py \
 	aaiti/trading/backtest.py aaiti/trading/costs.py aaiti/trading/engine.py
 CHECKED_TYPES := aaiti/strategy
 $(TYPES_VENV)/.installed: requirements-types.lock

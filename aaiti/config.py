@@ -6,6 +6,7 @@ result down. Every option can be set as ``AAITI_<NAME>`` or in an optional ``.en
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,10 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: An amount in an account's quote currency, or one per quote currency when its symbols
+#: span several (aaiti.trading.accounts splits such an account into a book per currency).
+PerQuote = float | dict[str, float]
 
 #: Environment that keeps every tool offline and quiet (see shared/STACK.md).
 OFFLINE_ENV: dict[str, str] = {
@@ -248,7 +253,11 @@ class Settings(BaseSettings):
     trading_account: str = Field(
         "paper", description="The paper (or live) account the cycle trades."
     )
-    trading_initial_cash: float = Field(100_000.0, gt=0, description="Cash of a new paper account.")
+    trading_initial_cash: PerQuote = Field(
+        100_000.0,
+        description="Cash of a new paper account, in its quote currency; per quote currency "
+        '({"USD": 100000, "USDT": 100000}) when the traded symbols span several.',
+    )
     trading_fee_bps: float = Field(
         10.0, ge=0, description="Fee on each fill's notional, in basis points."
     )
@@ -268,13 +277,15 @@ class Settings(BaseSettings):
         description="Bars the account waits for a traded stream that is behind the others "
         "before stepping on without it (its later-arriving older bars are then skipped).",
     )
-    risk_max_order_notional: float = Field(
-        60_000.0, gt=0, description="Largest notional of one order."
-    )
-    risk_max_position_notional: float = Field(
+    risk_max_order_notional: PerQuote = Field(
         60_000.0,
-        gt=0,
-        description="Largest position per symbol (AAITI_RISK_POSITION_LIMITS per symbol).",
+        description="Largest notional of one order, in its quote currency (per quote "
+        "currency, like AAITI_TRADING_INITIAL_CASH, when the symbols span several).",
+    )
+    risk_max_position_notional: PerQuote = Field(
+        60_000.0,
+        description="Largest position per symbol (AAITI_RISK_POSITION_LIMITS per symbol), in "
+        "its quote currency (per quote currency when the symbols span several).",
     )
     risk_position_limits: dict[str, float] = Field(
         {}, description='Per-symbol position notional, e.g. {"BTC/USD": 40000}.'
@@ -483,6 +494,21 @@ class Settings(BaseSettings):
             return value.split()
         return value
 
+    @field_validator(
+        "trading_initial_cash", "risk_max_order_notional", "risk_max_position_notional"
+    )
+    @classmethod
+    def _positive_amounts(cls, value: PerQuote) -> PerQuote:
+        amounts = value.values() if isinstance(value, dict) else [value]
+        if not amounts or not all(math.isfinite(a) and a > 0 for a in amounts):
+            raise ValueError(
+                "accepted: a positive amount, or positive amounts per quote currency "
+                '({"USD": 100000, "USDT": 100000})'
+            )
+        if isinstance(value, dict) and not all(k.strip() for k in value):
+            raise ValueError("a quote currency's name is empty")
+        return value
+
     @field_validator("replay_start", "backfill_since", "synthetic_origin")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
@@ -646,8 +672,8 @@ class RiskSettings(_Section):
         "max_consecutive_failures": "risk_max_consecutive_failures",
         "min_history_bars": "risk_min_history_bars",
     }
-    max_order_notional: float
-    max_position_notional: float
+    max_order_notional: PerQuote
+    max_position_notional: PerQuote
     position_limits: dict[str, float]
     max_gross_exposure: float
     max_daily_loss: float
@@ -769,7 +795,7 @@ class TradingSettings(_Section):
         "strategy": "strategy",
     }
     account: str
-    initial_cash: float
+    initial_cash: PerQuote
     fee_bps: float
     slippage_bps: float
     fraction_per_symbol: float

@@ -64,6 +64,10 @@ def trade_flow(publish: bool = True) -> dict:
             f"strategy {report.strategy}: "
             + ("qualified" if report.qualified else "STANDING ASIDE")
             + f" — {report.strategy_reason}"
+            + "".join(
+                f"  \n{name}: equity {b.equity} · fills {b.fills} · halted {b.halted}"
+                for name, b in report.books.items()
+            )
         ),
     )
     return asdict(report)
@@ -79,10 +83,17 @@ def risk_flow(publish: bool = True) -> dict:
     report = risk(settings)
     if publish:
         Warehouse.from_settings(settings).publish_snapshot()
-    lines = ["| metric | value | status |", "|---|---:|---|"]
-    lines += [f"| {r['metric']} | {_fmt(r['value'])} | {r['status']} |" for r in report.rows]
+    lines = ["| book | metric | value | status |", "|---|---|---:|---|"]
+    lines += [
+        f"| {r['account']} | {r['metric']} | {_fmt(r['value'])} | {r['status']} |"
+        for r in report.rows
+    ]
     create_markdown_artifact(key="risk-metrics", markdown="\n".join(lines))
-    return {r["metric"]: r["value"] for r in report.rows}
+    several = len(report.accounts) > 1  # a book per quote currency: named
+    return {
+        (f"{r['account']}:{r['metric']}" if several else r["metric"]): r["value"]
+        for r in report.rows
+    }
 
 
 @task(

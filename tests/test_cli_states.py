@@ -78,12 +78,15 @@ def test_a_dask_scheduler_that_is_down_is_one_line_and_its_own_exit_code(tmp_pat
         assert not {"staging", "intermediate", "marts"} & schemas  # dbt did not start
 
 
-def test_an_account_asked_to_trade_two_quote_currencies_refuses_in_one_line(tmp_path):
-    """One cash balance cannot hold USD and USDT: paper trading fails closed, as live does,
-    before it reads or writes an account."""
+def test_an_account_of_two_quote_currencies_without_amounts_per_currency_refuses_in_one_line(
+    tmp_path,
+):
+    """USD and USDT are two books, each with its own cash: one number for the cash is not
+    taken in both currencies; the cycle fails closed before it reads or writes an account."""
     env = {"AAITI_DATA_DIR": str(tmp_path / "data"), "AAITI_SYMBOLS": "BTC/USD,BTC/USDT"}
     result = runner.invoke(app, ["trade"], env=env)
     assert result.exit_code == 2, result.output
     (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
-    assert "quoted in ['USD', 'USDT']" in line and "one quote currency" in line, line
+    assert "quoted in USD, USDT" in line and "AAITI_TRADING_INITIAL_CASH" in line, line
     assert "Traceback" not in result.output
+    assert not (tmp_path / "data" / "warehouse.duckdb").exists()

@@ -71,3 +71,58 @@ def test_one_quote_currency_or_a_clear_error():
     assert quote_of(["BTC/USDT", "ETH/USDT"]) == "USDT"
     with pytest.raises(MixedQuoteError, match="one quote currency"):
         quote_of(["BTC/USDT", "ETH/EUR"])
+
+
+def _trading(**overrides):
+    from aaiti.config import load_settings
+
+    return load_settings(**overrides).trading
+
+
+def test_an_account_of_one_quote_currency_is_its_own_one_book():
+    from aaiti.trading.accounts import books
+
+    (book,) = books(_trading(symbols=["BTC/USDT", "ETH/USDT"], trading_initial_cash={"USDT": 7.0}))
+    assert (book.account, book.symbols, book.initial_cash) == (
+        "paper",
+        ["BTC/USDT", "ETH/USDT"],
+        7.0,
+    )
+    assert book.risk.max_order_notional == 60_000.0
+
+
+def test_an_account_of_several_quote_currencies_keeps_a_book_per_currency_with_its_amounts():
+    """USD and USDT are different money: each book its own cash, symbols and limits."""
+    from aaiti.trading.accounts import book_of, books
+
+    cfg = _trading(
+        symbols=["BTC/USD", "BTC/USDT", "ETH/USD"],
+        trading_initial_cash={"USD": 100.0, "USDT": 50.0},
+        risk_max_order_notional={"USD": 60.0, "USDT": 30.0},
+        risk_max_position_notional={"USD": 70.0, "USDT": 35.0},
+    )
+    got = [(b.account, b.symbols, b.initial_cash, b.risk.max_order_notional,
+            b.risk.max_position_notional) for b in books(cfg)]  # fmt: skip
+    assert got == [
+        ("paper.USD", ["BTC/USD", "ETH/USD"], 100.0, 60.0, 70.0),
+        ("paper.USDT", ["BTC/USDT"], 50.0, 30.0, 35.0),
+    ]
+    assert book_of(cfg, "kraken:BTC/USDT").account == "paper.USDT"
+    assert book_of(cfg, "ETH/USD").account == "paper.USD"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ({}, "AAITI_TRADING_INITIAL_CASH must give an amount per currency"),
+        ({"trading_initial_cash": {"USD": 1.0}}, "AAITI_TRADING_INITIAL_CASH names no amount in USDT"),
+        ({"trading_initial_cash": {"USD": 1.0, "USDT": 1.0}},
+         "AAITI_RISK_MAX_ORDER_NOTIONAL must give an amount per currency"),
+    ],
+)  # fmt: skip
+def test_several_quote_currencies_need_every_amount_per_currency(overrides, says):
+    """A number would be taken in every currency alike (100,000 USD and 100,000 BTC)."""
+    from aaiti.trading.accounts import BookSettingsError, books
+
+    with pytest.raises(BookSettingsError, match=says):
+        books(_trading(symbols=["BTC/USD", "BTC/USDT"], **overrides))

@@ -976,3 +976,95 @@ def test_one_symbol_on_two_exchanges_trades_as_two_instruments(trained, tmp_path
     equity = q(s, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0]
     assert risk.status("var_95_historical") == "ok"
     assert risk.value("gross_exposure") == pytest.approx(sum(v for (v,) in held) / equity)
+
+
+def test_two_quote_currencies_trade_as_two_books_each_with_its_own_cash(trained, tmp_path):
+    """The planted streams also quoted in USDT (0.1 % apart, the same predictions): the
+    account keeps a book per currency, each with the cash, limits and ledger its settings
+    give that currency; no USDT is ever spent or counted as USD. Risk, halt and resume act
+    on each book. An account that traded one currency under its own name is not split."""
+    from aaiti.trading.accounts import BookSettingsError
+    from tests.soak import LEDGER_BREAKS
+
+    s = copy_of(trained, tmp_path, trading_fraction_per_symbol=0.25)
+    t = load_settings(
+        data_dir=s.data_dir, sample_dir=s.sample_dir, model_folds=3, trading_allow_short=True,
+        trading_fraction_per_symbol=0.25,
+        symbols=["BTC/USD", "ETH/USD", "BTC/USDT", "ETH/USDT"],
+        trading_initial_cash={"USD": 100_000, "USDT": 40_000},
+        risk_max_order_notional={"USD": 60_000, "USDT": 8_000},
+        risk_max_position_notional={"USD": 60_000, "USDT": 20_000},
+    )  # fmt: skip
+    apart = "open * 1.001 AS open, high * 1.001 AS high, low * 1.001 AS low, close * 1.001 AS close"
+
+    def mirror() -> None:  # the USDT streams' candles and predictions up to now
+        con = duckdb.connect(str(s.warehouse_path))
+        try:
+            for table, prices in (("raw.ohlcv", True), ("marts.fct_candles", True),
+                                  ("ml.predictions", False)):  # fmt: skip
+                con.execute(
+                    f"INSERT INTO {table} SELECT * REPLACE (symbol || 'T' AS symbol"
+                    f"{', ' + apart if prices else ''}) FROM {table} AS t"
+                    " WHERE symbol LIKE '%/USD' AND ts > (SELECT coalesce(max(ts), '-infinity')"
+                    f" FROM {table} WHERE symbol LIKE '%/USDT')"
+                )
+        finally:
+            con.close()
+
+    held: dict = {}
+    for _ in range(12):  # until each book holds a position
+        cycle(s)
+        predict_new(s)
+        mirror()
+        report = trading_cycle(t)
+        assert set(report.books) == {"paper.USD", "paper.USDT"} and report.equity is None
+        held = dict(q(s, """SELECT account, list(symbol ORDER BY symbol) FROM trading.positions
+                            WHERE abs(quantity) > 1e-12 GROUP BY ALL"""))  # fmt: skip
+        if len(held) == 2:
+            break
+    assert all(x.endswith("/USD") for x in held["paper.USD"]), held
+    assert all(x.endswith("/USDT") for x in held["paper.USDT"]), held
+    accounts = dict(q(s, "SELECT account, initial_cash FROM trading.account"))
+    assert accounts == {"paper.USD": 100_000, "paper.USDT": 40_000}
+    crossed = q(s, """SELECT count(*) FROM trading.orders
+                      WHERE (account = 'paper.USD') <> (symbol LIKE '%/USD')""")  # fmt: skip
+    assert crossed == [(0,)]
+    spent = dict(
+        q(
+            s,
+            """  -- each book's cash: its deposit plus its own fills, nothing else
+        SELECT o.account, sum(CASE WHEN f.side = 'buy' THEN -1 ELSE 1 END
+                              * f.quantity * f.price - f.fee)
+        FROM trading.fills f JOIN trading.orders o USING (client_order_id) GROUP BY ALL""",
+        )
+    )
+    cash = dict(q(s, "SELECT account, cash FROM trading.account"))
+    for account, start in accounts.items():
+        assert cash[account] == pytest.approx(start + spent.get(account, 0.0), rel=1e-9)
+    breaks = dict(q(s, LEDGER_BREAKS))
+    assert breaks.pop("bars") >= 4 and breaks == {
+        "chain": 0, "cash": 0, "equity": 0, "positions": 0
+    }  # fmt: skip
+    biggest = dict(q(s, """SELECT o.account, max(f.quantity * f.price) FROM trading.fills f
+                           JOIN trading.orders o USING (client_order_id) GROUP BY ALL"""))  # fmt: skip
+    assert biggest["paper.USDT"] <= 8_000 * (1 + 1e-9) < biggest["paper.USD"]  # own limits
+    risk = compute_risk(t)
+    assert risk.accounts == ["paper.USD", "paper.USDT"]
+    for account in risk.accounts:
+        value = q(s, f"SELECT sum(abs(quantity * mark_price)) FROM trading.positions "
+                     f"WHERE account = '{account}'")[0][0]  # fmt: skip
+        equity = q(s, f"SELECT equity FROM trading.equity WHERE account = '{account}' "
+                      "ORDER BY ts DESC LIMIT 1")[0][0]  # fmt: skip
+        assert risk.value("gross_exposure", account=account) == pytest.approx(value / equity)
+    with pytest.raises(ValueError, match="name the book"):
+        risk.value("gross_exposure")
+    said = halt(t, actor="test", reason="both books")
+    assert said.startswith("paper.USD: ") and "; paper.USDT: " in said
+    states = q(s, "SELECT account, json_extract(state, '$.manual_halt') FROM risk.state")
+    assert dict(states) == {"paper.USD": "true", "paper.USDT": "true"}
+    resume(t, actor="test")
+    states = q(s, "SELECT account, json_extract(state, '$.manual_halt') FROM risk.state")
+    assert dict(states) == {"paper.USD": "false", "paper.USDT": "false"}
+    trading_cycle(s)  # the account itself, in USD alone
+    with pytest.raises(BookSettingsError, match="'paper' holds one currency"):
+        trading_cycle(t)

@@ -25,7 +25,12 @@ def trade() -> None:
         out.print(
             f"bars {r.bars} · orders {r.orders} · rejected by risk {r.rejected} · fills {r.fills} · "
             f"equity {r.equity} · halted {r.halted}"
+            if not r.books
+            else f"bars {r.bars} · orders {r.orders} · rejected by risk {r.rejected} · "
+            f"fills {r.fills} · halted {r.halted} · {len(r.books)} books, one per quote currency"
         )
+        for name, b in r.books.items():
+            out.print(f"  {name}: equity {b.equity} · fills {b.fills} · halted {b.halted}")
         verdict = "qualified" if r.qualified else "STANDING ASIDE"
         out.print(f"strategy {r.strategy}: {verdict} — {r.strategy_reason}")
         for event in r.events:
@@ -41,9 +46,11 @@ def risk() -> None:
         settings = command_settings(record="risk")
         report = compute_risk(settings)
         Warehouse.from_settings(settings).publish_snapshot()
+        several = len(report.accounts) > 1
         for r in report.rows:
             value = "—" if r["value"] is None else f"{r['value']:.6g}"
-            out.print(f"{r['metric']:28s} {value:>14s}  {r['status']}")
+            book = f"{r['account']:14s} " if several else ""
+            out.print(f"{book}{r['metric']:28s} {value:>14s}  {r['status']}")
 
 
 def halt(

@@ -20,6 +20,7 @@ from aaiti.config import Settings, TradingSettings
 from aaiti.market.candles import instrument
 from aaiti.market.timeframes import bars_per_year
 from aaiti.risk import metrics as m
+from aaiti.trading.accounts import books, number
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
 
@@ -31,11 +32,22 @@ if TYPE_CHECKING:
 class RiskReport:
     rows: list[dict[str, Any]]
 
-    def value(self, metric: str) -> float | None:
-        return next((r["value"] for r in self.rows if r["metric"] == metric), None)
+    def value(self, metric: str, *, account: str | None = None) -> float | None:
+        return next((r["value"] for r in self._of(metric, account)), None)
 
-    def status(self, metric: str) -> str | None:
-        return next((r["status"] for r in self.rows if r["metric"] == metric), None)
+    def status(self, metric: str, *, account: str | None = None) -> str | None:
+        return next((r["status"] for r in self._of(metric, account)), None)
+
+    @property
+    def accounts(self) -> list[str]:
+        """The books the rows are of, in their order."""
+        return list(dict.fromkeys(r["account"] for r in self.rows))
+
+    def _of(self, metric: str, account: str | None) -> list[dict[str, Any]]:
+        """A metric's rows; of one book, which must be named when there are several."""
+        if account is None and len(self.accounts) > 1:
+            raise ValueError(f"name the book: the report holds {', '.join(self.accounts)}")
+        return [r for r in self.rows if r["metric"] == metric and account in (None, r["account"])]
 
 
 @dataclass(frozen=True)
@@ -55,19 +67,21 @@ def compute_risk(
     window_bars: int = 1000,
     timeframe: str | None = None,
 ) -> RiskReport:
-    """The shell: load the inputs, compute the rows (``risk_rows``), write them, in one
-    transaction."""
+    """The shell: for each of the account's books (one per quote currency), load the
+    inputs, compute the rows (``risk_rows``); write them all in one transaction."""
     warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
     timeframe = timeframe or cfg.timeframe
+    rows: list[dict[str, Any]] = []
     with warehouse.writer(purpose="risk") as con:
-        inputs = _load(con, cfg, timeframe=timeframe, window_bars=window_bars)
-        rows = risk_rows(
-            inputs,
-            account=cfg.account,
-            now=datetime.now(UTC),
-            bars_per_year=bars_per_year(timeframe),
-            min_obs=cfg.min_history_bars,
-        )
+        for book in books(cfg):
+            inputs = _load(con, book, timeframe=timeframe, window_bars=window_bars)
+            rows += risk_rows(
+                inputs,
+                account=book.account,
+                now=datetime.now(UTC),
+                bars_per_year=bars_per_year(timeframe),
+                min_obs=book.min_history_bars,
+            )
         con.register("metrics_now", pd.DataFrame(rows))
         run(con, load_sql("aaiti.risk", "insert_metrics"))
         con.unregister("metrics_now")
@@ -99,7 +113,7 @@ def _load(
         .to_arrow_table()
         .to_pandas()
     )
-    current = float(equity["equity"].iloc[-1]) if len(equity) else cfg.initial_cash
+    current = float(equity["equity"].iloc[-1]) if len(equity) else number(cfg.initial_cash)
     return RiskInputs(rets, positions, equity, current)
 
 

@@ -43,6 +43,7 @@ from aaiti.strategy.session import LEGS, Intent, Session, StepResult, stream_bar
 from aaiti.strategy.spec import StrategySpec, spec_from_settings
 from aaiti.strategy.store import DeployedStrategy, load_state
 from aaiti.strategy.switch import disabled_reason
+from aaiti.trading.accounts import BookSettingsError, books, by_quote, number
 from aaiti.trading.broker import (
     OPEN_STATES,
     Fill,
@@ -92,13 +93,14 @@ class TradingReport:
     strategy: str | None = None  # the version that traded
     qualified: bool | None = None
     strategy_reason: str = ""
+    books: dict[str, TradingReport] = field(default_factory=dict)  # per quote currency
 
 
 def limits_from(cfg: TradingSettings) -> RiskLimits:
     r = cfg.risk
     return RiskLimits(
-        max_order_notional=r.max_order_notional,
-        max_position_notional=r.max_position_notional,
+        max_order_notional=number(r.max_order_notional),
+        max_position_notional=number(r.max_position_notional),
         per_symbol_position_notional=dict(r.position_limits),
         max_gross_exposure=r.max_gross_exposure,
         max_daily_loss=r.max_daily_loss,
@@ -183,7 +185,7 @@ def _load_book(
     or from the configured initial cash."""
     account = cfg.account
     acct = one(con, load_sql(_SQL, "account_get"), [account])
-    start = opening or Opening(cash=cfg.initial_cash, positions={})
+    start = opening or Opening(cash=number(cfg.initial_cash), positions={})
     broker = PaperBroker(
         cash=acct[1] if acct else start.cash,
         costs=CostModel(cfg.fee_bps, cfg.slippage_bps),
@@ -326,13 +328,30 @@ def trading_cycle(
     timeframe: str | None = None,
     order_client: CcxtOrderClient | None = None,
 ) -> TradingReport:
-    """One cycle; ``order_client`` (from ``live.live_client``) routes orders to an exchange.
-    Symbols in two quote currencies are refused before anything is read: paper or live, the
-    account's one cash balance cannot hold both."""
+    """One cycle of each of the account's books (``accounts.books``: one per quote
+    currency); ``order_client`` (from ``live.live_client``) routes orders to an exchange.
+    Live, an account keeps one quote currency: the exchange's balance of a base bought
+    through two quotes could not be told apart between two books."""
     cfg = settings.trading
-    quote_of(cfg.symbols)
+    if order_client is not None:
+        quote_of(cfg.symbols)
+    parts = books(cfg)
     warehouse = warehouse or Warehouse.from_settings(settings)
     timeframe = timeframe or cfg.timeframe
+    if len(parts) > 1:
+        _refuse_unsplit(warehouse, cfg)
+    reports = {
+        book.account: _book_cycle(warehouse, book, timeframe, order_client) for book in parts
+    }
+    return merged(reports)
+
+
+def _book_cycle(
+    warehouse: Warehouse,
+    cfg: TradingSettings,
+    timeframe: str,
+    order_client: CcxtOrderClient | None,
+) -> TradingReport:
     if order_client is not None:  # at opt-in, committed before any order can be sent
         with warehouse.writer(purpose=f"open {cfg.account}") as con:
             open_live_account(con, cfg, timeframe=timeframe, client=order_client)
@@ -341,6 +360,43 @@ def trading_cycle(
     for message in report.events:
         log.warning("risk: %s", message)
     return report
+
+
+def _refuse_unsplit(warehouse: Warehouse, cfg: TradingSettings) -> None:
+    """An account that has traded one currency under its own name is not split into books
+    silently: its positions and cash would be left where no cycle looks."""
+    with warehouse.writer(purpose=f"books of {cfg.account}") as con:
+        row = one(con, load_sql(_SQL, "account_get"), [cfg.account])
+    if row:
+        raise BookSettingsError(
+            f"account {cfg.account!r} holds one currency's cash and positions, and the traded "
+            f"symbols now span {', '.join(by_quote(cfg.symbols))}: they would trade in new "
+            f"books ({', '.join(b.account for b in books(cfg))}) and leave it behind; name a "
+            "new account (AAITI_TRADING_ACCOUNT) for them"
+        )
+
+
+def merged(reports: dict[str, TradingReport]) -> TradingReport:
+    """The books' reports as one: counts summed, events named by book. Equity is given
+    only for one book: equities in different currencies do not add up."""
+    if len(reports) == 1:
+        return next(iter(reports.values()))
+    first = next(iter(reports.values()))
+    out = TradingReport(
+        strategy=first.strategy,
+        qualified=first.qualified,
+        strategy_reason=first.strategy_reason,
+        books=reports,
+    )
+    for name, r in reports.items():
+        out.bars += r.bars
+        out.fills += r.fills
+        out.orders += r.orders
+        out.rejected += r.rejected
+        out.halted = out.halted or r.halted
+        out.events += [f"{name}: {e}" for e in r.events]
+        out.blocked += [b for b in r.blocked if b not in out.blocked]
+    return out
 
 
 def _cycle(
@@ -1057,7 +1113,7 @@ def write_book(
     run(
         con,
         load_sql(_SQL, "account_upsert"),
-        [cfg.account, cfg.initial_cash, cash, now],
+        [cfg.account, number(cfg.initial_cash), cash, now],
     )
 
 
@@ -1093,39 +1149,53 @@ def _order_row(cid: str, book: Book, account: str, now: datetime) -> Row:
 
 
 def halt(settings: Settings, *, actor: str, reason: str, warehouse: Warehouse | None = None) -> str:
-    """Emergency halt: no new risk from the next bar on; written to audit.log."""
-    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
+    """Emergency halt of every book: no new risk from the next bar on; written to
+    audit.log."""
+    warehouse = warehouse or Warehouse.from_settings(settings)
+    parts, messages = books(settings.trading), []
     with warehouse.writer(purpose="halt") as con:
-        gate = load_gate(con, cfg)
-        event = gate.halt(reason=f"{reason} (by {actor})")
-        save_gate(con, cfg, gate)
-        audit(con, actor=actor, action="halt", detail=reason)
-        raise_alert(
-            con,
-            source="risk",
-            severity="critical",
-            dedup_key=f"risk:{cfg.account}:halt",
-            message=f"{cfg.account}: {event.message}",
-        )
-    return event.message
+        for cfg in parts:
+            gate = load_gate(con, cfg)
+            event = gate.halt(reason=f"{reason} (by {actor})")
+            save_gate(con, cfg, gate)
+            audit(con, actor=actor, action="halt", detail=f"{cfg.account}: {reason}")
+            raise_alert(
+                con,
+                source="risk",
+                severity="critical",
+                dedup_key=f"risk:{cfg.account}:halt",
+                message=f"{cfg.account}: {event.message}",
+            )
+            messages.append((cfg.account, event.message))
+    return _said(messages)
 
 
 def resume(settings: Settings, *, actor: str, warehouse: Warehouse | None = None) -> str:
-    """Lift halts and the kill switch — refused until the drawdown has recovered."""
-    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
+    """Lift halts and the kill switch of each book — refused for a book whose drawdown has
+    not recovered (the others resume)."""
+    warehouse = warehouse or Warehouse.from_settings(settings)
+    parts, messages, refused = books(settings.trading), [], []
     with warehouse.writer(purpose="resume") as con:
-        gate = load_gate(con, cfg)
-        equity_row = con.sql(load_sql(_SQL, "latest_equity"), params=[cfg.account]).fetchall()
-        equity = equity_row[0][0] if equity_row else cfg.initial_cash
-        refused: PermissionError | None = None
-        try:
-            event = gate.resume(equity=equity)
-        except PermissionError as err:
-            refused = err  # audited, and committed: raising inside would roll the audit back
-            audit(con, actor=actor, action="resume refused", detail=str(err))
-        else:
-            save_gate(con, cfg, gate)
-            audit(con, actor=actor, action="resume", detail=event.message)
-    if refused is not None:
-        raise refused
-    return event.message
+        for cfg in parts:
+            gate = load_gate(con, cfg)
+            equity_row = con.sql(load_sql(_SQL, "latest_equity"), params=[cfg.account]).fetchall()
+            equity = equity_row[0][0] if equity_row else number(cfg.initial_cash)
+            try:
+                event = gate.resume(equity=equity)
+            except PermissionError as err:  # audited and committed: raising here rolls back
+                refused.append((cfg.account, str(err)))
+                audit(con, actor=actor, action="resume refused", detail=f"{cfg.account}: {err}")
+            else:
+                save_gate(con, cfg, gate)
+                audit(con, actor=actor, action="resume", detail=f"{cfg.account}: {event.message}")
+                messages.append((cfg.account, event.message))
+    if refused:
+        raise PermissionError(_said(refused if len(parts) == 1 else refused + messages))
+    return _said(messages)
+
+
+def _said(messages: list[tuple[str, str]]) -> str:
+    """One book's message as it is; several, each named by its book."""
+    if len(messages) == 1:
+        return messages[0][1]
+    return "; ".join(f"{account}: {message}" for account, message in messages)

@@ -61,14 +61,15 @@ class Reconciliation:
 
 
 def quote_of(symbols: list[str]) -> str:
-    """The one quote currency of an account's symbols (BASE/QUOTE). An account keeps one
-    cash balance: a second currency would be added to it as if it were the first."""
+    """The one quote currency of a live account's symbols (BASE/QUOTE). A paper account of
+    several keeps a book per currency (``accounts.books``); live, the exchange's balance of
+    a base bought through two quotes could not be told apart between two books."""
     quotes = sorted({s.partition("/")[2] for s in symbols})
     if len(quotes) != 1 or not quotes[0]:
         raise MixedQuoteError(
-            f"the traded symbols {symbols} are quoted in {quotes or 'nothing'}; an account "
-            "keeps one cash balance, so every symbol it trades (AAITI_SYMBOLS) must share one "
-            "quote currency"
+            f"the traded symbols {symbols} are quoted in {quotes or 'nothing'}; a live account "
+            "reconciles one exchange balance per currency, so every symbol it trades "
+            "(AAITI_SYMBOLS) must share one quote currency"
         )
     return quotes[0]
 

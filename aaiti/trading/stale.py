@@ -23,6 +23,7 @@ import pandas as pd
 from aaiti.config import Settings, TradingSettings
 from aaiti.market.candles import instrument, split_instrument
 from aaiti.ops import audit
+from aaiti.trading.accounts import book_of
 from aaiti.trading.broker import Fill, Order, OrderType, Side
 from aaiti.trading.engine import (
     Book,
@@ -110,7 +111,8 @@ def close_stale(
     settings: Settings, symbol: str, *, actor: str, reason: str, warehouse: Warehouse | None = None
 ) -> StaleAction:
     """Close a stale paper position at its last accepted close, net of costs (audited)."""
-    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
+    warehouse = warehouse or Warehouse.from_settings(settings)
+    cfg = book_of(settings.trading, symbol)
     now, account = datetime.now(UTC), cfg.account
     with warehouse.writer(purpose=f"close stale {symbol}") as con:
         book = _load_book(con, cfg, now)
@@ -175,7 +177,8 @@ def release_stale(
     settings: Settings, symbol: str, *, actor: str, reason: str, warehouse: Warehouse | None = None
 ) -> StaleAction:
     """Keep a stale position but stop alerting it while its stream stays blocked (audited)."""
-    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
+    warehouse = warehouse or Warehouse.from_settings(settings)
+    cfg = book_of(settings.trading, symbol)
     now, account = datetime.now(UTC), cfg.account
     with warehouse.writer(purpose=f"release stale {symbol}") as con:
         book = _load_book(con, cfg, now)

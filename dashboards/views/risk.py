@@ -6,6 +6,7 @@ import json
 
 import streamlit as st
 
+from aaiti.trading.accounts import amount_in, quote
 from dashboards import data
 
 user = data.page("Risk")
@@ -40,9 +41,13 @@ for account in sorted(positions["account"].unique()) if not positions.empty else
     )
     for row in pos.itertuples(index=False):
         value = abs(row.market_value or 0.0)
+        currency = quote(row.symbol)  # a book's limit is in its quote currency
+        limit = amount_in(settings.risk_max_position_notional, currency)
+        if limit is None:
+            st.warning(f"{row.symbol}: {value:,.0f} {currency}; no position limit in {currency}")
+            continue
         st.progress(
-            min(value / settings.risk_max_position_notional, 1.0),
-            text=f"{row.symbol}: {value:,.0f} of {settings.risk_max_position_notional:,.0f}",
+            min(value / limit, 1.0), text=f"{row.symbol}: {value:,.0f} of {limit:,.0f} {currency}"
         )
 
 st.subheader("Kill switch and halt")
