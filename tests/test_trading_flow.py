@@ -920,6 +920,23 @@ def test_a_symbol_added_to_an_account_joins_at_its_bar_time_without_a_late_alert
     assert cursors.keys() == {"BTC/USD", "ETH/USD"} and cursors["ETH/USD"] == cursors["BTC/USD"]
 
 
+def mirror(settings, *, copy: str, source: str, into: str, times: float) -> None:
+    """The ``source`` streams' candles (prices × ``times``) and predictions up to now,
+    copied where ``into`` selects (another exchange, another quote currency)."""
+    scaled = ", ".join(f"{c} * {times} AS {c}" for c in ("open", "high", "low", "close"))
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        for table, prices in (("raw.ohlcv", True), ("marts.fct_candles", True),
+                              ("ml.predictions", False)):  # fmt: skip
+            con.execute(
+                f"INSERT INTO {table} SELECT * REPLACE ({copy}{', ' + scaled if prices else ''})"
+                f" FROM {table} AS t WHERE {source} AND ts > (SELECT coalesce(max(ts), "
+                f"'-infinity') FROM {table} WHERE {into})"
+            )
+    finally:
+        con.close()
+
+
 def test_one_symbol_on_two_exchanges_trades_as_two_instruments(trained, tmp_path):
     """The planted streams also on a second exchange, 2 % dearer, with the same predictions,
     bar by bar: each symbol there is its own instrument — its own orders, position, marks,
@@ -929,27 +946,12 @@ def test_one_symbol_on_two_exchanges_trades_as_two_instruments(trained, tmp_path
     from tests.soak import LEDGER_BREAKS
 
     s = copy_of(trained, tmp_path, trading_fraction_per_symbol=0.25, risk_max_gross_exposure=2.0)
-    dearer = "open * 1.02 AS open, high * 1.02 AS high, low * 1.02 AS low, close * 1.02 AS close"
-
-    def mirror() -> None:  # the second exchange's candles and predictions up to now
-        con = duckdb.connect(str(s.warehouse_path))
-        try:
-            for table, prices in (("raw.ohlcv", True), ("marts.fct_candles", True),
-                                  ("ml.predictions", False)):  # fmt: skip
-                con.execute(
-                    f"INSERT INTO {table} SELECT * REPLACE ('kraken' AS exchange"
-                    f"{', ' + dearer if prices else ''}) FROM {table} AS t"
-                    " WHERE exchange = 'coinbase' AND ts > (SELECT coalesce(max(ts), '-infinity')"
-                    f" FROM {table} WHERE exchange = 'kraken')"
-                )
-        finally:
-            con.close()
-
     both: list = []
     for n in range(12):  # bars arrive on both exchanges until one symbol is held on both
         cycle(s)
         predict_new(s)
-        mirror()
+        mirror(s, copy="'kraken' AS exchange", source="exchange = 'coinbase'",
+               into="exchange = 'kraken'", times=1.02)  # fmt: skip
         report = trading_cycle(s)
         if n:  # (the first steps the bars scored at training)
             assert report.bars == 4, report.events  # two symbols on two exchanges, in step
@@ -995,27 +997,12 @@ def test_two_quote_currencies_trade_as_two_books_each_with_its_own_cash(trained,
         risk_max_order_notional={"USD": 60_000, "USDT": 8_000},
         risk_max_position_notional={"USD": 60_000, "USDT": 20_000},
     )  # fmt: skip
-    apart = "open * 1.001 AS open, high * 1.001 AS high, low * 1.001 AS low, close * 1.001 AS close"
-
-    def mirror() -> None:  # the USDT streams' candles and predictions up to now
-        con = duckdb.connect(str(s.warehouse_path))
-        try:
-            for table, prices in (("raw.ohlcv", True), ("marts.fct_candles", True),
-                                  ("ml.predictions", False)):  # fmt: skip
-                con.execute(
-                    f"INSERT INTO {table} SELECT * REPLACE (symbol || 'T' AS symbol"
-                    f"{', ' + apart if prices else ''}) FROM {table} AS t"
-                    " WHERE symbol LIKE '%/USD' AND ts > (SELECT coalesce(max(ts), '-infinity')"
-                    f" FROM {table} WHERE symbol LIKE '%/USDT')"
-                )
-        finally:
-            con.close()
-
     held: dict = {}
     for _ in range(12):  # until each book holds a position
         cycle(s)
         predict_new(s)
-        mirror()
+        mirror(s, copy="symbol || 'T' AS symbol", source="symbol LIKE '%/USD'",
+               into="symbol LIKE '%/USDT'", times=1.001)  # fmt: skip
         report = trading_cycle(t)
         assert set(report.books) == {"paper.USD", "paper.USDT"} and report.equity is None
         held = dict(q(s, """SELECT account, list(symbol ORDER BY symbol) FROM trading.positions

@@ -1158,7 +1158,7 @@ def halt(settings: Settings, *, actor: str, reason: str, warehouse: Warehouse | 
             gate = load_gate(con, cfg)
             event = gate.halt(reason=f"{reason} (by {actor})")
             save_gate(con, cfg, gate)
-            audit(con, actor=actor, action="halt", detail=f"{cfg.account}: {reason}")
+            audit(con, actor=actor, action="halt", detail=_named(parts, cfg, reason))
             raise_alert(
                 con,
                 source="risk",
@@ -1184,14 +1184,21 @@ def resume(settings: Settings, *, actor: str, warehouse: Warehouse | None = None
                 event = gate.resume(equity=equity)
             except PermissionError as err:  # audited and committed: raising here rolls back
                 refused.append((cfg.account, str(err)))
-                audit(con, actor=actor, action="resume refused", detail=f"{cfg.account}: {err}")
+                detail = _named(parts, cfg, str(err))
+                audit(con, actor=actor, action="resume refused", detail=detail)
             else:
                 save_gate(con, cfg, gate)
-                audit(con, actor=actor, action="resume", detail=f"{cfg.account}: {event.message}")
+                detail = _named(parts, cfg, event.message)
+                audit(con, actor=actor, action="resume", detail=detail)
                 messages.append((cfg.account, event.message))
     if refused:
         raise PermissionError(_said(refused if len(parts) == 1 else refused + messages))
     return _said(messages)
+
+
+def _named(parts: list[TradingSettings], cfg: TradingSettings, text: str) -> str:
+    """An audit line: named by its book when the account has several."""
+    return text if len(parts) == 1 else f"{cfg.account}: {text}"
 
 
 def _said(messages: list[tuple[str, str]]) -> str:
