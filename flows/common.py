@@ -87,6 +87,17 @@ SLOT_LEASE_S = 60.0
 
 #: How long a writer waits for the slot before it looks for an orphaned one.
 SLOT_WAIT_S = 30.0
+#: How long a slot must stay taken with no lease before it is called orphaned.
+SLOT_CONFIRM_S = 3.0
+#: Orphaned slots one writer frees while it waits before it stops and fails its flow (an
+#: alert): one is a lease write that failed once; a slot taken again with no lease each
+#: time is a cause that freeing cannot mend (a zombie server held the lease index's lock
+#: and the soak's dbt build freed the slot every 33 s for 13 min).
+SLOT_MAX_FREES = 3
+
+
+class OrphanedSlotError(RuntimeError):
+    """The warehouse slot keeps being taken with no lease: freeing it again will not help."""
 
 
 @contextmanager
@@ -97,12 +108,14 @@ def warehouse_slot() -> Iterator[None]:
     one task, 0.34 s without a slot, 2.02 s with one; benchmarks/bench_prefect.py), so the sub-second writers (predict,
     trade, risk) rely on the file lock alone. The limit is created on first use if the
     server lacks it: Prefect's wait on a missing limit is slower still. A writer that has
-    waited ``SLOT_WAIT_S`` frees a slot that no lease holds (``free_orphaned_slot``).
+    waited ``SLOT_WAIT_S`` frees a slot that no lease holds (``free_orphaned_slot``), at
+    most ``SLOT_MAX_FREES`` times; then it fails (``OrphanedSlotError``) and its flow alerts.
     """
     from prefect.concurrency._asyncio import AcquireConcurrencySlotTimeoutError
     from prefect.concurrency.sync import concurrency
 
     ensure_concurrency_limit()
+    frees = 0
     with ExitStack() as held:
         while True:
             try:
@@ -113,11 +126,18 @@ def warehouse_slot() -> Iterator[None]:
                                                timeout_seconds=SLOT_WAIT_S))  # fmt: skip
                 break
             except AcquireConcurrencySlotTimeoutError:
-                free_orphaned_slot()
+                frees += free_orphaned_slot(confirm_s=SLOT_CONFIRM_S)
+                if frees >= SLOT_MAX_FREES:
+                    raise OrphanedSlotError(
+                        f"the {WAREHOUSE_WRITES} slot was freed {frees} times in one wait and "
+                        "taken again with no lease each time: something takes it without a "
+                        "lease (is the Prefect server's lease index writable? `make status`); "
+                        "stopping instead of freeing it for ever"
+                    ) from None
         yield
 
 
-def free_orphaned_slot(*, confirm_s: float = 3.0) -> bool:
+def free_orphaned_slot(*, confirm_s: float = SLOT_CONFIRM_S) -> bool:
     """Free the warehouse slot when it is taken and no lease holds it, twice ``confirm_s``
     apart; whether it was freed.
 

@@ -540,7 +540,8 @@ def test_dask_workers_fit_the_training_folds_with_the_same_results(stack, monkey
 def test_a_slot_taken_with_no_lease_is_freed_and_a_held_one_is_not(stack, monkeypatch):
     """Prefect counts a slot taken, then writes its lease; when that write fails (a full
     disk under the server, found by the soak) the warehouse slot stayed taken forever and
-    every later dbt build waited. A waiting writer now frees it, and only it."""
+    every later dbt build waited. A waiting writer now frees it, and only it; a slot taken
+    again with no lease after every free is a cause freeing cannot mend: it stops."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
     from prefect.concurrency.sync import concurrency
@@ -574,6 +575,35 @@ def test_a_slot_taken_with_no_lease_is_freed_and_a_held_one_is_not(stack, monkey
         with common.warehouse_slot():
             assert taken() == 1  # now held by this writer, under a lease
         assert taken() == 0 and time.monotonic() - started < 30
+
+        # taken again with no lease right after each free (a zombie server held the lease
+        # index's lock): the writer frees it SLOT_MAX_FREES times, then fails its flow
+        free = common.free_orphaned_slot
+
+        def freed_and_taken_again(**kwargs) -> bool:
+            freed = free(**kwargs)
+            with get_client(sync_client=True) as client:
+                client.update_global_concurrency_limit(
+                    common.WAREHOUSE_WRITES, GlobalConcurrencyLimitUpdate(active_slots=1)
+                )
+            return freed
+
+        monkeypatch.setattr(common, "free_orphaned_slot", freed_and_taken_again)
+        monkeypatch.setattr(common, "SLOT_WAIT_S", 1.0)
+        monkeypatch.setattr(common, "SLOT_CONFIRM_S", 0.2)
+        with get_client(sync_client=True) as client:
+            client.update_global_concurrency_limit(
+                common.WAREHOUSE_WRITES, GlobalConcurrencyLimitUpdate(active_slots=1)
+            )
+        with (
+            pytest.raises(common.OrphanedSlotError, match="freed 3 times in one wait"),
+            common.warehouse_slot(),
+        ):
+            pytest.fail("the slot was never free")
+        with get_client(sync_client=True) as client:  # leave the shared stack's limit free
+            client.update_global_concurrency_limit(
+                common.WAREHOUSE_WRITES, GlobalConcurrencyLimitUpdate(active_slots=0)
+            )
 
 
 # Last in the module: it stops the shared stack.
