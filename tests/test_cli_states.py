@@ -90,3 +90,20 @@ def test_an_account_of_two_quote_currencies_without_amounts_per_currency_refuses
     assert "quoted in USD, USDT" in line and "AAITI_TRADING_INITIAL_CASH" in line, line
     assert "Traceback" not in result.output
     assert not (tmp_path / "data" / "warehouse.duckdb").exists()
+
+
+def test_aaiti_universe_shows_the_books_the_symbols_resolve_to_or_why_none(tmp_path):
+    import json
+
+    env = {"AAITI_DATA_DIR": str(tmp_path / "data"), "AAITI_SYMBOLS": "BTC/USD,ETH/USDT,BTC/USDT"}
+    refused = runner.invoke(app, ["universe", "--json"], env=env)
+    assert refused.exit_code == 0, refused.output
+    shown = json.loads(refused.output)
+    assert shown["books"] == [] and "AAITI_TRADING_INITIAL_CASH must give" in shown["books_refused"]
+    amounts = '{"USD": 1000, "USDT": 500}'
+    env |= {"AAITI_TRADING_INITIAL_CASH": amounts, "AAITI_RISK_MAX_ORDER_NOTIONAL": amounts,
+            "AAITI_RISK_MAX_POSITION_NOTIONAL": amounts}  # fmt: skip
+    listed = runner.invoke(app, ["universe"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "book paper.USD (USD): BTC/USD · initial cash 1,000.00 USD" in listed.output
+    assert "book paper.USDT (USDT): ETH/USDT, BTC/USDT · initial cash 500.00 USDT" in listed.output

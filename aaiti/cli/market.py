@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.table import Table
 
 from aaiti.cli.errors import EXIT_SOURCE_FAILED, cli_errors, parse_when
 from aaiti.cli.settings import command_settings
+
+if TYPE_CHECKING:
+    from aaiti.config import Settings
 
 _probe = Console()
 # Piped output (CI logs, make) gets a width that fits the summary instead of rich's 80.
@@ -326,8 +329,14 @@ def universe(
              "timeframe": ",".join(s.timeframes), "model": "ranked with --resolve"}
             for s in pending
         ]  # fmt: skip
+        books, why = _books(settings)
         if as_json:
-            out.print_json(_json.dumps({"file": str(u.path) if u.path else None, "streams": rows}))
+            out.print_json(
+                _json.dumps(
+                    {"file": str(u.path) if u.path else None, "streams": rows, "books": books}
+                    | ({"books_refused": why} if why else {})
+                )
+            )
             return
         origin = str(u.path) if u.path else "the settings (AAITI_SOURCE, _SYMBOLS, _TIMEFRAME)"
         table = Table(title=f"universe: {len(streams)} stream(s) from {origin}")
@@ -338,3 +347,25 @@ def universe(
                 *(str(r[c]) for c in ("source", "exchange", "symbol", "timeframe", "model"))
             )
         out.print(table)
+        for b in books:
+            out.print(
+                f"book {b['account']} ({b['quote']}): {', '.join(b['symbols'])} · initial cash "
+                f"{b['initial_cash']:,.2f} {b['quote']}"
+            )
+        if why:
+            out.print(f"trading refuses these settings: {why}")
+
+
+def _books(settings: Settings) -> tuple[list[dict[str, Any]], str | None]:
+    """The trading books AAITI_SYMBOLS resolve to (one per quote currency), or why the
+    settings give none."""
+    from aaiti.trading.accounts import BookSettingsError, books, quote
+
+    try:
+        return [
+            {"account": b.account, "quote": quote(b.symbols[0]), "symbols": b.symbols,
+             "initial_cash": b.initial_cash}
+            for b in books(settings.trading)
+        ], None  # fmt: skip
+    except BookSettingsError as err:
+        return [], str(err)
