@@ -258,6 +258,12 @@ class Settings(BaseSettings):
         description="Cash of a new paper account, in its quote currency; per quote currency "
         '({"USD": 100000, "USDT": 100000}) when the traded symbols span several.',
     )
+    trading_report_currency: str | None = Field(
+        None,
+        description="Currency the account's books (one per quote currency) are totalled in, "
+        "at the close of a stream such as USDT/USD in the warehouse at or before each book's "
+        "newest equity (no such stream: no total, never a rate of 1).",
+    )
     trading_fee_bps: float = Field(
         10.0, ge=0, description="Fee on each fill's notional, in basis points."
     )
@@ -796,6 +802,7 @@ class TradingSettings(_Section):
     }
     account: str
     initial_cash: PerQuote
+    report_currency: str | None
     fee_bps: float
     slippage_bps: float
     fraction_per_symbol: float

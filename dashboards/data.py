@@ -52,6 +52,25 @@ def query(name: str, params: tuple = ()) -> pd.DataFrame:
         con.close()
 
 
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def account_total() -> str | None:
+    """The account's books totalled in AAITI_TRADING_REPORT_CURRENCY, as one line (None:
+    no report currency set, or the books do not resolve)."""
+    from aaiti.trading.accounts import BookSettingsError, said_total
+    from aaiti.trading.accounts import account_total as total_of
+
+    cfg = settings().trading
+    if not cfg.report_currency:
+        return None
+    con = _connect(settings().serving_path)
+    try:
+        return said_total(total_of(con, cfg, currency=cfg.report_currency))
+    except BookSettingsError as err:
+        return f"no total: {err}"
+    finally:
+        con.close()
+
+
 def snapshot_ready() -> bool:
     return settings().serving_path.exists()
 

@@ -12,6 +12,7 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE
 
 from aaiti.config import Settings
 from aaiti.risk.engine import RiskReport, compute_risk
+from aaiti.trading.accounts import said_total
 from aaiti.trading.costs import CostModel
 from aaiti.trading.engine import TradingReport, trading_cycle
 from aaiti.trading.grid import costs_from, grid_for_symbol
@@ -68,6 +69,7 @@ def trade_flow(publish: bool = True) -> dict:
                 f"  \n{name}: equity {b.equity} · fills {b.fills} · halted {b.halted}"
                 for name, b in report.books.items()
             )
+            + (f"  \n{said_total(report.total)}" if report.total is not None else "")
         ),
     )
     return asdict(report)

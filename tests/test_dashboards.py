@@ -106,6 +106,23 @@ def test_every_page_shows_real_pipeline_output(built, monkeypatch):
     assert "var_95_historical" in set(risk["metric"])
 
 
+def test_the_trading_page_totals_the_books_in_the_report_currency_or_says_why_not(
+    built, monkeypatch
+):
+    use(monkeypatch, built.data_dir)
+    equity = q(built, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0]
+    for currency, says in (
+        ("USD", f"**paper** — total {equity:,.2f} USD = paper {equity:,.2f} USD × 1 (same"),
+        ("EUR", "**paper** — total in EUR: not given — no USD/EUR rate at or before paper's"),
+    ):
+        monkeypatch.setenv("AAITI_TRADING_REPORT_CURRENCY", currency)
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        at = page("trading")
+        assert not at.exception, [e.value for e in at.exception]
+        assert any(m.value.startswith(says) for m in at.markdown), [m.value for m in at.markdown]
+
+
 def test_pages_have_a_clear_empty_state(tmp_path, monkeypatch):
     use(monkeypatch, tmp_path / "nothing-yet")
     for name in PAGE_FILES:

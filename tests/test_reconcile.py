@@ -126,3 +126,22 @@ def test_several_quote_currencies_need_every_amount_per_currency(overrides, says
 
     with pytest.raises(BookSettingsError, match=says):
         books(_trading(symbols=["BTC/USD", "BTC/USDT"], **overrides))
+
+
+def test_books_are_totalled_only_at_rates_given_never_at_one():
+    from datetime import UTC, datetime
+
+    from aaiti.trading.accounts import BookEquity, Rate, said_total, total
+
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    usd, usdt = BookEquity("p.USD", "USD", at, 100.0), BookEquity("p.USDT", "USDT", at, 50.0)
+    rates = {"USD": Rate(1.0, "same currency"), "USDT": Rate(0.998, "x:USDT/USD")}
+    got = total([usd, usdt], rates, currency="USD")
+    assert got.equity == pytest.approx(100.0 + 50.0 * 0.998) and got.why == ""
+    assert said_total(got).startswith("total 149.90 USD = p.USD 100.00 USD × 1 (same currency)")
+    missing = total([usd, usdt], {"USD": rates["USD"]}, currency="USD")
+    assert missing.equity is None and missing.why == (
+        "no USDT/USD rate at or before p.USDT's newest equity row"
+    )
+    new = total([usd, BookEquity("p.USDT", "USDT", None, None)], rates, currency="USD")
+    assert new.equity is None and new.why == "p.USDT has no equity yet"

@@ -1052,6 +1052,39 @@ def test_two_quote_currencies_trade_as_two_books_each_with_its_own_cash(trained,
     resume(t, actor="test")
     states = q(s, "SELECT account, json_extract(state, '$.manual_halt') FROM risk.state")
     assert dict(states) == {"paper.USD": "false", "paper.USDT": "false"}
+    _totalled_at_rates_from_no_later_bar(s, t)
     trading_cycle(s)  # the account itself, in USD alone
     with pytest.raises(BookSettingsError, match="'paper' holds one currency"):
         trading_cycle(t)
+
+
+def _totalled_at_rates_from_no_later_bar(s, t) -> None:
+    """With a report currency, the books are summed at the close of a USDT/USD stream at or
+    before each book's newest equity row: a later bar's rate (999) is never used, and a
+    currency without a rate stream gives no total, never a rate of 1."""
+    con = duckdb.connect(str(s.warehouse_path))
+    try:
+        con.execute("""INSERT INTO marts.fct_candles SELECT * REPLACE ('USDT/USD' AS symbol,
+                         1 + (epoch(ts)::BIGINT // 3600 % 7) / 1000.0 AS close)
+                       FROM marts.fct_candles WHERE exchange = 'coinbase' AND symbol = 'BTC/USD'""")
+        con.execute("""INSERT INTO marts.fct_candles SELECT * REPLACE (ts + INTERVAL 30 DAY AS ts,
+                         999.0 AS close) FROM marts.fct_candles
+                       WHERE symbol = 'USDT/USD' ORDER BY ts DESC LIMIT 1""")
+        rates = con.sql(
+            "SELECT ts, close FROM marts.fct_candles WHERE symbol = 'USDT/USD' "
+            f"AND timeframe = '{t.timeframe}' ORDER BY ts"
+        ).df()
+    finally:
+        con.close()
+    report = trading_cycle(t.model_copy(update={"trading_report_currency": "USD"}))
+    equity = dict(q(s, """SELECT account, arg_max(equity, ts) FROM trading.equity
+                          GROUP BY ALL"""))  # fmt: skip
+    at = q(s, "SELECT max(ts) FROM trading.equity WHERE account = 'paper.USDT'")[0][0]
+    rate = rates[rates["ts"] <= pd.Timestamp(at)]["close"].iloc[-1]
+    assert rate < 2 and report.total is not None and report.total.currency == "USD"
+    assert report.total.equity == pytest.approx(
+        equity["paper.USD"] + equity["paper.USDT"] * rate, rel=1e-12
+    )
+    unknown = trading_cycle(t.model_copy(update={"trading_report_currency": "EUR"})).total
+    assert unknown is not None and unknown.equity is None
+    assert "no USD/EUR rate" in unknown.why and "no USDT/EUR rate" in unknown.why

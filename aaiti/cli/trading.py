@@ -14,6 +14,7 @@ from aaiti.cli.settings import command_settings
 
 def trade() -> None:
     """Run one trading cycle over the newest closed bars (paper, or live when opted in)."""
+    from aaiti.trading.accounts import said_total
     from aaiti.trading.engine import trading_cycle
     from aaiti.trading.live import order_client_from
     from aaiti.warehouse import Warehouse
@@ -31,6 +32,8 @@ def trade() -> None:
         )
         for name, b in r.books.items():
             out.print(f"  {name}: equity {b.equity} · fills {b.fills} · halted {b.halted}")
+        if r.total is not None:
+            out.print(said_total(r.total))
         verdict = "qualified" if r.qualified else "STANDING ASIDE"
         out.print(f"strategy {r.strategy}: {verdict} — {r.strategy_reason}")
         for event in r.events:

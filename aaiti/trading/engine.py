@@ -43,7 +43,14 @@ from aaiti.strategy.session import LEGS, Intent, Session, StepResult, stream_bar
 from aaiti.strategy.spec import StrategySpec, spec_from_settings
 from aaiti.strategy.store import DeployedStrategy, load_state
 from aaiti.strategy.switch import disabled_reason
-from aaiti.trading.accounts import BookSettingsError, books, by_quote, number
+from aaiti.trading.accounts import (
+    BookSettingsError,
+    Total,
+    account_total,
+    books,
+    by_quote,
+    number,
+)
 from aaiti.trading.broker import (
     OPEN_STATES,
     Fill,
@@ -94,6 +101,7 @@ class TradingReport:
     qualified: bool | None = None
     strategy_reason: str = ""
     books: dict[str, TradingReport] = field(default_factory=dict)  # per quote currency
+    total: Total | None = None  # the books in AAITI_TRADING_REPORT_CURRENCY, when set
 
 
 def limits_from(cfg: TradingSettings) -> RiskLimits:
@@ -343,7 +351,11 @@ def trading_cycle(
     reports = {
         book.account: _book_cycle(warehouse, book, timeframe, order_client) for book in parts
     }
-    return merged(reports)
+    report = merged(reports)
+    if cfg.report_currency:
+        with warehouse.writer(purpose=f"total of {cfg.account}") as con:
+            report.total = account_total(con, cfg, currency=cfg.report_currency)
+    return report
 
 
 def _book_cycle(

@@ -78,6 +78,8 @@ if equity.empty:
     st.info("No trading cycle has run yet.")
     st.stop()
 
+if (total := data.account_total()) is not None:
+    st.markdown(f"**{data.settings().trading_account}** — {total}")
 account = st.selectbox("Account", sorted(equity["account"].unique()))
 eq = equity[equity["account"] == account]
 fig = make_subplots(
