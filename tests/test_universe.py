@@ -33,8 +33,8 @@ def test_the_example_file_lists_its_streams_and_models():
     u = load_universe(ROOT / "universe.example.yml")
     listed = u.streams()
     assert (
-        len(listed) == 10
-    )  # coinbase 2 × 2 timeframes, kraken 3 × 2; binance's top is ranked later
+        len(listed) == 12
+    )  # coinbase 2 × 2 timeframes, kraken 4 × 2 (USDT/USD a rate); binance's top is ranked later
     assert {x.stream.exchange for x in listed} == {"coinbase", "kraken"}
     assert u.model_of("1d") == "1d" and {x.model for x in listed} == {"4h", "1d", "1h"}
     (top,) = [s for s in u.sources if s.top is not None]
