@@ -3,6 +3,8 @@ in one line what is missing and exits non-zero — never a traceback."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -107,3 +109,38 @@ def test_aaiti_universe_shows_the_books_the_symbols_resolve_to_or_why_none(tmp_p
     assert listed.exit_code == 0, listed.output
     assert "book paper.USD (USD): BTC/USD · initial cash 1,000.00 USD" in listed.output
     assert "book paper.USDT (USDT): ETH/USDT, BTC/USDT · initial cash 500.00 USDT" in listed.output
+
+
+@pytest.mark.parametrize("symbols", ["", "BTCUSD"])
+@pytest.mark.parametrize("command", ["trade", "risk", "resume"])
+def test_trading_commands_without_a_tradeable_symbol_say_so_in_one_line(tmp_path, command, symbols):
+    env = {"AAITI_DATA_DIR": str(tmp_path / "data"), "AAITI_SYMBOLS": symbols}
+    result = runner.invoke(app, [command], env=env)
+    assert result.exit_code == 2, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert ("AAITI_SYMBOLS is empty" if not symbols else "'BTCUSD' names no quote") in line
+    assert "Traceback" not in result.output
+
+
+def test_an_emergency_halt_is_never_refused_and_reaches_every_book_the_warehouse_holds(tmp_path):
+    """Resume needs settings that resolve; a halt does not: with AAITI_SYMBOLS emptied by
+    mistake it still halts the books the warehouse knows."""
+    import duckdb
+
+    amounts = '{"USD": 1000, "USDT": 500}'
+    env = {"AAITI_DATA_DIR": str(tmp_path / "data"), "AAITI_SYMBOLS": "BTC/USD,BTC/USDT",
+           "AAITI_TRADING_INITIAL_CASH": amounts, "AAITI_RISK_MAX_ORDER_NOTIONAL": amounts,
+           "AAITI_RISK_MAX_POSITION_NOTIONAL": amounts}  # fmt: skip
+    halted = runner.invoke(app, ["halt", "--reason", "drill"], env=env)
+    assert halted.exit_code == 0 and "paper.USD: " in halted.output, halted.output
+    assert runner.invoke(app, ["resume"], env=env).exit_code == 0
+
+    def halted_books() -> dict[str, bool]:
+        with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
+            rows = con.sql("SELECT account, state FROM risk.state").fetchall()
+        return {a: json.loads(s)["manual_halt"] for a, s in rows}
+
+    assert halted_books() == {"paper.USD": False, "paper.USDT": False}
+    emptied = runner.invoke(app, ["halt", "--reason", "drill"], env=env | {"AAITI_SYMBOLS": ""})
+    assert emptied.exit_code == 0, emptied.output
+    assert halted_books() == {"paper.USD": True, "paper.USDT": True}

@@ -57,6 +57,11 @@ def books(cfg: TradingSettings) -> list[TradingSettings]:
     """The account's books, each a ``TradingSettings`` of one quote currency whose amounts
     are plain numbers. Several currencies: every amount must be given per currency."""
     groups = by_quote(cfg.symbols)
+    if not groups:
+        raise BookSettingsError(
+            "no symbol to trade: AAITI_SYMBOLS is empty; accepted: BASE/QUOTE symbols, "
+            "comma-separated (BTC/USD,ETH/USD)"
+        )
     split = len(groups) > 1
     amounts = {  # setting by setting, so the first error names the first setting
         name: {

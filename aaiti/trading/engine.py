@@ -119,20 +119,27 @@ def limits_from(cfg: TradingSettings) -> RiskLimits:
 
 
 def load_gate(con: duckdb.DuckDBPyConnection, cfg: TradingSettings) -> RiskGate:
-    row = one(con, load_sql(_SQL, "risk_state_get"), [cfg.account])
-    state = RiskState()
-    if row:
-        raw = json.loads(row[0])
-        raw["day"] = pd.Timestamp(raw["day"]).date() if raw.get("day") else None
-        state = RiskState(**raw)
-    return RiskGate(limits_from(cfg), state)
+    return RiskGate(limits_from(cfg), _risk_state(con, cfg.account))
+
+
+def _risk_state(con: duckdb.DuckDBPyConnection, account: str) -> RiskState:
+    row = one(con, load_sql(_SQL, "risk_state_get"), [account])
+    if not row:
+        return RiskState()
+    raw = json.loads(row[0])
+    raw["day"] = pd.Timestamp(raw["day"]).date() if raw.get("day") else None
+    return RiskState(**raw)
 
 
 def save_gate(con: duckdb.DuckDBPyConnection, cfg: TradingSettings, gate: RiskGate) -> None:
+    _save_state(con, cfg.account, gate.state)
+
+
+def _save_state(con: duckdb.DuckDBPyConnection, account: str, state: RiskState) -> None:
     run(
         con,
         load_sql(_SQL, "risk_state_upsert"),
-        [cfg.account, json.dumps(asdict(gate.state), default=str), datetime.now(UTC)],
+        [account, json.dumps(asdict(state), default=str), datetime.now(UTC)],
     )
 
 
@@ -1162,24 +1169,37 @@ def _order_row(cid: str, book: Book, account: str, now: datetime) -> Row:
 
 def halt(settings: Settings, *, actor: str, reason: str, warehouse: Warehouse | None = None) -> str:
     """Emergency halt of every book: no new risk from the next bar on; written to
-    audit.log."""
-    warehouse = warehouse or Warehouse.from_settings(settings)
-    parts, messages = books(settings.trading), []
+    audit.log. Never refused: settings that name no book still halt the account and every
+    book of it the warehouse holds."""
+    warehouse, cfg = warehouse or Warehouse.from_settings(settings), settings.trading
+    messages = []
     with warehouse.writer(purpose="halt") as con:
-        for cfg in parts:
-            gate = load_gate(con, cfg)
-            event = gate.halt(reason=f"{reason} (by {actor})")
-            save_gate(con, cfg, gate)
-            audit(con, actor=actor, action="halt", detail=_named(parts, cfg, reason))
+        accounts = _halt_accounts(con, cfg)
+        for account in accounts:
+            state = _risk_state(con, account)
+            event = RiskGate(RiskLimits(), state).halt(reason=f"{reason} (by {actor})")
+            _save_state(con, account, state)
+            detail = reason if len(accounts) == 1 else f"{account}: {reason}"
+            audit(con, actor=actor, action="halt", detail=detail)
             raise_alert(
                 con,
                 source="risk",
                 severity="critical",
-                dedup_key=f"risk:{cfg.account}:halt",
-                message=f"{cfg.account}: {event.message}",
+                dedup_key=f"risk:{account}:halt",
+                message=f"{account}: {event.message}",
             )
-            messages.append((cfg.account, event.message))
+            messages.append((account, event.message))
     return _said(messages)
+
+
+def _halt_accounts(con: Con, cfg: TradingSettings) -> list[str]:
+    """The settings' books and every book of the account already in the warehouse."""
+    try:
+        named = {b.account for b in books(cfg)}
+    except BookSettingsError:  # an emergency halt is not refused for a settings mistake
+        named = set()
+    known = {a for (a,) in con.execute(load_sql(_SQL, "books_known"), [cfg.account]).fetchall()}
+    return sorted(named | known) or [cfg.account]
 
 
 def resume(settings: Settings, *, actor: str, warehouse: Warehouse | None = None) -> str:
