@@ -359,11 +359,11 @@ def universe(
 def _books(settings: Settings) -> tuple[list[dict[str, Any]], str | None]:
     """The trading books AAITI_SYMBOLS resolve to (one per quote currency), or why the
     settings give none."""
-    from aaiti.trading.accounts import BookSettingsError, books, quote
+    from aaiti.trading.accounts import BookSettingsError, books, currency_of
 
     try:
         return [
-            {"account": b.account, "quote": quote(b.symbols[0]), "symbols": b.symbols,
+            {"account": b.account, "quote": currency_of(b), "symbols": b.symbols,
              "initial_cash": b.initial_cash}
             for b in books(settings.trading)
         ], None  # fmt: skip

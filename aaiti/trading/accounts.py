@@ -81,11 +81,16 @@ def books(cfg: TradingSettings) -> list[TradingSettings]:
     ]
 
 
+def currency_of(book: TradingSettings) -> str:
+    """A book's currency: the quote its symbols share."""
+    return quote(book.symbols[0])
+
+
 def book_of(cfg: TradingSettings, symbol: str) -> TradingSettings:
     """The book that trades ``symbol`` (``BASE/QUOTE`` or ``exchange:BASE/QUOTE``)."""
     currency = quote(symbol)
     for book in books(cfg):
-        if quote(book.symbols[0]) == currency:
+        if currency_of(book) == currency:
             return book
     raise BookSettingsError(
         f"{symbol} is quoted in {currency}, which no traded symbol is (AAITI_SYMBOLS: "
@@ -215,8 +220,8 @@ def account_total(con: duckdb.DuckDBPyConnection, cfg: TradingSettings, *, curre
     now: list[BookEquity] = []
     rates: dict[str, Rate | None] = {}
     for book in books(cfg):
-        row = one(con, load_sql(_SQL, "book_equity"), [book.account])
-        b = BookEquity(book.account, quote(book.symbols[0]), *(row or (None, None)))
+        row = one(con, load_sql(_SQL, "latest_equity"), [book.account])
+        b = BookEquity(book.account, currency_of(book), *(row or (None, None)))
         now.append(b)
         if b.ts is not None and b.currency not in rates:
             rates[b.currency] = _rate(con, b.currency, currency, cfg.timeframe, b.ts)

@@ -1179,8 +1179,7 @@ def halt(settings: Settings, *, actor: str, reason: str, warehouse: Warehouse | 
             state = _risk_state(con, account)
             event = RiskGate(RiskLimits(), state).halt(reason=f"{reason} (by {actor})")
             _save_state(con, account, state)
-            detail = reason if len(accounts) == 1 else f"{account}: {reason}"
-            audit(con, actor=actor, action="halt", detail=detail)
+            audit(con, actor=actor, action="halt", detail=_named(accounts, account, reason))
             raise_alert(
                 con,
                 source="risk",
@@ -1207,20 +1206,21 @@ def resume(settings: Settings, *, actor: str, warehouse: Warehouse | None = None
     not recovered (the others resume)."""
     warehouse = warehouse or Warehouse.from_settings(settings)
     parts, messages, refused = books(settings.trading), [], []
+    accounts = [b.account for b in parts]
     with warehouse.writer(purpose="resume") as con:
         for cfg in parts:
             gate = load_gate(con, cfg)
-            equity_row = con.sql(load_sql(_SQL, "latest_equity"), params=[cfg.account]).fetchall()
-            equity = equity_row[0][0] if equity_row else number(cfg.initial_cash)
+            latest = one(con, load_sql(_SQL, "latest_equity"), [cfg.account])
+            equity = latest[1] if latest else number(cfg.initial_cash)
             try:
                 event = gate.resume(equity=equity)
             except PermissionError as err:  # audited and committed: raising here rolls back
                 refused.append((cfg.account, str(err)))
-                detail = _named(parts, cfg, str(err))
+                detail = _named(accounts, cfg.account, str(err))
                 audit(con, actor=actor, action="resume refused", detail=detail)
             else:
                 save_gate(con, cfg, gate)
-                detail = _named(parts, cfg, event.message)
+                detail = _named(accounts, cfg.account, event.message)
                 audit(con, actor=actor, action="resume", detail=detail)
                 messages.append((cfg.account, event.message))
     if refused:
@@ -1228,9 +1228,9 @@ def resume(settings: Settings, *, actor: str, warehouse: Warehouse | None = None
     return _said(messages)
 
 
-def _named(parts: list[TradingSettings], cfg: TradingSettings, text: str) -> str:
+def _named(accounts: list[str], account: str, text: str) -> str:
     """An audit line: named by its book when the account has several."""
-    return text if len(parts) == 1 else f"{cfg.account}: {text}"
+    return text if len(accounts) == 1 else f"{account}: {text}"
 
 
 def _said(messages: list[tuple[str, str]]) -> str:

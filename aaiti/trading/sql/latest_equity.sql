@@ -1,1 +1,2 @@
-SELECT equity FROM trading.equity WHERE account = $1 ORDER BY ts DESC LIMIT 1
+-- An account's (a book's) newest equity row: its bar time and equity.
+SELECT ts, equity FROM trading.equity WHERE account = $1 ORDER BY ts DESC LIMIT 1
