@@ -239,6 +239,23 @@ class Settings(BaseSettings):
     strategy_min_dsr: float = Field(
         0.95, ge=0, le=1, description="Deflated Sharpe probability a strategy needs to trade."
     )
+    strategy_benchmark: str = Field(
+        "buy_and_hold",
+        pattern="^(buy_and_hold|flat)$",
+        description="What the user could hold instead, which the strategy must beat on the "
+        "same out-of-sample bars, net of costs: buy_and_hold (the same streams, bought once, "
+        "same costs) or flat (cash).",
+    )
+    strategy_max_p_value: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Largest p-value of the tests against the benchmark (Ledoit–Wolf Sharpe "
+        "difference, Hansen's SPA over every candidate) with which a strategy may trade.",
+    )
+    strategy_bootstrap_reps: int = Field(
+        1000, ge=100, description="Stationary-bootstrap draws of those tests (seeded)."
+    )
     strategy_promotion_margin: float = Field(
         0.1, ge=0, description="Annualised net Sharpe a challenger must beat the champion by."
     )
@@ -631,6 +648,10 @@ class StrategySettings(_Section):
         "stop_atr": "strategy_stop_atr",
         "target_atr": "strategy_target_atr",
         "min_dsr": "strategy_min_dsr",
+        "benchmark": "strategy_benchmark",
+        "max_p_value": "strategy_max_p_value",
+        "bootstrap_reps": "strategy_bootstrap_reps",
+        "seed": "model_seed",
         "search": "strategy_search",
         "promotion_margin": "strategy_promotion_margin",
         "min_live_bars": "strategy_min_live_bars",
@@ -653,6 +674,10 @@ class StrategySettings(_Section):
     stop_atr: float | None
     target_atr: float | None
     min_dsr: float
+    benchmark: str
+    max_p_value: float
+    bootstrap_reps: int
+    seed: int
     search: bool
     promotion_margin: float
     min_live_bars: int

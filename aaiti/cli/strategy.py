@@ -52,6 +52,13 @@ def evaluate(
             )
         dsr = "—" if ev.dsr is None else f"{ev.dsr.probability:.3f}"
         out.print(f"deflated Sharpe probability {dsr} ({ev.trials} trial(s))")
+        if ev.versus is not None:
+            v = ev.versus
+            out.print(
+                f"against {v.benchmark.replace('_', '-')}: Ledoit–Wolf p = "
+                f"{v.sharpe_test.p_value:.3f}, SPA p = {v.spa_p_value:.3f} "
+                f"({v.candidates} candidate(s); {v.as_dict()['bootstrap']})"
+            )
         out.print(
             ("QUALIFIES: " if ev.qualification.qualified else "STANDS ASIDE: ")
             + ev.qualification.reason

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from aaiti.strategy.evaluate import StrategyEvaluation, fold_edge_models
+from aaiti.strategy.evaluate import StrategyEvaluation, VerdictRules, fold_edge_models
 from aaiti.strategy.promotion import LiveComparison, PromotionDecision, decide_promotion
 from aaiti.strategy.service import Judged, compare_live, deployed_spec, judge_walk_forward, now
 from aaiti.strategy.spec import StrategySpec, spec_from_settings
@@ -43,6 +43,9 @@ def strategy_metrics(ev: StrategyEvaluation) -> dict[str, float]:
     if ev.pbo is not None:
         out["strategy_pbo"] = ev.pbo
     out["strategy_trials"] = float(ev.trials)
+    if ev.versus is not None:
+        out["strategy_benchmark_p_value"] = ev.versus.sharpe_test.p_value
+        out["strategy_spa_p_value"] = ev.versus.spa_p_value
     return out
 
 
@@ -160,7 +163,7 @@ def judge_strategies(
     def judge(w: WalkForwardResult, version: int | None) -> Judged:
         return judge_walk_forward(
             replace(spec, model_name=name, model_version=version), ds=ds, wf=w, trials=trials,
-            min_dsr=settings.strategy_min_dsr, search_horizon=horizon,
+            rules=VerdictRules.from_section(settings.strategy), search_horizon=horizon,
         )  # fmt: skip
 
     champ = None if champ_wf is None or champion is None else judge(champ_wf, champion.version)

@@ -9,10 +9,13 @@ Conventions (stated wherever a figure is shown):
 * per stream, all-in: the strategy trades the stream with ``fraction = 1`` of its own
   equity; buy-and-hold buys at the open after the first out-of-sample bar (slippage and fee
   paid) and is marked at each close; flat earns 0;
-* the portfolio is the equal-weight mean of the streams' per-bar returns;
+* the strategy's portfolio is the equal-weight mean of the streams' per-bar returns; the
+  buy-and-hold portfolio is bought once in equal parts and never rebalanced;
 * Sharpe = mean / std (ddof = 1) of per-bar simple returns × √(bars per year), risk-free 0;
   Sortino over the downside deviation of all bars; bars per year = 365.25 × 86400 / bar s.
-* the deflated Sharpe ratio counts every configuration tried (``trials``).
+* the deflated Sharpe ratio counts every configuration tried (``trials``);
+* a strategy qualifies only when it also beats the benchmark the user could hold instead
+  (:mod:`aaiti.strategy.verdict`) on the same bars.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from aaiti.risk import metrics as m
 from aaiti.strategy.core import params_of
 from aaiti.strategy.fastsim import simulate_stream
 from aaiti.strategy.spec import EdgeModel, StrategySpec, fit_edge_model
+from aaiti.strategy.verdict import BENCHMARKS, Versus, versus
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,34 @@ def portfolio_returns(streams: list[StreamResult], curve: str) -> pd.Series:
     return frame.mean(axis=1, skipna=True).fillna(0.0)
 
 
+def held_once_returns(streams: list[StreamResult]) -> pd.Series:
+    """Buy-and-hold of the streams bought once in equal parts, never rebalanced: the mean of
+    their equity curves (each 1 until its stream's first bar), on the union of their bars."""
+    parts = {s.symbol: pd.Series(s.buy_and_hold, index=s.ts) for s in streams}
+    equity = pd.DataFrame(parts).sort_index().ffill().fillna(1.0).mean(axis=1)
+    return equity.pct_change().iloc[1:]
+
+
+@dataclass(frozen=True)
+class VerdictRules:
+    """What a strategy must show to trade (settings ``AAITI_STRATEGY_*``)."""
+
+    min_dsr: float = 0.95
+    benchmark: str = "buy_and_hold"
+    max_p_value: float = 0.05
+    reps: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.benchmark not in BENCHMARKS:
+            raise ValueError(f"benchmark {self.benchmark!r}: use one of {', '.join(BENCHMARKS)}")
+
+    @classmethod
+    def from_section(cls, strategy) -> VerdictRules:  # a StrategySettings
+        return cls(strategy.min_dsr, strategy.benchmark, strategy.max_p_value,
+                   strategy.bootstrap_reps, strategy.seed)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Qualification:
     qualified: bool
@@ -159,6 +191,7 @@ class StrategyEvaluation:
     qualification: Qualification
     curves: pd.DataFrame = field(repr=False)  # ts, series, strategy, buy_and_hold
     returns: pd.Series = field(repr=False)  # the portfolio's per-bar net returns
+    versus: Versus | None = None  # the tests against the benchmark (None: too few bars)
 
     def summary(self) -> dict:
         return {
@@ -171,7 +204,8 @@ class StrategyEvaluation:
                 "costs": f"fee {self.spec.fee_bps} bps + slippage {self.spec.slippage_bps} bps per fill",
                 "fills": "decided at a close, filled at the next open",
                 "per_stream": "all-in on the stream (fraction 1)",
-                "portfolio": "equal-weight mean of the streams' per-bar returns",
+                "portfolio": "strategy: equal-weight mean of the streams' per-bar returns; "
+                "buy-and-hold: equal parts bought once, never rebalanced",
                 "sharpe": "mean/std (ddof 1) of per-bar simple returns × √bars per year, rf 0",
                 "buy_and_hold": "bought at the open after the first out-of-sample bar, same costs",
             },
@@ -182,6 +216,7 @@ class StrategyEvaluation:
             "deflated_sharpe": None if self.dsr is None else asdict(self.dsr),
             "pbo": self.pbo,
             "trials": self.trials,
+            "versus_benchmark": None if self.versus is None else self.versus.as_dict(),
             "qualified": self.qualification.qualified,
             "reason": self.qualification.reason,
             "spec": self.spec.as_dict(),
@@ -226,24 +261,51 @@ def scored_bars(
     return frame.sort_values([*stream_columns(frame), "ts"]).reset_index(drop=True)
 
 
-def qualify(*, sharpe: float | None, dsr: m.DeflatedSharpe | None, min_dsr: float) -> Qualification:
-    """Trades only with a positive net Sharpe whose deflated probability reaches ``min_dsr``."""
+def qualify(
+    *,
+    sharpe: float | None,
+    dsr: m.DeflatedSharpe | None,
+    vs: Versus | None,
+    rules: VerdictRules,
+    benchmark_sharpe: float | None,
+) -> Qualification:
+    """Trades only with a positive net Sharpe that beats the benchmark's (both tests'
+    p-values at most ``rules.max_p_value``) and a deflated probability ≥ ``rules.min_dsr``."""
     if sharpe is None or not math.isfinite(sharpe):
         return Qualification(False, "net Sharpe undefined (no trades or no variance)")
     if sharpe <= 0:
         return Qualification(False, f"walk-forward net Sharpe {sharpe:.2f} is not above 0")
-    if dsr is None:
-        return Qualification(False, "deflated Sharpe undefined")
-    if dsr.probability < min_dsr:
+    name = rules.benchmark.replace("_", "-")
+    if vs is None:
+        return Qualification(False, f"too few bars to test against {name}")
+    theirs = "0" if benchmark_sharpe is None else f"{benchmark_sharpe:.2f}"
+    alpha = rules.max_p_value
+    p = vs.sharpe_test.p_value
+    if p > alpha:
         return Qualification(
             False,
-            f"deflated Sharpe probability {dsr.probability:.3f} < {min_dsr} "
+            f"net Sharpe {sharpe:.2f} does not beat {name}'s {theirs} "
+            f"(Ledoit–Wolf p = {p:.3f} > {alpha})",
+        )
+    if vs.spa_p_value > alpha:
+        return Qualification(
+            False,
+            f"no candidate of {vs.candidates} beats {name} once the search is counted "
+            f"(SPA p = {vs.spa_p_value:.3f} > {alpha})",
+        )
+    if dsr is None:
+        return Qualification(False, "deflated Sharpe undefined")
+    if dsr.probability < rules.min_dsr:
+        return Qualification(
+            False,
+            f"deflated Sharpe probability {dsr.probability:.3f} < {rules.min_dsr} "
             f"(net Sharpe {sharpe:.2f}, {dsr.trials} trial(s))",
         )
     return Qualification(
         True,
-        f"net Sharpe {sharpe:.2f} > 0 and deflated Sharpe probability "
-        f"{dsr.probability:.3f} ≥ {min_dsr} ({dsr.trials} trial(s))",
+        f"net Sharpe {sharpe:.2f} beats {name}'s {theirs} (Ledoit–Wolf p = {p:.3f}, "
+        f"SPA p = {vs.spa_p_value:.3f}, ≤ {alpha}) and deflated Sharpe probability "
+        f"{dsr.probability:.3f} ≥ {rules.min_dsr} ({dsr.trials} trial(s))",
     )
 
 
@@ -254,14 +316,14 @@ def evaluate(
     timeframe: str,
     trials: int = 1,
     trial_returns: pd.DataFrame | None = None,
-    min_dsr: float = 0.95,
+    rules: VerdictRules = VerdictRules(),
 ) -> StrategyEvaluation:
     """Trade ``bars`` (from :func:`scored_bars`) and judge the result.
 
     ``trials`` counts every configuration tried in the run; ``trial_returns`` (bars × the
-    configurations evaluated, portfolio returns) gives the Sharpe variance across trials
-    and the PBO. Without it, the variance is the null's sampling variance of a Sharpe
-    estimate, 1 / T."""
+    configurations evaluated, portfolio returns) gives the Sharpe variance across trials,
+    the PBO and the candidates of the SPA test. Without it, the variance is the null's
+    sampling variance of a Sharpe estimate, 1 / T."""
     per_year = bars_per_year(timeframe)
     streams = stream_runs(bars, spec, per_year=per_year)
     per_stream = {}
@@ -275,7 +337,7 @@ def evaluate(
             ),
         }
     returns = portfolio_returns(streams, "strategy")
-    bh = portfolio_returns(streams, "buy_and_hold")
+    bh = held_once_returns(streams).reindex(returns.index).fillna(0.0)
     eq = np.concatenate([[1.0], np.cumprod(1 + returns.to_numpy())])
     bh_eq = np.concatenate([[1.0], np.cumprod(1 + bh.to_numpy())])
     exposure = np.mean([np.mean(s.held != 0) for s in streams]) if streams else 0.0
@@ -292,7 +354,11 @@ def evaluate(
         "flat": Performance(0.0, 0.0, None, None, 0.0, 0.0, 0, 0.0, len(eq)),
     }
     dsr, pbo = _deflated(returns, trials=trials, trial_returns=trial_returns)
-    q = qualify(sharpe=portfolio["strategy"].sharpe, dsr=dsr, min_dsr=min_dsr)
+    vs = _versus(returns, bh, rules=rules, trial_returns=trial_returns)
+    q = qualify(
+        sharpe=portfolio["strategy"].sharpe, dsr=dsr, vs=vs, rules=rules,
+        benchmark_sharpe=portfolio[rules.benchmark].sharpe,
+    )  # fmt: skip
     curves = pd.DataFrame(
         {
             "ts": returns.index,
@@ -320,7 +386,22 @@ def evaluate(
         q,
         pd.concat([curves, *per], ignore_index=True),
         returns,
+        vs,
     )
+
+
+def _versus(
+    returns: pd.Series, bh: pd.Series, *, rules: VerdictRules, trial_returns: pd.DataFrame | None
+) -> Versus | None:
+    """The tests against the benchmark on the portfolio's bars (None: under 30 bars)."""
+    if len(returns) < 30:
+        return None
+    bench = None if rules.benchmark == "flat" else bh.to_numpy(float)
+    cands = None
+    if trial_returns is not None and trial_returns.shape[1] >= 2:
+        cands = trial_returns.reindex(returns.index).fillna(0.0).to_numpy(float)
+    return versus(returns.to_numpy(float), bench, name=rules.benchmark, candidates=cands,
+                  reps=rules.reps, seed=rules.seed)  # fmt: skip
 
 
 def _deflated(

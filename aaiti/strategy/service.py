@@ -16,6 +16,7 @@ import pandas as pd
 from aaiti.risk import metrics as m
 from aaiti.strategy.evaluate import (
     StrategyEvaluation,
+    VerdictRules,
     bars_per_year,
     evaluate,
     fold_edge_models,
@@ -45,7 +46,7 @@ def judge_walk_forward(
     ds: Dataset,
     wf: WalkForwardResult,
     trials: int,
-    min_dsr: float,
+    rules: VerdictRules,
     search_horizon: int | None = None,
 ) -> Judged:
     """The strategy traded on ``wf``'s out-of-sample predictions only, net of costs.
@@ -79,7 +80,7 @@ def judge_walk_forward(
         timeframe=spec.timeframe,
         trials=trials,
         trial_returns=trial_returns,
-        min_dsr=min_dsr,
+        rules=rules,
     )
     rows = wf.oos["row"].to_numpy()
     fwd = ds.meta["forward_log_return"].to_numpy(float)
@@ -152,7 +153,7 @@ def evaluate_champion(settings, *, timeframe: str | None = None) -> StrategyEval
     loaded = champion_walk_forward(settings, timeframe=timeframe or settings.timeframe)
     judged = judge_walk_forward(
         loaded.spec, ds=loaded.ds, wf=loaded.wf, trials=loaded.trials,
-        min_dsr=settings.strategy_min_dsr,
+        rules=VerdictRules.from_section(settings.strategy),
     )  # fmt: skip
     record_evaluation(settings, judged.evaluation)
     return judged.evaluation
