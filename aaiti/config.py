@@ -184,7 +184,19 @@ class Settings(BaseSettings):
     model_dead_zone: float = Field(
         0.0005, ge=0, description="|forward log return| at or below this: no label (noise)."
     )
-    model_folds: int = Field(5, ge=2, description="Walk-forward test blocks.")
+    model_fold_period: str = Field(
+        "quarter",
+        pattern=r"^(month|quarter|half|year|\d+(\.\d+)?\s*(min|h|d))$",
+        description="Walk-forward test blocks, anchored to the calendar: month, quarter, half "
+        "or year (UTC), or a fixed duration from the Unix epoch (7d, 12h, 90min). New bars "
+        "extend the newest block or open the next; past blocks never move.",
+    )
+    model_min_train_days: float = Field(
+        365.0,
+        gt=0,
+        description="The first test block is the first that begins this long after the "
+        "data's first bar (fixed by the history's start, never by its end).",
+    )
     model_embargo_bars: int | None = Field(None, ge=1, description="Default: the horizon.")
     model_search_budget: int = Field(0, ge=0, description="Random-search trials (0 = defaults).")
     model_train_bars: int | None = Field(
@@ -721,7 +733,8 @@ class ModelSettings(_Section):
         "horizon": "model_horizon",
         "dead_zone": "model_dead_zone",
         "label": "model_label",
-        "folds": "model_folds",
+        "fold_period": "model_fold_period",
+        "min_train_days": "model_min_train_days",
         "embargo_bars": "model_embargo_bars",
         "search_budget": "model_search_budget",
         "train_bars": "model_train_bars",
@@ -732,7 +745,8 @@ class ModelSettings(_Section):
     horizon: int
     dead_zone: float
     label: str
-    folds: int
+    fold_period: str
+    min_train_days: float
     embargo_bars: int | None
     search_budget: int
     train_bars: int | None

@@ -84,7 +84,8 @@ def synthetic_settings(folder: Path, symbols: list[str], **overrides: object):  
 
     settings = load_settings(
         data_dir=folder / "data", source="synthetic", exchange="synthetic", symbols=symbols,
-        timeframe="1m", model_folds=3, model_label="direction", **overrides,
+        timeframe="1m", model_fold_period="6h", model_min_train_days=0.25, model_label="direction",
+        **overrides,
     )  # fmt: skip
     apply_tool_environment(settings)
     return settings

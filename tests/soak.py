@@ -604,7 +604,7 @@ def _market(work: Path, market: str) -> dict[str, str]:
     return {
         "AAITI_SAMPLE_DIR": str(folder),
         "AAITI_REPLAY_START": PLANTED_START.isoformat(),
-        "AAITI_MODEL_FOLDS": "3",
+        "AAITI_MODEL_FOLD_PERIOD": "half",
         "AAITI_TRADING_ALLOW_SHORT": "true",
     }
 

@@ -43,7 +43,7 @@ def dataset(candles):
     )
 
 
-CFG = TrainConfig(n_folds=4, num_boost_round=150)
+CFG = TrainConfig(fold_period="half", min_train_days=730, num_boost_round=150)  # 2021–2022
 
 
 def test_labels_follow_the_definition_with_dead_zone_and_holes():
@@ -70,8 +70,9 @@ def test_labels_follow_the_definition_with_dead_zone_and_holes():
 def test_no_training_label_crosses_its_fold_boundary(dataset):
     ends = dataset.meta["label_end_ts"]
     times = dataset.meta["ts"]
-    folds = make_folds(dataset, TrainConfig(n_folds=5, horizon=3, embargo_bars=4))
-    assert len(folds) == 5
+    cfg = TrainConfig(fold_period="quarter", min_train_days=730, horizon=3, embargo_bars=4)
+    folds = make_folds(dataset, cfg)
+    assert len(folds) == 8  # the quarters of 2021 and 2022
     embargo = pd.Timedelta(hours=4 * 4)
     for f in folds:
         assert ends.iloc[f.train].max() < times.iloc[f.validation].min()
@@ -174,3 +175,61 @@ def test_models_trained_on_one_hot_streams_are_still_scored_with_their_columns()
     assert one_hot_inputs(used) and not one_hot_inputs([*BASE_FEATURES, "stream"])
     X = model_inputs(frame, streams=["BTC/USD", "ETH/USD"], one_hot=True)[used]
     assert X["is_BTC/USD"].tolist() == [1.0, 0.0] and X["is_ETH/USD"].tolist() == [0.0, 1.0]
+
+
+def _oos_until(candles, end: str, cfg: TrainConfig) -> pd.DataFrame:
+    window = {s: c[c["ts"] < end].reset_index(drop=True) for s, c in candles.items()}
+    ds = build_dataset(
+        features_of(window), timeframe="4h", horizon=1, dead_zone=0.0005, streams=STREAMS
+    )
+    wf = walk_forward_evaluate(ds, cfg, folds=make_folds(ds, cfg))
+    return wf.oos.assign(symbol=wf.oos["symbol"].astype(str))[["ts", "symbol", "fold", "proba"]]
+
+
+def test_new_bars_leave_every_earlier_out_of_sample_prediction_identical(candles):
+    """Calendar-anchored blocks: 4 new bars extend the open block, 200 open the next one;
+    every prediction made before them is the same, bit for bit, and so are its folds."""
+    base = _oos_until(candles, "2022-06-20", CFG)
+    for extra in (4, 200):
+        end = str(pd.Timestamp("2022-06-20", tz="UTC") + pd.Timedelta(hours=4 * extra))
+        more = _oos_until(candles, end, CFG)
+        merged = base.merge(more, on=["ts", "symbol"], suffixes=("", "_more"))
+        assert len(merged) == len(base)
+        np.testing.assert_array_equal(merged["proba"].to_numpy(), merged["proba_more"].to_numpy())
+        np.testing.assert_array_equal(merged["fold"].to_numpy(), merged["fold_more"].to_numpy())
+        assert len(more) > len(base)
+    assert more["fold"].max() == base["fold"].max() + 1  # 200 bars opened 2022's second half
+
+
+def test_the_same_data_gives_the_same_predictions_in_a_fresh_process(candles):
+    import hashlib
+    import subprocess
+    import sys
+
+    here = _oos_until(candles, "2021-09-01", CFG)
+    code = (
+        "import hashlib; from tests.test_ml_core import _oos_until, CFG, sample_frame;"
+        "c = {s: (f := sample_frame('coinbase', p, '4h'))[f['ts'] >= '2019-01-01']"
+        ".reset_index(drop=True) for s, p in (('BTC/USD', 'BTC-USD'), ('ETH/USD', 'ETH-USD'))};"
+        "print(hashlib.sha256(_oos_until(c, '2021-09-01', CFG)['proba'].to_numpy().tobytes())"
+        ".hexdigest())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.strip() == hashlib.sha256(here["proba"].to_numpy().tobytes()).hexdigest()
+
+
+def test_blocks_follow_the_calendar_or_a_fixed_grid_and_a_bad_period_is_refused():
+    from aaiti.ml.splits import block_starts, period_of
+
+    utc = lambda text: pd.Timestamp(text, tz="UTC")  # noqa: E731
+    q = block_starts(utc("2021-02-10"), utc("2021-12-31"), period="quarter")
+    assert list(q.strftime("%Y-%m-%d")) == ["2021-04-01", "2021-07-01", "2021-10-01"]
+    assert list(block_starts(utc("2021-07-01"), utc("2022-01-01"), period="half")) == [
+        utc("2021-07-01"), utc("2022-01-01"),
+    ]  # fmt: skip
+    h = block_starts(utc("1999-12-31 05:00"), utc("2000-01-01 00:00"), period="6h")
+    assert list(h.strftime("%H:%M")) == ["06:00", "12:00", "18:00", "00:00"]
+    with pytest.raises(ValueError, match="fold period 'weekly': use month, quarter"):
+        period_of("weekly")

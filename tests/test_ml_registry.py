@@ -17,6 +17,8 @@ from tests.support.planted import replay_cycle
 
 pytestmark = pytest.mark.integration
 START = datetime(2021, 1, 1, tzinfo=UTC)
+#: three yearly test blocks (2019, 2020, the replayed 2021) after 2016-05's first bar
+FOLDS = {"model_fold_period": "year", "model_min_train_days": 750}
 
 
 def cycle(settings, bars: int = 1) -> None:
@@ -26,7 +28,7 @@ def cycle(settings, bars: int = 1) -> None:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     settings = load_settings(
-        data_dir=tmp_path_factory.mktemp("ml") / "data", sample_dir=SAMPLE_DIR, model_folds=3
+        data_dir=tmp_path_factory.mktemp("ml") / "data", sample_dir=SAMPLE_DIR, **FOLDS
     )
     cycle(settings)
     return settings

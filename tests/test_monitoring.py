@@ -13,7 +13,7 @@ from aaiti.config import load_settings
 from aaiti.ml import predict_new, train_and_register
 from aaiti.monitoring.monitor import decide_retrain, monitor_champion
 from tests.conftest import SAMPLE_DIR
-from tests.test_ml_registry import cycle
+from tests.test_ml_registry import FOLDS, cycle
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def q(settings, sql, params=None):
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     settings = load_settings(
-        data_dir=tmp_path_factory.mktemp("monitor") / "data", sample_dir=SAMPLE_DIR, model_folds=3
+        data_dir=tmp_path_factory.mktemp("monitor") / "data", sample_dir=SAMPLE_DIR, **FOLDS
     )
     cycle(settings)
     train_and_register(settings)
@@ -114,7 +114,8 @@ def test_drift_starts_training_once_then_cools_down(env, prefect_server, monkeyp
 
     monkeypatch.setenv("AAITI_DATA_DIR", str(env.data_dir))
     monkeypatch.setenv("AAITI_SAMPLE_DIR", str(env.sample_dir))
-    monkeypatch.setenv("AAITI_MODEL_FOLDS", "3")
+    monkeypatch.setenv("AAITI_MODEL_FOLD_PERIOD", "year")
+    monkeypatch.setenv("AAITI_MODEL_MIN_TRAIN_DAYS", "750")
     monkeypatch.setenv("AAITI_MONITOR_DRIFT_THRESHOLD", "0.0001")  # every feature "drifts"
     first = monitor_flow()
     assert first["retrain"] and first["started_via"] == "subflow"  # no train deployment served

@@ -488,7 +488,8 @@ def _training_case():
     ds = build_dataset(
         features_of(candles), timeframe="4h", horizon=1, dead_zone=0.0005, streams=STREAMS
     )
-    cfg = TrainConfig(n_folds=3, num_boost_round=60, search_budget=2)
+    cfg = TrainConfig(fold_period="quarter", min_train_days=450, num_boost_round=60,
+                      search_budget=2)  # 2022's last three quarters  # fmt: skip
     return ds, cfg, make_folds(ds, cfg)
 
 

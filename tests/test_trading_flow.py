@@ -33,7 +33,7 @@ def paper_traded(data_dir, *, bars: int, **overrides):
     settings = load_settings(
         data_dir=data_dir,
         sample_dir=sample,
-        model_folds=3,
+        model_fold_period="half",
         trading_allow_short=True,
         **overrides,
     )
@@ -76,7 +76,7 @@ def copy_of(trained, tmp_path, **overrides):
     return load_settings(
         data_dir=root / "data",
         sample_dir=root / "planted",
-        model_folds=3,
+        model_fold_period="half",
         trading_allow_short=True,
         **overrides,
     )
@@ -600,7 +600,7 @@ def test_aaiti_evaluate_prints_the_net_figures_and_records_them(env, monkeypatch
     for key, value in {
         "AAITI_DATA_DIR": env.data_dir,
         "AAITI_SAMPLE_DIR": env.sample_dir,
-        "AAITI_MODEL_FOLDS": 3,
+        "AAITI_MODEL_FOLD_PERIOD": "half",
         "AAITI_TRADING_ALLOW_SHORT": "true",
     }.items():
         monkeypatch.setenv(key, str(value))
@@ -906,7 +906,7 @@ def test_a_symbol_added_to_an_account_joins_at_its_bar_time_without_a_late_alert
         trading_cycle(one)
 
     def on(symbols):
-        return load_settings(data_dir=one.data_dir, sample_dir=one.sample_dir, model_folds=3,
+        return load_settings(data_dir=one.data_dir, sample_dir=one.sample_dir, model_fold_period="half",
                              trading_allow_short=True, symbols=symbols)  # fmt: skip
 
     cycle(on(["ETH/USD"]), bars=3)  # ETH's history to where BTC is, as a backfill brings it
@@ -990,7 +990,7 @@ def test_two_quote_currencies_trade_as_two_books_each_with_its_own_cash(trained,
 
     s = copy_of(trained, tmp_path, trading_fraction_per_symbol=0.25)
     t = load_settings(
-        data_dir=s.data_dir, sample_dir=s.sample_dir, model_folds=3, trading_allow_short=True,
+        data_dir=s.data_dir, sample_dir=s.sample_dir, model_fold_period="half", trading_allow_short=True,
         trading_fraction_per_symbol=0.25,
         symbols=["BTC/USD", "ETH/USD", "BTC/USDT", "ETH/USDT"],
         trading_initial_cash={"USD": 100_000, "USDT": 40_000},

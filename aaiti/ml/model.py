@@ -43,9 +43,9 @@ class TrainConfig:
     timeframe: str = "4h"
     horizon: int = 1
     dead_zone: float = 0.0005
-    n_folds: int = 5
+    fold_period: str = "quarter"  # test blocks: calendar month|quarter|half|year, or 7d, 12h …
+    min_train_days: float = 365.0  # the first test block begins this long after the first bar
     embargo_bars: int = 1
-    min_train_fraction: float = 0.5
     validation_fraction: float = 0.2
     num_boost_round: int = 400
     early_stopping_rounds: int = 30
@@ -152,10 +152,10 @@ def make_folds(ds: Dataset, cfg: TrainConfig) -> list[Fold]:
         ds.meta["ts"],
         ds.meta["label_end_ts"],
         labelled=ds.y.notna().to_numpy(),
-        n_folds=cfg.n_folds,
+        period=cfg.fold_period,
+        min_train=pd.Timedelta(days=cfg.min_train_days),
         bar=bar,
         embargo_bars=cfg.embargo_bars,
-        min_train_fraction=cfg.min_train_fraction,
         validation_fraction=cfg.validation_fraction,
     )
 
