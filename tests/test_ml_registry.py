@@ -17,8 +17,8 @@ from tests.support.planted import replay_cycle
 
 pytestmark = pytest.mark.integration
 START = datetime(2021, 1, 1, tzinfo=UTC)
-#: three yearly test blocks (2019, 2020, the replayed 2021) after 2016-05's first bar
-FOLDS = {"model_fold_period": "year", "model_min_train_days": 750}
+#: three yearly test blocks (2018, 2019, 2020) after 2016-05's first bar; replayed bars open 2021's
+FOLDS = {"model_fold_period": "year", "model_min_train_days": 400}
 
 
 def cycle(settings, bars: int = 1) -> None:

@@ -115,7 +115,7 @@ def test_drift_starts_training_once_then_cools_down(env, prefect_server, monkeyp
     monkeypatch.setenv("AAITI_DATA_DIR", str(env.data_dir))
     monkeypatch.setenv("AAITI_SAMPLE_DIR", str(env.sample_dir))
     monkeypatch.setenv("AAITI_MODEL_FOLD_PERIOD", "year")
-    monkeypatch.setenv("AAITI_MODEL_MIN_TRAIN_DAYS", "750")
+    monkeypatch.setenv("AAITI_MODEL_MIN_TRAIN_DAYS", "400")
     monkeypatch.setenv("AAITI_MONITOR_DRIFT_THRESHOLD", "0.0001")  # every feature "drifts"
     first = monitor_flow()
     assert first["retrain"] and first["started_via"] == "subflow"  # no train deployment served
