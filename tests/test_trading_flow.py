@@ -616,8 +616,14 @@ def test_aaiti_evaluate_prints_the_net_figures_and_records_them(env, monkeypatch
     assert set(out["per_stream"]) == {"coinbase:BTC/USD", "coinbase:ETH/USD"}
     assert out["deflated_sharpe"]["trials"] == out["trials"] >= 1
     assert out["qualified"] is True and p["sharpe"] > bh["sharpe"]  # the planted edge
-    row = q(env, "SELECT net_sharpe, qualified FROM strategy.evaluations WHERE role = 'evaluate'")
-    assert len(row) == before + 1 and row[-1] == (pytest.approx(p["sharpe"]), True)
+    vs = out["versus_benchmark"]  # it beats holding, by both tests
+    assert vs["benchmark"] == "buy_and_hold" and vs["candidates"] == 1
+    assert vs["sharpe_difference_p_value"] <= 0.05 and vs["spa_p_value"] <= 0.05
+    assert "Ledoit–Wolf p" in out["reason"]
+    row = q(env, "SELECT net_sharpe, qualified, benchmark_p_value FROM strategy.evaluations "
+                 "WHERE role = 'evaluate'")  # fmt: skip
+    assert len(row) == before + 1
+    assert row[-1] == (pytest.approx(p["sharpe"]), True, vs["sharpe_difference_p_value"])
 
 
 def test_a_blocked_stream_holding_a_position_stops_trading_and_is_marked_stale(trained, tmp_path):

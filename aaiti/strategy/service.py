@@ -189,7 +189,16 @@ def champion_walk_forward(settings, *, timeframe: str) -> ChampionWalkForward:
     state = deployed_state(settings, timeframe=timeframe)
     spec = state.spec if state else spec_from_settings(settings.strategy, timeframe=timeframe)
     spec = replace(spec, model_name=name, model_version=champion.version)
-    return ChampionWalkForward(spec, ds, wf, max(cfg.search_budget, 1))
+    return ChampionWalkForward(spec, ds, wf, trials_of(cfg.search_budget, settings.strategy_search))
+
+
+def trials_of(search_budget: int, strategy_search: bool) -> int:
+    """The configurations tried to reach the deployed one: the model's parameter search
+    times, when the strategy was searched too, its candidates (each is a trial)."""
+    from aaiti.strategy.search import HOLD_MULTIPLES, MIN_EDGE_BPS, SIZINGS
+
+    searched = len(MIN_EDGE_BPS) * len(HOLD_MULTIPLES) * len(SIZINGS) if strategy_search else 1
+    return max(search_budget, 1) * searched
 
 
 def record_evaluation(settings, ev: StrategyEvaluation) -> None:

@@ -61,6 +61,14 @@ def strategy_section() -> None:
     )
     c[3].metric("Deflated Sharpe", num(ev["dsr"]), f"{ev['trials']} trial(s)", delta_color="off")
     c[4].metric("Trades", f"{ev['trades']:,}", f"exposure {ev['exposure']:.0%}", delta_color="off")
+    if ev["benchmark_p_value"] is not None and ev["benchmark_p_value"] == ev["benchmark_p_value"]:
+        st.caption(
+            f"Against {str(ev['benchmark']).replace('_', '-')}: Ledoit–Wolf p = "
+            f"{ev['benchmark_p_value']:.3f} (H0: the strategy's Sharpe is not above the "
+            f"benchmark's), Hansen's SPA p = {ev['spa_p_value']:.3f} over "
+            f"{int(ev['candidates'])} candidate(s); it trades only when both are at most "
+            "the configured bar and the deflated Sharpe probability reaches its own."
+        )
     curves = data.query("strategy_curves", (ev["evaluation_id"], role))
     series = st.selectbox("Curve", sorted(curves["series"].unique()))
     cv = curves[curves["series"] == series]
