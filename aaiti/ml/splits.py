@@ -108,7 +108,7 @@ def walk_forward(
             f"test block after the first {min_train.days} days of training"
         )
     bounds = [*starts, last + bar]
-    folds = []
+    folds: list[Fold] = []
     embargo = bar * embargo_bars
     for start, stop in itertools.pairwise(bounds):
         test = np.flatnonzero((times >= start) & (times < stop) & use)

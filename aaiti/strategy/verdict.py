@@ -34,7 +34,7 @@ class SharpeDifference:
     difference: float  # per bar (× √bars per year to annualise)
     statistic: float  # difference / its standard error
     p_value: float
-    block: float  # mean block length of the stationary bootstrap, bars
+    block: float  # mean block length of the stationary bootstrap (and the batch), bars
     reps: int
 
 
@@ -120,15 +120,17 @@ def sharpe_difference(
     diff, se = _difference_and_se(z, batch=batch)
     if not math.isfinite(diff) or not math.isfinite(se) or se < _NO_DIFFERENCE:
         # no variance, or the same returns as the benchmark: nothing shows a difference
-        return SharpeDifference(0.0 if math.isnan(diff) else float(diff), 0.0, 1.0, block, 0)
+        return SharpeDifference(0.0 if math.isnan(diff) else float(diff), 0.0, 1.0, float(batch), 0)
     observed = diff / se
     beyond = 0
-    bs = StationaryBootstrap(block, z, seed=seed)
+    bs = StationaryBootstrap(batch, z, seed=seed)
     for data, _ in bs.bootstrap(reps):
         d, s = _difference_and_se(data[0], batch=batch)
         if math.isfinite(d) and s > 0 and (d - diff) / s >= observed:
             beyond += 1
-    return SharpeDifference(float(diff), float(observed), (1 + beyond) / (1 + reps), block, reps)
+    return SharpeDifference(
+        float(diff), float(observed), (1 + beyond) / (1 + reps), float(batch), reps
+    )
 
 
 def spa_p_value(
