@@ -105,7 +105,7 @@ def walk_forward(
     if len(starts) == 0:
         raise ValueError(
             f"{last - first} of history ({first:%Y-%m-%d} → {last:%Y-%m-%d}) leaves no {period} "
-            f"test block after the first {min_train.days} days of training"
+            f"test block after the first {min_train} of training"
         )
     bounds = [*starts, last + bar]
     folds: list[Fold] = []

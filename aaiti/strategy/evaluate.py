@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,9 @@ from aaiti.strategy.core import params_of
 from aaiti.strategy.fastsim import simulate_stream
 from aaiti.strategy.spec import EdgeModel, StrategySpec, fit_edge_model
 from aaiti.strategy.verdict import BENCHMARKS, Versus, versus
+
+if TYPE_CHECKING:
+    from aaiti.config import StrategySettings
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ class VerdictRules:
             raise ValueError(f"benchmark {self.benchmark!r}: use one of {', '.join(BENCHMARKS)}")
 
     @classmethod
-    def from_section(cls, strategy) -> VerdictRules:  # a StrategySettings
+    def from_section(cls, strategy: StrategySettings) -> VerdictRules:
         return cls(strategy.min_dsr, strategy.benchmark, strategy.max_p_value,
                    strategy.bootstrap_reps, strategy.seed)  # fmt: skip
 
@@ -326,53 +330,16 @@ def evaluate(
     sampling variance of a Sharpe estimate, 1 / T."""
     per_year = bars_per_year(timeframe)
     streams = stream_runs(bars, spec, per_year=per_year)
-    per_stream = {}
-    for s in streams:
-        per_stream[s.symbol] = {
-            "strategy": performance(
-                s.strategy, held=s.held, trades=s.trades, traded=s.traded, per_year=per_year
-            ),
-            "buy_and_hold": performance(
-                s.buy_and_hold, held=np.ones(len(s.held)), trades=1, traded=1.0, per_year=per_year
-            ),
-        }
+    per_stream = _per_stream(streams, per_year=per_year)
     returns = portfolio_returns(streams, "strategy")
     bh = held_once_returns(streams).reindex(returns.index).fillna(0.0)
-    eq = np.concatenate([[1.0], np.cumprod(1 + returns.to_numpy())])
-    bh_eq = np.concatenate([[1.0], np.cumprod(1 + bh.to_numpy())])
-    exposure = np.mean([np.mean(s.held != 0) for s in streams]) if streams else 0.0
-    portfolio = {
-        "strategy": replace(
-            performance(eq, held=np.ones(len(eq)), trades=0, traded=0.0, per_year=per_year),
-            exposure=float(exposure),
-            trades=sum(s.trades for s in streams),
-            turnover=float(np.mean([per_stream[s.symbol]["strategy"].turnover for s in streams])),
-        ),
-        "buy_and_hold": performance(
-            bh_eq, held=np.ones(len(bh_eq)), trades=len(streams), traded=1.0, per_year=per_year
-        ),
-        "flat": Performance(0.0, 0.0, None, None, 0.0, 0.0, 0, 0.0, len(eq)),
-    }
+    portfolio = _portfolio(streams, per_stream, returns, bh, per_year=per_year)
     dsr, pbo = _deflated(returns, trials=trials, trial_returns=trial_returns)
     vs = _versus(returns, bh, rules=rules, trial_returns=trial_returns)
     q = qualify(
         sharpe=portfolio["strategy"].sharpe, dsr=dsr, vs=vs, rules=rules,
         benchmark_sharpe=portfolio[rules.benchmark].sharpe,
     )  # fmt: skip
-    curves = pd.DataFrame(
-        {
-            "ts": returns.index,
-            "series": "portfolio",
-            "strategy": eq[1:],
-            "buy_and_hold": bh_eq[1:],
-        }
-    )
-    per = [
-        pd.DataFrame(
-            {"ts": s.ts, "series": s.symbol, "strategy": s.strategy, "buy_and_hold": s.buy_and_hold}
-        )
-        for s in streams
-    ]
     return StrategyEvaluation(
         spec,
         timeframe,
@@ -384,10 +351,71 @@ def evaluate(
         pbo,
         trials,
         q,
-        pd.concat([curves, *per], ignore_index=True),
+        _curves(streams, returns, bh),
         returns,
         vs,
     )
+
+
+def _equity(returns: pd.Series) -> np.ndarray:
+    """The equity curve from 1 of per-bar returns (one point longer)."""
+    return np.concatenate([[1.0], np.cumprod(1 + returns.to_numpy())])
+
+
+def _per_stream(
+    streams: list[StreamResult], *, per_year: float
+) -> dict[str, dict[str, Performance]]:
+    return {
+        s.symbol: {
+            "strategy": performance(
+                s.strategy, held=s.held, trades=s.trades, traded=s.traded, per_year=per_year
+            ),
+            "buy_and_hold": performance(
+                s.buy_and_hold, held=np.ones(len(s.held)), trades=1, traded=1.0, per_year=per_year
+            ),
+        }
+        for s in streams
+    }
+
+
+def _portfolio(
+    streams: list[StreamResult],
+    per_stream: dict[str, dict[str, Performance]],
+    returns: pd.Series,
+    bh: pd.Series,
+    *,
+    per_year: float,
+) -> dict[str, Performance]:
+    """The strategy's portfolio, buy-and-hold's (bought once) and flat, on the same bars."""
+    eq, bh_eq = _equity(returns), _equity(bh)
+    exposure = np.mean([np.mean(s.held != 0) for s in streams]) if streams else 0.0
+    return {
+        "strategy": replace(
+            performance(eq, held=np.ones(len(eq)), trades=0, traded=0.0, per_year=per_year),
+            exposure=float(exposure),
+            trades=sum(s.trades for s in streams),
+            turnover=float(np.mean([per_stream[s.symbol]["strategy"].turnover for s in streams])),
+        ),
+        "buy_and_hold": performance(
+            bh_eq, held=np.ones(len(bh_eq)), trades=len(streams), traded=1.0, per_year=per_year
+        ),
+        "flat": Performance(0.0, 0.0, None, None, 0.0, 0.0, 0, 0.0, len(eq)),
+    }
+
+
+def _curves(streams: list[StreamResult], returns: pd.Series, bh: pd.Series) -> pd.DataFrame:
+    """Equity net of costs beside buy-and-hold: the portfolio's, then each stream's."""
+    portfolio = pd.DataFrame(
+        {"ts": returns.index, "series": "portfolio", "strategy": _equity(returns)[1:],
+         "buy_and_hold": _equity(bh)[1:]}
+    )  # fmt: skip
+    per = [
+        pd.DataFrame(
+            {"ts": s.ts, "series": s.symbol, "strategy": s.strategy, "buy_and_hold": s.buy_and_hold}
+        )
+        for s in streams
+    ]
+    return pd.concat([portfolio, *per], ignore_index=True)
 
 
 def _versus(

@@ -25,7 +25,7 @@ from aaiti.strategy.evaluate import (
     stream_runs,
 )
 from aaiti.strategy.promotion import LiveComparison
-from aaiti.strategy.search import SearchResult, choose
+from aaiti.strategy.search import CANDIDATES, SearchResult, choose
 from aaiti.strategy.spec import EdgeModel, StrategySpec, fit_edge_model
 
 if TYPE_CHECKING:
@@ -195,10 +195,7 @@ def champion_walk_forward(settings, *, timeframe: str) -> ChampionWalkForward:
 def trials_of(search_budget: int, strategy_search: bool) -> int:
     """The configurations tried to reach the deployed one: the model's parameter search
     times, when the strategy was searched too, its candidates (each is a trial)."""
-    from aaiti.strategy.search import HOLD_MULTIPLES, MIN_EDGE_BPS, SIZINGS
-
-    searched = len(MIN_EDGE_BPS) * len(HOLD_MULTIPLES) * len(SIZINGS) if strategy_search else 1
-    return max(search_budget, 1) * searched
+    return max(search_budget, 1) * (CANDIDATES if strategy_search else 1)
 
 
 def record_evaluation(settings, ev: StrategyEvaluation) -> None:

@@ -140,7 +140,8 @@ def spa_p_value(
     returns) beats the benchmark at equal volatility."""
     from arch.bootstrap import SPA
 
-    x = np.atleast_2d(np.asarray(candidates, float).T).T
+    x = np.asarray(candidates, float)
+    x = x[:, None] if x.ndim == 1 else x
     bench = np.zeros(len(x)) if benchmark is None else np.asarray(benchmark, float)
     target = np.std(bench, ddof=1) if benchmark is not None else 1.0
     sd = x.std(axis=0, ddof=1)

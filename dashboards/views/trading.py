@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -61,7 +62,7 @@ def strategy_section() -> None:
     )
     c[3].metric("Deflated Sharpe", num(ev["dsr"]), f"{ev['trials']} trial(s)", delta_color="off")
     c[4].metric("Trades", f"{ev['trades']:,}", f"exposure {ev['exposure']:.0%}", delta_color="off")
-    if ev["benchmark_p_value"] is not None and ev["benchmark_p_value"] == ev["benchmark_p_value"]:
+    if pd.notna(ev["benchmark_p_value"]):  # evaluations from before the tests have none
         st.caption(
             f"Against {str(ev['benchmark']).replace('_', '-')}: Ledoit–Wolf p = "
             f"{ev['benchmark_p_value']:.3f} (H0: the strategy's Sharpe is not above the "
