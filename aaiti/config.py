@@ -268,6 +268,11 @@ class Settings(BaseSettings):
     strategy_bootstrap_reps: int = Field(
         1000, ge=100, description="Stationary-bootstrap draws of those tests (seeded)."
     )
+    research_log: Path = Field(
+        Path(__file__).resolve().parents[1] / "research" / "log.yml",
+        description="The committed research log: recipes tried during development, each on "
+        "a data set; they count as trials of that data set in the deflated Sharpe ratio.",
+    )
     strategy_promotion_margin: float = Field(
         0.1, ge=0, description="Annualised net Sharpe a challenger must beat the champion by."
     )

@@ -466,10 +466,3 @@ def test_a_covering_buy_holds_back_its_value_with_slippage_and_fee():
     broker.submit(Order("cover", "x:A/USD", Side.BUY, quantity=100.0))
     broker.submit(Order("entry", "x:B/USD", Side.BUY, notional=50_000.0))
     assert session.buying_power() == pytest.approx(110_000.0 - 100 * 100.0 * 1.0015 - 50_000.0)
-
-
-def test_evaluate_counts_the_strategy_search_among_the_trials():
-    """``aaiti evaluate`` of a searched strategy counts the 18 candidates that chose it."""
-    from aaiti.strategy.service import trials_of
-
-    assert (trials_of(0, False), trials_of(0, True), trials_of(4, True)) == (1, 18, 72)

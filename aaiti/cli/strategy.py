@@ -51,7 +51,10 @@ def evaluate(
                 f"{_pct(s.max_drawdown):>8s} {s.trades:>7d}  {_pct(b.total_return)}, {_num(b.sharpe)}"
             )
         dsr = "—" if ev.dsr is None else f"{ev.dsr.probability:.3f}"
-        out.print(f"deflated Sharpe probability {dsr} ({ev.trials} trial(s))")
+        out.print(
+            f"deflated Sharpe probability {dsr} ({ev.trials} trial(s) on this data set, "
+            f"{ev.trials_before} of them before this run: the trial ledger and research log)"
+        )
         if ev.versus is not None:
             v = ev.versus
             out.print(

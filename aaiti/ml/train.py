@@ -180,7 +180,7 @@ def train_and_register(
     c = _candidate(ds, cfg, map_folds)
     champion = tracker.by_alias(name, CHAMPION)
     champ_params, champ_wf = _champion_on_the_same_folds(champion, ds, cfg, c, map_folds)
-    trials = max(cfg.search_budget, 1) + (champion is not None and champ_params != c.params)
+    trials = max(cfg.search_budget, 1)  # this run's; the ledger adds every earlier recipe
     spec, judged, champ_judged = judge_strategies(
         settings, cfg, name=name, ds=ds, wf=c.wf, champ_wf=champ_wf, champion=champion,
         trials=trials,

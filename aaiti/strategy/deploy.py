@@ -10,8 +10,19 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from aaiti.strategy.evaluate import StrategyEvaluation, VerdictRules, fold_edge_models
+from aaiti.strategy.ledger import record as record_trials
 from aaiti.strategy.promotion import LiveComparison, PromotionDecision, decide_promotion
-from aaiti.strategy.service import Judged, compare_live, deployed_spec, judge_walk_forward, now
+from aaiti.strategy.service import (
+    Judged,
+    compare_live,
+    data_set_of,
+    deployed_spec,
+    judge_walk_forward,
+    now,
+    prior_for,
+    run_recipes,
+    run_trials,
+)
 from aaiti.strategy.spec import StrategySpec, spec_from_settings
 from aaiti.strategy.store import (
     DeployedStrategy,
@@ -140,6 +151,8 @@ def record_decision(
                 }
             )
             save_evaluation(con, ev, evaluation_id=evaluation_id, role=role, at=at)
+            if judged.data is not None:  # the challenger's recipes: this run's trials
+                record_trials(con, judged.data, list(judged.trials), source="train", at=at)
         reason = f"{decision.kind}: {decision.reason}; {decision.qualification}"
         save_state(con, DeployedStrategy(deployed, decision.qualified, reason, at))
     return evaluation_id
@@ -159,15 +172,21 @@ def judge_strategies(
     """The configured strategy, judged on the challenger's and the champion's folds."""
     spec = spec_from_settings(settings.strategy, timeframe=cfg.timeframe)
     horizon = cfg.horizon if settings.strategy_search else None
+    data = data_set_of(ds.meta, cfg.timeframe)
+    recipes = run_recipes(cfg, spec, train_bars=settings.model.train_bars, search_horizon=horizon)
+    prior = prior_for(settings, data, recipes)
 
     def judge(w: WalkForwardResult, version: int | None) -> Judged:
         return judge_walk_forward(
             replace(spec, model_name=name, model_version=version), ds=ds, wf=w, trials=trials,
             rules=VerdictRules.from_section(settings.strategy), search_horizon=horizon,
+            prior=prior,
         )  # fmt: skip
 
     champ = None if champ_wf is None or champion is None else judge(champ_wf, champion.version)
-    return spec, judge(wf, None), champ
+    challenger = judge(wf, None)
+    ledger = run_trials(challenger.evaluation, recipes, weight=trials)
+    return spec, replace(challenger, data=data, trials=tuple(ledger)), champ
 
 
 def decide_and_deploy(

@@ -13,7 +13,8 @@ Conventions (stated wherever a figure is shown):
   buy-and-hold portfolio is bought once in equal parts and never rebalanced;
 * Sharpe = mean / std (ddof = 1) of per-bar simple returns × √(bars per year), risk-free 0;
   Sortino over the downside deviation of all bars; bars per year = 365.25 × 86400 / bar s.
-* the deflated Sharpe ratio counts every configuration tried (``trials``);
+* the deflated Sharpe ratio counts every configuration tried on the data set (``trials``
+  in this run, ``prior`` before it: the trial ledger and the research log);
 * a strategy qualifies only when it also beats the benchmark the user could hold instead
   (:mod:`aaiti.strategy.verdict`) on the same bars.
 """
@@ -32,6 +33,7 @@ from aaiti.market.timeframes import bars_per_year
 from aaiti.risk import metrics as m
 from aaiti.strategy.core import params_of
 from aaiti.strategy.fastsim import simulate_stream
+from aaiti.strategy.ledger import NO_PRIOR, PriorTrials
 from aaiti.strategy.spec import EdgeModel, StrategySpec, fit_edge_model
 from aaiti.strategy.verdict import BENCHMARKS, Versus, versus
 
@@ -196,6 +198,8 @@ class StrategyEvaluation:
     curves: pd.DataFrame = field(repr=False)  # ts, series, strategy, buy_and_hold
     returns: pd.Series = field(repr=False)  # the portfolio's per-bar net returns
     versus: Versus | None = None  # the tests against the benchmark (None: too few bars)
+    run_sharpes: dict[str, float] = field(default_factory=dict)  # this run's trials, per bar
+    trials_before: int = 0  # of ``trials``: the ledger's other recipes and the research log
 
     def summary(self) -> dict:
         return {
@@ -220,6 +224,7 @@ class StrategyEvaluation:
             "deflated_sharpe": None if self.dsr is None else asdict(self.dsr),
             "pbo": self.pbo,
             "trials": self.trials,
+            "trials_before_this_run": self.trials_before,
             "versus_benchmark": None if self.versus is None else self.versus.as_dict(),
             "qualified": self.qualification.qualified,
             "reason": self.qualification.reason,
@@ -321,20 +326,23 @@ def evaluate(
     trials: int = 1,
     trial_returns: pd.DataFrame | None = None,
     rules: VerdictRules = VerdictRules(),
+    prior: PriorTrials = NO_PRIOR,
 ) -> StrategyEvaluation:
     """Trade ``bars`` (from :func:`scored_bars`) and judge the result.
 
     ``trials`` counts every configuration tried in the run; ``trial_returns`` (bars × the
     configurations evaluated, portfolio returns) gives the Sharpe variance across trials,
-    the PBO and the candidates of the SPA test. Without it, the variance is the null's
-    sampling variance of a Sharpe estimate, 1 / T."""
+    the PBO and the candidates of the SPA test. ``prior`` is what the trial ledger and the
+    research log hold for the data set: it adds to N and to the Sharpes' variance."""
     per_year = bars_per_year(timeframe)
     streams = stream_runs(bars, spec, per_year=per_year)
     per_stream = _per_stream(streams, per_year=per_year)
     returns = portfolio_returns(streams, "strategy")
     bh = held_once_returns(streams).reindex(returns.index).fillna(0.0)
     portfolio = _portfolio(streams, per_stream, returns, bh, per_year=per_year)
-    dsr, pbo = _deflated(returns, trials=trials, trial_returns=trial_returns)
+    sharpes = trial_sharpes(returns, trial_returns)
+    dsr, pbo = _deflated(returns, trials=trials, trial_returns=trial_returns,
+                         run_sharpes=sharpes, prior=prior)  # fmt: skip
     vs = _versus(returns, bh, rules=rules, trial_returns=trial_returns)
     q = qualify(
         sharpe=portfolio["strategy"].sharpe, dsr=dsr, vs=vs, rules=rules,
@@ -349,11 +357,13 @@ def evaluate(
         portfolio,
         dsr,
         pbo,
-        trials,
+        trials + prior.n,
         q,
         _curves(streams, returns, bh),
         returns,
         vs,
+        sharpes,
+        prior.n,
     )
 
 
@@ -432,22 +442,47 @@ def _versus(
                   reps=rules.reps, seed=rules.seed)  # fmt: skip
 
 
+def trial_sharpes(returns: pd.Series, trial_returns: pd.DataFrame | None) -> dict[str, float]:
+    """Per-bar Sharpe of each configuration this run evaluated: the search's candidates by
+    label, or the strategy alone under ``""`` (NaN: no variance)."""
+    frame = (
+        trial_returns
+        if trial_returns is not None and trial_returns.shape[1] >= 2
+        else pd.DataFrame({"": returns})
+    )
+    x = frame.to_numpy(float)
+    sd = x.std(axis=0, ddof=1) if len(x) > 1 else np.zeros(x.shape[1])
+    safe = np.where(sd > 0, sd, 1.0)
+    values = (
+        np.where(sd > 0, x.mean(axis=0) / safe, np.nan) if len(x) else np.full(x.shape[1], np.nan)
+    )
+    return dict(zip(map(str, frame.columns), map(float, values), strict=True))
+
+
 def _deflated(
-    returns: pd.Series, *, trials: int, trial_returns: pd.DataFrame | None
+    returns: pd.Series,
+    *,
+    trials: int,
+    trial_returns: pd.DataFrame | None,
+    run_sharpes: dict[str, float],
+    prior: PriorTrials,
 ) -> tuple[m.DeflatedSharpe | None, float | None]:
+    """DSR with N = this run's trials and every earlier one on the data set; the variance
+    of trial Sharpes across all of them (an undefined one counts as 0: it never traded),
+    or, with fewer than two, the null's sampling variance of a Sharpe estimate, 1 / T."""
     r = returns.to_numpy(float)
-    variance = 1.0 / max(len(r), 1)
+    srs = [0.0 if math.isnan(v) else v for v in run_sharpes.values()] + list(prior.sharpes)
+    variance = float(np.var(srs, ddof=1)) if len(srs) >= 2 else 1.0 / max(len(r), 1)
     pbo = None
     if trial_returns is not None and trial_returns.shape[1] >= 2:
-        x = trial_returns.to_numpy(float)
-        sd = x.std(axis=0, ddof=1)
-        srs = np.where(sd > 0, x.mean(axis=0) / np.where(sd > 0, sd, 1), 0.0)
-        variance = float(np.var(srs, ddof=1))
         try:
-            pbo = m.probability_of_backtest_overfitting(x, blocks=16).pbo
+            pbo = m.probability_of_backtest_overfitting(
+                trial_returns.to_numpy(float), blocks=16
+            ).pbo
         except ValueError:
             pbo = None
     try:
-        return m.deflated_sharpe(r, trials=trials, sharpe_variance=variance, min_obs=30), pbo
+        n = trials + prior.n
+        return m.deflated_sharpe(r, trials=n, sharpe_variance=variance, min_obs=30), pbo
     except ValueError:
         return None, pbo

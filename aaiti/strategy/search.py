@@ -23,8 +23,6 @@ from aaiti.strategy.spec import EdgeModel, StrategySpec
 MIN_EDGE_BPS = (0.0, 10.0, 25.0)
 HOLD_MULTIPLES = (1, 2, 4)
 SIZINGS = ("fixed", "vol_target")
-#: every candidate the search tries counts as a trial
-CANDIDATES = len(MIN_EDGE_BPS) * len(HOLD_MULTIPLES) * len(SIZINGS)
 
 
 def candidates(base: StrategySpec, *, horizon: int) -> list[StrategySpec]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from aaiti.market.candles import stream_columns
 from aaiti.risk import metrics as m
 from aaiti.strategy.evaluate import (
     StrategyEvaluation,
@@ -24,13 +25,26 @@ from aaiti.strategy.evaluate import (
     scored_bars,
     stream_runs,
 )
+from aaiti.strategy.ledger import (
+    NO_PRIOR,
+    DataSet,
+    PriorTrials,
+    Trial,
+    load_prior,
+    recipe_of,
+    research_count,
+    research_entries,
+)
+from aaiti.strategy.ledger import (
+    record as record_trials,
+)
 from aaiti.strategy.promotion import LiveComparison
-from aaiti.strategy.search import CANDIDATES, SearchResult, choose
+from aaiti.strategy.search import SearchResult, candidates, choose, label
 from aaiti.strategy.spec import EdgeModel, StrategySpec, fit_edge_model
 
 if TYPE_CHECKING:
     from aaiti.ml.dataset import Dataset
-    from aaiti.ml.model import WalkForwardResult
+    from aaiti.ml.model import TrainConfig, WalkForwardResult
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,8 @@ class Judged:
     evaluation: StrategyEvaluation
     deployed_edge: EdgeModel  # for the model refit on every row, from the OOS predictions
     search: SearchResult | None = None  # the configurations tried, when searched
+    data: DataSet | None = None  # with ``trials``: what the trial ledger records of the run
+    trials: tuple[Trial, ...] = ()
 
 
 def judge_walk_forward(
@@ -48,13 +64,14 @@ def judge_walk_forward(
     trials: int,
     rules: VerdictRules,
     search_horizon: int | None = None,
+    prior: PriorTrials = NO_PRIOR,
 ) -> Judged:
     """The strategy traded on ``wf``'s out-of-sample predictions only, net of costs.
 
     With ``search_horizon``, the configuration is first chosen among the candidates of
     :mod:`aaiti.strategy.search` on the folds' validation parts; each candidate counts
     as a trial (times ``trials``, the model's own), and their out-of-sample returns give
-    the PBO."""
+    the PBO. ``prior`` is what was tried on the data set before (:func:`prior_for`)."""
     y = ds.y.to_numpy(float)
     cost = spec.cost
     edges = fold_edge_models(proba_val=wf.validation, meta=ds.meta, y=y, cost=cost)
@@ -81,6 +98,7 @@ def judge_walk_forward(
         trials=trials,
         trial_returns=trial_returns,
         rules=rules,
+        prior=prior,
     )
     rows = wf.oos["row"].to_numpy()
     fwd = ds.meta["forward_log_return"].to_numpy(float)
@@ -144,19 +162,63 @@ class ChampionWalkForward:
     spec: StrategySpec  # the deployed strategy (or the configured one), pinned to the champion
     ds: Dataset
     wf: WalkForwardResult
-    trials: int
+    cfg: TrainConfig
 
 
 def evaluate_champion(settings, *, timeframe: str | None = None) -> StrategyEvaluation:
     """``aaiti evaluate``: the deployed strategy on a fresh walk-forward of today's data
     (the champion's configuration refit fold by fold), net of costs, recorded."""
     loaded = champion_walk_forward(settings, timeframe=timeframe or settings.timeframe)
+    data = data_set_of(loaded.ds.meta, loaded.spec.timeframe)
+    recipes = run_recipes(loaded.cfg, loaded.spec, train_bars=settings.model.train_bars,
+                          search_horizon=None)  # fmt: skip
     judged = judge_walk_forward(
-        loaded.spec, ds=loaded.ds, wf=loaded.wf, trials=loaded.trials,
+        loaded.spec, ds=loaded.ds, wf=loaded.wf, trials=max(loaded.cfg.search_budget, 1),
         rules=VerdictRules.from_section(settings.strategy),
+        prior=prior_for(settings, data, recipes),
     )  # fmt: skip
-    record_evaluation(settings, judged.evaluation)
+    trials = run_trials(judged.evaluation, recipes, weight=max(loaded.cfg.search_budget, 1))
+    record_evaluation(settings, judged.evaluation, data=data, trials=trials)
     return judged.evaluation
+
+
+def data_set_of(meta: pd.DataFrame, timeframe: str) -> DataSet:
+    """The data set a walk-forward ran on: its timeframe, streams and first bar's day."""
+    keys = meta[stream_columns(meta)].drop_duplicates().itertuples(index=False)
+    streams = sorted({":".join(map(str, k)) for k in keys})  # instruments, exchange:symbol
+    return DataSet(timeframe, tuple(streams), pd.Timestamp(meta["ts"].min()).strftime("%Y-%m-%d"))
+
+
+def run_recipes(
+    cfg: TrainConfig, spec: StrategySpec, *, train_bars: int | None, search_horizon: int | None
+) -> dict[str, dict]:
+    """The recipe of each configuration a run evaluates: the search's candidates by label,
+    or the strategy alone under ``""`` (the keys of ``StrategyEvaluation.run_sharpes``)."""
+    specs = (
+        {"": spec}
+        if search_horizon is None
+        else {label(c): c for c in candidates(spec, horizon=search_horizon)}
+    )
+    return {
+        k: recipe_of(cfg.as_dict(), c.as_dict(), train_bars=train_bars) for k, c in specs.items()
+    }
+
+
+def prior_for(settings, data: DataSet, recipes: dict[str, dict]) -> PriorTrials:
+    """What was tried on ``data`` before, apart from this run's recipes: the trial ledger,
+    read from the writer's file (the snapshot may lag a run), and the research log."""
+    from aaiti.warehouse import Warehouse
+
+    research = research_count(research_entries(settings.research_log), data)
+    own = {Trial(r, float("nan"), 0).key for r in recipes.values()}
+    with Warehouse.from_settings(settings).writer(purpose="trial ledger") as con:
+        return load_prior(con, data, exclude=own, research=research)
+
+
+def run_trials(ev: StrategyEvaluation, recipes: dict[str, dict], *, weight: int) -> list[Trial]:
+    """This run's trials for the ledger: each configuration evaluated, its Sharpe."""
+    n = len(ev.returns)
+    return [Trial(recipes[k], sharpe, n, weight) for k, sharpe in ev.run_sharpes.items()]
 
 
 def champion_walk_forward(settings, *, timeframe: str) -> ChampionWalkForward:
@@ -189,24 +251,23 @@ def champion_walk_forward(settings, *, timeframe: str) -> ChampionWalkForward:
     state = deployed_state(settings, timeframe=timeframe)
     spec = state.spec if state else spec_from_settings(settings.strategy, timeframe=timeframe)
     spec = replace(spec, model_name=name, model_version=champion.version)
-    return ChampionWalkForward(spec, ds, wf, trials_of(cfg.search_budget, settings.strategy_search))
+    return ChampionWalkForward(spec, ds, wf, cfg)
 
 
-def trials_of(search_budget: int, strategy_search: bool) -> int:
-    """The configurations tried to reach the deployed one: the model's parameter search
-    times, when the strategy was searched too, its candidates (each is a trial)."""
-    return max(search_budget, 1) * (CANDIDATES if strategy_search else 1)
-
-
-def record_evaluation(settings, ev: StrategyEvaluation) -> None:
-    """The evaluation in the warehouse (role ``evaluate``) and as an MLflow run."""
+def record_evaluation(
+    settings, ev: StrategyEvaluation, *, data: DataSet, trials: list[Trial]
+) -> None:
+    """The evaluation and its trials in the warehouse (role ``evaluate``, one transaction)
+    and as an MLflow run."""
     from aaiti.ml.tracking import tracker_for
     from aaiti.strategy.deploy import strategy_metrics
     from aaiti.strategy.store import new_evaluation_id, save_evaluation
     from aaiti.warehouse import Warehouse
 
     with Warehouse.from_settings(settings).writer(purpose="evaluate") as con:
-        save_evaluation(con, ev, evaluation_id=new_evaluation_id(), role="evaluate", at=now())
+        at = now()
+        save_evaluation(con, ev, evaluation_id=new_evaluation_id(), role="evaluate", at=at)
+        record_trials(con, data, trials, source="evaluate", at=at)
     tracker_for(settings).log_evaluation(
         run_name=f"evaluate {ev.spec.name}@{ev.spec.version}",
         metrics=strategy_metrics(ev),
