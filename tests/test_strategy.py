@@ -466,3 +466,34 @@ def test_a_covering_buy_holds_back_its_value_with_slippage_and_fee():
     broker.submit(Order("cover", "x:A/USD", Side.BUY, quantity=100.0))
     broker.submit(Order("entry", "x:B/USD", Side.BUY, notional=50_000.0))
     assert session.buying_power() == pytest.approx(110_000.0 - 100 * 100.0 * 1.0015 - 50_000.0)
+
+
+def test_breakdowns_by_year_and_regime_add_up_to_the_whole_and_never_look_ahead():
+    """Per year and per regime, each stream and the portfolio, strategy beside buy-and-hold:
+    the segments compound back to the evaluation's own totals; a regime is known at the
+    close before its bar."""
+    from aaiti.strategy.breakdown import regimes
+    from aaiti.strategy.evaluate import evaluate
+    from aaiti.strategy.spec import EdgeModel
+
+    f, prob = _window()
+    edge = EdgeModel(a=0.0, b=1.0, up_return=0.02, down_return=-0.015, cost=0.003)
+    spec = StrategySpec(timeframe="4h", edge_model=edge)
+    bars = f.assign(symbol="BTC/USD", score=spec.score(prob), prob=spec.calibrated(prob),
+                    payoff=edge.payoff_ratio, atr=np.nan, vol=np.nan)  # fmt: skip
+    ev = evaluate(bars, spec, timeframe="4h")
+    for series, perf in (("portfolio", ev.portfolio),
+                         ("coinbase:BTC/USD", ev.per_stream["coinbase:BTC/USD"])):  # fmt: skip
+        parts = ev.breakdowns[series]
+        assert len(parts["by_year"]) >= 2 and set(parts["by_regime"]) <= {"drawdown", "rising"}
+        for curve in ("strategy", "buy_and_hold"):
+            for split in ("by_year", "by_regime"):
+                whole = np.prod([1 + x[curve]["total_return"] for x in parts[split].values()])
+                assert whole - 1 == pytest.approx(perf[curve].total_return, rel=1e-9)
+    assert ev.summary()["breakdowns"] == ev.breakdowns
+    # 1 → 1.1 → 0.8 (27 % below the peak) → 0.85 → 1.2
+    r = np.array([0.1, 0.8 / 1.1 - 1, 0.85 / 0.8 - 1, 1.2 / 0.85 - 1])
+    assert list(regimes(r)) == ["rising", "rising", "drawdown", "drawdown"]
+    changed = r.copy()
+    changed[3] = -0.9  # the future moves; the labels up to it do not
+    assert list(regimes(changed)) == list(regimes(r))

@@ -62,10 +62,27 @@ def evaluate(
                 f"{v.sharpe_test.p_value:.3f}, SPA p = {v.spa_p_value:.3f} "
                 f"({v.candidates} candidate(s); {v.as_dict()['bootstrap']})"
             )
+        _print_breakdown(ev.breakdowns.get("portfolio", {}))
         out.print(
             ("QUALIFIES: " if ev.qualification.qualified else "STANDS ASIDE: ")
             + ev.qualification.reason
         )
+
+
+def _print_breakdown(parts: dict) -> None:
+    """The portfolio per year and per regime, strategy beside buy-and-hold (--json: all)."""
+    for split, title in (("by_year", "year"), ("by_regime", "regime")):
+        if not parts.get(split):
+            continue
+        out.print(
+            f"{'portfolio by ' + title:14s} {'net return':>11s} {'Sharpe':>7s} {'bars':>7s}  buy-and-hold: return, Sharpe"
+        )
+        for key, d in parts[split].items():
+            s, b = d["strategy"], d["buy_and_hold"]
+            out.print(
+                f"{key:14s} {_pct(s['total_return']):>11s} {_num(s['sharpe']):>7s} "
+                f"{d['bars']:>7d}  {_pct(b['total_return'])}, {_num(b['sharpe'])}"
+            )
 
 
 strategy_app = typer.Typer(

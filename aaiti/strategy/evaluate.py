@@ -31,6 +31,7 @@ import pandas as pd
 from aaiti.market.candles import instrument, stream_columns
 from aaiti.market.timeframes import bars_per_year
 from aaiti.risk import metrics as m
+from aaiti.strategy.breakdown import DRAWDOWN, breakdown
 from aaiti.strategy.core import params_of
 from aaiti.strategy.fastsim import simulate_stream
 from aaiti.strategy.ledger import NO_PRIOR, PriorTrials
@@ -200,6 +201,7 @@ class StrategyEvaluation:
     versus: Versus | None = None  # the tests against the benchmark (None: too few bars)
     run_sharpes: dict[str, float] = field(default_factory=dict)  # this run's trials, per bar
     trials_before: int = 0  # of ``trials``: the ledger's other recipes and the research log
+    breakdowns: dict[str, dict] = field(default_factory=dict)  # series → by year, by regime
 
     def summary(self) -> dict:
         return {
@@ -216,6 +218,8 @@ class StrategyEvaluation:
                 "buy-and-hold: equal parts bought once, never rebalanced",
                 "sharpe": "mean/std (ddof 1) of per-bar simple returns × √bars per year, rf 0",
                 "buy_and_hold": "bought at the open after the first out-of-sample bar, same costs",
+                "regimes": f"drawdown: buy-and-hold more than {DRAWDOWN:.0%} below its peak "
+                "at the close before the bar; rising: otherwise",
             },
             "portfolio": {k: v.as_dict() for k, v in self.portfolio.items()},
             "per_stream": {
@@ -228,6 +232,7 @@ class StrategyEvaluation:
             "versus_benchmark": None if self.versus is None else self.versus.as_dict(),
             "qualified": self.qualification.qualified,
             "reason": self.qualification.reason,
+            "breakdowns": self.breakdowns,
             "spec": self.spec.as_dict(),
         }
 
@@ -348,6 +353,10 @@ def evaluate(
         sharpe=portfolio["strategy"].sharpe, dsr=dsr, vs=vs, rules=rules,
         benchmark_sharpe=portfolio[rules.benchmark].sharpe,
     )  # fmt: skip
+    parts = {"portfolio": breakdown(returns, bh, per_year=per_year)}
+    for st in streams:
+        r = pd.DataFrame({"s": st.strategy, "b": st.buy_and_hold}, index=st.ts).pct_change()
+        parts[st.symbol] = breakdown(r["s"].iloc[1:], r["b"].iloc[1:], per_year=per_year)
     return StrategyEvaluation(
         spec,
         timeframe,
@@ -364,6 +373,7 @@ def evaluate(
         vs,
         sharpes,
         prior.n,
+        parts,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -70,6 +72,7 @@ def strategy_section() -> None:
             f"{int(ev['candidates'])} candidate(s); it trades only when both are at most "
             "the configured bar and the deflated Sharpe probability reaches its own."
         )
+    breakdown_table(json.loads(ev["summary"]).get("breakdowns", {}).get("portfolio", {}))
     curves = data.query("strategy_curves", (ev["evaluation_id"], role))
     series = st.selectbox("Curve", sorted(curves["series"].unique()))
     cv = curves[curves["series"] == series]
@@ -78,6 +81,34 @@ def strategy_section() -> None:
     fig.add_trace(go.Scatter(x=cv["ts"], y=cv["buy_and_hold"], name="buy-and-hold"))
     fig.update_layout(height=320, yaxis_type="log", margin={"l": 10, "r": 10, "t": 10, "b": 10})
     st.plotly_chart(fig, width="stretch")
+
+
+def breakdown_table(parts: dict) -> None:
+    """The portfolio per year and per regime, the strategy beside buy-and-hold."""
+    rows = [
+        {"split": key, "bars": d["bars"],
+         "strategy, net": d["strategy"]["total_return"], "Sharpe": d["strategy"]["sharpe"],
+         "buy-and-hold": d["buy_and_hold"]["total_return"],
+         "buy-and-hold Sharpe": d["buy_and_hold"]["sharpe"]}
+        for split in ("by_year", "by_regime")
+        for key, d in parts.get(split, {}).items()
+    ]  # fmt: skip
+    if not rows:
+        return
+    st.caption(
+        "Per calendar year and per regime (drawdown: buy-and-hold more than 20% below its "
+        "peak at the close before the bar), the portfolio net of costs beside buy-and-hold."
+    )
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={
+            "strategy, net": st.column_config.NumberColumn(format="percent"),
+            "buy-and-hold": st.column_config.NumberColumn(format="percent"),
+            "Sharpe": st.column_config.NumberColumn(format="%.2f"),
+            "buy-and-hold Sharpe": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
 
 
 strategy_section()
