@@ -18,13 +18,14 @@ export AAITI_DATA_DIR
 export PREFECT_HOME ?= $(AAITI_DATA_DIR)/prefect
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test bench soak lint types format clean help mlflow up status down dashboard browser screenshot
+.PHONY: results setup demo test bench soak lint types format clean help mlflow up status down dashboard browser screenshot
 
 help:
 	@echo "make setup  - create .venv and install the locked dependencies"
 	@echo "make demo   - set up, run the pipeline on the bundled real candles, say where to look"
 	@echo "make test   - run the whole test suite"
 	@echo "make bench  - run the benchmarks (JSON results in benchmarks/results/)"
+	@echo "make results - run the demo, then write the README's and docs' result figures"
 	@echo "make soak   - the served stack for 200 bars under injected faults (about an hour)"
 	@echo "make lint   - ruff"
 	@echo "make types  - mypy: strict on the split stage cores, checked on the strategy"
@@ -106,6 +107,15 @@ DASHBOARD_PORT ?= 8501
 dashboard: setup
 	$(BIN)/streamlit run dashboards/app.py --server.headless true --server.address 127.0.0.1 \
 		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false --client.toolbarMode minimal
+
+# The README's and docs' result figures from a fresh demo's training run, in a temporary data
+# folder (docs/results.json and the marked blocks); a test fails when the committed ones
+# differ from what the code computes.
+results: setup
+	@tmp=$$(mktemp -d); export AAITI_DATA_DIR=$$tmp/data AAITI_SAMPLE_DIR=$(CURDIR)/data/sample \
+		PREFECT_HOME=$$tmp/prefect; mkdir -p $$PREFECT_HOME; \
+	$(BIN)/python -m flows.demo > $$tmp/demo.log 2>&1 && $(BIN)/aaiti results; rc=$$?; \
+	[ $$rc = 0 ] || tail -20 $$tmp/demo.log; rm -rf $$tmp; exit $$rc
 
 screenshot: setup browser  # the README's picture of the dashboard, after `make demo`
 	$(BIN)/python -m dashboards.screenshot

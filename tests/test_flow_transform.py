@@ -5,6 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from tests.conftest import REPO
+
 pytestmark = pytest.mark.integration
 
 
@@ -43,6 +45,16 @@ def test_demo_flow_ingests_transforms_publishes_and_documents(prefect_server, en
     monitored = result["monitor"]  # a drift report for the champion
     assert monitored["version"] == 1 and 0 <= monitored["drifted_share"] <= 1
     assert (env.data_dir / "reports" / "drift").exists() and monitored["report"].endswith(".html")
+    # the README's and docs' figures are what this run computes (make results writes them)
+    from aaiti.strategy.results import demo_figures, stale
+
+    con = duckdb.connect(str(env.serving_path), read_only=True)
+    try:
+        figures = demo_figures(con, strategy=env.trading_strategy, timeframe=env.timeframe)
+    finally:
+        con.close()
+    assert figures["portfolio"]["buy_and_hold"]["trades"] == 2 and figures["trials"] >= 1
+    assert stale(REPO, figures) == [], "run `make results`: the committed figures are stale"
     assert result["raw_gate"]["coinbase:BTC/USD:4h"] == "passed"
     assert result["feature_gate"]["coinbase:ETH/USD:1d"] == "passed"
     assert (

@@ -124,3 +124,33 @@ def enable(
 ) -> None:
     """Let the strategy trade again when it qualifies."""
     _switch(True, reason, timeframe)
+
+
+def results(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only say whether the committed figures are current.")
+    ] = False,
+) -> None:
+    """The README's and docs' result figures from the demo's training run (make results)."""
+    from pathlib import Path
+
+    from aaiti.strategy.results import demo_figures, stale, write
+    from aaiti.warehouse import Warehouse
+
+    with cli_errors():
+        settings = command_settings()
+        con = Warehouse.from_settings(settings).read()
+        try:
+            f = demo_figures(con, strategy=settings.trading_strategy, timeframe=settings.timeframe)
+        finally:
+            con.close()
+        root = Path(__file__).resolve().parents[2]
+        if check:
+            old = stale(root, f)
+            if old:
+                out.print(f"stale figures in {', '.join(old)}: run `make results`")
+                raise typer.Exit(1)
+            out.print("the committed figures are what the code computes")
+            return
+        changed = write(root, f)
+        out.print(f"results written; changed: {', '.join(changed) or 'nothing'}")
