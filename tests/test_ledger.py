@@ -170,3 +170,12 @@ def test_the_ledger_upsert_keeps_one_row_per_recipe(warehouse):
         assert con.sql("SELECT count(*), max(observations) FROM strategy.trials").fetchall() == [
             (1, 20)
         ]
+
+
+def test_a_sliding_training_window_is_one_data_set_whatever_its_first_bar(runs):
+    """AAITI_MODEL_TRAIN_BARS moves the first bar each run; the market history is the same,
+    so its retrains share one data set (and one ledger row per recipe)."""
+    (ds, _), (ds_more, _) = runs
+    later = ds_more.meta[ds_more.meta["ts"] >= "2020-01-01"]
+    assert data_set_of(ds.meta, "4h") != data_set_of(later, "4h")
+    assert data_set_of(ds.meta, "4h", sliding=True) == data_set_of(later, "4h", sliding=True)

@@ -172,7 +172,7 @@ def judge_strategies(
     """The configured strategy, judged on the challenger's and the champion's folds."""
     spec = spec_from_settings(settings.strategy, timeframe=cfg.timeframe)
     horizon = cfg.horizon if settings.strategy_search else None
-    data = data_set_of(ds.meta, cfg.timeframe)
+    data = data_set_of(ds.meta, cfg.timeframe, sliding=settings.model.train_bars is not None)
     recipes = run_recipes(cfg, spec, train_bars=settings.model.train_bars, search_horizon=horizon)
     prior = prior_for(settings, data, recipes)
 

@@ -36,7 +36,7 @@ _NOT_RECIPE = ("name", "model_name", "model_version", "edge_model")
 class DataSet:
     timeframe: str
     streams: tuple[str, ...]  # instruments, exchange:symbol, sorted
-    first_day: str  # YYYY-MM-DD of the first bar
+    first_day: str  # YYYY-MM-DD of the first bar, or "sliding" (a moving training window)
 
     @property
     def key(self) -> str:

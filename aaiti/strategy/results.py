@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from aaiti.warehouse.sql import load_sql, one
+
 #: file → the generated blocks it holds, between ``<!-- results:NAME -->`` and
 #: ``<!-- /results:NAME -->``
 TARGETS = {"README.md": ("readme",), "docs/strategy.md": ("strategy-table", "strategy-breakdown")}
@@ -151,9 +153,10 @@ def replace_blocks(text: str, blocks: dict[str, str], *, where: str) -> str:
             rf"(<!-- results:{re.escape(name)} -->\n).*?(\n<!-- /results:{re.escape(name)} -->)",
             re.S,
         )
-        if not pattern.search(text):
+        found = pattern.search(text)
+        if found is None:
             raise ResultsError(f"{where}: no <!-- results:{name} --> … <!-- /results:{name} -->")
-        text = pattern.sub(lambda m, b=body: m.group(1) + b + m.group(2), text)
+        text = text[: found.end(1)] + body + text[found.start(2) :]
     return text
 
 
@@ -186,8 +189,6 @@ def write(root: Path, f: dict[str, Any]) -> list[str]:
 
 def demo_figures(con: Any, *, strategy: str, timeframe: str) -> dict[str, Any]:
     """The figures of the first training run's evaluation in a warehouse (the demo's)."""
-    from aaiti.warehouse.sql import load_sql, one
-
     row = one(con, load_sql("aaiti.strategy", "demo_evaluation"), [strategy, timeframe])
     if row is None:
         raise ResultsError("no training run's evaluation in the warehouse: run `make demo` first")

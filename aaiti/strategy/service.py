@@ -169,7 +169,8 @@ def evaluate_champion(settings, *, timeframe: str | None = None) -> StrategyEval
     """``aaiti evaluate``: the deployed strategy on a fresh walk-forward of today's data
     (the champion's configuration refit fold by fold), net of costs, recorded."""
     loaded = champion_walk_forward(settings, timeframe=timeframe or settings.timeframe)
-    data = data_set_of(loaded.ds.meta, loaded.spec.timeframe)
+    data = data_set_of(loaded.ds.meta, loaded.spec.timeframe,
+                       sliding=settings.model.train_bars is not None)  # fmt: skip
     recipes = run_recipes(loaded.cfg, loaded.spec, train_bars=settings.model.train_bars,
                           search_horizon=None)  # fmt: skip
     judged = judge_walk_forward(
@@ -182,11 +183,14 @@ def evaluate_champion(settings, *, timeframe: str | None = None) -> StrategyEval
     return judged.evaluation
 
 
-def data_set_of(meta: pd.DataFrame, timeframe: str) -> DataSet:
-    """The data set a walk-forward ran on: its timeframe, streams and first bar's day."""
+def data_set_of(meta: pd.DataFrame, timeframe: str, *, sliding: bool = False) -> DataSet:
+    """The data set a walk-forward ran on: its timeframe, streams and first bar's day. A
+    sliding training window (``AAITI_MODEL_TRAIN_BARS``) moves its first bar every run over
+    the same market history: its data set is then named by the timeframe and streams."""
     keys = meta[stream_columns(meta)].drop_duplicates().itertuples(index=False)
     streams = sorted({":".join(map(str, k)) for k in keys})  # instruments, exchange:symbol
-    return DataSet(timeframe, tuple(streams), pd.Timestamp(meta["ts"].min()).strftime("%Y-%m-%d"))
+    first = "sliding" if sliding else pd.Timestamp(meta["ts"].min()).strftime("%Y-%m-%d")
+    return DataSet(timeframe, tuple(streams), first)
 
 
 def run_recipes(

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from aaiti.strategy.breakdown import DRAWDOWN
 from dashboards import data
 
 data.page("Trading")
@@ -96,8 +97,9 @@ def breakdown_table(parts: dict) -> None:
     if not rows:
         return
     st.caption(
-        "Per calendar year and per regime (drawdown: buy-and-hold more than 20% below its "
-        "peak at the close before the bar), the portfolio net of costs beside buy-and-hold."
+        f"Per calendar year and per regime (drawdown: buy-and-hold more than {DRAWDOWN:.0%} "
+        "below its peak at the close before the bar), the portfolio net of costs beside "
+        "buy-and-hold."
     )
     st.dataframe(
         pd.DataFrame(rows),
