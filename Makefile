@@ -27,7 +27,7 @@ help:
 	@echo "make bench  - run the benchmarks (JSON results in benchmarks/results/)"
 	@echo "make results - run the demo, then write the README's and docs' result figures"
 	@echo "make soak   - the served stack for 200 bars under injected faults (about an hour)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff, and the layers contract (import-linter)"
 	@echo "make types  - mypy: strict on the split stage cores, checked on the strategy"
 	@echo "make mlflow - the MLflow UI on http://127.0.0.1:5000 (runs, models, champion)"
 	@echo "make up     - the local stack in the background: Prefect server + UI, MLflow UI,"
@@ -142,8 +142,9 @@ STRICT_TYPES := aaiti/config.py aaiti/cluster.py aaiti/quality aaiti/universe.py
 	aaiti/ml/train.py aaiti/ml/evaluate.py aaiti/ml/features.py aaiti/ml/splits.py \
 	aaiti/ml/labels.py aaiti/monitoring/monitor.py aaiti/monitoring/alerts.py \
 	aaiti/monitoring/drift.py aaiti/trading/stale.py aaiti/trading/reconcile.py aaiti/trading/accounts.py \
-	aaiti/trading/backtest.py aaiti/trading/costs.py aaiti/trading/engine.py
-CHECKED_TYPES := aaiti/strategy
+	aaiti/trading/backtest.py aaiti/execution/costs.py aaiti/trading/cycle.py aaiti/trading/book.py \
+	aaiti/trading/sequencing.py aaiti/trading/venue.py aaiti/trading/report.py aaiti/trading/halt.py aaiti/books.py
+CHECKED_TYPES := aaiti/strategy aaiti/execution
 $(TYPES_VENV)/.installed: requirements-types.lock
 	$(PYTHON) -m venv $(TYPES_VENV)
 	$(TYPES_VENV)/bin/python -m pip install -q -r requirements-types.lock
@@ -156,6 +157,7 @@ types: setup $(TYPES_VENV)/.installed
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: setup
 	$(BIN)/ruff format .

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from functools import cache
 
 from aaiti.config import Settings
+from aaiti.errors import InputError
 
 ROLES = ("viewer", "operator")
 ITERATIONS = 310_000  # OWASP's 2023 figure for PBKDF2-HMAC-SHA256
 
 
-class AuthConfigError(ValueError):
+class AuthConfigError(InputError):
     """Authentication settings that cannot be used; the message says what is accepted."""
 
 

@@ -650,7 +650,7 @@ class _Section(BaseModel):
 
 
 class StrategySettings(_Section):
-    """What the strategy object is built from (aaiti.strategy.spec)."""
+    """What the strategy object is built from (aaiti.execution.spec)."""
 
     _source: ClassVar[dict[str, str]] = {
         "name": "trading_strategy",
@@ -831,7 +831,7 @@ class SupervisorSettings(_Section):
 
 
 class TradingSettings(_Section):
-    """The account a trading cycle keeps (aaiti.trading.engine)."""
+    """The account a trading cycle keeps (aaiti.trading.cycle)."""
 
     _prefix: ClassVar[str] = "trading_"
     _source: ClassVar[dict[str, str]] = {

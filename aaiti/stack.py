@@ -20,11 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aaiti.auth import AuthConfigError, basic_auth_header, exposure_problems, stack_credentials
 from aaiti.config import Settings, child_environment
-from aaiti.supervisor import beating, read_state
 
 log = logging.getLogger(__name__)
 
@@ -524,3 +525,28 @@ def group_members(pgid: int) -> list[int]:
         if int(fields[2]) == pgid and int(fields[3]) == pgid and fields[0] != "Z":
             members.append(int(stat.parent.name))
     return members
+
+
+def state_path(settings: Settings) -> Path:
+    return run_dir(settings) / "supervisor.json"
+
+
+def read_state(settings: Settings) -> dict[str, Any]:
+    """The supervisor's record: its last heartbeat and, per service, the restarts."""
+    path = state_path(settings)
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def beating(settings: Settings) -> bool:
+    """The supervisor's health: a heartbeat newer than a few of its intervals, written by
+    the process its pid file names (not one a stopped supervisor left behind)."""
+    state, record = read_state(settings), record_of(settings, "supervisor")
+    beat = state.get("beat")
+    if not beat or record is None or state.get("pid") != record["pid"]:
+        return False
+    age = (datetime.now(UTC) - datetime.fromisoformat(beat)).total_seconds()
+    return age < 3 * settings.supervisor_interval_s + 5

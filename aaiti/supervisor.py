@@ -24,12 +24,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aaiti.config import Settings, SupervisorSettings, child_environment
-
-if TYPE_CHECKING:
-    from aaiti.stack import Component
+from aaiti.stack import (
+    COMPONENTS,
+    Component,
+    components,
+    is_ours,
+    reap_group,
+    record_of,
+    start,
+    state_path,
+)
 
 Event = dict[str, Any]
 
@@ -90,35 +97,6 @@ def step(watch: Watch, *, alive: bool, now: float, policy: RestartPolicy) -> tup
 
 
 # ------------------------------------------------------------------------------ shell
-def state_path(settings: Settings) -> Path:
-    from aaiti.stack import run_dir
-
-    return run_dir(settings) / "supervisor.json"
-
-
-def read_state(settings: Settings) -> dict[str, Any]:
-    """The supervisor's record: its last heartbeat and, per service, the restarts."""
-    path = state_path(settings)
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def beating(settings: Settings) -> bool:
-    """The supervisor's health: a heartbeat newer than a few of its intervals, written by
-    the process its pid file names (not one a stopped supervisor left behind)."""
-    from aaiti.stack import record_of
-
-    state, record = read_state(settings), record_of(settings, "supervisor")
-    beat = state.get("beat")
-    if not beat or record is None or state.get("pid") != record["pid"]:
-        return False
-    age = (datetime.now(UTC) - datetime.fromisoformat(beat)).total_seconds()
-    return age < 3 * settings.supervisor_interval_s + 5
-
-
 def supervise(
     settings: Settings,
     *,
@@ -128,8 +106,6 @@ def supervise(
 ) -> None:
     """Look at every service each interval and restart what died, until ``stop`` is set
     (SIGTERM sets it when run as ``aaiti stack supervise``)."""
-    from aaiti.stack import COMPONENTS, components
-
     stop = stop or threading.Event()
     policy = RestartPolicy.of(settings.supervisor)
     table = components(settings, repo=repo)
@@ -162,8 +138,6 @@ def _look(
     repo: Path,
 ) -> Event | None:
     """One service: restart it if it died and its backoff has passed; what happened."""
-    from aaiti.stack import is_ours, reap_group, record_of, start
-
     record = record_of(settings, component.name)
     if record is None:  # never started, or stopped by down
         watches.pop(component.name, None)

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aaiti.config import Settings
+from aaiti.errors import InputError
 from aaiti.market.candles import Stream
-from aaiti.market.sources import parse_source, stream_exchange
+from aaiti.market.exchange import CcxtSource
+from aaiti.market.sources import open_source, parse_source, stream_exchange
+from aaiti.market.store import ingested_streams
 from aaiti.market.timeframes import SUPPORTED_TIMEFRAMES
 
 if TYPE_CHECKING:
@@ -28,7 +31,7 @@ SOURCE_KEYS = ("source", "exchange", "symbols", "top", "quote", "timeframes")
 TOP_KEYS = ("top", "quote")
 
 
-class UniverseError(ValueError):
+class UniverseError(InputError):
     """The universe file is not valid: the message names the line and what is accepted."""
 
 
@@ -235,13 +238,11 @@ def _models(where: _Where, node: Any, timeframes: set[str]) -> dict[str, tuple[s
 
 def resolve_top(universe: Universe, settings: Settings) -> dict[str, list[str]]:
     """The symbols of each top-N source, ranked by 24 h quote volume on its exchange."""
-    from aaiti.market.sources import open_source
 
     out: dict[str, list[str]] = {}
     for src in universe.sources:
         if src.top is None:
             continue
-        from aaiti.market.exchange import CcxtSource
 
         client = open_source(settings, source=src.source, exchange=src.exchange)
         if not isinstance(client, CcxtSource):  # the file's check refuses top: elsewhere
@@ -285,7 +286,6 @@ def _quote(symbol: str) -> str:
 def gated_streams(settings: Settings, warehouse: Warehouse) -> list[Stream]:
     """The streams a gate run judges: the universe's, top-N sources' as they were stored,
     so that no stored stream reaches the features ungated."""
-    from aaiti.market.store import ingested_streams
 
     with warehouse.writer(purpose="gated streams") as con:
         ingested = ingested_streams(con)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aaiti.config import Settings
+from aaiti.ml.tracking import CHAMPION, model_name, tracker_for
+from aaiti.transform.dbt import run_dbt
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,6 @@ def _gx(settings: Settings) -> str:
 
 
 def _dbt(settings: Settings) -> str:
-    from aaiti.transform.dbt import run_dbt
 
     report = run_dbt(settings, ["parse"])
     if not report.success:
@@ -77,7 +78,6 @@ def _dbt(settings: Settings) -> str:
 
 
 def _champion(settings: Settings) -> str:
-    from aaiti.ml.tracking import CHAMPION, model_name, tracker_for
 
     tracker = tracker_for(settings)
     name = model_name(settings.timeframe)

@@ -40,8 +40,9 @@ def child(n: int) -> dict:
     """One universe size: the full build, stage by stage, then one new bar predicted."""
     from aaiti.market.store import upsert_candles
     from aaiti.market.synthetic import generate
-    from aaiti.ml import predict_new, train_and_register
+    from aaiti.ml import predict_new
     from aaiti.quality import FEATURES, RAW, run_gates, validator_for
+    from aaiti.strategy.training import train_and_register
     from aaiti.transform import build
     from aaiti.universe import universe_streams
     from aaiti.warehouse import Warehouse

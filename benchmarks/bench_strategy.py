@@ -44,7 +44,7 @@ def data():
 
 
 def ours(d, enter, exit_, hold, slippage=0.0005):
-    from aaiti.strategy import StrategySpec, params_of
+    from aaiti.execution import StrategySpec, params_of
     from aaiti.strategy.fastsim import simulate_stream
 
     spec = StrategySpec(
@@ -64,7 +64,7 @@ def ours(d, enter, exit_, hold, slippage=0.0005):
 
 
 def ours_grid(d, slippage=0.0005):
-    from aaiti.strategy import StrategySpec, params_of
+    from aaiti.execution import StrategySpec, params_of
     from aaiti.strategy.fastsim import simulate_grid
 
     P = np.vstack(

@@ -126,8 +126,8 @@ def risk_all(returns: np.ndarray):
 
 
 def main() -> dict:
+    from aaiti.execution.costs import CostModel
     from aaiti.trading.backtest import sma_grid
-    from aaiti.trading.costs import CostModel
 
     d = data()
     costs = CostModel(fee_bps=10, slippage_bps=5)

@@ -42,11 +42,12 @@ def child(n: int) -> dict:
     """One universe size: build, then ``NEW_BARS`` timed cycles."""
     from aaiti.market.store import upsert_candles
     from aaiti.market.synthetic import generate
-    from aaiti.ml import predict_new, train_and_register
+    from aaiti.ml import predict_new
     from aaiti.ml.features import load_features
     from aaiti.quality import FEATURES, RAW, run_gates, validator_for
     from aaiti.risk.engine import compute_risk
-    from aaiti.trading.engine import trading_cycle
+    from aaiti.strategy.training import train_and_register
+    from aaiti.trading.cycle import trading_cycle
     from aaiti.transform import build
     from aaiti.universe import universe_streams
     from aaiti.warehouse import Warehouse

@@ -56,8 +56,9 @@ def query(name: str, params: tuple = ()) -> pd.DataFrame:
 def account_total() -> str | None:
     """The account's books totalled in AAITI_TRADING_REPORT_CURRENCY, as one line (None:
     no report currency set, or the books do not resolve)."""
-    from aaiti.trading.accounts import BookSettingsError, said_total
+    from aaiti.books import BookSettingsError
     from aaiti.trading.accounts import account_total as total_of
+    from aaiti.trading.accounts import said_total
 
     cfg = settings().trading
     if not cfg.report_currency:
@@ -278,7 +279,7 @@ def registry() -> dict[str, list[dict]]:
 
 def halt_trading(*, actor: str, reason: str) -> str:
     """The CLI's halt (audited), then a fresh snapshot so every page shows it."""
-    from aaiti.trading.engine import halt
+    from aaiti.trading.halt import halt
     from aaiti.warehouse import Warehouse
 
     s = settings()
@@ -290,7 +291,7 @@ def halt_trading(*, actor: str, reason: str) -> str:
 
 def resume_trading(*, actor: str) -> tuple[bool, str]:
     """The CLI's resume: refused (and audited) until the drawdown has recovered."""
-    from aaiti.trading.engine import resume
+    from aaiti.trading.halt import resume
     from aaiti.warehouse import Warehouse
 
     s = settings()

@@ -6,8 +6,8 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from aaiti.config import Settings
+from aaiti.strategy.champion import evaluate_champion
 from aaiti.strategy.evaluate import StrategyEvaluation
-from aaiti.strategy.service import evaluate_champion
 from aaiti.warehouse import Warehouse
 from flows.common import alert_on_failure, flow_settings
 

@@ -11,12 +11,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
 from aaiti.config import Settings
+from aaiti.execution.costs import CostModel
 from aaiti.risk.engine import RiskReport, compute_risk
 from aaiti.trading.accounts import said_total
-from aaiti.trading.costs import CostModel
-from aaiti.trading.engine import TradingReport, trading_cycle
+from aaiti.trading.cycle import trading_cycle
 from aaiti.trading.grid import costs_from, grid_for_symbol
 from aaiti.trading.live import order_client_from
+from aaiti.trading.report import TradingReport
 from aaiti.warehouse import Warehouse
 from flows.common import (
     alert_on_failure,

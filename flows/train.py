@@ -11,8 +11,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from aaiti.config import Settings
-from aaiti.ml import TrainingReport, train_and_register
 from aaiti.ml.model import FoldFit, FoldFitResult, FoldMap, fit_fold
+from aaiti.strategy.training import TrainingReport, train_and_register
 from flows.common import alert_on_failure, flow_settings, task_runner_from
 
 

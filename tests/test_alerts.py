@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from aaiti.config import load_settings
 from aaiti.monitoring.alerts import deliver_pending, notify
 from aaiti.ops import raise_alert
-from aaiti.trading.engine import halt
+from aaiti.trading.halt import halt
 
 TOKEN = "T0KEN-9f8e7d"  # webhook URLs carry their secret in the path, as Slack's do
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -163,3 +164,63 @@ def test_each_stage_command_records_the_settings_it_ran_with_and_what_changed(en
     }
     assert first[1] != second[1]
     assert "S3CRET" not in second[2] + second[3]
+
+
+def test_a_bug_is_said_as_an_internal_error_never_as_bad_input(env, monkeypatch, tmp_path):
+    """A deliberate bug in a stage (a TypeError, a plain ValueError from the code) reaches
+    the user as an internal error: one line that says so, exit 70, the traceback in a file
+    — not as a mistake of theirs (exit 2)."""
+    from aaiti.cli import trading as trading_cmds
+    from aaiti.cli.errors import EXIT_INTERNAL
+    from aaiti.risk import engine
+
+    monkeypatch.setenv("AAITI_DATA_DIR", str(tmp_path))
+    for bug in (TypeError("unsupported operand"), ValueError("math domain error")):
+
+        def broken(*args, _bug=bug, **kwargs):
+            raise _bug
+
+        monkeypatch.setattr(engine, "compute_risk", broken)
+        monkeypatch.setattr(trading_cmds, "compute_risk", broken, raising=False)
+        result = _run("risk")
+        assert result.exit_code == EXIT_INTERNAL, result.output
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith("error: internal error in AAITI (a bug, not your input)")
+        assert type(bug).__name__ in line and "traceback in" in line
+        written = Path(line.rsplit("traceback in ", 1)[1]).read_text()
+        assert str(bug) in written and "Traceback" in written
+
+
+def test_a_mistake_of_the_user_is_still_exit_2_and_one_line(env, monkeypatch):
+    """The same command given a setting it refuses: the user's to change, exit 2."""
+    monkeypatch.setenv("AAITI_TRADING_ACCOUNT", "demo")
+    monkeypatch.setenv("AAITI_SYMBOLS", "BTC/USD,BTC/USDT")
+    result = _run("risk")
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "internal error" not in result.output
+
+
+def test_the_aaiti_command_says_a_bug_outside_any_mapping_in_one_line(tmp_path):
+    """``aaiti``'s entry point itself: an exception no command maps is one line, exit 70."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import aaiti.cli.app
+        app_module = sys.modules["aaiti.cli.app"]
+        def broken():
+            raise KeyError("no such column")
+        app_module.app = broken
+        sys.argv = ["aaiti", "status"]
+        app_module.main()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AAITI_DATA_DIR": str(tmp_path)},
+        timeout=60,
+    )
+    assert done.returncode == 70, done.stderr
+    assert done.stderr.count("\n") == 1 and "internal error" in done.stderr
+    assert "Traceback" not in done.stderr

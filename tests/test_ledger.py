@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from aaiti.execution.spec import StrategySpec
 from aaiti.ml.dataset import build_dataset
 from aaiti.ml.model import make_folds, walk_forward_evaluate
 from aaiti.strategy.evaluate import VerdictRules
@@ -22,7 +23,6 @@ from aaiti.strategy.service import (
     run_recipes,
     run_trials,
 )
-from aaiti.strategy.spec import StrategySpec
 from aaiti.warehouse.sql import load_sql, run
 from tests.test_ml_core import CFG, STREAMS, features_of
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from aaiti.config import load_settings
-from aaiti.ml import predict_new, tracker_for, train_and_register
+from aaiti.ml import predict_new, tracker_for
 from aaiti.ml.tracking import CHALLENGER, CHAMPION
+from aaiti.strategy.training import train_and_register
 from tests.conftest import SAMPLE_DIR
 from tests.support.planted import replay_cycle
 
@@ -137,7 +138,7 @@ def test_train_track_register_promote_predict_rollback(env):
 
     # by hand, as `aaiti model promote/rollback` do: audited, and the strategy re-pinned to
     # a version nobody judged stands aside (fails closed) until the next training
-    from aaiti.ml.operator import promote_by_hand, rollback_by_hand
+    from aaiti.strategy.operator import promote_by_hand, rollback_by_hand
     from aaiti.strategy.store import load_state
 
     change = promote_by_hand(env, tracker, version=2, actor="ops", reason="drill")

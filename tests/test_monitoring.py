@@ -10,8 +10,9 @@ import duckdb
 import pytest
 
 from aaiti.config import load_settings
-from aaiti.ml import predict_new, train_and_register
+from aaiti.ml import predict_new
 from aaiti.monitoring.monitor import decide_retrain, monitor_champion
+from aaiti.strategy.training import train_and_register
 from tests.conftest import SAMPLE_DIR
 from tests.test_ml_registry import FOLDS, cycle
 

@@ -80,7 +80,7 @@ def _trading(**overrides):
 
 
 def test_an_account_of_one_quote_currency_is_its_own_one_book():
-    from aaiti.trading.accounts import books
+    from aaiti.books import books
 
     (book,) = books(_trading(symbols=["BTC/USDT", "ETH/USDT"], trading_initial_cash={"USDT": 7.0}))
     assert (book.account, book.symbols, book.initial_cash) == (
@@ -93,7 +93,7 @@ def test_an_account_of_one_quote_currency_is_its_own_one_book():
 
 def test_an_account_of_several_quote_currencies_keeps_a_book_per_currency_with_its_amounts():
     """USD and USDT are different money: each book its own cash, symbols and limits."""
-    from aaiti.trading.accounts import book_of, books
+    from aaiti.books import book_of, books
 
     cfg = _trading(
         symbols=["BTC/USD", "BTC/USDT", "ETH/USD"],
@@ -122,7 +122,7 @@ def test_an_account_of_several_quote_currencies_keeps_a_book_per_currency_with_i
 )  # fmt: skip
 def test_several_quote_currencies_need_every_amount_per_currency(overrides, says):
     """A number would be taken in every currency alike (100,000 USD and 100,000 BTC)."""
-    from aaiti.trading.accounts import BookSettingsError, books
+    from aaiti.books import BookSettingsError, books
 
     with pytest.raises(BookSettingsError, match=says):
         books(_trading(symbols=["BTC/USD", "BTC/USDT"], **overrides))

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from aaiti.execution import StrategySpec, StreamState, decide, params_of
+from aaiti.execution.broker import Bar, Order, OrderType, PaperBroker, Side
+from aaiti.execution.costs import CostModel
+from aaiti.execution.session import Session, StreamBar
 from aaiti.risk import metrics as m
 from aaiti.risk.gate import RiskGate, RiskLimits
-from aaiti.strategy import StrategySpec, StreamState, decide, params_of
 from aaiti.strategy.fastsim import simulate_stream
-from aaiti.strategy.session import Session, StreamBar
-from aaiti.trading.broker import Bar, Order, OrderType, PaperBroker, Side
-from aaiti.trading.costs import CostModel
 from tests.conftest import sample_frame
 
 BPY = 365.25 * 6
@@ -240,8 +240,8 @@ def test_kelly_sizing_is_fractional_capped_and_takes_no_bet_without_edge():
 
 def test_kelly_sizing_trades_in_the_walk_forward_evaluation_with_each_folds_payoff():
     """The payoff comes from the edge model that scored the bar, per fold."""
+    from aaiti.execution.spec import EdgeModel
     from aaiti.strategy.evaluate import evaluate
-    from aaiti.strategy.spec import EdgeModel
 
     f, prob = _window()
     edge = EdgeModel(a=0.0, b=1.0, up_return=0.02, down_return=-0.015, cost=0.003)
@@ -455,7 +455,7 @@ def test_a_covering_buy_holds_back_its_value_with_slippage_and_fee():
     """A short's cover is a quantity: at the fill it costs its value plus slippage and fee,
     so the buying power left for entries holds that back too (at the mark alone, an entry
     sized to the rest was refused at the fill)."""
-    from aaiti.trading.broker import Position
+    from aaiti.execution.broker import Position
 
     spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=0.4)
     broker = PaperBroker(cash=110_000.0, costs=CostModel(10, 5), allow_short=True)
@@ -472,9 +472,9 @@ def test_breakdowns_by_year_and_regime_add_up_to_the_whole_and_never_look_ahead(
     """Per year and per regime, each stream and the portfolio, strategy beside buy-and-hold:
     the segments compound back to the evaluation's own totals; a regime is known at the
     close before its bar."""
+    from aaiti.execution.spec import EdgeModel
     from aaiti.strategy.breakdown import regimes
     from aaiti.strategy.evaluate import evaluate
-    from aaiti.strategy.spec import EdgeModel
 
     f, prob = _window()
     edge = EdgeModel(a=0.0, b=1.0, up_return=0.02, down_return=-0.015, cost=0.003)

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aaiti.trading.backtest import backtest, equity_curve, held_positions, sma_crossover_signals
-from aaiti.trading.broker import (
+from aaiti.execution.broker import (
     Bar,
     IllegalTransitionError,
     Order,
@@ -19,7 +18,8 @@ from aaiti.trading.broker import (
     Side,
     TimeInForce,
 )
-from aaiti.trading.costs import CostModel
+from aaiti.execution.costs import CostModel
+from aaiti.trading.backtest import backtest, equity_curve, held_positions, sma_crossover_signals
 from tests.conftest import sample_frame
 
 COSTS = CostModel(fee_bps=10, slippage_bps=5)
@@ -274,7 +274,7 @@ def test_grid_rows_equal_single_backtests(window):
 
 
 def test_the_account_steps_bar_times_in_order_waiting_for_a_slow_stream_not_a_down_one():
-    from aaiti.trading.engine import in_order
+    from aaiti.trading.sequencing import in_order
 
     ts = pd.date_range("2024-01-01", periods=5, freq="4h", tz="UTC")
     bar = pd.Timedelta(hours=4)
@@ -300,7 +300,7 @@ def test_the_account_steps_bar_times_in_order_waiting_for_a_slow_stream_not_a_do
 def test_late_bars_of_a_stream_new_to_the_account_join_and_raise_nothing():
     """A stream with a cursor whose bars arrive after the account stepped past them is late;
     one with no cursor (a symbol just added) joins; both cursors move past their bars."""
-    from aaiti.trading.engine import sort_late
+    from aaiti.trading.sequencing import sort_late
 
     ts = pd.date_range("2026-01-01", periods=3, freq="1h", tz="UTC")
     late = pd.DataFrame(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from aaiti.config import load_settings
-from aaiti.ml import predict_new, train_and_register
+from aaiti.ml import predict_new
 from aaiti.risk.engine import compute_risk
-from aaiti.trading.engine import halt, resume, trading_cycle
+from aaiti.strategy.training import train_and_register
+from aaiti.trading.cycle import trading_cycle
+from aaiti.trading.halt import halt, resume
 from tests.support.planted import planted_cycle as cycle
 from tests.support.planted import write_planted_sample
 
@@ -358,11 +362,13 @@ def test_an_order_sent_before_a_crash_is_adopted_not_sent_twice(env):
         )
         # the account was opened at opt-in; the cycle that sent this crashed before its
         # transaction committed
-        from aaiti.trading.engine import open_live_account
+        from aaiti.trading.venue import open_live_account
         from aaiti.warehouse import Warehouse
 
         with Warehouse.from_settings(s).writer() as con:
-            open_live_account(con, s.trading, timeframe="4h", client=live_client(s))
+            open_live_account(
+                con, s.trading, timeframe="4h", client=live_client(s), now=datetime.now(UTC)
+            )
         live_client(s).place(
             symbol="BTC/USD",
             side="buy",
@@ -385,15 +391,17 @@ def test_live_reconciliation_opens_from_the_exchange_and_stops_on_a_changed_bala
     """The live ledger opens from the exchange's balances; a balance changed behind the
     system's back stops new orders, alerted, until an operator accepts it (audited). The
     adoption at the next bar is the test after next (the one between adds that bar)."""
-    from aaiti.trading.engine import open_live_account
     from aaiti.trading.live import accept_exchange_balances, live_client
+    from aaiti.trading.venue import open_live_account
     from aaiti.warehouse import Warehouse
 
     with fake_exchange(env) as ex:
         ex.state.balances = {"USD": 60_000.0, "BTC": 0.25}
         s = live_settings(env, ex.url, "live-recon")
         with Warehouse.from_settings(s).writer() as con:
-            opening = open_live_account(con, s.trading, timeframe="4h", client=live_client(s))
+            opening = open_live_account(
+                con, s.trading, timeframe="4h", client=live_client(s), now=datetime.now(UTC)
+            )
         ((initial, cash),) = q(
             env, "SELECT initial_cash, cash FROM trading.account WHERE account = 'live-recon'"
         )
@@ -456,7 +464,7 @@ def test_an_order_still_open_on_the_exchange_is_reconciled_at_the_next_bar(env):
 
 def strategy_for_test(env):
     from aaiti.strategy.store import load_state
-    from aaiti.trading.engine import strategy_for
+    from aaiti.trading.cycle import strategy_for
 
     con = duckdb.connect(str(env.warehouse_path), read_only=True)
     try:
@@ -504,7 +512,9 @@ def test_the_paper_cycle_bar_by_bar_equals_the_strategy_backtest_of_the_window(t
     from aaiti.market.candles import split_instrument
     from aaiti.strategy.backtest import trade_window
     from aaiti.strategy.store import load_state
-    from aaiti.trading.engine import limits_from, strategy_for, with_predictions
+    from aaiti.trading.book import limits_from
+    from aaiti.trading.cycle import strategy_for
+    from aaiti.trading.sequencing import with_predictions
 
     s = paper_traded(
         tmp_path / "data",
@@ -991,7 +1001,7 @@ def test_two_quote_currencies_trade_as_two_books_each_with_its_own_cash(trained,
     account keeps a book per currency, each with the cash, limits and ledger its settings
     give that currency; no USDT is ever spent or counted as USD. Risk, halt and resume act
     on each book. An account that traded one currency under its own name is not split."""
-    from aaiti.trading.accounts import BookSettingsError
+    from aaiti.books import BookSettingsError
     from tests.soak import LEDGER_BREAKS
 
     s = copy_of(trained, tmp_path, trading_fraction_per_symbol=0.25)

@@ -15,6 +15,7 @@ from aaiti.cli import stack as stack_cmds
 from aaiti.cli import strategy as strategy_cmds
 from aaiti.cli import trading as trading_cmds
 from aaiti.cli import transform as transform_cmds
+from aaiti.cli.errors import EXIT_INTERNAL, say_internal_error
 
 app = typer.Typer(
     name="aaiti",
@@ -79,4 +80,10 @@ class _Stderr(logging.StreamHandler):
 
 
 def main() -> None:
-    app()
+    """``aaiti``: a command that fails outside its error mapping is still one line, said
+    as a bug (exit 70), never a traceback on the terminal."""
+    try:
+        app()
+    except Exception as err:
+        say_internal_error(err)
+        sys.exit(EXIT_INTERNAL)

@@ -1,34 +1,49 @@
-"""Exit codes and the translation of known errors into one clear line on stderr."""
+"""Exit codes, and every error said as one clear line on stderr: the user's (exit 2) told
+apart from a bug (exit 70, its traceback in a file)."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import tempfile
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 
+import click
 import typer
+from typer.exceptions import TyperException
 
-EXIT_BAD_INPUT = 2
+from aaiti.errors import UserError
+from aaiti.market.errors import MarketDataError
+
+EXIT_BAD_INPUT = 2  # the user must change something: input, state, or a refused action
 EXIT_WAREHOUSE_BUSY = 3
 EXIT_SOURCE_FAILED = 4
 EXIT_UNREACHABLE = 5
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in AAITI, never the user's input
 
 
 @contextmanager
 def cli_errors() -> Iterator[None]:
-    """Map expected failures to an ``error: …`` line and a non-zero exit code."""
+    """Map failures to an ``error: …`` line and a non-zero exit code. The user's (a
+    ``UserError``, settings that do not validate, a table no stage has built yet) exit 2;
+    anything else is an internal error, said as one, with its traceback in a file."""
     import duckdb
+    import pydantic
 
-    from aaiti.market.errors import MarketDataError
-    from aaiti.market.timeframes import UnsupportedTimeframeError
     from aaiti.warehouse import WarehouseBusyError
 
     try:
         yield
+    except (TyperException, typer.Exit, typer.Abort, click.exceptions.Exit):
+        raise  # the command line's own: a usage error, an exit code
     except WarehouseBusyError as err:
         _fail(err, EXIT_WAREHOUSE_BUSY)
-    except (UnsupportedTimeframeError, ValueError, FileNotFoundError) as err:
+    except (UserError, pydantic.ValidationError) as err:
         _fail(err, EXIT_BAD_INPUT)
     except MarketDataError as err:
         _fail(err, EXIT_SOURCE_FAILED)
@@ -36,6 +51,38 @@ def cli_errors() -> Iterator[None]:
         _fail(_missing(err), EXIT_BAD_INPUT)
     except ConnectionError as err:  # a service the settings name (a Dask scheduler) is down
         _fail(err, EXIT_UNREACHABLE)
+    except Exception as err:
+        say_internal_error(err)
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def say_internal_error(err: BaseException) -> None:
+    """A bug: one line that says so and where its traceback was written."""
+    where = _write_traceback(err)
+    first = str(err).splitlines()[0] if str(err) else ""
+    print(
+        f"error: internal error in AAITI (a bug, not your input): {type(err).__name__}"
+        f"{': ' + first if first else ''}; traceback in {where}",
+        file=sys.stderr,
+    )
+
+
+def _write_traceback(err: BaseException) -> str:
+    """The traceback in ``$AAITI_DATA_DIR/logs`` (the temporary directory if unwritable)."""
+    text = "".join(traceback.format_exception(err))
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}"
+    for folder in (
+        Path(os.environ.get("AAITI_DATA_DIR", "data")) / "logs",
+        Path(tempfile.gettempdir()),
+    ):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"internal-error-{stamp}.txt"
+            path.write_text(text)
+            return str(path)
+        except OSError:
+            continue
+    return "(nowhere: no writable folder)"
 
 
 def _missing(err: Exception) -> str:

@@ -231,7 +231,8 @@ def import_(
     ] = None,
 ) -> None:
     """Import your own candles (freqtrade's data folder read as it is), checked and gated."""
-    from aaiti.market.files import ImportOptions, import_files, parse_columns
+    from aaiti.importer import import_files
+    from aaiti.market.files import ImportOptions, parse_columns
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
@@ -359,7 +360,7 @@ def universe(
 def _books(settings: Settings) -> tuple[list[dict[str, Any]], str | None]:
     """The trading books AAITI_SYMBOLS resolve to (one per quote currency), or why the
     settings give none."""
-    from aaiti.trading.accounts import BookSettingsError, books, currency_of
+    from aaiti.books import BookSettingsError, books, currency_of
 
     try:
         return [

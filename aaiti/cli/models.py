@@ -17,7 +17,7 @@ Timeframe = Annotated[str | None, typer.Option(help="Model timeframe (default: t
 
 def train(timeframe: Timeframe = None) -> None:
     """Walk-forward train, log to MLflow, register; promote only if it beats the champion."""
-    from aaiti.ml import train_and_register
+    from aaiti.strategy.training import train_and_register
 
     with cli_errors():
         r = train_and_register(command_settings(record="train"), timeframe=timeframe)
@@ -111,8 +111,8 @@ def promote(
     """Make a version the champion by hand (audited; its strategy stands aside until judged)."""
     import getpass
 
-    from aaiti.ml.operator import promote_by_hand
     from aaiti.ml.tracking import tracker_for
+    from aaiti.strategy.operator import promote_by_hand
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
@@ -130,8 +130,8 @@ def rollback(reason: Reason = "rolled back by hand", timeframe: Timeframe = None
     """Give the champion alias back to the previous champion (audited)."""
     import getpass
 
-    from aaiti.ml.operator import rollback_by_hand
     from aaiti.ml.tracking import tracker_for
+    from aaiti.strategy.operator import rollback_by_hand
     from aaiti.warehouse import Warehouse
 
     with cli_errors():

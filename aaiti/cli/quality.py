@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from aaiti.cli.errors import EXIT_SOURCE_FAILED, cli_errors
+from aaiti.cli.errors import EXIT_SOURCE_FAILED, cli_errors, parse_when
 from aaiti.cli.market import out
 from aaiti.cli.settings import command_settings
 
@@ -86,7 +86,6 @@ def release(
     """Release a stream blocked by a persistent level shift, once you confirmed it is real."""
     import getpass
 
-    from aaiti.cli.errors import parse_when
     from aaiti.config import apply_tool_environment, load_settings
     from aaiti.market import Stream, stream_exchange
     from aaiti.quality.release import release_level

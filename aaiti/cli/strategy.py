@@ -25,7 +25,7 @@ def evaluate(
     timeframe: Annotated[str | None, typer.Option(help="Model timeframe.")] = None,
 ) -> None:
     """Backtest the strategy on walk-forward out-of-sample predictions, net of costs."""
-    from aaiti.strategy.service import evaluate_champion
+    from aaiti.strategy.champion import evaluate_champion
     from aaiti.warehouse import Warehouse
 
     with cli_errors():

@@ -15,7 +15,7 @@ from aaiti.cli.settings import command_settings
 def trade() -> None:
     """Run one trading cycle over the newest closed bars (paper, or live when opted in)."""
     from aaiti.trading.accounts import said_total
-    from aaiti.trading.engine import trading_cycle
+    from aaiti.trading.cycle import trading_cycle
     from aaiti.trading.live import order_client_from
     from aaiti.warehouse import Warehouse
 
@@ -62,7 +62,7 @@ def halt(
     ] = "manual emergency halt",
 ) -> None:
     """Emergency halt: no new risk from the next bar on (exits still allowed)."""
-    from aaiti.trading.engine import halt as do_halt
+    from aaiti.trading.halt import halt as do_halt
     from aaiti.warehouse import Warehouse
 
     with cli_errors():
@@ -73,7 +73,7 @@ def halt(
 
 def resume() -> None:
     """Lift the halt and the kill switch — refused while the drawdown has not recovered."""
-    from aaiti.trading.engine import resume as do_resume
+    from aaiti.trading.halt import resume as do_resume
     from aaiti.warehouse import Warehouse
 
     with cli_errors():

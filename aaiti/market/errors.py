@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from aaiti.errors import InputError
+
 
 class MarketDataError(RuntimeError):
     """Base class: anything that stops fetching candles."""
 
 
-class UnknownExchangeError(MarketDataError, ValueError):
+class UnknownExchangeError(MarketDataError, InputError):
     def __init__(self, exchange: str, known: Iterable[str]) -> None:
         known = sorted(known)
         hint = difflib.get_close_matches(exchange, known, n=3, cutoff=0.6)
@@ -20,7 +22,7 @@ class UnknownExchangeError(MarketDataError, ValueError):
         super().__init__(msg)
 
 
-class UnknownSymbolError(MarketDataError, ValueError):
+class UnknownSymbolError(MarketDataError, InputError):
     def __init__(self, symbol: str, exchange: str, known: Iterable[str]) -> None:
         known = sorted(known)
         hint = difflib.get_close_matches(symbol.upper(), known, n=3, cutoff=0.5)
@@ -31,14 +33,14 @@ class UnknownSymbolError(MarketDataError, ValueError):
         super().__init__(msg)
 
 
-class TimeframeNotOfferedError(MarketDataError, ValueError):
+class TimeframeNotOfferedError(MarketDataError, InputError):
     def __init__(self, timeframe: str, where: str, offered: Iterable[str]) -> None:
         super().__init__(
             f"timeframe {timeframe!r} is not offered by {where}; offered: {', '.join(offered)}"
         )
 
 
-class InvalidRangeError(MarketDataError, ValueError):
+class InvalidRangeError(MarketDataError, InputError):
     """since is not before until, or similar."""
 
 

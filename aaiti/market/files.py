@@ -20,20 +20,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from aaiti.errors import InputError
 from aaiti.market.candles import CANDLE_COLUMNS, Stream
 from aaiti.market.sample import SampleSource
 from aaiti.market.timeframes import SUPPORTED_TIMEFRAMES
-
-if TYPE_CHECKING:
-    from aaiti.config import Settings
-    from aaiti.market.ingest import IngestReport
-    from aaiti.quality import GateResult
-    from aaiti.warehouse import Warehouse
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".feather": "feather", ".json": "json"}
 TS_UNITS = ("s", "ms", "us", "ns")
@@ -53,7 +47,7 @@ _FREQTRADE = re.compile(
 _NOT_CANDLES = ("mark", "index", "funding_rate", "premiumindex")
 
 
-class FileImportError(ValueError):
+class FileImportError(InputError):
     """A file that cannot be imported; the message names it and what is accepted."""
 
 
@@ -286,35 +280,6 @@ class FilesSource(SampleSource):
     def streams(self) -> list[Stream]:
         m = self.manifest
         return [Stream(*r) for r in m[["exchange", "symbol", "timeframe"]].itertuples(False)]
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    ingested: list[IngestReport]
-    gates: list[GateResult]
-    skipped: list[str]  # files under the path that are not candles
-
-
-def import_files(
-    warehouse: Warehouse, settings: Settings, path: Path, options: ImportOptions
-) -> ImportReport:
-    """Read every file under ``path`` (all checked before anything is stored), ingest each
-    stream through the same checks and quarantine as any source, then gate it: imported
-    streams may lie outside the universe, and no stored stream reaches features ungated."""
-    from aaiti.market.ingest import ingest_stream
-    from aaiti.quality import RAW, run_gates, validator_for
-
-    source = FilesSource(path, exchange=options.exchange or "", options=options)
-    streams = source.streams()
-    first = {s: source.candles(s)["ts"].min() for s in streams}  # reads and checks all
-    ingested = [
-        ingest_stream(warehouse, source, s, kind="import", since=first[s].to_pydatetime())
-        for s in streams
-        if not pd.isna(first[s])
-    ]
-    gates = run_gates(warehouse, settings.quality, streams, checkpoint=RAW,
-                      validator=validator_for(settings))  # fmt: skip
-    return ImportReport(ingested, gates, skipped_files(Path(path)))
 
 
 def skipped_files(path: Path) -> list[str]:

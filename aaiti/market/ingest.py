@@ -33,6 +33,7 @@ from aaiti.market.store import (
     upsert_candles,
 )
 from aaiti.market.timeframes import timeframe_ms
+from aaiti.ops import raise_alert
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
 
@@ -141,7 +142,6 @@ def _load_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> No
 
 def _save_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> None:
     """Persist the breaker; an opening (a new one, not one already stored) raises an alert."""
-    from aaiti.ops import raise_alert
 
     s = breaker.state
     before = one(con, load_sql(_SQL, "breaker_get"), [s.exchange])

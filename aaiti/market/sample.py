@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from aaiti.errors import StateError
 from aaiti.market.candles import CANDLE_COLUMNS, Stream
 from aaiti.market.errors import TimeframeNotOfferedError, UnknownExchangeError, UnknownSymbolError
 from aaiti.market.timeframes import SUPPORTED_TIMEFRAMES, timeframe_ms
@@ -32,7 +33,7 @@ class SampleSource:
     def manifest(self) -> pd.DataFrame:
         path = self.sample_dir / "manifest.csv"
         if not path.exists():
-            raise FileNotFoundError(
+            raise StateError(
                 f"no sample manifest at {path}: the bundled data lives in data/sample/ "
                 "(set AAITI_SAMPLE_DIR if you moved it)"
             )

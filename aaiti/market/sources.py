@@ -7,13 +7,18 @@ from functools import cache
 from pathlib import Path
 
 from aaiti.config import Settings
+from aaiti.errors import InputError, StateError
 from aaiti.market.breaker import BreakerState, CircuitBreaker
+from aaiti.market.exchange import CcxtSource, RetryPolicy
+from aaiti.market.files import FilesSource
 from aaiti.market.ingest import CandleSource, ReplayConfig
+from aaiti.market.sample import SampleSource
+from aaiti.market.synthetic import SyntheticSource, calibrate_on_sample
 
 SOURCE_KINDS = ("sample", "synthetic", "ccxt:<exchange id>", "files:<folder>")
 
 
-class UnknownSourceError(ValueError):
+class UnknownSourceError(InputError):
     def __init__(self, spec: str) -> None:
         super().__init__(f"unknown source {spec!r}; accepted: {', '.join(SOURCE_KINDS)}")
 
@@ -23,11 +28,9 @@ def _calibration(sample_dir: str):
     """GARCH-t parameters fitted once per process on the bundled 4h candles."""
     import pandas as pd
 
-    from aaiti.market.synthetic import calibrate_on_sample
-
     files = sorted(Path(sample_dir).glob("coinbase/*/4h.parquet"))
     if not files:
-        raise FileNotFoundError(f"no 4h sample candles under {sample_dir} to calibrate on")
+        raise StateError(f"no 4h sample candles under {sample_dir} to calibrate on")
     return calibrate_on_sample([pd.read_parquet(f) for f in files], timeframe="4h")
 
 
@@ -55,23 +58,16 @@ def stream_exchange(spec: str, default_exchange: str) -> str:
 def open_source(settings: Settings, *, source: str, exchange: str | None = None) -> CandleSource:
     kind, exchange_id = parse_source(source, exchange or settings.exchange)
     if kind == "sample":
-        from aaiti.market.sample import SampleSource
-
         return SampleSource(Path(settings.sample_dir), exchange=exchange_id or settings.exchange)
     if kind == "files":
-        from aaiti.market.files import FilesSource
-
         folder = Path(source.partition(":")[2]).expanduser()
         return FilesSource(folder, exchange=exchange_id or settings.exchange)
     if kind == "synthetic":
-        from aaiti.market.synthetic import SyntheticSource
-
         return SyntheticSource(
             _calibration(str(settings.sample_dir)),
             seed=settings.synthetic_seed,
             origin=settings.synthetic_origin,
         )
-    from aaiti.market.exchange import CcxtSource, RetryPolicy
 
     return CcxtSource(
         exchange_id,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from aaiti.errors import InputError
 from aaiti.market.candles import CANDLE_SCHEMA, Stream
 from aaiti.market.timeframes import timeframe_ms
 
@@ -195,7 +196,7 @@ class SyntheticSource:
     def validate_stream(self, symbol: str, timeframe: str) -> Stream:
         timeframe_ms(timeframe)
         if not symbol or "/" not in symbol:
-            raise ValueError(f"synthetic symbols look like BASE/QUOTE, got {symbol!r}")
+            raise InputError(f"synthetic symbols look like BASE/QUOTE, got {symbol!r}")
         return Stream(SYNTHETIC_EXCHANGE, symbol, timeframe)
 
     def fetch(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from aaiti.errors import InputError
+
 _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 #: Timeframes the pipeline supports (all are whole divisors of a day, or a day/week).
@@ -21,7 +23,7 @@ SUPPORTED_TIMEFRAMES: tuple[str, ...] = (
 )
 
 
-class UnsupportedTimeframeError(ValueError):
+class UnsupportedTimeframeError(InputError):
     """A timeframe name the pipeline does not accept."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from aaiti.errors import StateError
 from aaiti.market.timeframes import timeframe_ms
 from aaiti.ml.labels import forward_labels
 
@@ -128,7 +129,7 @@ def build_dataset(
         )
         parts.append(pd.concat([group, labels], axis=1))
     if not parts:
-        raise ValueError(f"no feature rows for timeframe {timeframe} and streams {streams}")
+        raise StateError(f"no feature rows for timeframe {timeframe} and streams {streams}")
     frame = pd.concat(parts, ignore_index=True).sort_values(["ts", "symbol"], kind="stable")
     frame = frame.reset_index(drop=True)
     X = model_inputs(frame, streams=streams)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from aaiti.errors import InputError
+
 
 def forward_labels(
     frame: pd.DataFrame,
@@ -27,9 +29,9 @@ def forward_labels(
     log return beats the cost, 0 otherwise — every row with a known future is labelled,
     and a 1 is a trade that would have paid for itself."""
     if horizon < 1:
-        raise ValueError(f"horizon must be at least 1 bar, got {horizon}")
+        raise InputError(f"horizon must be at least 1 bar, got {horizon}")
     if dead_zone < 0:
-        raise ValueError(f"dead_zone must be >= 0, got {dead_zone}")
+        raise InputError(f"dead_zone must be >= 0, got {dead_zone}")
     close = frame["close"].to_numpy(float)
     ts = frame["ts"]
     epoch = ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)

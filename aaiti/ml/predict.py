@@ -18,7 +18,7 @@ import pandas as pd
 
 from aaiti.config import Settings
 from aaiti.ml.dataset import model_inputs, one_hot_inputs
-from aaiti.ml.tracking import CHAMPION, ModelInputs, Tracker, VersionInfo, model_name
+from aaiti.ml.tracking import CHAMPION, ModelInputs, Tracker, VersionInfo, model_name, tracker_for
 from aaiti.quality.gate import validator_for
 from aaiti.quality.gx import GxValidator
 from aaiti.quality.predictions import check_predictions
@@ -59,7 +59,6 @@ def predict_new(
     warehouse: Warehouse | None = None,
     validator: GxValidator | None = None,
 ) -> PredictReport:
-    from aaiti.ml.tracking import tracker_for
 
     timeframe = timeframe or settings.timeframe
     tracker = tracker or tracker_for(settings)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from aaiti.errors import InputError, StateError
+
 
 @dataclass(frozen=True)
 class Fold:
@@ -47,7 +49,7 @@ def period_of(text: str) -> str:
     except ValueError:
         step = None
     if step is None or step <= pd.Timedelta(0):
-        raise ValueError(
+        raise InputError(
             f"fold period {text!r}: use {', '.join(CALENDAR_MONTHS)} or a duration such as 7d or 12h"
         )
     return text
@@ -99,11 +101,11 @@ def walk_forward(
         ends = ends.tz_localize("UTC")
     use = np.ones(len(times), dtype=bool) if labelled is None else np.asarray(labelled, dtype=bool)
     if len(times) == 0:
-        raise ValueError("no rows to make folds of")
+        raise StateError("no rows to make folds of")
     first, last = times.min(), times.max()
     starts = block_starts(first + min_train, last, period=period_of(period))
     if len(starts) == 0:
-        raise ValueError(
+        raise StateError(
             f"{last - first} of history ({first:%Y-%m-%d} → {last:%Y-%m-%d}) leaves no {period} "
             f"test block after the first {min_train} of training"
         )

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aaiti.config import child_environment
+from aaiti.errors import StateError
+
 if TYPE_CHECKING:
     from aaiti.config import Settings
 
@@ -152,7 +155,7 @@ class Tracker:
             raw = self.mlflow.artifacts.load_dict(f"runs:/{v.run_id}/{INPUTS_ARTIFACT}")
         except (MlflowException, OSError):  # a run logged before inputs.json existed
             if "streams" not in v.params or "features" not in v.params:
-                raise ValueError(
+                raise StateError(
                     f"{v.name} v{v.version}: its run has no {INPUTS_ARTIFACT} and no input "
                     "params; retrain it (`aaiti train`)"
                 ) from None
@@ -216,7 +219,7 @@ class Tracker:
         """Champion back to the version that was champion before; returns it."""
         history = self.history(name)
         if len(history) < 2:
-            raise ValueError(f"{name} has no earlier champion to roll back to (history: {history})")
+            raise StateError(f"{name} has no earlier champion to roll back to (history: {history})")
         previous = history[-2]
         client = self.client
         client.set_registered_model_alias(name, CHAMPION, str(previous))
@@ -286,14 +289,16 @@ def ui_main(argv: list[str] | None = None) -> None:
     resident that does nothing, an eighth of the stack's 2 GB budget (``make status``).
     MLflow's own setup still runs (the basic-auth bootstrap, its environment for the
     server); only the final spawn becomes an exec, so the pid ``aaiti stack`` recorded is
-    the server itself and a stop signal reaches it directly."""
+    the server itself and a stop signal reaches it directly.
+
+    MLflow's one private API this project touches (``mlflow.server._exec_cmd``: MLflow
+    offers no public way to run its server in-process); ``tests/test_private_apis.py``
+    fails with what changed on an upgrade that moves it."""
     import os
     import sys
 
     import mlflow.server
     from mlflow.cli import cli
-
-    from aaiti.config import child_environment
 
     def exec_in_place(cmd: list[str], *, extra_env: dict[str, str] | None = None, **_: Any) -> None:
         sys.stdout.flush()

@@ -1,10 +1,9 @@
-"""Train, evaluate, track, register and (maybe) promote the model of one timeframe.
+"""The model's part of training: the candidate walked forward beside the baselines and the
+shuffled-label control, the champion's configuration on the same folds, the final fit
+logged to MLflow as a new registered version.
 
-The challenger and the current champion's configuration are evaluated on the *same*
-walk-forward folds of today's data, in the same run; the challenger becomes champion only if
-its out-of-sample AUC beats the champion's by the configured margin (the very first model
-becomes champion, so the pipeline has something to predict with — its numbers are shown
-either way, beside the baselines).
+The stage that also judges the strategy on these predictions and decides what is deployed
+is ``aaiti.strategy.training``.
 """
 
 from __future__ import annotations
@@ -20,64 +19,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aaiti.config import ModelSettings, Settings
+from aaiti.config import ModelSettings
+from aaiti.errors import StateError
+from aaiti.execution.spec import round_trip_cost
 from aaiti.market.candles import stream_columns
 from aaiti.ml.dataset import Dataset
 from aaiti.ml.evaluate import calibration_table, classification_metrics, long_flat_equity
-from aaiti.ml.features import load_features
 from aaiti.ml.model import (
     FoldMap,
     TrainConfig,
     WalkForwardResult,
-    dataset_for,
     fit_final,
-    fit_here,
     make_folds,
     search_params,
     walk_forward_evaluate,
 )
 from aaiti.ml.splits import Fold
 from aaiti.ml.tracking import (
-    CHAMPION,
     INPUTS_ARTIFACT,
     Tracker,
     VersionInfo,
     importance_figure,
-    model_name,
-    tracker_for,
 )
-from aaiti.strategy.deploy import decide_and_deploy, judge_strategies, strategy_metrics
-from aaiti.strategy.service import Judged
-from aaiti.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 
-class NoTrainingDataError(ValueError):
+class NoTrainingDataError(StateError, ValueError):
     """Nothing to train on yet: a state the user fixes by running the stages before."""
 
 
-@dataclass(frozen=True)
-class TrainingReport:
-    model_name: str
-    version: int
-    run_id: str
-    promoted: bool
-    decision: str
-    oos: dict[str, float]
-    baselines: dict[str, dict[str, float]]
-    champion_before: int | None
-    data_start: str
-    data_end: str
-    rows: int
-    strategy: dict[str, Any] | None = None  # the walk-forward strategy evaluation, net of costs
-    qualified: bool = False  # may the strategy that trades after this decision trade?
-    qualification: str = ""
-
-
 def config_for(model: ModelSettings, timeframe: str) -> TrainConfig:
-    from aaiti.strategy.spec import round_trip_cost
-
     cost = round_trip_cost(fee_bps=model.fee_bps, slippage_bps=model.slippage_bps)
     return TrainConfig(
         label_cost=cost if model.label == "beyond_cost" else None,
@@ -150,86 +122,15 @@ def equity_by_symbol(
     return out
 
 
-def train_and_register(
-    settings: Settings,
-    *,
-    timeframe: str | None = None,
-    tracker: Tracker | None = None,
-    features: pd.DataFrame | None = None,
-    map_folds: FoldMap = fit_here,
-) -> TrainingReport:
-    """Walk-forward, baselines, MLflow run, registry and the champion/challenger decision.
-
-    ``map_folds`` runs the independent fold fits (search, walk-forward, shuffled control,
-    champion on the same folds): here by default, on Dask workers from the train flow."""
-    timeframe = timeframe or settings.timeframe
-    cfg = config_for(settings.model, timeframe)
-    tracker = tracker or tracker_for(settings)
-    name = model_name(timeframe)
-    if features is None:
-        features = load_features(
-            Warehouse.from_settings(settings), timeframe=timeframe, symbols=settings.symbols,
-            last_bars=settings.model.train_bars,
-        )  # fmt: skip
-    if features.empty:
-        raise NoTrainingDataError(
-            f"no gated feature rows for {timeframe} {settings.symbols}: run ingest, validate and transform first"
-        )
-    streams = sorted(features["symbol"].unique())
-    ds = dataset_for(features, cfg, streams=streams)
-    c = _candidate(ds, cfg, map_folds)
-    champion = tracker.by_alias(name, CHAMPION)
-    champ_params, champ_wf = _champion_on_the_same_folds(champion, ds, cfg, c, map_folds)
-    trials = max(cfg.search_budget, 1)  # this run's; the ledger adds every earlier recipe
-    spec, judged, champ_judged = judge_strategies(
-        settings, cfg, name=name, ds=ds, wf=c.wf, champ_wf=champ_wf, champion=champion,
-        trials=trials,
-    )  # fmt: skip
-    info, data_start, data_end = _log_run(
-        settings.dbt_dir, tracker, cfg, ds, c, name=name, timeframe=timeframe, streams=streams,
-        judged=judged, champion_auc=champ_wf.overall.auc if champ_wf else None,
-    )  # fmt: skip
-    decision = decide_and_deploy(
-        settings,
-        tracker,
-        name=name,
-        version=info.version,
-        run_id=info.run_id,
-        champion=champion,
-        spec=spec,
-        judged=judged,
-        champ_judged=champ_judged,
-        wf=c.wf,
-        ds=ds,
-        same_config=champ_params == c.params,
-    )
-    return TrainingReport(
-        name,
-        info.version,
-        info.run_id,
-        decision.promoted,
-        decision.reason,
-        {k: float(v) for k, v in c.wf.overall.as_dict().items()},
-        c.base,
-        champion.version if champion else None,
-        data_start,
-        data_end,
-        len(ds.labelled),
-        judged.evaluation.summary(),
-        decision.qualified,
-        decision.qualification,
-    )
-
-
 @dataclass(frozen=True)
-class _Candidate:
+class Candidate:
     params: dict[str, Any]
     folds: list[Fold]
     wf: WalkForwardResult
     base: dict[str, dict[str, float]]
 
 
-def _candidate(ds: Dataset, cfg: TrainConfig, map_folds: FoldMap) -> _Candidate:
+def candidate(ds: Dataset, cfg: TrainConfig, map_folds: FoldMap) -> Candidate:
     """The searched parameters, walked forward, beside the baselines and the shuffled-label
     control on the same folds."""
     folds = make_folds(ds, cfg)
@@ -238,14 +139,14 @@ def _candidate(ds: Dataset, cfg: TrainConfig, map_folds: FoldMap) -> _Candidate:
     shuffled = walk_forward_evaluate(
         ds, cfg, params=params, folds=folds, shuffle_labels=True, map_folds=map_folds
     )
-    return _Candidate(params, folds, wf, baselines(ds, wf, shuffled))
+    return Candidate(params, folds, wf, baselines(ds, wf, shuffled))
 
 
-def _champion_on_the_same_folds(
+def champion_on_the_same_folds(
     champion: VersionInfo | None,
     ds: Dataset,
     cfg: TrainConfig,
-    c: _Candidate,
+    c: Candidate,
     map_folds: FoldMap,
 ) -> tuple[dict[str, Any] | None, WalkForwardResult | None]:
     """(the champion's parameters, its walk-forward on the candidate's folds), or Nones."""
@@ -256,18 +157,19 @@ def _champion_on_the_same_folds(
     return params, wf
 
 
-def _log_run(
+def log_run(
     dbt_dir: Path,
     tracker: Tracker,
     cfg: TrainConfig,
     ds: Dataset,
-    c: _Candidate,
+    c: Candidate,
     *,
     name: str,
     timeframe: str,
     streams: list[str],
-    judged: Judged,
     champion_auc: float | None,
+    strategy_metrics: dict[str, float],
+    strategy_artifacts: dict[str, object],
 ) -> tuple[VersionInfo, str, str]:
     """The final fit on every labelled row, logged to MLflow as a new registered version."""
     rows = ds.labelled
@@ -276,9 +178,8 @@ def _log_run(
     booster = fit_final(ds, cfg, params=c.params, rounds=wf.mean_best_iteration)
     calib = calibration_table(wf.oos["label"].to_numpy(), wf.oos["proba"].to_numpy())
     equity = equity_by_symbol(ds, wf, timeframe)
-    metrics = run_metrics(
-        wf=wf, base=c.base, equity=equity, judged=judged, champion_auc=champion_auc
-    )
+    metrics = run_metrics(wf=wf, base=c.base, equity=equity, champion_auc=champion_auc)
+    metrics.update(strategy_metrics)
     fingerprint = {
         "training_rows_sha256": ds.fingerprint(),
         "dbt_manifest_sha256": _manifest_hash(dbt_dir),
@@ -319,8 +220,8 @@ def _log_run(
             base=c.base,
             equity=equity,
             fingerprint=fingerprint,
-            judged=judged,
-        ),
+        )
+        | strategy_artifacts,
         figures={"feature_importance.png": importance_figure(booster, title=f"{name}: total gain")},
         input_example=ds.X.iloc[rows[-5:]].reset_index(drop=True),
     )
@@ -332,17 +233,15 @@ def run_metrics(
     wf: WalkForwardResult,
     base: dict[str, dict[str, float]],
     equity: dict[str, dict[str, float]],
-    judged: Judged,
     champion_auc: float | None,
 ) -> dict[str, float]:
-    """The training run's metrics: out of sample, baselines, controls, the strategy."""
+    """The model's metrics: out of sample, baselines, controls (the strategy's are its own)."""
     metrics = {f"oos_{k}": float(v) for k, v in wf.overall.as_dict().items()}
     metrics.update({f"baseline_momentum_{k}": float(v) for k, v in base["momentum_sign"].items()})
     metrics.update(
         {f"control_shuffled_{k}": float(v) for k, v in base["shuffled_label_control"].items()}
     )
     metrics["baseline_always_long_accuracy"] = base["always_long"]["accuracy"]
-    metrics.update(strategy_metrics(judged.evaluation))
     for stream, eq in equity.items():  # an instrument, exchange:symbol
         key = stream.replace("/", "_").replace(":", "_")
         metrics.update({f"longflat_{key}_{k}": float(v) for k, v in eq.items()})
@@ -362,9 +261,8 @@ def run_artifacts(
     base: dict[str, dict[str, float]],
     equity: dict[str, dict[str, float]],
     fingerprint: dict[str, str],
-    judged: Judged,
 ) -> dict[str, object]:
-    """The training run's JSON artifacts (lists that grow with the universe included)."""
+    """The model's JSON artifacts (lists that grow with the universe included)."""
     folds = [
         {"fold": f.fold, "test_start": str(f.test_start), "test_end": str(f.test_end),
          "n_train": f.n_train, "n_validation": f.n_validation,
@@ -380,13 +278,7 @@ def run_artifacts(
         "baselines.json": base,
         "equity_long_flat_close_to_close_no_costs.json": equity,
         "fingerprint.json": fingerprint,
-        "strategy_evaluation.json": judged.evaluation.summary(),
     }
-    if judged.search is not None:
-        # JSON has no NaN: an undefined Sharpe is written as null
-        out["strategy_search.json"] = {
-            k: None if np.isnan(v) else v for k, v in judged.search.validation_sharpe.items()
-        }
     return out
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 from filelock import FileLock
 from pydantic import SecretStr
 
-from aaiti.config import AlertSettings, Settings
+from aaiti.config import AlertSettings, Settings, load_settings
 from aaiti.ops import SEVERITIES, raise_alert
 from aaiti.redact import redact_in_logs
 from aaiti.warehouse import Warehouse
@@ -487,8 +487,6 @@ def main(argv: list[str] | None = None) -> int:
     The supervisor raises its alerts this way: the outbox needs pandas, DuckDB and the
     channels (~160 MB), which a process that runs for days should not keep for one alert."""
     import sys
-
-    from aaiti.config import load_settings
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 4 or args[1] not in SEVERITIES:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from aaiti.auth import basic_auth_header, stack_credentials
 from aaiti.config import Settings, prefect_api_url
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql
@@ -251,8 +252,6 @@ def _epoch(text: str) -> float:
 def registry_for(settings: Settings, *, api_url: str | None = None) -> Any:
     from prometheus_client import CollectorRegistry
 
-    from aaiti.auth import basic_auth_header, stack_credentials
-
     creds = stack_credentials(settings)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(Warehouse.from_settings(settings)))
@@ -276,8 +275,6 @@ def serve_metrics(
     from prometheus_client import make_wsgi_app
     from prometheus_client.exposition import ThreadingWSGIServer
 
-    from aaiti.auth import stack_credentials
-
     app = make_wsgi_app(registry_for(settings, api_url=api_url))
     creds = stack_credentials(settings)
     if creds:
@@ -295,8 +292,6 @@ def serve_metrics(
 
 def _basic_auth(app: Any, creds: tuple[str, str]) -> Any:
     import hmac
-
-    from aaiti.auth import basic_auth_header
 
     expected = basic_auth_header(creds)["Authorization"]
 

@@ -25,7 +25,7 @@ from aaiti.market.candles import stream_columns
 from aaiti.ml.dataset import STREAM_COLUMN, build_dataset, model_inputs, one_hot_inputs
 from aaiti.ml.evaluate import classification_metrics
 from aaiti.ml.features import load_features
-from aaiti.ml.tracking import CHAMPION, ModelInputs, Tracker, model_name
+from aaiti.ml.tracking import CHAMPION, ModelInputs, Tracker, model_name, tracker_for
 from aaiti.monitoring.drift import PREDICTION_COLUMN, DriftResult, data_drift
 from aaiti.ops import raise_alert
 from aaiti.warehouse import Warehouse
@@ -138,7 +138,6 @@ def monitor_champion(
     now: datetime | None = None,
 ) -> MonitorResult:
     """One drift run for the champion of a timeframe; everything it found is written."""
-    from aaiti.ml.tracking import tracker_for
 
     timeframe = timeframe or settings.timeframe
     tracker = tracker or tracker_for(settings)

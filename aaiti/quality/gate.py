@@ -31,13 +31,14 @@ import duckdb
 import pandas as pd
 
 from aaiti.config import QualitySettings, Settings
+from aaiti.errors import InputError, StateError
 from aaiti.market.candles import Stream
 from aaiti.market.timeframes import timeframe_ms
 from aaiti.ops import raise_alert
 from aaiti.quality.checks import VolumeRule, feature_batch, raw_batch
 from aaiti.quality.gx import ExpectationOutcome, GxValidator, Job, SuiteOutcome
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, run
+from aaiti.warehouse.sql import load_sql, one, run
 
 log = logging.getLogger(__name__)
 Con = duckdb.DuckDBPyConnection
@@ -82,7 +83,7 @@ def raw_parameters(rules: QualitySettings, stream: Stream) -> dict[str, Any]:
     """The raw suite's $PARAMETERs for a stream, from the settings."""
     bounds = rules.max_abs_log_return
     if stream.timeframe not in bounds:
-        raise ValueError(
+        raise InputError(
             f"no one-bar return bound for timeframe {stream.timeframe}; "
             f"AAITI_QUALITY_MAX_ABS_LOG_RETURN has {sorted(bounds)}"
         )
@@ -275,7 +276,7 @@ def _require_features(warehouse: Warehouse) -> None:
         row = con.execute(load_sql(_SQL, "features_table")).fetchone()
     found = row[0] if row else 0
     if not found:
-        raise ValueError("no feature table yet (marts.fct_features): run `aaiti transform` first")
+        raise StateError("no feature table yet (marts.fct_features): run `aaiti transform` first")
 
 
 def run_gate(
@@ -753,7 +754,6 @@ def _write(
 
 def gate_status(warehouse: Warehouse, stream: Stream, *, checkpoint: str) -> str | None:
     """The stream's last verdict at a checkpoint (None if never validated)."""
-    from aaiti.warehouse.sql import one
 
     with warehouse.writer(purpose=f"gate status {stream}") as con:
         row = one(

@@ -18,6 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+from aaiti.cluster import mapper, width
+from aaiti.errors import StateError
+
 log = logging.getLogger(__name__)
 
 
@@ -84,7 +87,7 @@ def unreadable_config(project: Path) -> list[str]:
     return out
 
 
-class SuiteNotFoundError(FileNotFoundError):
+class SuiteNotFoundError(StateError, FileNotFoundError):
     pass
 
 
@@ -267,8 +270,6 @@ class GxValidator:
     def width(self) -> int:
         """How many batches to validate at once: the cluster's threads (asked once), else 1."""
         if self._width is None:
-            from aaiti.cluster import width
-
             self._width = width(self.dask_address)
         return self._width
 
@@ -282,7 +283,6 @@ class GxValidator:
                 self.validate(suite_name, j.frame, parameters=j.parameters, batch_label=j.label)
                 for j in jobs
             ]
-        from aaiti.cluster import mapper
 
         spec = self._spec(suite_name)
         tag = uuid.uuid4().hex[:8]  # results of one call, stored side by side, never on one key

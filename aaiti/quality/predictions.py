@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from aaiti.errors import StateError
 from aaiti.quality.checks import prediction_batch
 from aaiti.quality.gx import GxValidator, SuiteOutcome
 
 SUITE = "predictions"
 
 
-class PredictionsRejectedError(ValueError):
+class PredictionsRejectedError(StateError, ValueError):
     """The predictions checkpoint failed: nothing was written."""
 
 

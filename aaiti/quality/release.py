@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from aaiti.errors import StateError
 from aaiti.market.candles import Stream
 from aaiti.ops import audit
 from aaiti.warehouse import Warehouse
@@ -23,7 +24,7 @@ from aaiti.warehouse.sql import load_sql, one, run
 _SQL = "aaiti.quality"
 
 
-class NothingToReleaseError(ValueError):
+class NothingToReleaseError(StateError, ValueError):
     """The stream is not blocked by a level shift, and no bar was named."""
 
 

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from aaiti.books import books, number
 from aaiti.config import Settings, TradingSettings
+from aaiti.errors import InputError
 from aaiti.market.candles import instrument
 from aaiti.market.timeframes import bars_per_year
 from aaiti.risk import metrics as m
-from aaiti.trading.accounts import books, number
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
 
@@ -46,7 +47,7 @@ class RiskReport:
     def _of(self, metric: str, account: str | None) -> list[dict[str, Any]]:
         """A metric's rows; of one book, which must be named when there are several."""
         if account is None and len(self.accounts) > 1:
-            raise ValueError(f"name the book: the report holds {', '.join(self.accounts)}")
+            raise InputError(f"name the book: the report holds {', '.join(self.accounts)}")
         return [r for r in self.rows if r["metric"] == metric and account in (None, r["account"])]
 
 

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from aaiti.config import Settings
+from aaiti.errors import RefusedError
 from aaiti.market.candles import split_instrument
 
 
 def _default(name: str) -> Any:
     """One set of defaults: the settings' own (aaiti.config.Settings)."""
-    from aaiti.config import Settings
 
     return Settings.model_fields[f"risk_{name}"].default
 
@@ -137,7 +138,7 @@ class RiskGate:
         """Lift every halt — refused while the drawdown is still at or above the warning level."""
         dd = self.drawdown(equity)
         if dd >= self.limits.drawdown_warn:
-            raise PermissionError(
+            raise RefusedError(
                 f"cannot resume: drawdown {dd:.1%} has not recovered below {self.limits.drawdown_warn:.0%}"
             )
         s = self.state

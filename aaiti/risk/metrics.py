@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from aaiti.errors import StateError
+
 DEFAULT_MIN_OBS = 30
 
 
-class InsufficientHistoryError(ValueError):
+class InsufficientHistoryError(StateError, ValueError):
     """Too little history to judge the risk: callers must block new risk, not assume zero."""
 
 

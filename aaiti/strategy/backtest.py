@@ -1,6 +1,6 @@
 """The strategy backtest as it trades: a fresh session stepped over a window of bars.
 
-The same :class:`~aaiti.strategy.session.Session` the paper cycle steps bar by bar — the
+The same :class:`~aaiti.execution.session.Session` the paper cycle steps bar by bar — the
 decision core, the paper broker with shared cash, the sizing, the pre-trade risk gate and
 its refusals — over every bar of the window in one go. The strategy-level parity test holds
 a cycle replayed bar by bar through the warehouse to this, to 1e-9.
@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from aaiti.execution.broker import Fill, PaperBroker
+from aaiti.execution.core import params_of
+from aaiti.execution.costs import CostModel
+from aaiti.execution.session import Intent, Session, stream_bars
+from aaiti.execution.spec import StrategySpec
 from aaiti.risk.gate import RiskGate, RiskLimits
-from aaiti.strategy.core import params_of
 from aaiti.strategy.evaluate import bars_per_year
-from aaiti.strategy.session import Intent, Session, stream_bars
-from aaiti.strategy.spec import StrategySpec
-from aaiti.trading.broker import Fill, PaperBroker
-from aaiti.trading.costs import CostModel
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from aaiti.execution.spec import StrategySpec, spec_from_settings
 from aaiti.strategy.evaluate import StrategyEvaluation, VerdictRules, fold_edge_models
 from aaiti.strategy.ledger import record as record_trials
 from aaiti.strategy.promotion import LiveComparison, PromotionDecision, decide_promotion
@@ -23,7 +24,6 @@ from aaiti.strategy.service import (
     run_recipes,
     run_trials,
 )
-from aaiti.strategy.spec import StrategySpec, spec_from_settings
 from aaiti.strategy.store import (
     DeployedStrategy,
     load_state,

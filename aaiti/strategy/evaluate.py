@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from aaiti.errors import InputError
+from aaiti.execution.core import params_of
+from aaiti.execution.spec import EdgeModel, StrategySpec, fit_edge_model
 from aaiti.market.candles import instrument, stream_columns
 from aaiti.market.timeframes import bars_per_year
 from aaiti.risk import metrics as m
 from aaiti.strategy.breakdown import DRAWDOWN, breakdown
-from aaiti.strategy.core import params_of
 from aaiti.strategy.fastsim import simulate_stream
 from aaiti.strategy.ledger import NO_PRIOR, PriorTrials
-from aaiti.strategy.spec import EdgeModel, StrategySpec, fit_edge_model
 from aaiti.strategy.verdict import BENCHMARKS, Versus, versus
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ class VerdictRules:
 
     def __post_init__(self) -> None:
         if self.benchmark not in BENCHMARKS:
-            raise ValueError(f"benchmark {self.benchmark!r}: use one of {', '.join(BENCHMARKS)}")
+            raise InputError(f"benchmark {self.benchmark!r}: use one of {', '.join(BENCHMARKS)}")
 
     @classmethod
     def from_section(cls, strategy: StrategySettings) -> VerdictRules:

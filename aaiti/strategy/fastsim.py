@@ -5,7 +5,7 @@ close t fills at open t+1 moved against the trader by the slippage and clamped t
 a buy of notional N gets N / (price · (1 + fee)) units; a sale of u units returns
 u · price · (1 − fee); a short sale of notional N sells N / price units. A buy that needs
 more cash than there is is refused, as the broker refuses it. The tests hold it to the
-event-driven :class:`aaiti.strategy.session.Session` (broker and risk gate) to 1e-9 where
+event-driven :class:`aaiti.execution.session.Session` (broker and risk gate) to 1e-9 where
 the gate refuses nothing.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from aaiti.strategy.core import decide_step
+from aaiti.execution.core import decide_step
 
 
 @njit(cache=True)
@@ -175,7 +175,7 @@ def simulate_grid(
     close: np.ndarray,
     score: np.ndarray,
     prob: np.ndarray,
-    params: np.ndarray,  # configurations × parameters (aaiti.strategy.core.params_of rows)
+    params: np.ndarray,  # configurations × parameters (aaiti.execution.core.params_of rows)
     fee: float,
     slippage: float,
     payoff: np.ndarray | None = None,

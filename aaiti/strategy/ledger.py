@@ -24,6 +24,7 @@ from typing import Any
 
 import duckdb
 
+from aaiti.errors import InputError
 from aaiti.warehouse.sql import load_sql, run
 
 _SQL = "aaiti.strategy"
@@ -86,7 +87,7 @@ def recipe_of(
     return {"model": train_config, "train_bars": train_bars, "strategy": rules}
 
 
-class ResearchLogError(ValueError):
+class ResearchLogError(InputError):
     """The research log cannot be read: a committed file the user fixes."""
 
 

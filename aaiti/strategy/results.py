@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from aaiti.errors import StateError
 from aaiti.warehouse.sql import load_sql, one
 
 #: file → the generated blocks it holds, between ``<!-- results:NAME -->`` and
@@ -20,7 +21,7 @@ TARGETS = {"README.md": ("readme",), "docs/strategy.md": ("strategy-table", "str
 RESULTS_JSON = "docs/results.json"
 
 
-class ResultsError(ValueError):
+class ResultsError(StateError, ValueError):
     """No demo evaluation to write from, or a file without its markers."""
 
 

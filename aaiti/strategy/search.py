@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from aaiti.execution.spec import EdgeModel, StrategySpec
 from aaiti.risk import metrics as m
 from aaiti.strategy.evaluate import bars_per_year, portfolio_returns, scored_bars, stream_runs
-from aaiti.strategy.spec import EdgeModel, StrategySpec
 
 #: Entry edge beyond costs (bps) × minimum holding (multiples of the label horizon) ×
 #: sizing (the configured one, and a volatility target at the configured level).

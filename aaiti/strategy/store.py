@@ -11,8 +11,8 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from aaiti.execution.spec import StrategySpec
 from aaiti.strategy.evaluate import StrategyEvaluation
-from aaiti.strategy.spec import StrategySpec
 from aaiti.warehouse.sql import load_sql, one, run
 
 _SQL = "aaiti.strategy"

@@ -1,4 +1,4 @@
-"""Trading: one fill model for the vectorised backtester and the event-driven paper broker."""
+"""Trading: the cycle that keeps each account's book, and the vectorised backtester."""
 
 from aaiti.trading.backtest import (
     BacktestMetrics,
@@ -7,32 +7,10 @@ from aaiti.trading.backtest import (
     equity_curve,
     held_positions,
 )
-from aaiti.trading.broker import (
-    Bar,
-    Fill,
-    Order,
-    OrderStatus,
-    OrderType,
-    PaperBroker,
-    Position,
-    Side,
-    TimeInForce,
-)
-from aaiti.trading.costs import CostModel
 
 __all__ = [
     "BacktestMetrics",
     "BacktestResult",
-    "Bar",
-    "CostModel",
-    "Fill",
-    "Order",
-    "OrderStatus",
-    "OrderType",
-    "PaperBroker",
-    "Position",
-    "Side",
-    "TimeInForce",
     "backtest",
     "equity_curve",
     "held_positions",

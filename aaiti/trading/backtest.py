@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from aaiti.execution.costs import CostModel
 from aaiti.market.timeframes import bars_per_year
 from aaiti.risk.metrics import (
     Drawdown,
@@ -31,7 +32,6 @@ from aaiti.risk.metrics import (
     drawdown_of,
     simple_returns,
 )
-from aaiti.trading.costs import CostModel
 
 
 @dataclass(frozen=True)

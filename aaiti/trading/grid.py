@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from aaiti.config import Settings
+from aaiti.errors import StateError
+from aaiti.execution.costs import CostModel
+from aaiti.ml.tracking import tracker_for
 from aaiti.trading.backtest import sma_grid
-from aaiti.trading.costs import CostModel
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
 
@@ -52,7 +54,7 @@ def load_grid_candles(settings: Settings, *, timeframe: str) -> dict[str, pd.Dat
     finally:
         con.close()
     if candles.empty:
-        raise ValueError(
+        raise StateError(
             f"no {timeframe} candles for {settings.symbols}: run ingest and transform first"
         )
     return {
@@ -156,7 +158,6 @@ def store_grid(
 def _log(
     settings: Settings, backtest_id: str, results: pd.DataFrame, costs: CostModel, timeframe: str
 ) -> str:
-    from aaiti.ml.tracking import tracker_for
 
     mlflow = tracker_for(settings).mlflow
     with mlflow.start_run(run_name=backtest_id) as run_:

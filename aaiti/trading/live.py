@@ -11,15 +11,19 @@ import hashlib
 import logging
 
 from aaiti.config import Settings
+from aaiti.errors import RefusedError, StateError
+from aaiti.execution.broker import Fill, Order, OrderStatus, PaperBroker
 from aaiti.market.exchange import CcxtOrderClient, ExchangeOrder
+from aaiti.ops import audit
 from aaiti.risk.gate import Decision, RiskGate
-from aaiti.trading.broker import Fill, Order, OrderStatus, PaperBroker
+from aaiti.warehouse import Warehouse
+from aaiti.warehouse.sql import load_sql, run
 
 log = logging.getLogger(__name__)
 _SQL = "aaiti.trading"
 
 
-class LiveTradingDisabledError(ValueError):
+class LiveTradingDisabledError(RefusedError, ValueError):
     """Live orders were asked for without the opt-in and the keys."""
 
 
@@ -176,7 +180,7 @@ def book_exchange_state(
     return fill, note
 
 
-class NothingToAcceptError(ValueError):
+class NothingToAcceptError(StateError, ValueError):
     """``aaiti live accept`` with no difference on record."""
 
 
@@ -185,10 +189,6 @@ def accept_exchange_balances(settings: Settings, *, actor: str, reason: str, war
     next live cycle adopts them. Audited with the difference it accepts (ledger → exchange)."""
     import json
     from datetime import UTC, datetime
-
-    from aaiti.ops import audit
-    from aaiti.warehouse import Warehouse
-    from aaiti.warehouse.sql import load_sql, run
 
     account = settings.trading_account
     warehouse = warehouse or Warehouse.from_settings(settings)

@@ -17,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from aaiti.errors import InputError, StateError
+
 DUST = 1e-8
 
 
-class MixedQuoteError(ValueError):
+class MixedQuoteError(InputError):
     """Traded symbols priced in more than one quote currency: the ledger holds one cash."""
 
 
@@ -148,7 +150,7 @@ def opening_from(
         quantity = balances.get(symbol.partition("/")[0], 0.0)
         if abs(quantity) > DUST:
             if symbol not in marks:
-                raise ValueError(
+                raise StateError(
                     f"no accepted close for {symbol} to value its opening balance at "
                     "(none stored, or a quality gate blocks its stream)"
                 )

@@ -8,7 +8,9 @@ marked at its last accepted close and is alerted every cycle. An operator may:
 - **release** it: keep it, marked and counted in exposure, but stop the stale alert while
   the stream stays blocked (the cycle drops the release once the stream passes again).
 
-Both are audited (``audit.log``) with who and why. Live positions are closed on the
+Each cycle says which streams are blocked and alerts the stale positions on them
+(:func:`alert_blocked_streams`). Both operator actions are audited (``audit.log``) with
+who and why. Live positions are closed on the
 exchange, where the next cycle reconciles them; these commands refuse them.
 """
 
@@ -20,26 +22,20 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
+from aaiti.books import book_of
 from aaiti.config import Settings, TradingSettings
+from aaiti.errors import RefusedError
+from aaiti.execution.broker import Fill, Order, OrderType, PaperBroker, Side
 from aaiti.market.candles import instrument, split_instrument
-from aaiti.ops import audit
-from aaiti.trading.accounts import book_of
-from aaiti.trading.broker import Fill, Order, OrderType, Side
-from aaiti.trading.engine import (
-    Book,
-    _fill_row,
-    _ledger_row,
-    _load_book,
-    _order_row,
-    write_book,
-)
+from aaiti.ops import audit, raise_alert
+from aaiti.trading.book import Book, fill_row, ledger_row, load_book, order_row, write_book
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, one, run
 
 _SQL = "aaiti.trading"
 
 
-class NotStaleError(ValueError):
+class NotStaleError(RefusedError, ValueError):
     """The position is not stale: no position, or its stream is not blocked."""
 
 
@@ -115,7 +111,7 @@ def close_stale(
     cfg = book_of(settings.trading, symbol)
     now, account = datetime.now(UTC), cfg.account
     with warehouse.writer(purpose=f"close stale {symbol}") as con:
-        book = _load_book(con, cfg, now)
+        book = load_book(con, cfg, now)
         held = _stale(con, cfg, book, symbol)
         exchange, symbol, qty, mark = held.exchange, held.symbol, held.quantity, held.mark
         row = one(con, load_sql(_SQL, "cursor_get"), [account, exchange, symbol, cfg.timeframe])
@@ -153,10 +149,10 @@ def _save_close(
     pos = broker.positions[fill.symbol]
     exchange, symbol = split_instrument(fill.symbol)
     tables = [
-        ("orders_now", [_order_row(fill.client_order_id, book, account, now)], "orders_upsert", _SQL),
-        ("fills_now", [_fill_row(fill, venue="paper", now=now)], "fills_insert", _SQL),
+        ("orders_now", [order_row(fill.client_order_id, book, account, now)], "orders_upsert", _SQL),
+        ("fills_now", [fill_row(fill, venue="paper", now=now)], "fills_insert", _SQL),
         ("ledger_now", [
-            _ledger_row(account, e.ts, e.kind, e.client_order_id, e.amount, e.balance, now)
+            ledger_row(account, e.ts, e.kind, e.client_order_id, e.amount, e.balance, now)
             for e in broker.ledger
         ], "ledger_insert", _SQL),
         ("positions_now", [
@@ -181,7 +177,7 @@ def release_stale(
     cfg = book_of(settings.trading, symbol)
     now, account = datetime.now(UTC), cfg.account
     with warehouse.writer(purpose=f"release stale {symbol}") as con:
-        book = _load_book(con, cfg, now)
+        book = load_book(con, cfg, now)
         held = _stale(con, cfg, book, symbol)
         exchange, symbol, qty, mark = held.exchange, held.symbol, held.quantity, held.mark
         run(
@@ -196,3 +192,47 @@ def release_stale(
         )
         audit(con, actor=actor, action="position release", detail=message, at=now)
     return StaleAction("release", exchange, symbol, qty, mark, 0.0, message)
+
+
+def alert_blocked_streams(
+    con: duckdb.DuckDBPyConnection, cfg: TradingSettings, timeframe: str, broker: PaperBroker
+) -> tuple[list[str], list[str]]:
+    """(the streams a gate blocks, what to say of each). A position held on one is alerted
+    as stale, unless an operator released it (``aaiti position release``); a release
+    ends when its stream passes again."""
+    account = cfg.account
+    released = {
+        (ex, sym): (actor, why)
+        for ex, sym, actor, why, _ in con.execute(
+            load_sql(_SQL, "stale_releases_get"), [account]
+        ).fetchall()
+    }
+    blocked = con.sql(load_sql(_SQL, "blocked_streams"), params=[timeframe, cfg.symbols]).fetchall()
+    keys, said = [], []
+    for exchange, symbol, reason, since in blocked:
+        key = instrument(exchange, symbol)
+        keys.append(key)
+        message = f"{key} is blocked by its quality gate since {since} ({reason})"
+        pos = broker.positions.get(key)
+        if pos is not None and abs(pos.quantity) > 1e-12:
+            mark = broker.marks.get(key, pos.average_price)
+            message += (
+                f"; the position of {pos.quantity:.8g} is STALE, marked at its last accepted "
+                f"close {mark:.8g}; no orders until the stream passes again"
+            )
+            if (exchange, symbol) in released:
+                actor, why = released[(exchange, symbol)]
+                message += f" (released by {actor}: {why}; not alerted)"
+            else:
+                raise_alert(
+                    con,
+                    source="trading",
+                    severity="critical",
+                    dedup_key=f"trading:{account}:{exchange}:{symbol}:stale",
+                    message=f"{account}: {message}",
+                )
+        said.append(message)
+    still = {(ex, sym) for ex, sym, _, _ in blocked}
+    for exchange, symbol in set(released) - still:  # the stream passes again
+        run(con, load_sql(_SQL, "stale_release_delete"), [account, exchange, symbol])
+    return keys, said

@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aaiti.cluster import require
 from aaiti.config import Settings, apply_dbt_environment
 from aaiti.warehouse import Warehouse, writer_lock
+from aaiti.warehouse.sql import load_sql, one, run
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +157,6 @@ def _with_row_counts(warehouse: Warehouse, nodes: list[NodeResult]) -> list[Node
 
     import duckdb
 
-    from aaiti.warehouse.sql import load_sql
-
     con = duckdb.connect(str(warehouse.path), read_only=True)
     try:
         counts = {}
@@ -188,8 +188,6 @@ def build(
     from datetime import UTC, datetime
 
     if settings.dask_address:  # the features model spreads there: a down one fails here
-        from aaiti.cluster import require
-
         require(settings.dask_address)
     warehouse = warehouse or Warehouse.from_settings(settings)
     asked_at = datetime.now(UTC)
@@ -209,8 +207,6 @@ def build(
         command.append("--full-refresh")
     report = run_dbt(settings, command, warehouse=warehouse)
     if report.success and full_refresh and not select:
-        from aaiti.warehouse.sql import load_sql, run
-
         with warehouse.writer(purpose="transform requests") as con:
             run(
                 con,
@@ -221,7 +217,6 @@ def build(
 
 
 def _pending_full_refresh(warehouse: Warehouse) -> tuple[int, str | None]:
-    from aaiti.warehouse.sql import load_sql, one
 
     warehouse.migrate()
     with warehouse.writer(purpose="transform requests") as con:

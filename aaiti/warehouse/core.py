@@ -17,11 +17,12 @@ from pathlib import Path
 
 import duckdb
 
+from aaiti.errors import StateError
 from aaiti.warehouse.lock import writer_lock
 from aaiti.warehouse.migrations import apply_migrations
 
 
-class SnapshotMissingError(FileNotFoundError):
+class SnapshotMissingError(StateError, FileNotFoundError):
     """No serving snapshot has been published yet."""
 
 
@@ -116,7 +117,7 @@ class Warehouse:
 
     def _publish_locked(self) -> Path:
         if not self.path.exists():
-            raise FileNotFoundError(f"no warehouse at {self.path} to publish")
+            raise StateError(f"no warehouse at {self.path} to publish")
         self.serving_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.serving_path.with_name(f".{self.serving_path.name}.{os.getpid()}.tmp")
         try:

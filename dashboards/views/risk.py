@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from aaiti.trading.accounts import amount_in, quote
+from aaiti.books import amount_in, quote
 from dashboards import data
 
 user = data.page("Risk")

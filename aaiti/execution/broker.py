@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from aaiti.trading.costs import CostModel
+from aaiti.execution.costs import CostModel
 
 
 class Side(StrEnum):
@@ -241,25 +241,27 @@ class PaperBroker:
         c = self.costs
         buy = o.side == Side.BUY
         triggered_now = False
+        # an order's type says which prices it has (checked when it is made); NaN compares false
+        stop = math.nan if o.stop_price is None else o.stop_price
+        limit = math.nan if o.limit_price is None else o.limit_price
         if o.type in (OrderType.STOP, OrderType.STOP_LIMIT) and not o.triggered:
-            hit = bar.high >= o.stop_price if buy else bar.low <= o.stop_price
+            hit = bar.high >= stop if buy else bar.low <= stop
             if not hit:
                 return None
             o.triggered, triggered_now = True, True
             if o.type == OrderType.STOP:
-                ref = max(bar.open, o.stop_price) if buy else min(bar.open, o.stop_price)
+                ref = max(bar.open, stop) if buy else min(bar.open, stop)
                 return c.buy_price(ref, bar.high) if buy else c.sell_price(ref, bar.low)
         if o.type == OrderType.MARKET or (o.type == OrderType.STOP and o.triggered):
             return c.buy_price(bar.open, bar.high) if buy else c.sell_price(bar.open, bar.low)
-        limit = o.limit_price
         if triggered_now:
             # a stop-limit triggered inside this bar: only prices from the trigger on are
             # reachable, the open came before it (a buy: stop ≤ price ≤ limit, and the bar
             # must have traded there; a sell mirrored)
             if buy:
-                lo = max(o.stop_price, bar.open)
+                lo = max(stop, bar.open)
                 return lo if lo <= limit and bar.high >= lo else None
-            hi = min(o.stop_price, bar.open)
+            hi = min(stop, bar.open)
             return hi if hi >= limit and bar.low <= hi else None
         if buy:
             return min(bar.open, limit) if bar.low <= limit else None

@@ -1,7 +1,7 @@
 """The one decision core: (bar, prediction, carried state, strategy) → what to hold next.
 
 ``decide_step`` is compiled with numba and has no I/O. The paper cycle and the live cycle
-call it once per stream and new bar (through :class:`aaiti.strategy.session.Session`), the
+call it once per stream and new bar (through :class:`aaiti.execution.session.Session`), the
 walk-forward evaluation calls it inside compiled loops over millions of bars
 (:mod:`aaiti.strategy.fastsim`). There is no second implementation of the rule.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from aaiti.strategy.spec import SIZING_CODES, StrategySpec
+from aaiti.execution.spec import SIZING_CODES, StrategySpec
 
 KELLY_CAP = 0.25
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from aaiti.errors import InputError
+
 
 @dataclass(frozen=True)
 class CostModel:
@@ -20,7 +22,7 @@ class CostModel:
 
     def __post_init__(self) -> None:
         if self.fee_bps < 0 or self.slippage_bps < 0:
-            raise ValueError("fees and slippage are costs: they cannot be negative")
+            raise InputError("fees and slippage are costs: they cannot be negative")
 
     @property
     def fee(self) -> float:

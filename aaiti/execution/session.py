@@ -5,12 +5,12 @@ One :class:`Session` step is one bar time across the traded streams, with no I/O
 1. orders decided at the previous close fill at this bar's open (the broker's fill model),
    and positions are marked at the close;
 2. equity is recorded and the drawdown kill switch watched;
-3. at the close, :func:`aaiti.strategy.core.decide_step` turns each stream's score into
+3. at the close, :func:`aaiti.execution.core.decide_step` turns each stream's score into
    the position to hold, the held instruments first, then the strongest signals
    (:meth:`Session.by_priority`); the orders that reach it, sized into the cash and the
    risk room left, pass the risk gate or are refused with the rule that refused them.
 
-The paper cycle (``aaiti.trading.engine``) loads a session's state from the warehouse, steps
+The paper cycle (``aaiti.trading.cycle``) loads a session's state from the warehouse, steps
 it over the new bars and saves it; the strategy backtest steps a fresh one over a whole
 window. The same code makes both, which the strategy-level parity test holds to 1e-9.
 """
@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from aaiti.execution.broker import Bar, Fill, Order, OrderStatus, PaperBroker, Side
+from aaiti.execution.core import REASONS, StreamState, decide_step, entry_margin
+from aaiti.execution.spec import StrategySpec
 from aaiti.market.candles import instrument
 from aaiti.risk.gate import Decision as GateDecision
 from aaiti.risk.gate import RiskEvent, RiskGate
-from aaiti.strategy.core import REASONS, StreamState, decide_step, entry_margin
-from aaiti.strategy.spec import StrategySpec
-from aaiti.trading.broker import Bar, Fill, Order, OrderStatus, PaperBroker, Side
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ Router = Callable[[Intent, "Session"], None]
 @dataclass
 class Session:
     spec: StrategySpec
-    params: np.ndarray  # aaiti.strategy.core.params_of(spec, …)
+    params: np.ndarray  # aaiti.execution.core.params_of(spec, …)
     account: str
     timeframe: str
     broker: PaperBroker

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from aaiti.errors import InputError
+
 SIZING_CODES = {"fixed": 0, "vol_target": 1, "kelly": 2}
 
 
@@ -107,11 +109,11 @@ class StrategySpec:
 
     def __post_init__(self) -> None:
         if self.signal not in ("edge", "probability"):
-            raise ValueError(f"signal must be edge or probability, got {self.signal!r}")
+            raise InputError(f"signal must be edge or probability, got {self.signal!r}")
         if self.sizing not in SIZING_CODES:
-            raise ValueError(f"sizing must be one of {sorted(SIZING_CODES)}, got {self.sizing!r}")
+            raise InputError(f"sizing must be one of {sorted(SIZING_CODES)}, got {self.sizing!r}")
         if not 0 < self.fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
+            raise InputError(f"fraction must be in (0, 1], got {self.fraction}")
 
     # ------------------------------------------------------------------ identity
     def as_dict(self) -> dict:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aaiti.config import Settings
+from aaiti.errors import InputError
 from aaiti.ml.tracking import CHAMPION, Tracker, model_name
 from aaiti.ops import audit
 from aaiti.strategy.store import DeployedStrategy, load_state, save_state
@@ -33,7 +34,7 @@ def promote_by_hand(
     name = model_name(timeframe or settings.timeframe)
     known = sorted(v.version for v in tracker.versions(name))
     if version not in known:
-        raise ValueError(f"{name} has no version {version}; it has {known or 'none'}")
+        raise InputError(f"{name} has no version {version}; it has {known or 'none'}")
     before = tracker.by_alias(name, CHAMPION)
     tracker.promote(name, version, reason=f"promoted by {actor}: {reason}")
     return _record(
