@@ -19,6 +19,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 #: span several (aaiti.trading.accounts splits such an account into a book per currency).
 PerQuote = float | dict[str, float]
 
+#: The bundled real candles: the repository's ``data/sample``, found from any data folder.
+BUNDLED_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
 #: Environment that keeps every tool offline and quiet (see shared/STACK.md).
 OFFLINE_ENV: dict[str, str] = {
     "DO_NOT_TRACK": "true",
@@ -44,7 +47,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Folder for everything generated.")
     warehouse_path: Path | None = Field(None, description="Writer's DuckDB file.")
     serving_path: Path | None = Field(None, description="Read-only snapshot for readers.")
-    sample_dir: Path | None = Field(None, description="Bundled real candles (Parquet).")
+    sample_dir: Path | None = Field(
+        None,
+        description="Bundled real candles (Parquet); default: the repository's data/sample, "
+        "whatever the data folder.",
+    )
 
     # --- what to ingest by default -------------------------------------------------------
     source: str = Field("sample", description="sample | synthetic | ccxt:<exchange id>")
@@ -562,8 +569,8 @@ class Settings(BaseSettings):
             self.warehouse_path = self.data_dir / "warehouse.duckdb"
         if self.serving_path is None:
             self.serving_path = self.data_dir / "serving.duckdb"
-        if self.sample_dir is None:
-            self.sample_dir = self.data_dir / "sample"
+        if self.sample_dir is None:  # the repository's, whatever the data folder
+            self.sample_dir = BUNDLED_SAMPLE
         return self
 
     # --- sections: what one stage needs, passed down instead of the whole object -------

@@ -3,14 +3,16 @@ quarantine as any source, then gated (above both ``aaiti.market`` and ``aaiti.qu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from aaiti.config import Settings
+from aaiti.market.candles import Stream
 from aaiti.market.files import FilesSource, ImportOptions, skipped_files
-from aaiti.market.ingest import IngestReport, ingest_stream
+from aaiti.market.ingest import IngestReport, fill_gaps, ingest_stream
 from aaiti.quality import RAW, GateResult, run_gates, validator_for
 from aaiti.warehouse import Warehouse
 
@@ -20,6 +22,12 @@ class ImportReport:
     ingested: list[IngestReport]
     gates: list[GateResult]
     skipped: list[str]  # files under the path that are not candles
+    empty: list[Stream] = field(default_factory=list)  # files that hold no row
+
+    def refusals(self) -> list[str]:
+        """Why nothing usable landed, per file that gave nothing (empty: the list)."""
+        said = [f"{s}: the file holds no candle (a header, or nothing)" for s in self.empty]
+        return said + [why for r in self.ingested if (why := r.nothing_accepted())]
 
 
 def import_files(
@@ -31,11 +39,20 @@ def import_files(
     source = FilesSource(path, exchange=options.exchange or "", options=options)
     streams = source.streams()
     first = {s: source.candles(s)["ts"].min() for s in streams}  # reads and checks all
-    ingested = [
-        ingest_stream(warehouse, source, s, kind="import", since=first[s].to_pydatetime())
-        for s in streams
-        if not pd.isna(first[s])
-    ]
-    gates = run_gates(warehouse, settings.quality, streams, checkpoint=RAW,
+    filled = [s for s in streams if not pd.isna(first[s])]
+    ingested = [_ingested(warehouse, source, s, since=first[s].to_pydatetime()) for s in filled]
+    gates = run_gates(warehouse, settings.quality, filled, checkpoint=RAW,
                       validator=validator_for(settings))  # fmt: skip
-    return ImportReport(ingested, gates, skipped_files(Path(path)))
+    empty = [s for s in streams if s not in filled]
+    return ImportReport(ingested, gates, skipped_files(Path(path)), empty)
+
+
+def _ingested(
+    warehouse: Warehouse, source: FilesSource, stream: Stream, *, since: datetime
+) -> IngestReport:
+    """One file's stream stored, and the holes between its bars counted and recorded
+    (``ops.gap_checks``: the file itself is asked for them once, and cannot fill them)."""
+    report = ingest_stream(warehouse, source, stream, kind="import", since=since)
+    if not report.accepted:
+        return report
+    return replace(report, gaps=fill_gaps(warehouse, source, stream, since=since))

@@ -67,3 +67,18 @@ def test_every_section_is_a_typed_view_of_settings_with_no_defaults_of_its_own()
         view = section.from_settings(settings)
         assert all(getattr(view, k) == getattr(settings, section.source_of(k))
                    for k in section.model_fields)  # fmt: skip
+
+
+def test_the_bundled_sample_is_found_from_any_data_folder(tmp_path, monkeypatch):
+    """A data folder elsewhere still replays the repository's bundled candles, unless
+    AAITI_SAMPLE_DIR names others."""
+    from pathlib import Path
+
+    from aaiti.config import load_settings
+
+    monkeypatch.delenv("AAITI_SAMPLE_DIR", raising=False)
+    repo_sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    settings = load_settings(data_dir=tmp_path / "elsewhere")
+    assert settings.sample_dir == repo_sample and any(repo_sample.glob("*/*/4h.parquet"))
+    monkeypatch.setenv("AAITI_SAMPLE_DIR", str(tmp_path / "mine"))
+    assert load_settings(data_dir=tmp_path).sample_dir == tmp_path / "mine"

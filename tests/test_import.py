@@ -116,6 +116,8 @@ def test_a_csv_with_its_own_columns_timezone_and_unit(tmp_path):
          "mine.csv: no high column among Time, Open; map one with --columns high=<name>"),
         (lambda p: _csv(p, {"ts": ["not a date"], **{c: [1.0] for c in OHLCV}}), [],
          "timestamps cannot be read"),
+        (lambda p: _csv(p, {"ts": ["2300-01-01"], **{c: [1.0] for c in OHLCV}}), [],
+         "timestamps cannot be read"),
         (lambda p: _csv(p, {"ts": ["2024-01-01"], **{c: ["x"] for c in OHLCV}}), [],
          "column open holds 'x', not a number"),
         (lambda p: _csv(p, {"ts": ["2024-01-01"], **{c: [1.0] for c in OHLCV}}),
@@ -163,3 +165,71 @@ def test_a_folder_in_the_universe_file_replays_like_the_sample(tmp_path):
     second = runner.invoke(app, ["ingest"], env=env)
     assert second.exit_code == 0, second.output
     assert len(_raw(tmp_path)) == len(history) + 1  # one bar per run, as the sample replays
+
+
+def _hourly_csv(tmp_path, frame: pd.DataFrame, *, ts: pd.Series, name: str = "mine.csv"):
+    path = tmp_path / name
+    pd.DataFrame({"ts": ts, **{c: frame[c] for c in OHLCV}}).to_csv(path, index=False)
+    return path
+
+
+HOURLY = ["--exchange", "kraken", "--symbol", "BTC/USD", "--timeframe", "1h"]
+
+
+def test_an_import_that_lands_nothing_exits_2_and_says_why_with_counts(tmp_path):
+    """Every row in the future (48 of 48 quarantined), or a header and no row: not "ok"."""
+    frame = sample_frame("binance", "BTC-USDT", "1h").head(48)
+    future = pd.date_range("2200-01-01", periods=48, freq="h", tz="UTC").strftime("%Y-%m-%d %H:%M")
+    path = _hourly_csv(tmp_path, frame, ts=future)
+    result = runner.invoke(app, ["import", str(path), *HOURLY], env=_env(tmp_path))
+    assert result.exit_code == 2, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error: ")]
+    assert (
+        "none of its 48 row(s) was accepted — 48 quarantined (48 as 'ts is in the future')" in line
+    )
+    header_only = tmp_path / "empty.csv"
+    header_only.write_text("ts,open,high,low,close,volume\n")
+    result = runner.invoke(app, ["import", str(header_only), *HOURLY], env=_env(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "the file holds no candle" in result.output
+
+
+@pytest.mark.parametrize(("scale", "given", "fits"), [(1, "ms", "s"), (1000, "s", "ms")])
+def test_a_timestamp_unit_that_does_not_fit_the_numbers_is_refused_naming_both(
+    tmp_path, scale, given, fits
+):
+    frame = sample_frame("binance", "BTC-USDT", "1h").head(48)
+    seconds = frame["ts"].map(lambda t: int(t.timestamp())) * scale
+    path = _hourly_csv(tmp_path, frame, ts=seconds)
+    result = runner.invoke(
+        app, ["import", str(path), *HOURLY, "--ts-unit", given], env=_env(tmp_path)
+    )
+    assert result.exit_code == 2, result.output
+    (line,) = [x for x in result.output.splitlines() if x.strip()]
+    assert str(path) in line and f"not in {given} (--ts-unit {given})" in line
+    assert f"their size fits {fits}" in line and "Traceback" not in result.output
+    assert not (tmp_path / "data" / "warehouse.duckdb").exists()
+
+
+def test_the_summary_adds_up_and_holes_are_counted_and_recorded(tmp_path):
+    """fetched = new + changed + same + dups + rejected, on a re-import with a repeated row;
+    the bars missing inside the file are holes, in the table and in ops.gap_checks."""
+    frame = sample_frame("binance", "BTC-USDT", "1h").head(60)
+    holey = pd.concat([frame.iloc[:20], frame.iloc[30:], frame.iloc[[40]]])  # 10 missing, 1 twice
+    path = _hourly_csv(tmp_path, holey, ts=holey["ts"].dt.strftime("%Y-%m-%d %H:%M"))
+    for _ in range(2):
+        result = runner.invoke(app, ["import", str(path), *HOURLY], env=_env(tmp_path))
+        assert result.exit_code == 0, result.output
+    row = next(x for x in result.output.splitlines() if "BTC/USD 1h" in x)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    fetched, new, changed, same, dups, rejected, holes = (
+        int(c.replace(",", "")) for c in cells[2:9]
+    )
+    assert fetched == 51 and fetched == new + changed + same + dups + rejected
+    assert (new, same, dups, holes) == (0, 50, 1, 1)
+    con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
+    try:
+        gaps = con.sql("SELECT missing, filled FROM ops.gap_checks").fetchall()
+    finally:
+        con.close()
+    assert gaps == [(10, 0)]

@@ -68,13 +68,11 @@ def say_internal_error(err: BaseException) -> None:
 
 
 def _write_traceback(err: BaseException) -> str:
-    """The traceback in ``$AAITI_DATA_DIR/logs`` (the temporary directory if unwritable)."""
+    """The traceback in the data folder's ``logs`` (the temporary directory when the
+    settings cannot say where that is, or it is unwritable)."""
     text = "".join(traceback.format_exception(err))
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}"
-    for folder in (
-        Path(os.environ.get("AAITI_DATA_DIR", "data")) / "logs",
-        Path(tempfile.gettempdir()),
-    ):
+    for folder in (_logs_folder(), Path(tempfile.gettempdir())):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"internal-error-{stamp}.txt"
@@ -83,6 +81,15 @@ def _write_traceback(err: BaseException) -> str:
         except OSError:
             continue
     return "(nowhere: no writable folder)"
+
+
+def _logs_folder() -> Path:
+    from aaiti.config import load_settings
+
+    try:
+        return Path(load_settings().data_dir) / "logs"
+    except Exception:  # settings that do not load: the bug is said anyway
+        return Path(tempfile.gettempdir())
 
 
 def _missing(err: Exception) -> str:

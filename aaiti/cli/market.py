@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aaiti.cli.errors import EXIT_SOURCE_FAILED, cli_errors, parse_when
+from aaiti.cli.errors import EXIT_BAD_INPUT, EXIT_SOURCE_FAILED, cli_errors, parse_when
 from aaiti.cli.settings import command_settings
 
 if TYPE_CHECKING:
@@ -65,13 +66,14 @@ def _summary(reports, title: str, warehouse) -> None:
     table = Table(title=f"{title} — source {sources}")
     table.add_column("stream")
     table.add_column("window (UTC)")
-    for col in ("fetched", "new", "changed", "same", "rejected", "holes", "s"):
+    for col in ("fetched", "new", "changed", "same", "dups", "rejected", "holes", "s"):
         table.add_column(col, justify="right")
     table.add_column("status")
     notes = []
     for r in reports:
         since = f"{r.since:%Y-%m-%d %H:%M}" if r.since else "start"
-        until = f"{r.until:%Y-%m-%d %H:%M}" if r.until else "now"
+        last = r.until or r.newest_ts  # the newest bar stored, where no bound was asked
+        until = f"{last:%Y-%m-%d %H:%M}" if last else "now"
         holes = f"{r.gaps.found}" if r.gaps else "-"
         table.add_row(
             (f"{r.stream.exchange} " if many else "") + f"{r.stream.symbol} {r.stream.timeframe}",
@@ -80,17 +82,19 @@ def _summary(reports, title: str, warehouse) -> None:
             f"{r.inserted:,}",
             f"{r.updated:,}",
             f"{r.unchanged:,}",
+            f"{r.duplicates:,}",
             f"{r.rejected:,}",
             holes,
             f"{r.duration_s:.1f}",
             r.status,
         )
-        if r.duplicates or r.retries:
-            notes.append(
-                f"{r.stream}: {r.duplicates} duplicate candle(s) dropped, {r.retries} retries"
-            )
+        if r.retries:
+            notes.append(f"{r.stream}: {r.retries} retries")
         if r.rejected:
-            notes.append(f"{r.stream}: {r.rejected} row(s) quarantined — see raw.ohlcv_quarantine")
+            why = ", ".join(f"{n:,} {reason}" for reason, n in r.reasons[:3])
+            notes.append(
+                f"{r.stream}: {r.rejected} row(s) quarantined ({why}) — see raw.ohlcv_quarantine"
+            )
         if r.gaps and r.gaps.bars_missing:
             notes.append(
                 f"{r.stream}: {r.gaps.found} hole(s), {r.gaps.bars_missing - r.gaps.bars_filled} "
@@ -249,6 +253,10 @@ def import_(
             out.print(f"gate {gate.stream}: {gate.status}")
         for name in report.skipped:
             out.print(f"skipped {name}: not candles (mark, index or funding rate)")
+        for why in report.refusals():  # nothing usable landed from these files
+            print(f"error: {why}", file=sys.stderr)
+        if report.refusals():
+            raise typer.Exit(EXIT_BAD_INPUT)
         if any(g.status != "passed" for g in report.gates):
             raise typer.Exit(EXIT_SOURCE_FAILED)
 

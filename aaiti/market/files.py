@@ -230,12 +230,22 @@ def _timestamps(ts: pd.Series, options: ImportOptions, path: Path) -> pd.Series:
         values = ts.to_numpy(dtype=float)
         if np.isnan(values).any():
             raise FileImportError(f"{path}: a timestamp is empty")
-        unit = options.ts_unit or _unit_of(np.nanmedian(np.abs(values)))
-        out = pd.to_datetime(values.astype("int64"), unit=unit, utc=True)
+        fits = _unit_of(float(np.nanmedian(np.abs(values))))
+        unit = options.ts_unit or fits
+        if unit != fits:
+            raise FileImportError(
+                f"{path}: timestamps such as {int(values[0])} are not in {unit} (--ts-unit "
+                f"{unit}): their size fits {fits} ({_as_date(values[0], fits)}); accepted: "
+                f"--ts-unit {fits}, or no --ts-unit (the unit is then read from the size)"
+            )
+        try:
+            out = pd.to_datetime(values.astype("int64"), unit=unit, utc=True)
+        except (OverflowError, pd.errors.OutOfBoundsDatetime) as err:
+            raise FileImportError(f"{path}: timestamps out of range in {unit}: {err}") from None
         return pd.Series(out, index=ts.index).astype("datetime64[ms, UTC]")
     try:
         out = pd.to_datetime(ts, utc=False, format="mixed")
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OverflowError) as err:
         raise FileImportError(f"{path}: timestamps cannot be read: {err}") from None
     if out.isna().any():
         raise FileImportError(f"{path}: a timestamp is empty")
@@ -246,6 +256,10 @@ def _timestamps(ts: pd.Series, options: ImportOptions, path: Path) -> pd.Series:
             raise FileImportError(f"{path}: a local time is not one instant in {options.tz}: "
                                   f"{err}") from None  # fmt: skip
     return out.dt.tz_convert("UTC").astype("datetime64[ms, UTC]")
+
+
+def _as_date(value: float, unit: str) -> str:
+    return f"{pd.Timestamp(int(value), unit=unit, tz='UTC'):%Y-%m-%d %H:%M} UTC"
 
 
 def _unit_of(magnitude: float) -> str:

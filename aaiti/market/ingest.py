@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,23 @@ class IngestReport:
     replay_exhausted: bool = False
     gaps: GapFillReport | None = None
     notes: tuple[str, ...] = ()
+    reasons: tuple[tuple[str, int], ...] = ()  # why rows were rejected, the commonest first
+
+    @property
+    def accepted(self) -> int:
+        """Rows stored or found stored already: fetched = accepted + duplicates + rejected."""
+        return self.inserted + self.updated + self.unchanged
+
+    def nothing_accepted(self) -> str | None:
+        """Why a run that fetched rows stored none of them (None when some landed)."""
+        if self.fetched == 0 or self.accepted:
+            return None
+        why = ", ".join(f"{n:,} as '{r}'" for r, n in self.reasons[:3])
+        return (
+            f"{self.stream}: none of its {self.fetched:,} row(s) was accepted — "
+            f"{self.rejected:,} quarantined{' (' + why + ')' if why else ''}"
+            f"{f', {self.duplicates:,} duplicate(s)' if self.duplicates else ''}"
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,12 @@ class _Tally:
     upsert: UpsertResult = field(default_factory=lambda: UpsertResult(0, 0, 0))
     newest: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)  # each rejected row's reasons
+
+
+def _held(blocked: int) -> Counter[str]:
+    """Candles identical to ones a quality gate quarantined: not stored again."""
+    return Counter({"held in a quality gate's quarantine": blocked} if blocked else {})
 
 
 @overload
@@ -315,6 +339,7 @@ class _Run:
         tally.notes.extend(checked.notes)
         if not checked.rejected.empty:
             tally.rejected += len(checked.rejected)
+            tally.reasons.update(checked.rejected["reason"])
             with self.warehouse.writer(purpose=f"{self.kind} {stream}: quarantine") as con:
                 quarantine_rows(
                     con, checked.rejected, batch_id=self.run_id, source=self.source.name
@@ -392,8 +417,9 @@ class _Run:
             inserted=u.inserted,
             updated=u.updated,
             unchanged=u.unchanged,
-            rejected=tally.rejected,
+            rejected=tally.rejected + u.blocked,
             duplicates=tally.duplicates,
+            reasons=tuple((tally.reasons + _held(u.blocked)).most_common()),
             retries=getattr(self.source, "retries", 0),
             duration_s=time.monotonic() - self.started,
             newest_ts=tally.newest,
