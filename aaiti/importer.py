@@ -11,7 +11,7 @@ import pandas as pd
 
 from aaiti.config import Settings
 from aaiti.market.candles import Stream
-from aaiti.market.files import FilesSource, ImportOptions, skipped_files
+from aaiti.market.files import FileImportError, FilesSource, ImportOptions, PassedOver
 from aaiti.market.ingest import IngestReport, fill_gaps, ingest_stream
 from aaiti.quality import RAW, GateResult, run_gates, validator_for
 from aaiti.warehouse import Warehouse
@@ -21,12 +21,14 @@ from aaiti.warehouse import Warehouse
 class ImportReport:
     ingested: list[IngestReport]
     gates: list[GateResult]
-    skipped: list[str]  # files under the path that are not candles
+    passed_over: list[PassedOver]  # a folder's files not imported, and why
     empty: list[Stream] = field(default_factory=list)  # files that hold no row
 
     def refusals(self) -> list[str]:
-        """Why nothing usable landed, per file that gave nothing (empty: the list)."""
-        said = [f"{s}: the file holds no candle (a header, or nothing)" for s in self.empty]
+        """Why nothing usable landed, per file that gave nothing or was refused (empty:
+        every file gave rows)."""
+        said = [f"{p.file}: {p.reason}" for p in self.passed_over if p.refused]
+        said += [f"{s}: the file holds no candle (a header, or nothing)" for s in self.empty]
         return said + [why for r in self.ingested if (why := r.nothing_accepted())]
 
 
@@ -37,14 +39,30 @@ def import_files(
     stream through the same checks and quarantine as any source, then gate it: imported
     streams may lie outside the universe, and no stored stream reaches features ungated."""
     source = FilesSource(path, exchange=options.exchange or "", options=options)
-    streams = source.streams()
-    first = {s: source.candles(s)["ts"].min() for s in streams}  # reads and checks all
-    filled = [s for s in streams if not pd.isna(first[s])]
+    first, refused = _first_bars(source, folder=Path(path).is_dir())
+    filled = [s for s, ts in first.items() if not pd.isna(ts)]
     ingested = [_ingested(warehouse, source, s, since=first[s].to_pydatetime()) for s in filled]
     gates = run_gates(warehouse, settings.quality, filled, checkpoint=RAW,
                       validator=validator_for(settings))  # fmt: skip
-    empty = [s for s in streams if s not in filled]
-    return ImportReport(ingested, gates, skipped_files(Path(path)), empty)
+    empty = [s for s, ts in first.items() if pd.isna(ts)]
+    return ImportReport(ingested, gates, source.passed_over + refused, empty)
+
+
+def _first_bars(
+    source: FilesSource, *, folder: bool
+) -> tuple[dict[Stream, pd.Timestamp], list[PassedOver]]:
+    """Every file read and checked before anything is stored: each stream's first bar. In
+    a folder, a file that cannot be read as candles is refused by name, the rest go on."""
+    first, refused = {}, []
+    for stream in source.streams():
+        try:
+            first[stream] = source.candles(stream)["ts"].min()
+        except FileImportError as err:
+            if not folder:
+                raise
+            file = source.file_of(stream)
+            refused.append(PassedOver(file, str(err).split(": ", 1)[-1], refused=True))
+    return first, refused
 
 
 def _ingested(

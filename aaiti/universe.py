@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aaiti.config import Settings
 from aaiti.errors import InputError
-from aaiti.market.candles import Stream
+from aaiti.market.candles import Stream, check_names
 from aaiti.market.exchange import CcxtSource
 from aaiti.market.sources import open_source, parse_source, stream_exchange
 from aaiti.market.store import ingested_streams
@@ -103,11 +103,7 @@ def load_universe(path: Path, *, default_exchange: str = "coinbase") -> Universe
     try:
         root = yaml.compose(path.read_text())
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark else ""
-        raise UniverseError(
-            f"{path}: {line}not valid YAML ({getattr(err, 'problem', err)})"
-        ) from None
+        raise UniverseError(f"{path}: {_yaml_error(err)}") from None
     where = _Where(path)
     top = where.mapping(root, "the file", ("sources", "models"))
     if "sources" not in top:
@@ -116,9 +112,39 @@ def load_universe(path: Path, *, default_exchange: str = "coinbase") -> Universe
     if not isinstance(sources_node, yaml.SequenceNode) or not sources_node.value:
         raise where.error(sources_node, "`sources:` is a list of sources (- source: …)")
     sources = tuple(_source(where, n, default_exchange) for n in sources_node.value)
+    _no_stream_twice(where, sources, sources_node.value)
     timeframes = {tf for s in sources for tf in s.timeframes}
     models = _models(where, top.get("models", (None, None))[1], timeframes)
     return Universe(sources, models, path)
+
+
+def _yaml_error(err: Exception) -> str:
+    """Where a YAML error is: an unclosed bracket or quote is found a line later, so the
+    line the construct opened on is named first."""
+    problem, context = getattr(err, "problem_mark", None), getattr(err, "context_mark", None)
+    what = getattr(err, "problem", None) or str(err)
+    if context is not None and problem is not None and context.line < problem.line:
+        return (
+            f"line {context.line + 1}: not valid YAML: {getattr(err, 'context', '')} opened "
+            f"here, then {what} at line {problem.line + 1}"
+        )
+    return f"{f'line {problem.line + 1}: ' if problem else ''}not valid YAML ({what})"
+
+
+def _no_stream_twice(where: _Where, sources: tuple[UniverseSource, ...], nodes: list[Any]) -> None:
+    """A stream listed twice (one source's list, or two sources) would be fetched, gated
+    and traded twice over."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for src, node in zip(sources, nodes, strict=True):
+        for sym in src.symbols:
+            for tf in src.timeframes:
+                key = (src.exchange, sym, tf)
+                if key in seen:
+                    raise where.error(
+                        node, f"stream {src.exchange}:{sym}:{tf} is listed twice (first at "
+                        f"line {seen[key]}); list each stream once"
+                    )  # fmt: skip
+                seen[key] = node.start_mark.line + 1
 
 
 class _Where:
@@ -147,6 +173,13 @@ class _Where:
             out[key.value] = (key, value)
         return out
 
+    def scalar(self, node: Any, what: str) -> str:
+        import yaml
+
+        if not isinstance(node, yaml.ScalarNode) or not node.value:
+            raise self.error(node, f"{what} is one name, not a list or a mapping")
+        return str(node.value)
+
     def strings(self, node: Any, what: str) -> tuple[str, ...]:
         import yaml
 
@@ -156,6 +189,8 @@ class _Where:
             isinstance(v, yaml.ScalarNode) for v in node.value
         ):
             raise self.error(node, f"{what} is a list of strings")
+        if not node.value:
+            raise self.error(node, f"{what} is empty: list at least one")
         return tuple(v.value for v in node.value)
 
 
@@ -166,15 +201,18 @@ def _source(where: _Where, node: Any, default_exchange: str) -> UniverseSource:
             node, "a source needs `source:` (sample, synthetic, ccxt:<exchange> or files:<folder>)"
         )
     source_node = keys["source"][1]
-    spec = source_node.value
+    spec = where.scalar(source_node, "`source:`")
     try:
         kind, exchange = parse_source(spec, default_exchange)
     except ValueError as err:
         raise where.error(source_node, str(err)) from None
+    if kind == "files" and not Path(spec.partition(":")[2]).expanduser().is_dir():
+        raise where.error(source_node, f"no folder at {spec.partition(':')[2]!r} for {spec!r}")
     exchange_node = keys.get("exchange", (None, None))[1]
     if exchange_node is not None:
-        exchange = exchange_node.value
+        exchange = where.scalar(exchange_node, "`exchange:`")
     exchange = "synthetic" if kind == "synthetic" else exchange or default_exchange
+    _checked(where, exchange_node or source_node, exchange, "BTC/USD")
     if "timeframes" not in keys:
         raise where.error(node, f"source {spec!r} needs `timeframes:` (e.g. [4h])")
     tf_node = keys["timeframes"][1]
@@ -194,8 +232,7 @@ def _source(where: _Where, node: Any, default_exchange: str) -> UniverseSource:
         sym_node = keys["symbols"][1]
         symbols = where.strings(sym_node, "`symbols:`")
         for sym in symbols:
-            if sym.count("/") != 1 or not all(sym.split("/")):
-                raise where.error(sym_node, f"symbol {sym!r} is not BASE/QUOTE (e.g. BTC/USDT)")
+            _checked(where, sym_node, exchange, sym)
         if "quote" in keys:
             raise where.error(keys["quote"][0], "`quote:` filters `top:`, not a listed `symbols:`")
         return UniverseSource(spec, exchange, timeframes, symbols)
@@ -204,8 +241,9 @@ def _source(where: _Where, node: Any, default_exchange: str) -> UniverseSource:
         raise where.error(
             top_node, f"`top:` ranks an exchange's markets: it needs a ccxt source, not {spec!r}"
         )
+    top_text = where.scalar(top_node, "`top:`")
     try:
-        top = int(top_node.value)
+        top = int(top_text)
     except ValueError:
         top = 0
     if top < 1:
@@ -214,6 +252,13 @@ def _source(where: _Where, node: Any, default_exchange: str) -> UniverseSource:
         )
     quotes = where.strings(keys["quote"][1], "`quote:`") if "quote" in keys else ()
     return UniverseSource(spec, exchange, timeframes, (), top, quotes)
+
+
+def _checked(where: _Where, node: Any, exchange: str, symbol: str) -> None:
+    try:
+        check_names(exchange, symbol)
+    except InputError as err:
+        raise where.error(node, str(err)) from None
 
 
 def _models(where: _Where, node: Any, timeframes: set[str]) -> dict[str, tuple[str, ...]]:

@@ -233,3 +233,59 @@ def test_the_summary_adds_up_and_holes_are_counted_and_recorded(tmp_path):
     finally:
         con.close()
     assert gaps == [(10, 0)]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--exchange", "kraken", "--symbol", "../../etc"], "symbol '../../etc' is not accepted"),
+        (["--exchange", "kraken", "--symbol", "BTC/\U0001f680"], "is not accepted: BASE/QUOTE"),
+        (["--exchange", "kraken", "--symbol", "B" * 5000 + "/USD"], "(5004 characters)'"),
+        (["--exchange", "../..", "--symbol", "BTC/USD"], "exchange '../..' is not accepted"),
+        (["--exchange", "a/b", "--symbol", "BTC/USD"], "no path separator"),
+    ],
+)  # fmt: skip
+def test_names_outside_the_rule_are_refused_before_anything_is_stored(tmp_path, flags, message):
+    frame = sample_frame("binance", "BTC-USDT", "1h").head(24)
+    path = _hourly_csv(tmp_path, frame, ts=frame["ts"].dt.strftime("%Y-%m-%d %H:%M"))
+    result = runner.invoke(app, ["import", str(path), *flags, "--timeframe", "1h"],
+                           env=_env(tmp_path))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    (line,) = [x for x in result.output.splitlines() if x.strip()]
+    assert line.startswith("error: ") and message in line
+    assert not (tmp_path / "data" / "warehouse.duckdb").exists()
+
+
+def test_a_freqtrade_folder_with_trades_a_weekly_file_gz_and_one_bad_file(tmp_path):
+    """Trades and 1w files are passed over and listed; ``.json.gz`` is read; one bad file
+    is named and refused (exit 2) while the good ones land."""
+    import gzip
+
+    folder = tmp_path / "user_data" / "data" / "binance"
+    folder.mkdir(parents=True)
+    btc = sample_frame("binance", "BTC-USDT", "1h")
+    btc.rename(columns={"ts": "date"})[["date", *OHLCV]].to_feather(folder / "BTC_USDT-1h.feather")
+    pd.DataFrame({"timestamp": [1, 2], "price": [1.0, 2.0]}).to_feather(
+        folder / "BTC_USDT-trades.feather"
+    )
+    btc.rename(columns={"ts": "date"})[["date", *OHLCV]].head(5).to_feather(
+        folder / "BTC_USDT-1w.feather"
+    )
+    eth = sample_frame("binance", "BTC-USDT", "1d")
+    rows = [[int(t.timestamp() * 1000), *map(float, r)] for t, *r in
+            eth[["ts", *OHLCV]].itertuples(index=False)]  # fmt: skip
+    (folder / "ETH_USDT-1d.json.gz").write_bytes(gzip.compress(json.dumps(rows).encode()))
+    (folder / "LTC_USDT-1h.json").write_text("this is not json")
+    result = runner.invoke(app, ["import", str(tmp_path / "user_data" / "data")],
+                           env=_env(tmp_path))  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "skipped binance/BTC_USDT-trades.feather: trades, not candles" in result.output
+    assert "skipped binance/BTC_USDT-1w.feather: timeframe 1w is not one the pipeline runs" in (
+        result.output
+    )
+    (refused,) = [x for x in result.output.splitlines() if x.startswith("error: ")]
+    assert "binance/LTC_USDT-1h.json" in refused and "cannot be read as json" in refused
+    raw = _raw(tmp_path)
+    streams = set(raw[["symbol", "timeframe"]].itertuples(index=False, name=None))
+    assert streams == {("BTC/USDT", "1h"), ("ETH/USDT", "1d")}
+    assert len(raw[raw["symbol"] == "ETH/USDT"]) == len(eth)

@@ -134,6 +134,9 @@ def test_a_level_shift_blocks_the_stream_until_an_operator_releases_it(tmp_path)
     assert status == "blocked" and quarantined == 0
     assert "persistent level shift" in reason and str(at.date()) in reason
     assert gate("BTC/USD")[0] == "passed"
+    shown = _status_lines(settings)  # `aaiti status` says it, with the reason, as the dashboard
+    assert "BLOCKED" in shown["ETH/USD"] and "persistent level" in shown["all"]
+    assert "BLOCKED" not in shown["BTC/USD"] and "ok" in shown["BTC/USD"]
 
     done = release_level(
         Warehouse.from_settings(settings),
@@ -151,3 +154,18 @@ def test_a_level_shift_blocks_the_stream_until_an_operator_releases_it(tmp_path)
         con.close()
     assert audit[-1][:2] == ("ops", "quality release")
     assert "unit changed upstream" in audit[-1][2]
+
+
+def _status_lines(settings) -> dict[str, str]:
+    """``aaiti status``'s row per symbol (wide enough that no cell is cut)."""
+    from typer.testing import CliRunner
+
+    from aaiti.cli import app
+
+    env = {"AAITI_DATA_DIR": str(settings.data_dir), "AAITI_SAMPLE_DIR": str(settings.sample_dir),
+           "COLUMNS": "400"}  # fmt: skip
+    result = CliRunner().invoke(app, ["status"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = {s: line for line in result.output.splitlines() for s in ("BTC/USD", "ETH/USD")
+            if f" {s} " in line}  # fmt: skip
+    return rows | {"all": " ".join(result.output.replace("│", " ").split())}

@@ -44,7 +44,21 @@ def test_the_example_file_lists_its_streams_and_models():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("sources: [a\n", "line 2: not valid YAML"),
+        ("sources: [a\n", "line 1: not valid YAML: while parsing a flow sequence opened here"),
+        ("sources:\n  - source: sample\n    symbols: [BTC/USD, ETH/USD\n    timeframes: [4h]\n",
+         "line 3: not valid YAML"),
+        ("sources:\n  - source: sample\n    exchange: [coinbase, kraken]\n    symbols: [BTC/USD]\n"
+         "    timeframes: [4h]\n", "line 3: `exchange:` is one name, not a list"),
+        ("sources:\n  - source: sample\n    symbols: []\n    timeframes: [4h]\n",
+         "line 3: `symbols:` is empty: list at least one"),
+        ("sources:\n  - source: sample\n    symbols: [BTC/USD, BTC/USD]\n    timeframes: [4h]\n",
+         "line 2: stream coinbase:BTC/USD:4h is listed twice (first at line 2)"),
+        ("sources:\n  - source: files:/no/such/folder\n    symbols: [BTC/USD]\n"
+         "    timeframes: [4h]\n", "line 2: no folder at '/no/such/folder'"),
+        ("sources:\n  - source: sample\n    exchange: ../..\n    symbols: [BTC/USD]\n"
+         "    timeframes: [4h]\n", "line 3: exchange '../..' is not accepted"),
+        ("sources:\n  - source: ccxt:binance\n    top: [5]\n    timeframes: [1h]\n",
+         "line 3: `top:` is one name"),
         ("source: sample\n", "line 1: unknown key 'source' in the file; accepted: sources, models"),
         ("sources:\n  - source: sample\n    symbol: [BTC/USD]\n", "line 3: unknown key 'symbol'"),
         ("sources:\n  - source: kraken\n    symbols: [A/B]\n    timeframes: [1h]\n",
@@ -52,7 +66,7 @@ def test_the_example_file_lists_its_streams_and_models():
         ("sources:\n  - source: sample\n    symbols: [BTC/USD]\n    timeframes: [3h]\n",
          "line 4: unsupported timeframe '3h'; supported: 1m"),
         ("sources:\n  - source: sample\n    symbols: [BTCUSD]\n    timeframes: [1h]\n",
-         "line 3: symbol 'BTCUSD' is not BASE/QUOTE"),
+         "line 3: symbol 'BTCUSD' is not accepted: BASE/QUOTE"),
         ("sources:\n  - source: sample\n    top: 5\n    timeframes: [1h]\n",
          "line 3: `top:` ranks an exchange's markets: it needs a ccxt source"),
         ("sources:\n  - source: ccxt:binance\n    top: 0\n    timeframes: [1h]\n",

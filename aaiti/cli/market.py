@@ -251,8 +251,9 @@ def import_(
         _summary(report.ingested, "aaiti import", warehouse)
         for gate in report.gates:
             out.print(f"gate {gate.stream}: {gate.status}")
-        for name in report.skipped:
-            out.print(f"skipped {name}: not candles (mark, index or funding rate)")
+        for passed in report.passed_over:
+            if not passed.refused:
+                out.print(f"skipped {passed.file}: {passed.reason}")
         for why in report.refusals():  # nothing usable landed from these files
             print(f"error: {why}", file=sys.stderr)
         if report.refusals():
@@ -285,6 +286,7 @@ def status() -> None:
             "last",
             "quarantined",
             "last run",
+            "quality gate",
         ):
             table.add_column(col)
         for r in rows:

@@ -8,6 +8,7 @@ candle or a rejected one with its reason.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from aaiti.errors import InputError
 from aaiti.market.timeframes import timeframe_ms
 
 CANDLE_COLUMNS: tuple[str, ...] = (
@@ -47,13 +49,46 @@ CANDLE_SCHEMA = pa.schema(
 )
 
 
+#: An exchange's name: a ccxt id or a folder's name — letters, digits, ``_ . -``, no path.
+EXCHANGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: A symbol: ``BASE/QUOTE``, or a future's ``BASE/QUOTE:SETTLE``, each part letters,
+#: digits and ``_ . -``.
+_PART = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+SYMBOL_NAME = re.compile(rf"{_PART}/{_PART}(?::{_PART})?")
+MAX_NAME = 64
+
+
+def check_names(exchange: str, symbol: str) -> None:
+    """Refuse an exchange or symbol outside the one rule (stored, they name folders, files
+    and metric labels): a clear line naming what was given and what is accepted."""
+    if not EXCHANGE_NAME.fullmatch(exchange) or exchange in {".", ".."}:
+        raise InputError(
+            f"exchange {_shown(exchange)} is not accepted: letters, digits and _ . - (no "
+            f"path separator), at most {MAX_NAME} characters, e.g. binance"
+        )
+    if len(symbol) > MAX_NAME or not SYMBOL_NAME.fullmatch(symbol):
+        raise InputError(
+            f"symbol {_shown(symbol)} is not accepted: BASE/QUOTE or BASE/QUOTE:SETTLE, "
+            f"letters, digits and _ . - in each part, at most {MAX_NAME} characters, "
+            "e.g. BTC/USDT or BTC/USDT:USDT"
+        )
+
+
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= 40 else f"{name[:40]}…({len(name)} characters)")
+
+
 @dataclass(frozen=True)
 class Stream:
-    """One candle series: an exchange, a symbol and a timeframe."""
+    """One candle series: an exchange, a symbol and a timeframe (names checked: see
+    :func:`check_names`)."""
 
     exchange: str
     symbol: str
     timeframe: str
+
+    def __post_init__(self) -> None:
+        check_names(self.exchange, self.symbol)
 
     def __str__(self) -> str:
         return f"{self.exchange}:{self.symbol}:{self.timeframe}"

@@ -3,9 +3,10 @@
 A file's stream (exchange, symbol, timeframe) comes from options or from its path, in one
 of two layouts read as they are, with no manifest to write:
 
-- freqtrade's data folder: ``<exchange>/<BASE>_<QUOTE>-<timeframe>.feather|json|parquet``,
-  futures as ``<exchange>/futures/<BASE>_<QUOTE>_<SETTLE>-<timeframe>-futures.feather``
-  (mark, index and funding-rate files are not candles and are skipped);
+- freqtrade's data folder: ``<exchange>/<BASE>_<QUOTE>-<timeframe>.feather|json|json.gz|
+  parquet``, futures as ``<exchange>/futures/<BASE>_<QUOTE>_<SETTLE>-<timeframe>-futures.feather``
+  (trades, mark, index and funding-rate files are not candles: passed over and listed, as
+  are timeframes the pipeline does not run, such as 1w);
 - AAITI's own: ``<exchange>/<BASE>-<QUOTE>/<timeframe>.<ext>`` (as ``data/sample/``).
 
 Columns are found by name (``ts``/``timestamp``/``date``/``time``…, ``open``/``o``…) or
@@ -16,6 +17,7 @@ anything is stored, so a bad file leaves the warehouse as it was.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from dataclasses import dataclass, field
@@ -25,11 +27,12 @@ import numpy as np
 import pandas as pd
 
 from aaiti.errors import InputError
-from aaiti.market.candles import CANDLE_COLUMNS, Stream
+from aaiti.market.candles import CANDLE_COLUMNS, Stream, check_names
 from aaiti.market.sample import SampleSource
 from aaiti.market.timeframes import SUPPORTED_TIMEFRAMES
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".feather": "feather", ".json": "json"}
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".feather": "feather", ".json": "json",
+           ".json.gz": "json.gz"}  # fmt: skip
 TS_UNITS = ("s", "ms", "us", "ns")
 FIELDS = ("ts", "open", "high", "low", "close", "volume")
 SYNONYMS = {
@@ -45,6 +48,19 @@ _FREQTRADE = re.compile(
     r"-(?P<tf>\d+[smhdwM])(?:-(?P<kind>[a-z_]+))?$"
 )
 _NOT_CANDLES = ("mark", "index", "funding_rate", "premiumindex")
+#: freqtrade's trades files: ``BTC_USDT-trades.feather`` (and the futures' ``…-trades``)
+_TRADES = re.compile(r"^[A-Za-z0-9]+_[A-Za-z0-9]+(?:_[A-Za-z0-9]+)?-trades$")
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """A file of a folder that was not imported, and why. ``refused``: a file that should
+    have been candles and could not be read as them (the import says so and exits 2);
+    otherwise a file that is not what the pipeline runs (listed, not an error)."""
+
+    file: str
+    reason: str
+    refused: bool = False
 
 
 class FileImportError(InputError):
@@ -97,17 +113,43 @@ def parse_columns(text: str | None) -> dict[str, str]:
 
 
 def discover(path: Path, options: ImportOptions) -> pd.DataFrame:
-    """The manifest of ``path``: one row per file (exchange, symbol, timeframe, file, format)."""
+    """The manifest of ``path``: one row per candle file (exchange, symbol, timeframe, file,
+    format). A folder's other files are left out (see :func:`survey`)."""
+    return survey(path, options)[0]
+
+
+def survey(path: Path, options: ImportOptions) -> tuple[pd.DataFrame, list[PassedOver]]:
+    """(the manifest, the files passed over and why). One file given by name must be
+    candles; in a folder, a file that is not, or cannot be told apart, is named and passed
+    over — one bad file never refuses the folder."""
     path = Path(path)
     if not path.exists():
         raise FileImportError(f"no file or folder at {path}")
-    root = path if path.is_dir() else path.parent
-    files = sorted(p for p in path.rglob("*") if _format(p)) if path.is_dir() else [path]
-    if path.is_file() and not _format(path):
-        raise FileImportError(f"{path}: unknown format; accepted: {', '.join(FORMATS)}")
-    rows = [r for f in files if (r := _identify(f, root, options)) is not None]
+    if path.is_file():
+        if not _format(path):
+            raise FileImportError(f"{path}: unknown format; accepted: {', '.join(FORMATS)}")
+        found = _identify(path, path.parent, options)
+        if isinstance(found, PassedOver):
+            raise FileImportError(f"{path}: {found.reason}")
+        return _checked_manifest([found]), []
+    rows, passed = [], []
+    for file in sorted(p for p in path.rglob("*") if _format(p)):
+        try:
+            found = _identify(file, path, options)
+        except FileImportError as err:
+            found = PassedOver(_relative(file, path), str(err).removeprefix(f"{file}: "), True)
+        (passed if isinstance(found, PassedOver) else rows).append(found)
     if not rows:
-        raise FileImportError(f"no candle files under {path}; accepted: {', '.join(FORMATS)} files")
+        said = (
+            f" ({len(passed)} passed over: {passed[0].file}: {passed[0].reason}…)" if passed else ""
+        )
+        raise FileImportError(
+            f"no candle files under {path}; accepted: {', '.join(FORMATS)} files{said}"
+        )
+    return _checked_manifest(rows), passed
+
+
+def _checked_manifest(rows: list[dict[str, str]]) -> pd.DataFrame:
     manifest = pd.DataFrame(rows)
     twice = manifest[manifest.duplicated(["exchange", "symbol", "timeframe"], keep=False)]
     if len(twice):
@@ -120,14 +162,30 @@ def discover(path: Path, options: ImportOptions) -> pd.DataFrame:
 
 
 def _format(path: Path) -> str | None:
-    return FORMATS.get(path.suffix.lower()) if path.is_file() else None
-
-
-def _identify(file: Path, root: Path, options: ImportOptions) -> dict[str, str] | None:
-    """The file's stream from options first, then its path; None for a non-candle file."""
-    found = _from_path(file)
-    if found == "skip":
+    if not path.is_file():
         return None
+    name = path.name.lower()
+    return next(
+        (f for ext, f in FORMATS.items() if name.endswith(ext) and len(name) > len(ext)), None
+    )
+
+
+def _stem(file: Path) -> str:
+    """The name without its format's extension(s): ``BTC_USDT-1h.json.gz`` → ``BTC_USDT-1h``."""
+    name = file.name
+    ext = max((e for e in FORMATS if name.lower().endswith(e)), key=len, default=file.suffix)
+    return name[: len(name) - len(ext)]
+
+
+def _relative(file: Path, root: Path) -> str:
+    return str(file.relative_to(root)) if file.is_relative_to(root) else str(file)
+
+
+def _identify(file: Path, root: Path, options: ImportOptions) -> dict[str, str] | PassedOver:
+    """The file's stream from options first, then its path; or why it is passed over."""
+    found = _from_path(file)
+    if isinstance(found, PassedOver):
+        return PassedOver(_relative(file, root), found.reason)
     exchange, symbol, timeframe = (
         options.exchange or (found and found[0]),
         options.symbol or (found and found[1]),
@@ -140,20 +198,27 @@ def _identify(file: Path, root: Path, options: ImportOptions) -> dict[str, str] 
             "(<exchange>/BTC_USDT-1h.feather) or AAITI's (<exchange>/BTC-USDT/1h.parquet)"
         )
     if timeframe not in SUPPORTED_TIMEFRAMES:
-        raise FileImportError(
-            f"{file}: unsupported timeframe {timeframe!r}; supported: "
-            f"{', '.join(SUPPORTED_TIMEFRAMES)}"
+        reason = (
+            f"unsupported timeframe {timeframe!r}; supported: {', '.join(SUPPORTED_TIMEFRAMES)}"
         )
-    rel = str(file.relative_to(root)) if file.is_relative_to(root) else str(file)
-    return {"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "file": rel,
-            "path": str(file), "format": FORMATS[file.suffix.lower()]}  # fmt: skip
+        if options.timeframe:  # the user asked for it: an error, not a file to pass over
+            raise FileImportError(f"{file}: {reason}")
+        return PassedOver(
+            _relative(file, root), f"timeframe {timeframe} is not one the pipeline runs"
+        )
+    check_names(exchange, symbol)
+    return {"exchange": exchange, "symbol": symbol, "timeframe": timeframe,
+            "file": _relative(file, root), "path": str(file), "format": _format(file) or ""}  # fmt: skip
 
 
-def _from_path(file: Path) -> tuple[str, str, str] | str | None:
-    match = _FREQTRADE.match(file.stem)
+def _from_path(file: Path) -> tuple[str, str, str] | PassedOver | None:
+    stem = _stem(file)
+    if _TRADES.match(stem):
+        return PassedOver(str(file), "trades, not candles (freqtrade's -trades file)")
+    match = _FREQTRADE.match(stem)
     if match:
         if match["kind"] in _NOT_CANDLES:
-            return "skip"
+            return PassedOver(str(file), f"not candles ({match['kind'].replace('_', ' ')})")
         parent = file.parent
         exchange = parent.parent.name if parent.name == "futures" else parent.name
         symbol = f"{match['base']}/{match['quote']}".upper()
@@ -161,8 +226,8 @@ def _from_path(file: Path) -> tuple[str, str, str] | str | None:
             symbol += f":{match['settle'].upper()}"
         return exchange.lower(), symbol, match["tf"]
     pair = file.parent.name
-    if "-" in pair and file.stem in SUPPORTED_TIMEFRAMES:
-        return file.parent.parent.name.lower(), pair.replace("-", "/").upper(), file.stem
+    if "-" in pair and stem in SUPPORTED_TIMEFRAMES:
+        return file.parent.parent.name.lower(), pair.replace("-", "/").upper(), stem
     return None
 
 
@@ -197,7 +262,8 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
         return pd.read_parquet(path)
     if fmt == "feather":
         return pd.read_feather(path)
-    data = json.loads(path.read_text())
+    text = gzip.decompress(path.read_bytes()).decode() if fmt == "json.gz" else path.read_text()
+    data = json.loads(text)
     if isinstance(data, list) and data and isinstance(data[0], list):  # freqtrade's JSON
         return pd.DataFrame(data, columns=["date", "open", "high", "low", "close", "volume"])
     return pd.DataFrame(data)
@@ -279,7 +345,9 @@ class FilesSource(SampleSource):
     def __init__(self, path: Path, *, exchange: str, options: ImportOptions | None = None):
         super().__init__(Path(path), exchange=exchange)
         self.options = options or ImportOptions()
-        self.__dict__["manifest"] = discover(Path(path), self.options)
+        manifest, passed = survey(Path(path), self.options)
+        self.__dict__["manifest"] = manifest
+        self.passed_over: list[PassedOver] = passed
 
     def candles(self, stream: Stream) -> pd.DataFrame:
         if stream not in self._cache:
@@ -295,11 +363,8 @@ class FilesSource(SampleSource):
         m = self.manifest
         return [Stream(*r) for r in m[["exchange", "symbol", "timeframe"]].itertuples(False)]
 
-
-def skipped_files(path: Path) -> list[str]:
-    """Files of a known format whose freqtrade name says they are not candles."""
-    if not path.is_dir():
-        return []
-    return sorted(
-        str(p.relative_to(path)) for p in path.rglob("*") if _format(p) and _from_path(p) == "skip"
-    )
+    def file_of(self, stream: Stream) -> str:
+        m = self.manifest
+        row = m[(m["exchange"] == stream.exchange) & (m["symbol"] == stream.symbol)
+                & (m["timeframe"] == stream.timeframe)]  # fmt: skip
+        return str(row["file"].iloc[0])
