@@ -16,14 +16,14 @@ if str(ROOT.parent) not in sys.path:  # `streamlit run` puts only this folder on
     sys.path.insert(0, str(ROOT.parent))
 
 PAGES = [
-    ("overview.py", "Overview", ":material/dashboard:"),
-    ("market.py", "Market", ":material/candlestick_chart:"),
-    ("quality.py", "Data quality", ":material/rule:"),
-    ("models.py", "Models", ":material/model_training:"),
-    ("drift.py", "Drift", ":material/monitoring:"),
-    ("trading.py", "Trading", ":material/swap_horiz:"),
-    ("risk.py", "Risk", ":material/shield:"),
-    ("sql.py", "SQL", ":material/terminal:"),
+    ("overview.py", "Overview", "🏠"),
+    ("market.py", "Market", "📈"),
+    ("quality.py", "Data quality", "✅"),
+    ("models.py", "Models", "🧠"),
+    ("drift.py", "Drift", "🌊"),
+    ("trading.py", "Trading", "🔁"),
+    ("risk.py", "Risk", "🛡️"),
+    ("sql.py", "SQL", "🗄️"),
 ]
 
 st.set_page_config(page_title="AAITI", layout="wide")

@@ -234,6 +234,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _loopback(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    return parsed.scheme in {"data", "blob", "about", "chrome-error"} or parsed.hostname in {
+        "127.0.0.1", "localhost", "::1",
+    }  # fmt: skip
+
+
 def test_every_page_loads_in_a_real_browser_without_an_exception(built, tmp_path, monkeypatch):
     from playwright.sync_api import sync_playwright
 
@@ -255,6 +264,8 @@ def test_every_page_loads_in_a_real_browser_without_an_exception(built, tmp_path
                       "--disable-component-update", "--disable-sync", "--no-first-run"],
             )  # fmt: skip
             pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+            outside: list[str] = []  # every request a page makes must stay on loopback
+            pg.on("request", lambda r: outside.append(r.url) if not _loopback(r.url) else None)
             for name in PAGE_FILES:
                 pg.goto(f"{base}/{'' if name == 'overview' else name}", wait_until="networkidle")
                 pg.wait_for_selector("h1", timeout=60_000)
@@ -276,6 +287,7 @@ def test_every_page_loads_in_a_real_browser_without_an_exception(built, tmp_path
                     for part in PARTS:
                         assert f" {part} — " in text, (part, text[:600])
             browser.close()
+            assert outside == [], sorted(set(outside))[:10]
     finally:
         down(settings)
 
