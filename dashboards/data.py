@@ -222,9 +222,11 @@ def prefect_runs(limit: int = 20) -> pd.DataFrame | None:
                 "state": (r.get("state") or {}).get("name"),
                 "started (UTC)": start.strftime("%Y-%m-%d %H:%M:%S") if start else "–",
                 "took": human_age(end - start) if start is not None else "–",
+                "_seconds": (end - start).total_seconds() if start is not None else None,
             }
         )
-    return pd.DataFrame(rows, columns=["flow", "run", "state", "started (UTC)", "took"])
+    columns = ["flow", "run", "state", "started (UTC)", "took", "_seconds"]
+    return pd.DataFrame(rows, columns=columns)  # "_" columns: for health, not shown
 
 
 def mlflow_url() -> str:

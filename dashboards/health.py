@@ -34,7 +34,29 @@ def stack_status(runs: pd.DataFrame | None) -> Status:
     last = pipeline.iloc[0]
     if last["state"] in ("Failed", "Crashed"):
         return Status("stack", RED, f"the newest pipeline run {last['run']} is {last['state']}")
+    stuck = stuck_runs(runs)
+    if stuck:
+        return Status("stack", AMBER, f"running far longer than its flow's runs take: {stuck[0]}")
     return Status("stack", GREEN, f"the newest pipeline run {last['run']} is {last['state']}")
+
+
+#: A run is called stuck when it has been Running longer than this many times its flow's
+#: longest finished run among the recent ones, and at least STUCK_MIN_S.
+STUCK_FACTOR, STUCK_MIN_S = 3.0, 600.0
+
+
+def stuck_runs(runs: pd.DataFrame) -> list[str]:
+    """Runs still Running far past what their flow's finished runs took (a run whose
+    process died and nobody marked, or one that hangs)."""
+    if "_seconds" not in runs.columns:
+        return []
+    done = runs[runs["state"] != "Running"].groupby("flow")["_seconds"].max()
+    out = []
+    for _, r in runs[runs["state"] == "Running"].iterrows():
+        bound = max(STUCK_MIN_S, STUCK_FACTOR * float(done.get(r["flow"], 0.0) or 0.0))
+        if pd.notna(r["_seconds"]) and r["_seconds"] > bound:
+            out.append(f"{r['flow']} run {r['run']} has been Running for {r['took']}")
+    return out
 
 
 def gates_status(blocked: pd.DataFrame, streams: int) -> Status:

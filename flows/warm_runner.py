@@ -61,6 +61,7 @@ def _executor_main(conn: Connection, warm: bool) -> None:
     from aaiti.config import apply_tool_environment, load_settings
     from aaiti.warmup import release_memory, warm_up
 
+    _die_with_parent()
     settings = load_settings()
     apply_tool_environment(settings)
     summary = warm_up(settings).summary() if warm else "not warmed up (asked not to)"
@@ -82,6 +83,17 @@ def _executor_main(conn: Connection, warm: bool) -> None:
         except Exception as exc:  # no flow, or the engine failed: the runner marks it Crashed
             conn.send(("error", str(run_id), f"{type(exc).__name__}: {exc}"))
         release_memory()
+
+
+def _die_with_parent() -> None:
+    """(executor process) Linux: killed when the runner's process dies. A SIGKILL of
+    aaiti-serve then leaves no executor running a run that nobody watches, and the next
+    runner may take every run it finds Running as orphaned (:meth:`WarmRunner.reap_orphans`)."""
+    import ctypes
+    import signal
+
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -176,8 +188,13 @@ class WarmRunner:
 
     # --- the loop ----------------------------------------------------------------------
     def serve(self) -> None:
-        """Poll and run until :meth:`stop`; API hiccups are logged and retried."""
+        """Reap what a dead runner left Running, then poll and run until :meth:`stop`; API
+        hiccups are logged and retried."""
         try:
+            try:
+                self.reap_orphans()
+            except Exception:
+                self._log.exception("warm runner: could not look for orphaned runs")
             while not self._stop.is_set():
                 try:
                     self.run_due()
@@ -245,7 +262,7 @@ class WarmRunner:
 
     def _execute(self, client: Any, run: Any) -> RunOutcome | None:
         from prefect.client.schemas.responses import SetStateStatus
-        from prefect.states import Cancelled, Crashed, Pending
+        from prefect.states import Cancelled, Pending
 
         claim = client.set_flow_run_state(run.id, Pending(), force=False)
         if claim.status != SetStateStatus.ACCEPT:
@@ -295,10 +312,39 @@ class WarmRunner:
         if state is not None and state.is_final():  # it finished just before the executor went
             return RunOutcome(run.id, state.type.value, state.message or "")
         text = f"the warm executor {'failed' if kind == 'error' else 'died'}: {message[2]}"
+        return self._crash(client, run, text)
+
+    def _crash(self, client: Any, run: Any, text: str) -> RunOutcome:
+        """Mark a run whose process is gone Crashed, its subflows with it, and alert."""
+        from prefect.states import Crashed
+
         client.set_flow_run_state(run.id, Crashed(message=text), force=True)
-        self._log.error("%s crashed: %s", run.name, text)
+        subflows = _crash_subflows(client, run.id, f"its parent run {run.name} crashed: {text}")
+        self._log.error("%s crashed: %s (%d subflow run(s) with it)", run.name, text, subflows)
         self._alert_crash(run.name, text)
         return RunOutcome(run.id, "CRASHED", text)
+
+    def reap_orphans(self) -> list[RunOutcome]:
+        """Runs of these deployments left Running or Pending when the runner that claimed
+        them died (aaiti-serve killed: its executor died with it). One runner serves them,
+        so nothing runs them now: each is marked Crashed with its subflows, and alerted."""
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterDeploymentId,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+
+        text = "its process died: aaiti-serve stopped or was killed while it ran"
+        with get_client(sync_client=True) as client:
+            left = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    deployment_id=FlowRunFilterDeploymentId(any_=list(self.deployments)),
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=_UNFINISHED)),
+                )
+            )
+            return [self._crash(client, run, text) for run in left]
 
     def _alert_crash(self, name: str, text: str) -> None:
         """A crashed run runs no flow hook of its own: the runner raises its alert (a
@@ -310,6 +356,32 @@ class WarmRunner:
                    dedup_key="flow:crashed", message=f"run {name} crashed: {text}")  # fmt: skip
         except Exception:
             self._log.exception("could not raise the crash alert for %s", name)
+
+
+#: States a run whose process died can be left in (Pending: claimed, not yet started).
+_UNFINISHED = ["RUNNING", "PENDING", "CANCELLING"]
+
+
+def _crash_subflows(client: Any, parent_id: UUID, text: str) -> int:
+    """Every unfinished subflow run under ``parent_id`` (nested ones too) marked Crashed:
+    they ran in the same process. How many."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.states import Crashed
+
+    children = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=_UNFINISHED)),
+        )
+    )
+    for child in children:
+        client.set_flow_run_state(child.id, Crashed(message=text), force=True)
+    return len(children) + sum(_crash_subflows(client, c.id, text) for c in children)
 
 
 @contextmanager

@@ -20,6 +20,21 @@ def test_stack():
     assert h.stack_status(runs[runs["flow"] == "risk"]).level == h.AMBER
 
 
+def test_a_run_running_far_longer_than_its_flow_takes_turns_the_stack_amber():
+    """Stuck: Running more than 3 × the flow's longest recent finished run, and 10 min."""
+    runs = pd.DataFrame({"flow": ["pipeline", "pipeline", "pipeline"], "run": ["c", "b", "a"],
+                         "state": ["Running", "Completed", "Completed"],
+                         "took": ["11 min", "9 s", "12 s"],
+                         "_seconds": [660.0, 9.0, 12.0]})  # fmt: skip
+    status = h.stack_status(runs)
+    assert status.level == h.AMBER and "pipeline run c has been Running for 11 min" in status.reason
+    runs.loc[0, "_seconds"] = 590.0  # under the 10-minute floor: a slow run, not a stuck one
+    assert h.stack_status(runs).level == h.GREEN
+    runs.loc[1, "_seconds"] = 400.0  # the flow's runs take long: 3 × 400 s allowed
+    runs.loc[0, "_seconds"] = 1100.0
+    assert h.stack_status(runs).level == h.GREEN
+
+
 def test_gates_trading_and_alerts():
     blocked = pd.DataFrame({"exchange": ["coinbase"], "symbol": ["ETH/USD"], "timeframe": ["4h"]})
     assert h.gates_status(blocked, 2).reason == "1 stream(s) blocked: coinbase:ETH/USD 4h"

@@ -473,6 +473,36 @@ def test_warm_runner_recovers_from_a_crash_and_a_cancel(stack, tmp_path):
         runner.close()
 
 
+def test_no_run_is_left_running_when_its_process_dies(stack, tmp_path):
+    """An executor killed inside a subflow: the parent and the subflow both end Crashed.
+    A run left Running by a runner that died (aaiti-serve killed): the next runner marks
+    it Crashed when it starts, with the reason, and alerts."""
+    _, api = stack
+    dep_id, runner = _probe(stack, tmp_path, warm=False)
+    try:
+        crashed = _start(api, dep_id, exit_code=3, in_subflow=True)
+        [outcome] = _drain(runner, 1, timeout_s=120)
+        assert outcome.state == "CRASHED"
+        children = api_call(
+            "POST", f"{api}/flow_runs/filter", timeout=10,
+            json={"flow_runs": {"parent_flow_run_id": {"any_": [crashed]}}},
+        ).json()  # fmt: skip
+        assert len(children) == 1 and children[0]["state"]["type"] == "CRASHED", children
+        assert "its parent run" in children[0]["state"]["message"]
+
+        orphan = _start(api, dep_id)  # claimed and started by a runner that then died
+        for state in ("PENDING", "RUNNING"):
+            api_call("POST", f"{api}/flow_runs/{orphan}/set_state", timeout=10,
+                     json={"state": {"type": state, "name": state.title()}, "force": True})  # fmt: skip
+        [reaped] = runner.reap_orphans()
+        state = api_call("GET", f"{api}/flow_runs/{orphan}", timeout=10).json()["state"]
+        assert reaped.state == "CRASHED" and state["type"] == "CRASHED"
+        assert "aaiti-serve stopped or was killed while it ran" in state["message"]
+        assert runner.reap_orphans() == []  # nothing twice
+    finally:
+        runner.close()
+
+
 def _training_case():
     """Two years of the bundled 4h candles of both streams, a small search, 3 folds."""
     from aaiti.ml.dataset import build_dataset

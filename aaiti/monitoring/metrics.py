@@ -108,6 +108,8 @@ OTHER_METRICS = (
     "aaiti_flow_last_run_duration_seconds",
     "aaiti_flow_last_run_end_timestamp_seconds",
     "aaiti_flow_runs",
+    "aaiti_flow_runs_running",
+    "aaiti_flow_oldest_running_seconds",
 )
 
 
@@ -191,7 +193,7 @@ class PrefectCollector:
 
         up = GaugeMetricFamily("aaiti_prefect_up", "1 when the Prefect API answered.")
         try:
-            runs, flows = self._runs()
+            runs, running, flows = self._runs()
         except Exception as err:
             log.warning("metrics: the Prefect API cannot be read: %s", err)
             up.add_metric([], 0)
@@ -225,22 +227,49 @@ class PrefectCollector:
                 finished.add_metric([flow, state], end)
         for (flow, state), n in sorted(tally.items()):
             counts.add_metric([flow, state], n)
-        yield from (duration, finished, counts)
+        yield from (duration, finished, counts, *self._running(running, flows))
 
-    def _runs(self) -> tuple[list[dict], dict[str, str]]:
+    @staticmethod
+    def _running(running: list[dict], flows: dict[str, str]) -> tuple[Any, Any]:
+        """Runs Running now by flow, and how long the oldest of each has run: a run whose
+        process died and nobody marked shows here as an age that only grows."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        count = GaugeMetricFamily("aaiti_flow_runs_running", "Flow runs Running now.",
+                                  labels=["flow"])  # fmt: skip
+        oldest = GaugeMetricFamily(
+            "aaiti_flow_oldest_running_seconds",
+            "How long each flow's oldest Running run has run (stuck: it only grows).",
+            labels=["flow"],
+        )
+        now = time.time()
+        by_flow: dict[str, list[float]] = {}
+        for run in running:
+            started = _epoch(run["start_time"]) if run.get("start_time") else now
+            by_flow.setdefault(flows.get(run["flow_id"], run["flow_id"]), []).append(started)
+        for flow, starts in sorted(by_flow.items()):
+            count.add_metric([flow], len(starts))
+            oldest.add_metric([flow], now - min(starts))
+        return count, oldest
+
+    def _runs(self) -> tuple[list[dict], list[dict], dict[str, str]]:
         import httpx
 
         final = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]
         body = {"sort": "END_TIME_DESC", "limit": self.recent,
                 "flow_runs": {"state": {"type": {"any_": final}}}}  # fmt: skip
+        now = {"limit": self.recent, "flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}}
         with httpx.Client(timeout=self.timeout_s, headers=self.headers) as client:
             r = client.post(f"{self.api_url}/flow_runs/filter", json=body)
             r.raise_for_status()
             runs = r.json()
-            ids = sorted({x["flow_id"] for x in runs})
+            g = client.post(f"{self.api_url}/flow_runs/filter", json=now)
+            g.raise_for_status()
+            running = g.json()
+            ids = sorted({x["flow_id"] for x in runs + running})
             f = client.post(f"{self.api_url}/flows/filter", json={"flows": {"id": {"any_": ids}}})
             f.raise_for_status()
-        return runs, {x["id"]: x["name"] for x in f.json()}
+        return runs, running, {x["id"]: x["name"] for x in f.json()}
 
 
 def _epoch(text: str) -> float:

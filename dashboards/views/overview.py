@@ -53,7 +53,8 @@ if runs is None:
 elif runs.empty:
     st.info("The Prefect server answers but has no runs yet.")
 else:
-    st.dataframe(runs, hide_index=True, width="stretch")
+    shown = runs[[c for c in runs.columns if not c.startswith("_")]]
+    st.dataframe(shown, hide_index=True, width="stretch")
 
 col1, col2 = st.columns(2)
 with col1:
