@@ -18,12 +18,13 @@ export AAITI_DATA_DIR
 export PREFECT_HOME ?= $(AAITI_DATA_DIR)/prefect
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: results setup demo test bench soak lint types format clean help mlflow up status down dashboard browser screenshot
+.PHONY: results setup demo test test-fast bench soak lint types format clean help mlflow up status down dashboard browser screenshot
 
 help:
 	@echo "make setup  - create .venv and install the locked dependencies"
 	@echo "make demo   - set up, run the pipeline on the bundled real candles, say where to look"
 	@echo "make test   - run the whole test suite"
+	@echo "make test-fast - the pure cores and adapters (no servers): the loop while editing"
 	@echo "make bench  - run the benchmarks (JSON results in benchmarks/results/)"
 	@echo "make results - run the demo, then write the README's and docs' result figures"
 	@echo "make soak   - the served stack for 200 bars under injected faults (about an hour)"
@@ -74,8 +75,21 @@ demo: setup
 	@echo "  streams:          $(BIN)/aaiti status"
 	@echo "  next replay bar:  $(BIN)/aaiti ingest && $(BIN)/aaiti validate && $(BIN)/aaiti transform && $(BIN)/aaiti predict && $(BIN)/aaiti trade"
 
+# Two workers (the machine's two cores; CI's too), a module per worker at a time: the
+# slowest modules start first (tests/conftest.py), the servers they start are their own.
 test: setup browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The pure cores and the adapters that need no server: the loop while editing.
+FAST_TESTS := tests/test_candles.py tests/test_config.py tests/test_health.py \
+	tests/test_indicators.py tests/test_layering.py tests/test_metrics.py tests/test_ml_core.py \
+	tests/test_private_apis.py tests/test_quality_rules.py tests/test_reconcile.py \
+	tests/test_risk_gate.py tests/test_risk_metrics.py tests/test_strategy.py \
+	tests/test_synthetic.py tests/test_trading_engine.py tests/test_verdict.py \
+	tests/test_ledger.py tests/test_results.py tests/test_store_and_replay.py \
+	tests/test_import.py
+test-fast: setup
+	$(BIN)/python -m pytest -q -n 2 $(FAST_TESTS)
 
 # The browser test drives Debian's Chromium (shared/STACK.md); installed here when missing.
 CHROMIUM ?= /usr/bin/chromium

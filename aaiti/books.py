@@ -130,7 +130,7 @@ def _amount(
     return float(value)
 
 
-def number(value: PerQuote) -> float:
+def plain_amount(value: PerQuote) -> float:
     """A book's amount. Amounts per currency are resolved by ``books``; one reaching a
     book's code unresolved is a bug, not a number to guess."""
     if isinstance(value, dict):

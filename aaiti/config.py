@@ -10,7 +10,7 @@ import math
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,11 +36,85 @@ OFFLINE_ENV: dict[str, str] = {
 }
 
 
+class RiskSettings(BaseModel):
+    """Pre-trade limits and the kill switch, read by the risk gate as they are.
+
+    Each field is ``AAITI_RISK_<NAME>``; a new limit is one field here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_order_notional: PerQuote = Field(
+        default=60_000.0,
+        description="Largest notional of one order, in its quote currency (per quote "
+        "currency, like AAITI_TRADING_INITIAL_CASH, when the symbols span several).",
+    )
+    max_position_notional: PerQuote = Field(
+        default=60_000.0,
+        description="Largest position per symbol (AAITI_RISK_POSITION_LIMITS per symbol), in "
+        "its quote currency (per quote currency when the symbols span several).",
+    )
+    position_limits: dict[str, float] = Field(
+        default={}, description='Per-symbol position notional, e.g. {"BTC/USD": 40000}.'
+    )
+    max_gross_exposure: float = Field(
+        default=1.0, gt=0, description="Largest gross position value over equity."
+    )
+    max_daily_loss: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Loss from the day's starting equity that refuses new risk.",
+    )
+    drawdown_warn: float = Field(
+        default=0.10,
+        gt=0,
+        lt=1,
+        description="Drawdown from the peak that warns (and below which resume is allowed).",
+    )
+    drawdown_halt: float = Field(
+        default=0.15, gt=0, lt=1, description="Drawdown from the peak that trips the kill switch."
+    )
+    max_consecutive_failures: int = Field(
+        default=3, ge=1, description="Order failures in a row that open the order breaker."
+    )
+    min_history_bars: int = Field(
+        default=250, ge=2, description="Below this: no new risk (fail closed)."
+    )
+
+    @field_validator("max_order_notional", "max_position_notional")
+    @classmethod
+    def _positive_amounts(cls, value: PerQuote) -> PerQuote:
+        return positive_amounts(value)
+
+
+def positive_amounts(value: PerQuote) -> PerQuote:
+    """An amount, or amounts per quote currency, each positive and named."""
+    amounts = value.values() if isinstance(value, dict) else [value]
+    if not amounts or not all(math.isfinite(a) and a > 0 for a in amounts):
+        raise ValueError(
+            "accepted: a positive amount, or positive amounts per quote currency "
+            '({"USD": 100000, "USDT": 100000})'
+        )
+    if isinstance(value, dict) and not all(k.strip() for k in value):
+        raise ValueError("a quote currency's name is empty")
+    return value
+
+
+#: Sections nested in ``Settings`` whose fields are read as ``AAITI_<SECTION>_<NAME>``.
+NESTED = ("risk",)
+
+
 class Settings(BaseSettings):
     """Everything configurable about AAITI, with defaults that run the bundled demo."""
 
     model_config = SettingsConfigDict(
-        env_prefix="AAITI_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="AAITI_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # a nested section's fields read as AAITI_<SECTION>_<NAME> (AAITI_RISK_MAX_DAILY_LOSS)
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
     )
 
     # --- where things live ---------------------------------------------------------------
@@ -324,39 +398,10 @@ class Settings(BaseSettings):
         description="Bars the account waits for a traded stream that is behind the others "
         "before stepping on without it (its later-arriving older bars are then skipped).",
     )
-    risk_max_order_notional: PerQuote = Field(
-        60_000.0,
-        description="Largest notional of one order, in its quote currency (per quote "
-        "currency, like AAITI_TRADING_INITIAL_CASH, when the symbols span several).",
-    )
-    risk_max_position_notional: PerQuote = Field(
-        60_000.0,
-        description="Largest position per symbol (AAITI_RISK_POSITION_LIMITS per symbol), in "
-        "its quote currency (per quote currency when the symbols span several).",
-    )
-    risk_position_limits: dict[str, float] = Field(
-        {}, description='Per-symbol position notional, e.g. {"BTC/USD": 40000}.'
-    )
-    risk_max_gross_exposure: float = Field(
-        1.0, gt=0, description="Largest gross position value over equity."
-    )
-    risk_max_daily_loss: float = Field(
-        0.05, gt=0, lt=1, description="Loss from the day's starting equity that refuses new risk."
-    )
-    risk_drawdown_warn: float = Field(
-        0.10,
-        gt=0,
-        lt=1,
-        description="Drawdown from the peak that warns (and below which resume is allowed).",
-    )
-    risk_drawdown_halt: float = Field(
-        0.15, gt=0, lt=1, description="Drawdown from the peak that trips the kill switch."
-    )
-    risk_max_consecutive_failures: int = Field(
-        3, ge=1, description="Order failures in a row that open the order breaker."
-    )
-    risk_min_history_bars: int = Field(
-        250, ge=2, description="Below this: no new risk (fail closed)."
+    risk: RiskSettings = Field(
+        default_factory=lambda: RiskSettings(),
+        description="Pre-trade limits and the kill switch: AAITI_RISK_<NAME>, see the risk "
+        "section below.",
     )
 
     # --- live exchange orders (off unless explicitly enabled, with keys) -----------------
@@ -541,20 +586,25 @@ class Settings(BaseSettings):
             return value.split()
         return value
 
-    @field_validator(
-        "trading_initial_cash", "risk_max_order_notional", "risk_max_position_notional"
-    )
+    @field_validator("trading_initial_cash")
     @classmethod
     def _positive_amounts(cls, value: PerQuote) -> PerQuote:
-        amounts = value.values() if isinstance(value, dict) else [value]
-        if not amounts or not all(math.isfinite(a) and a > 0 for a in amounts):
-            raise ValueError(
-                "accepted: a positive amount, or positive amounts per quote currency "
-                '({"USD": 100000, "USDT": 100000})'
-            )
-        if isinstance(value, dict) and not all(k.strip() for k in value):
-            raise ValueError("a quote currency's name is empty")
-        return value
+        return positive_amounts(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_sections(cls, data: Any) -> Any:
+        """A nested section's fields may also be given flat, as their variables are named
+        (``risk_max_daily_loss=0.02``, like ``AAITI_RISK_MAX_DAILY_LOSS``)."""
+        if not isinstance(data, dict):
+            return data
+        for section in NESTED:
+            flat = {k: data.pop(k) for k in list(data) if k.startswith(f"{section}_")}
+            if flat:
+                given = data.get(section) or {}
+                given = given.model_dump() if isinstance(given, BaseModel) else dict(given)
+                data[section] = given | {k.removeprefix(f"{section}_"): v for k, v in flat.items()}
+        return data
 
     @field_validator("replay_start", "backfill_since", "synthetic_origin")
     @classmethod
@@ -577,10 +627,6 @@ class Settings(BaseSettings):
     @property
     def strategy(self) -> StrategySettings:
         return StrategySettings.from_settings(self)
-
-    @property
-    def risk(self) -> RiskSettings:
-        return RiskSettings.from_settings(self)
 
     @property
     def model(self) -> ModelSettings:
@@ -653,7 +699,15 @@ class _Section(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        return cls(**{k: getattr(settings, cls.source_of(k)) for k in cls.model_fields})
+        return cls(**{k: _read(settings, cls.source_of(k)) for k in cls.model_fields})
+
+
+def _read(settings: Settings, source: str) -> Any:
+    """A setting by name; ``section.name`` for a nested section's field."""
+    value: Any = settings
+    for part in source.split("."):
+        value = getattr(value, part)
+    return value
 
 
 class StrategySettings(_Section):
@@ -711,31 +765,6 @@ class StrategySettings(_Section):
     allow_short: bool
     participation_cap: float | None
     horizon: int
-
-
-class RiskSettings(_Section):
-    """Pre-trade limits and the kill switch (aaiti.risk.gate.RiskLimits is built from it)."""
-
-    _source: ClassVar[dict[str, str]] = {
-        "max_order_notional": "risk_max_order_notional",
-        "max_position_notional": "risk_max_position_notional",
-        "position_limits": "risk_position_limits",
-        "max_gross_exposure": "risk_max_gross_exposure",
-        "max_daily_loss": "risk_max_daily_loss",
-        "drawdown_warn": "risk_drawdown_warn",
-        "drawdown_halt": "risk_drawdown_halt",
-        "max_consecutive_failures": "risk_max_consecutive_failures",
-        "min_history_bars": "risk_min_history_bars",
-    }
-    max_order_notional: PerQuote
-    max_position_notional: PerQuote
-    position_limits: dict[str, float]
-    max_gross_exposure: float
-    max_daily_loss: float
-    drawdown_warn: float
-    drawdown_halt: float
-    max_consecutive_failures: int
-    min_history_bars: int
 
 
 class ModelSettings(_Section):
@@ -847,7 +876,7 @@ class TradingSettings(_Section):
         "timeframe": "timeframe",
         "live": "live_trading",
         "reconcile_tolerance": "live_reconcile_tolerance",
-        "min_history_bars": "risk_min_history_bars",
+        "min_history_bars": "risk.min_history_bars",
         "risk": "risk",
         "strategy": "strategy",
     }
@@ -926,13 +955,25 @@ def settings_reference() -> str:
         "|---|---|---|",
     ]
     for name, field in Settings.model_fields.items():
-        default = field.default
-        if isinstance(default, Path) and default.is_absolute():
-            default = default.name
-        shown = "–" if default is None else f"`{default}`"
-        meaning = (field.description or "").replace("|", "\\|")
-        lines.append(f"| `AAITI_{name.upper()}` | {shown} | {meaning} |")
+        if name in NESTED:
+            continue
+        lines.append(_reference_line(f"AAITI_{name.upper()}", field))
+    for section in NESTED:
+        model = cast("type[BaseModel]", Settings.model_fields[section].annotation)
+        lines += ["", f"## {section}", "", (model.__doc__ or "").split("\n")[0], "",
+                  "| variable | default | meaning |", "|---|---|---|"]  # fmt: skip
+        for name, field in model.model_fields.items():
+            lines.append(_reference_line(f"AAITI_{section.upper()}_{name.upper()}", field))
     return "\n".join(lines) + "\n"
+
+
+def _reference_line(variable: str, field: Any) -> str:
+    default = field.default
+    if isinstance(default, Path) and default.is_absolute():
+        default = default.name
+    shown = "–" if default is None else f"`{default}`"
+    meaning = (field.description or "").replace("|", "\\|")
+    return f"| `{variable}` | {shown} | {meaning} |"
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ def cycle_library_only() -> dict:
     from aaiti.market import fill_gaps, ingest_stream, open_source, replay_config
     from aaiti.ml import predict_new
     from aaiti.quality import FEATURES, RAW, run_gates, validator_for
-    from aaiti.risk.engine import compute_risk
+    from aaiti.risk.job import compute_risk
     from aaiti.trading.cycle import trading_cycle
     from aaiti.transform import build
     from aaiti.universe import universe_streams

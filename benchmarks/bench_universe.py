@@ -45,7 +45,7 @@ def child(n: int) -> dict:
     from aaiti.ml import predict_new
     from aaiti.ml.features import load_features
     from aaiti.quality import FEATURES, RAW, run_gates, validator_for
-    from aaiti.risk.engine import compute_risk
+    from aaiti.risk.job import compute_risk
     from aaiti.strategy.training import train_and_register
     from aaiti.trading.cycle import trading_cycle
     from aaiti.transform import build

@@ -12,7 +12,7 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE
 
 from aaiti.config import Settings
 from aaiti.execution.costs import CostModel
-from aaiti.risk.engine import RiskReport, compute_risk
+from aaiti.risk.job import RiskReport, compute_risk
 from aaiti.trading.accounts import said_total
 from aaiti.trading.cycle import trading_cycle
 from aaiti.trading.grid import costs_from, grid_for_symbol

@@ -172,7 +172,7 @@ def test_a_bug_is_said_as_an_internal_error_never_as_bad_input(env, monkeypatch,
     — not as a mistake of theirs (exit 2)."""
     from aaiti.cli import trading as trading_cmds
     from aaiti.cli.errors import EXIT_INTERNAL
-    from aaiti.risk import engine
+    from aaiti.risk import job
 
     monkeypatch.setenv("AAITI_DATA_DIR", str(tmp_path))
     for bug in (TypeError("unsupported operand"), ValueError("math domain error")):
@@ -180,7 +180,7 @@ def test_a_bug_is_said_as_an_internal_error_never_as_bad_input(env, monkeypatch,
         def broken(*args, _bug=bug, **kwargs):
             raise _bug
 
-        monkeypatch.setattr(engine, "compute_risk", broken)
+        monkeypatch.setattr(job, "compute_risk", broken)
         monkeypatch.setattr(trading_cmds, "compute_risk", broken, raising=False)
         result = _run("risk")
         assert result.exit_code == EXIT_INTERNAL, result.output

@@ -1,6 +1,8 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from aaiti.config import load_settings
 
 
@@ -50,23 +52,47 @@ def test_the_settings_reference_is_generated_from_the_code_and_current():
 
 
 def test_every_section_is_a_typed_view_of_settings_with_no_defaults_of_its_own():
-    """One set of defaults (Settings'); each section field has its setting's exact type."""
+    """One set of defaults (Settings', or a nested section's own); each view field has its
+    setting's exact type."""
     from aaiti import config
 
     sections = [c for c in vars(config).values()
                 if isinstance(c, type) and issubclass(c, config._Section) and c is not config._Section]  # fmt: skip
-    assert len(sections) >= 8
+    assert len(sections) >= 7
     settings = config.Settings()
     for section in sections:
         for name, field in section.model_fields.items():
             if isinstance(field.annotation, type) and issubclass(field.annotation, config._Section):
                 continue  # a nested section: checked as itself
-            source = config.Settings.model_fields[section.source_of(name)]
-            assert field.annotation == source.annotation, f"{section.__name__}.{name}"
+            owner, _, leaf = section.source_of(name).rpartition(".")
+            fields = (config.Settings.model_fields[owner].annotation if owner
+                      else config.Settings).model_fields  # fmt: skip
+            assert field.annotation == fields[leaf].annotation, f"{section.__name__}.{name}"
             assert field.is_required(), f"{section.__name__}.{name} has a default of its own"
         view = section.from_settings(settings)
-        assert all(getattr(view, k) == getattr(settings, section.source_of(k))
+        assert all(getattr(view, k) == config._read(settings, section.source_of(k))
                    for k in section.model_fields)  # fmt: skip
+
+
+def test_a_nested_section_owns_its_fields_read_under_their_old_names(monkeypatch):
+    """The risk limits are one class: its fields, defaults and docs; AAITI_RISK_<NAME> and
+    ``risk_<name>=`` still set them, and the gate reads the class itself."""
+    from aaiti.config import RiskSettings, load_settings, settings_reference
+    from aaiti.risk.gate import RiskGate
+
+    monkeypatch.setenv("AAITI_RISK_MAX_DAILY_LOSS", "0.02")
+    monkeypatch.setenv("AAITI_RISK_POSITION_LIMITS", '{"ETH/USD": 5000}')
+    settings = load_settings(risk_drawdown_warn=0.05)
+    assert settings.risk == RiskSettings(max_daily_loss=0.02, drawdown_warn=0.05,
+                                         position_limits={"ETH/USD": 5000.0})  # fmt: skip
+    assert (
+        settings.trading.risk == settings.risk and RiskGate(settings.risk).limits is settings.risk
+    )
+    reference = settings_reference()
+    assert all(f"`AAITI_RISK_{name.upper()}`" in reference for name in RiskSettings.model_fields)
+    monkeypatch.setenv("AAITI_RISK_MAX_ORDER_NOTIONAL", "-5")
+    with pytest.raises(ValueError, match="accepted: a positive amount"):
+        load_settings()
 
 
 def test_the_bundled_sample_is_found_from_any_data_folder(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from aaiti.config import load_settings
 from aaiti.monitoring.monitor import monitor_champion
-from aaiti.risk.engine import compute_risk
+from aaiti.risk.job import compute_risk
 from aaiti.warehouse import Warehouse
 from dashboards.health import PARTS
 from tests.conftest import SAMPLE_DIR
@@ -196,7 +196,7 @@ def test_halt_and_resume_from_the_risk_page_are_audited(built, monkeypatch):
     assert any("HALTED" in e.value for e in at.error)  # the page shows it after the rerun
     # resume is refused while the drawdown from the peak is beyond the warning level…
     equity = q(built, "SELECT equity FROM trading.equity ORDER BY ts DESC LIMIT 1")[0][0]
-    _set_peak(built, equity / (1 - 2 * built.risk_drawdown_warn))  # twice the warning
+    _set_peak(built, equity / (1 - 2 * built.risk.drawdown_warn))  # twice the warning
     at.button[1].click().run()  # Resume trading
     assert not at.exception
     assert _tester_actions(built)[-1] == "resume refused"

@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
+from aaiti.config import RiskSettings
 from aaiti.market.errors import PermanentExchangeError
-from aaiti.risk.gate import RiskGate, RiskLimits
+from aaiti.risk.gate import RiskGate
 from aaiti.trading.live import LiveTradingDisabledError, live_client, route_live
 from tests.conftest import sample_frame
 from tests.support.fake_binance import FakeBinance
@@ -50,7 +51,7 @@ def test_a_live_order_goes_through_the_gate_to_the_exchange_without_leaking_keys
             }
         )
         client = live_client(live)
-        gate = RiskGate(RiskLimits(max_order_notional=10_000))
+        gate = RiskGate(RiskSettings(max_order_notional=10_000))
         gate.on_equity(100_000, day=__import__("datetime").date(2025, 1, 1))
         caplog.set_level(logging.DEBUG)
         decision, order = route_live(

@@ -213,14 +213,14 @@ def test_gates_on_dask_workers_reach_the_verdicts_judged_here(tmp_path, monkeypa
 
 
 def test_a_timeframes_streams_split_into_runs_of_about_equal_rows():
-    from aaiti.quality.gate import parts
+    from aaiti.quality.gate import balanced_runs
 
     sizes = {"A": 900, "B": 500, "C": 400, "D": 300, "E": 100}
     group = {
         Stream("x", f"{k}/USD", "1m"): pd.DataFrame({"ts": range(n)}) for k, n in sizes.items()
     }
-    two = parts(group, 2)
+    two = balanced_runs(group, 2)
     assert sorted(sum(len(f) for f in p.values()) for p in two) == [1000, 1200]
     assert sorted(map(str, (s for p in two for s in p))) == sorted(map(str, group))  # once each
-    assert parts(group, 1) == [dict(sorted(group.items(), key=lambda kv: str(kv[0])))]
-    assert len(parts(group, 8)) == 5 and parts({}, 4) == []
+    assert balanced_runs(group, 1) == [dict(sorted(group.items(), key=lambda kv: str(kv[0])))]
+    assert len(balanced_runs(group, 8)) == 5 and balanced_runs({}, 4) == []

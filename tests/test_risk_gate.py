@@ -2,13 +2,14 @@ from datetime import date
 
 import pytest
 
-from aaiti.risk.gate import RiskGate, RiskLimits
+from aaiti.config import RiskSettings
+from aaiti.risk.gate import RiskGate, position_limit
 
 D1, D2 = date(2025, 1, 1), date(2025, 1, 2)
 
 
 def gate(**kw):
-    g = RiskGate(RiskLimits(**kw))
+    g = RiskGate(RiskSettings(**kw))
     g.on_equity(100_000, day=D1)
     return g
 
@@ -17,7 +18,7 @@ def test_each_limit_refuses_with_its_rule():
     g = gate(
         max_order_notional=10_000,
         max_position_notional=15_000,
-        per_symbol_position_notional={"ETH/USD": 5_000},
+        position_limits={"ETH/USD": 5_000},
         max_gross_exposure=0.2,
     )
     ok = g.check(symbol="BTC/USD", side=1, notional=9_000, positions={}, equity=100_000)
@@ -115,7 +116,7 @@ def test_room_is_the_largest_order_every_limit_approves(symbol, side, positions,
     g = gate(
         max_order_notional=10_000,
         max_position_notional=15_000,
-        per_symbol_position_notional={"ETH/USD": 5_000},
+        position_limits={"ETH/USD": 5_000},
         max_gross_exposure=0.2,
     )
     got = g.room(symbol=symbol, side=side, positions=positions, equity=100_000)
@@ -138,10 +139,10 @@ def test_room_is_the_largest_order_every_limit_approves(symbol, side, positions,
     ],
 )
 def test_a_position_limit_is_found_by_instrument_then_bare_symbol(key, limit):
-    limits = RiskLimits(
+    limits = RiskSettings(
         max_position_notional=50_000,
-        per_symbol_position_notional={
+        position_limits={
             "kraken:BTC/USD": 1_000, "BTC/USD": 2_000, "BTC/USDT:USDT": 3_000, "USDT": 9,
         },
     )  # fmt: skip
-    assert limits.position_limit(key) == limit
+    assert position_limit(limits, key) == limit

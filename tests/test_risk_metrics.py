@@ -133,7 +133,7 @@ def test_the_risk_core_runs_without_a_warehouse():
     import numpy as np
     import pandas as pd
 
-    from aaiti.risk.engine import RiskInputs, risk_rows
+    from aaiti.risk.job import RiskInputs, risk_rows
 
     ts = pd.date_range("2025-01-01", periods=300, freq="4h", tz="UTC")
     rng = np.random.default_rng(3)

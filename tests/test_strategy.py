@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from aaiti.config import RiskSettings
 from aaiti.execution import StrategySpec, StreamState, decide, params_of
 from aaiti.execution.broker import Bar, Order, OrderType, PaperBroker, Side
 from aaiti.execution.costs import CostModel
 from aaiti.execution.session import Session, StreamBar
 from aaiti.risk import metrics as m
-from aaiti.risk.gate import RiskGate, RiskLimits
+from aaiti.risk.gate import RiskGate
 from aaiti.strategy.fastsim import simulate_stream
 from tests.conftest import sample_frame
 
@@ -122,7 +123,7 @@ def test_the_compiled_run_equals_the_event_driven_session_to_1e9(kw):
         allow_short=spec.allow_short,
     )  # fmt: skip
     broker = PaperBroker(cash=100_000.0, costs=CostModel(10, 5), allow_short=spec.allow_short)
-    limits = RiskLimits(max_order_notional=1e12, max_position_notional=1e12, max_gross_exposure=10,
+    limits = RiskSettings(max_order_notional=1e12, max_position_notional=1e12, max_gross_exposure=10,
                         max_daily_loss=0.99, drawdown_warn=0.98, drawdown_halt=0.99)  # fmt: skip
     session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
                       gate=RiskGate(limits))  # fmt: skip
@@ -338,7 +339,7 @@ def _cash_session(fraction: float, *, gross: float = 10.0, cash: float = 100_000
     """A session over a fresh broker whose only binding limits are cash and ``gross``."""
     spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=fraction)
     broker = PaperBroker(cash=cash, costs=CostModel(10, 5))
-    limits = RiskLimits(max_order_notional=1e12, max_position_notional=1e12,
+    limits = RiskSettings(max_order_notional=1e12, max_position_notional=1e12,
                         max_gross_exposure=gross, max_daily_loss=0.99, drawdown_warn=0.98,
                         drawdown_halt=0.99)  # fmt: skip
     session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
@@ -422,7 +423,7 @@ def test_an_open_order_that_cannot_be_valued_is_an_error_not_zero():
     spec, P = _p(enter_long=0.55, exit_long=0.5, fraction=0.4)
     broker = PaperBroker(cash=100_000.0, costs=CostModel(10, 5))
     session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
-                      gate=RiskGate(RiskLimits()))  # fmt: skip
+                      gate=RiskGate(RiskSettings()))  # fmt: skip
     broker.submit(Order("o1", "A/USD", Side.BUY, quantity=10.0))
     with pytest.raises(ValueError, match="no notional and no mark"):
         session.buying_power()
@@ -462,7 +463,7 @@ def test_a_covering_buy_holds_back_its_value_with_slippage_and_fee():
     broker.positions["x:A/USD"] = Position("x:A/USD", -100.0, 100.0, 0.0)
     broker.marks["x:A/USD"] = 100.0
     session = Session(spec=spec, params=P, account="t", timeframe="4h", broker=broker,
-                      gate=RiskGate(RiskLimits()))  # fmt: skip
+                      gate=RiskGate(RiskSettings()))  # fmt: skip
     broker.submit(Order("cover", "x:A/USD", Side.BUY, quantity=100.0))
     broker.submit(Order("entry", "x:B/USD", Side.BUY, notional=50_000.0))
     assert session.buying_power() == pytest.approx(110_000.0 - 100 * 100.0 * 1.0015 - 50_000.0)

@@ -11,7 +11,7 @@ import pytest
 
 from aaiti.config import load_settings
 from aaiti.ml import predict_new
-from aaiti.risk.engine import compute_risk
+from aaiti.risk.job import compute_risk
 from aaiti.strategy.training import train_and_register
 from aaiti.trading.cycle import trading_cycle
 from aaiti.trading.halt import halt, resume
@@ -512,7 +512,6 @@ def test_the_paper_cycle_bar_by_bar_equals_the_strategy_backtest_of_the_window(t
     from aaiti.market.candles import split_instrument
     from aaiti.strategy.backtest import trade_window
     from aaiti.strategy.store import load_state
-    from aaiti.trading.book import limits_from
     from aaiti.trading.cycle import strategy_for
     from aaiti.trading.sequencing import with_predictions
 
@@ -563,7 +562,7 @@ def test_the_paper_cycle_bar_by_bar_equals_the_strategy_backtest_of_the_window(t
         con.close()
     window = trade_window(
         with_predictions(bars, preds), spec, initial_cash=s.trading_initial_cash,
-        limits=limits_from(s.trading), account=s.trading_account,
+        limits=s.trading.risk, account=s.trading_account,
     )  # fmt: skip
     eth = [i for i in window.intents if i.bar.symbol == "ETH/USD" and i.leg == "enter"]
     assert eth and all(i.notional <= 1_000.0 for i in eth)  # sized into the ETH limit

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from aaiti.cli.errors import cli_errors
+from aaiti.cli.figures import ratio
 from aaiti.cli.market import out
 from aaiti.cli.settings import command_settings
 
@@ -32,15 +33,11 @@ def train(timeframe: Timeframe = None) -> None:
             p, bh = r.strategy["portfolio"]["strategy"], r.strategy["portfolio"]["buy_and_hold"]
             out.print(
                 f"strategy out of sample, net of costs: return {p['total_return']:+.1%}, "
-                f"Sharpe {_num(p['sharpe'])} | buy-and-hold {bh['total_return']:+.1%}, "
-                f"Sharpe {_num(bh['sharpe'])}"
+                f"Sharpe {ratio(p['sharpe'])} | buy-and-hold {bh['total_return']:+.1%}, "
+                f"Sharpe {ratio(bh['sharpe'])}"
             )
         verdict = "trades" if r.qualified else "STANDS ASIDE"
         out.print(f"strategy {verdict}: {r.qualification}")
-
-
-def _num(x: float | None) -> str:
-    return "—" if x is None else f"{x:.2f}"
 
 
 def predict(timeframe: Timeframe = None) -> None:

@@ -8,16 +8,9 @@ from typing import Annotated
 import typer
 
 from aaiti.cli.errors import cli_errors
+from aaiti.cli.figures import ratio, signed_pct
 from aaiti.cli.market import out
 from aaiti.cli.settings import command_settings
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{x:+.1%}"
-
-
-def _num(x: float | None) -> str:
-    return "—" if x is None else f"{x:.2f}"
 
 
 def evaluate(
@@ -47,8 +40,8 @@ def evaluate(
         for label, d in rows:
             s, b = d["strategy"], d["buy_and_hold"]
             out.print(
-                f"{label:14s} {_pct(s.total_return):>11s} {_num(s.sharpe):>7s} "
-                f"{_pct(s.max_drawdown):>8s} {s.trades:>7d}  {_pct(b.total_return)}, {_num(b.sharpe)}"
+                f"{label:14s} {signed_pct(s.total_return):>11s} {ratio(s.sharpe):>7s} "
+                f"{signed_pct(s.max_drawdown):>8s} {s.trades:>7d}  {signed_pct(b.total_return)}, {ratio(b.sharpe)}"
             )
         dsr = "—" if ev.dsr is None else f"{ev.dsr.probability:.3f}"
         out.print(
@@ -80,8 +73,8 @@ def _print_breakdown(parts: dict) -> None:
         for key, d in parts[split].items():
             s, b = d["strategy"], d["buy_and_hold"]
             out.print(
-                f"{key:14s} {_pct(s['total_return']):>11s} {_num(s['sharpe']):>7s} "
-                f"{d['bars']:>7d}  {_pct(b['total_return'])}, {_num(b['sharpe'])}"
+                f"{key:14s} {signed_pct(s['total_return']):>11s} {ratio(s['sharpe']):>7s} "
+                f"{d['bars']:>7d}  {signed_pct(b['total_return'])}, {ratio(b['sharpe'])}"
             )
 
 

@@ -42,7 +42,7 @@ def trade() -> None:
 
 def risk() -> None:
     """Compute the risk metrics (VaR/CVaR, volatility, concentration, Sharpe, drawdown)."""
-    from aaiti.risk.engine import compute_risk
+    from aaiti.risk.job import compute_risk
     from aaiti.warehouse import Warehouse
 
     with cli_errors():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,8 @@ class StreamBar:
         return instrument(self.exchange, self.symbol)
 
 
-def _num(x) -> float:
+def as_float(x: Any) -> float:
+    """A warehouse number, NULL or NA as NaN."""
     return math.nan if x is None or pd.isna(x) else float(x)
 
 
@@ -71,9 +73,9 @@ def stream_bars(group: pd.DataFrame) -> list[StreamBar]:
             StreamBar(
                 r["exchange"], r["symbol"], pd.Timestamp(r["ts"]), r["open"], r["high"],
                 r["low"], r["close"], r["volume"],
-                proba=_num(r["probability"]) if has else math.nan,
-                atr=_num(r.get("atr_14")),
-                vol=_num(r.get("realized_vol_20")),
+                proba=as_float(r["probability"]) if has else math.nan,
+                atr=as_float(r.get("atr_14")),
+                vol=as_float(r.get("realized_vol_20")),
                 prediction={k: r.get(k) for k in ("prediction_ts", "model_name", "model_version", "run_id")}
                 if has else None,
             )

@@ -36,7 +36,7 @@ from aaiti.market.store import (
 from aaiti.market.timeframes import timeframe_ms
 from aaiti.ops import raise_alert
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 log = logging.getLogger(__name__)
 _SQL = "aaiti.market"
@@ -150,7 +150,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _load_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> None:
-    row = one(con, load_sql(_SQL, "breaker_get"), [breaker.state.exchange])
+    row = fetch_one(con, load_sql(_SQL, "breaker_get"), [breaker.state.exchange])
     if row:
         state, failures, opens, opened_at, cooldown, last_error = row
         breaker.state = BreakerState(
@@ -168,7 +168,7 @@ def _save_breaker(con: duckdb.DuckDBPyConnection, breaker: CircuitBreaker) -> No
     """Persist the breaker; an opening (a new one, not one already stored) raises an alert."""
 
     s = breaker.state
-    before = one(con, load_sql(_SQL, "breaker_get"), [s.exchange])
+    before = fetch_one(con, load_sql(_SQL, "breaker_get"), [s.exchange])
     if s.state == "open" and (before is None or before[0] != "open" or before[2] != s.open_count):
         raise_alert(
             con,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from aaiti.market.candles import Stream
 from aaiti.market.timeframes import timeframe_ms
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 _SQL = "aaiti.market"
 
@@ -31,7 +31,7 @@ class ReplayStep:
 
 
 def replay_clock(con: duckdb.DuckDBPyConnection, stream: Stream) -> datetime | None:
-    row = one(
+    row = fetch_one(
         con, load_sql(_SQL, "replay_clock_get"), [stream.exchange, stream.symbol, stream.timeframe]
     )
     return row[2].astimezone(UTC) if row else None

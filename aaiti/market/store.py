@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from aaiti.market.candles import CANDLE_SCHEMA, Stream
 from aaiti.market.timeframes import timeframe_ms
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 _SQL = "aaiti.market"
 
@@ -82,7 +82,7 @@ def upsert_candles(
             return UpsertResult(0, 0, 0, len(blocked))
         con.register("incoming", table)
     try:
-        new_rows, changed, total = one(con, load_sql(_SQL, "upsert_counts"))
+        new_rows, changed, total = fetch_one(con, load_sql(_SQL, "upsert_counts"))
         if changed:
             run(con, load_sql(_SQL, "merge_changed"), [batch_id, at])
         elif new_rows == total:
@@ -133,7 +133,7 @@ def ingested_streams(con: duckdb.DuckDBPyConnection) -> list[Stream]:
 
 def high_water_mark(con: duckdb.DuckDBPyConnection, *, stream: Stream) -> datetime | None:
     """Newest candle open time stored for the stream (from raw.ohlcv itself)."""
-    row = one(
+    row = fetch_one(
         con,
         load_sql(_SQL, "high_water_mark"),
         [stream.exchange, stream.symbol, stream.timeframe],

@@ -29,7 +29,7 @@ from aaiti.ml.tracking import CHAMPION, ModelInputs, Tracker, model_name, tracke
 from aaiti.monitoring.drift import PREDICTION_COLUMN, DriftResult, data_drift
 from aaiti.ops import raise_alert
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 log = logging.getLogger(__name__)
 _SQL = "aaiti.monitoring"
@@ -263,7 +263,7 @@ def _decide(
     decay: float | None,
     now: datetime,
 ) -> RetrainDecision:
-    row = one(con, load_sql(_SQL, "last_triggered_retrain"), [name])
+    row = fetch_one(con, load_sql(_SQL, "last_triggered_retrain"), [name])
     last = row[0] if row else None
     return decide_retrain(
         drifted_share=drift.drifted_share,

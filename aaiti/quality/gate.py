@@ -38,7 +38,7 @@ from aaiti.ops import raise_alert
 from aaiti.quality.checks import VolumeRule, feature_batch, raw_batch
 from aaiti.quality.gx import ExpectationOutcome, GxValidator, Job, SuiteOutcome
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 log = logging.getLogger(__name__)
 Con = duckdb.DuckDBPyConnection
@@ -537,7 +537,7 @@ def _validate(
     groups = [
         part
         for tf in sorted({s.timeframe for s in batches_})
-        for part in parts({s: b for s, b in batches_.items() if s.timeframe == tf}, width)
+        for part in balanced_runs({s: b for s, b in batches_.items() if s.timeframe == tf}, width)
     ]
     jobs = [_job(rules, checkpoint, group, label) for group in groups]
     out: dict[Stream, SuiteOutcome] = {}
@@ -548,7 +548,7 @@ def _validate(
     return out
 
 
-def parts(group: dict[Stream, pd.DataFrame], n: int) -> list[dict[Stream, pd.DataFrame]]:
+def balanced_runs(group: dict[Stream, pd.DataFrame], n: int) -> list[dict[Stream, pd.DataFrame]]:
     """Streams in at most ``n`` runs of about equal rows (a stream is never split): each,
     largest first, to the run with the fewest rows so far. A run's cost is mostly its
     rows, plus a fixed part (GX computes each metric once a batch), so no more runs than
@@ -756,7 +756,7 @@ def gate_status(warehouse: Warehouse, stream: Stream, *, checkpoint: str) -> str
     """The stream's last verdict at a checkpoint (None if never validated)."""
 
     with warehouse.writer(purpose=f"gate status {stream}") as con:
-        row = one(
+        row = fetch_one(
             con,
             load_sql(_SQL, "gate_status"),
             [stream.exchange, stream.symbol, stream.timeframe, checkpoint],

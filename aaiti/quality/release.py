@@ -19,7 +19,7 @@ from aaiti.errors import StateError
 from aaiti.market.candles import Stream
 from aaiti.ops import audit
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 _SQL = "aaiti.quality"
 
@@ -43,7 +43,7 @@ def release_level(
     now = datetime.now(UTC)
     with warehouse.writer(purpose=f"release {stream}") as con:
         if at is None:
-            row = one(con, load_sql(_SQL, "blocking_jump"), [*_keys(stream)])
+            row = fetch_one(con, load_sql(_SQL, "blocking_jump"), [*_keys(stream)])
             if row is None or not row[0]:
                 raise NothingToReleaseError(
                     f"{stream} is not blocked by a level shift or an unconfirmed jump; "

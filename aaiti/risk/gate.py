@@ -16,41 +16,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
-from aaiti.config import Settings
+from aaiti.books import plain_amount
+from aaiti.config import RiskSettings
 from aaiti.errors import RefusedError
 from aaiti.market.candles import split_instrument
-
-
-def _default(name: str) -> Any:
-    """One set of defaults: the settings' own (aaiti.config.Settings)."""
-
-    return Settings.model_fields[f"risk_{name}"].default
-
 
 #: What ``RiskGate.room`` leaves unused, so that the order's own sum of the limits stays within
 #: them after rounding.
 ROOM_MARGIN = 1e-9
 
 
-@dataclass(frozen=True)
-class RiskLimits:
-    max_order_notional: float = _default("max_order_notional")
-    max_position_notional: float = _default("max_position_notional")
-    per_symbol_position_notional: dict[str, float] = field(default_factory=dict)
-    max_gross_exposure: float = _default("max_gross_exposure")  # gross value / equity
-    max_daily_loss: float = _default("max_daily_loss")  # of the day's starting equity
-    drawdown_warn: float = _default("drawdown_warn")
-    drawdown_halt: float = _default("drawdown_halt")
-    max_consecutive_failures: int = _default("max_consecutive_failures")
-
-    def position_limit(self, symbol: str) -> float:
-        """``symbol`` an instrument (``exchange:symbol``) or a bare symbol: a limit set for
-        the instrument wins, then one for the symbol on any exchange, then the default."""
-        limits = self.per_symbol_position_notional
-        bare = split_instrument(symbol)[1]
-        return limits.get(symbol, limits.get(bare, self.max_position_notional))
+def position_limit(limits: RiskSettings, symbol: str) -> float:
+    """``symbol`` an instrument (``exchange:symbol``) or a bare symbol: a limit set for the
+    instrument wins, then one for the symbol on any exchange, then the default."""
+    bare = split_instrument(symbol)[1]
+    own = limits.position_limits
+    return own.get(symbol, own.get(bare, plain_amount(limits.max_position_notional)))
 
 
 @dataclass
@@ -85,7 +67,7 @@ class RiskEvent:
 
 @dataclass
 class RiskGate:
-    limits: RiskLimits = field(default_factory=RiskLimits)
+    limits: RiskSettings = field(default_factory=lambda: RiskSettings())
     state: RiskState = field(default_factory=RiskState)
 
     # ------------------------------------------------------------------ state updates
@@ -158,8 +140,8 @@ class RiskGate:
         toward = side * positions.get(symbol, 0.0)  # the position, signed in the order's direction
         others = sum(abs(v) for k, v in positions.items() if k != symbol)
         room = min(
-            limits.max_order_notional,
-            limits.position_limit(symbol) - toward,
+            plain_amount(limits.max_order_notional),
+            position_limit(limits, symbol) - toward,
             limits.max_gross_exposure * equity - others - toward,
         )
         return max(0.0, room * (1 - ROOM_MARGIN))
@@ -195,17 +177,17 @@ class RiskGate:
             return Decision(False, "equity_unknown", f"equity is not a positive number ({equity})")
         if not risk_known:
             return Decision(False, "risk_unknown", "too little history to judge the portfolio risk")
-        if notional > limits.max_order_notional:
+        if notional > plain_amount(limits.max_order_notional):
             return Decision(
                 False,
                 "max_order_notional",
-                f"order notional {notional:,.2f} exceeds {limits.max_order_notional:,.2f}",
+                f"order notional {notional:,.2f} exceeds {plain_amount(limits.max_order_notional):,.2f}",
             )
-        if abs(after) > limits.position_limit(symbol):
+        if abs(after) > position_limit(limits, symbol):
             return Decision(
                 False,
                 "max_position",
-                f"{symbol} position {abs(after):,.2f} would exceed {limits.position_limit(symbol):,.2f}",
+                f"{symbol} position {abs(after):,.2f} would exceed {position_limit(limits, symbol):,.2f}",
             )
         gross = sum(abs(v) for k, v in positions.items() if k != symbol) + abs(after)
         if gross > limits.max_gross_exposure * equity:

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from aaiti.config import RiskSettings
 from aaiti.execution.broker import Fill, PaperBroker
 from aaiti.execution.core import params_of
 from aaiti.execution.costs import CostModel
 from aaiti.execution.session import Intent, Session, stream_bars
 from aaiti.execution.spec import StrategySpec
-from aaiti.risk.gate import RiskGate, RiskLimits
+from aaiti.risk.gate import RiskGate
 from aaiti.strategy.evaluate import bars_per_year
 
 
@@ -34,7 +35,7 @@ def trade_window(
     spec: StrategySpec,
     *,
     initial_cash: float,
-    limits: RiskLimits,
+    limits: RiskSettings,
     account: str = "backtest",
     risk_known: bool = True,
     qualified: bool = True,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aaiti.errors import StateError
-from aaiti.warehouse.sql import load_sql, one
+from aaiti.warehouse.sql import fetch_one, load_sql
 
 #: file → the generated blocks it holds, between ``<!-- results:NAME -->`` and
 #: ``<!-- /results:NAME -->``
@@ -70,7 +70,7 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:+,.0%}".replace("-", "−")
 
 
-def _num(x: float | None, digits: int = 2) -> str:
+def _decimal(x: float | None, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}".replace("-", "−")
 
 
@@ -85,12 +85,12 @@ def _readme(f: dict[str, Any]) -> str:
         f"**The honest result on the bundled data.** Out of sample "
         f"({f['out_of_sample']['start']} → {f['out_of_sample']['end']}), net of {f['costs']}, "
         f"the demo's strategy returns **{_pct(p['total_return'])}** with a net Sharpe of "
-        f"**{_num(p['sharpe'])}** and a {_pct(p['max_drawdown'])} drawdown over {p['trades']} "
+        f"**{_decimal(p['sharpe'])}** and a {_pct(p['max_drawdown'])} drawdown over {p['trades']} "
         f"trades. Buy-and-hold of the same streams, bought once, returns "
-        f"{_pct(b['total_return'])}, with a Sharpe of {_num(b['sharpe'])} and a "
+        f"{_pct(b['total_return'])}, with a Sharpe of {_decimal(b['sharpe'])} and a "
         f"{_pct(b['max_drawdown'])} drawdown. Against it: Ledoit–Wolf p = "
-        f"{_num(f['sharpe_difference_p_value'], 3)}, SPA p = {_num(f['spa_p_value'], 3)}; "
-        f"deflated Sharpe probability {_num(f['deflated_sharpe_probability'], 3)} over {f['trials']} trials "
+        f"{_decimal(f['sharpe_difference_p_value'], 3)}, SPA p = {_decimal(f['spa_p_value'], 3)}; "
+        f"deflated Sharpe probability {_decimal(f['deflated_sharpe_probability'], 3)} over {f['trials']} trials "
         f"({f['trials_before_this_run']} of them declared in the research log or the trial "
         f"ledger). So the strategy {verdict}: {f['reason']}. "
         f"([strategy](docs/strategy.md#the-result-on-the-bundled-data-net-of-costs); "
@@ -103,7 +103,7 @@ def _table(f: dict[str, Any]) -> str:
             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
 
     def row(label: str, d: dict[str, Any], bold: bool = False) -> str:
-        cells = [_pct(d["total_return"]), _num(d["sharpe"]), _pct(d["max_drawdown"]),
+        cells = [_pct(d["total_return"]), _decimal(d["sharpe"]), _pct(d["max_drawdown"]),
                  str(d["trades"]), _share(d["exposure"])]  # fmt: skip
         if bold:
             cells = [f"**{c}**" for c in cells[:2]] + cells[2:]
@@ -120,9 +120,9 @@ def _table(f: dict[str, Any]) -> str:
         rows.append(row(f"buy-and-hold, {stream}", d["buy_and_hold"]))
     rows.append(
         f"\nAgainst {str(f['benchmark']).replace('_', '-')}: Ledoit–Wolf p = "
-        f"**{_num(f['sharpe_difference_p_value'], 3)}**, SPA p = {_num(f['spa_p_value'], 3)} "
+        f"**{_decimal(f['sharpe_difference_p_value'], 3)}**, SPA p = {_decimal(f['spa_p_value'], 3)} "
         f"({f['bootstrap']}). Deflated Sharpe probability "
-        f"{_num(f['deflated_sharpe_probability'], 3)} over {f['trials']} "
+        f"{_decimal(f['deflated_sharpe_probability'], 3)} over {f['trials']} "
         f"trials ({f['trials_before_this_run']} before this run). "
         + ("**Qualifies**: " if f["qualified"] else "**Stands aside**: ")
         + f"{f['reason']}."
@@ -137,8 +137,8 @@ def _breakdown(f: dict[str, Any]) -> str:
         for key, d in f["breakdown"].get(split, {}).items():
             s, b = d["strategy"], d["buy_and_hold"]
             rows.append(
-                f"| {key} | {d['bars']:,} | {_pct(s['total_return'])} | {_num(s['sharpe'])} | "
-                f"{_pct(b['total_return'])} | {_num(b['sharpe'])} |"
+                f"| {key} | {d['bars']:,} | {_pct(s['total_return'])} | {_decimal(s['sharpe'])} | "
+                f"{_pct(b['total_return'])} | {_decimal(b['sharpe'])} |"
             )
     return "\n".join(rows)
 
@@ -190,7 +190,7 @@ def write(root: Path, f: dict[str, Any]) -> list[str]:
 
 def demo_figures(con: Any, *, strategy: str, timeframe: str) -> dict[str, Any]:
     """The figures of the first training run's evaluation in a warehouse (the demo's)."""
-    row = one(con, load_sql("aaiti.strategy", "demo_evaluation"), [strategy, timeframe])
+    row = fetch_one(con, load_sql("aaiti.strategy", "demo_evaluation"), [strategy, timeframe])
     if row is None:
         raise ResultsError("no training run's evaluation in the warehouse: run `make demo` first")
     return figures(json.loads(row[0]))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from aaiti.execution.spec import StrategySpec
 from aaiti.strategy.evaluate import StrategyEvaluation
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 _SQL = "aaiti.strategy"
 
@@ -29,7 +29,7 @@ class DeployedStrategy:
 def load_state(
     con: duckdb.DuckDBPyConnection, *, name: str, timeframe: str
 ) -> DeployedStrategy | None:
-    row = one(con, load_sql(_SQL, "state_get"), [name, timeframe])
+    row = fetch_one(con, load_sql(_SQL, "state_get"), [name, timeframe])
     if row is None:
         return None
     return DeployedStrategy(StrategySpec.from_dict(json.loads(row[3])), row[4], row[5], row[6])

@@ -11,14 +11,14 @@ import duckdb
 from aaiti.config import Settings
 from aaiti.ops import audit
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 _SQL = "aaiti.strategy"
 
 
 def disabled_reason(con: duckdb.DuckDBPyConnection, *, name: str, timeframe: str) -> str | None:
     """Why the strategy is switched off, or None while it may trade."""
-    row = one(con, load_sql(_SQL, "switch_get"), [name, timeframe])
+    row = fetch_one(con, load_sql(_SQL, "switch_get"), [name, timeframe])
     if row is None or row[0]:
         return None
     _, actor, reason, at = row

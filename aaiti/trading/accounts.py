@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from aaiti.books import books, currency_of
 from aaiti.config import TradingSettings
-from aaiti.warehouse.sql import load_sql, one
+from aaiti.warehouse.sql import fetch_one, load_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -81,7 +81,7 @@ def account_total(con: duckdb.DuckDBPyConnection, cfg: TradingSettings, *, curre
     now: list[BookEquity] = []
     rates: dict[str, Rate | None] = {}
     for book in books(cfg):
-        row = one(con, load_sql(_SQL, "latest_equity"), [book.account])
+        row = fetch_one(con, load_sql(_SQL, "latest_equity"), [book.account])
         b = BookEquity(book.account, currency_of(book), *(row or (None, None)))
         now.append(b)
         if b.ts is not None and b.currency not in rates:
@@ -94,7 +94,7 @@ def _rate(
 ) -> Rate | None:
     if base == currency:
         return Rate(1.0, "same currency")
-    row = one(con, load_sql(_SQL, "book_rate"), [base, currency, timeframe, at])
+    row = fetch_one(con, load_sql(_SQL, "book_rate"), [base, currency, timeframe, at])
     if row is None or not row[1] or row[1] <= 0:
         return None
     direct, close, ts, exchange = row

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from aaiti.books import number
+from aaiti.books import plain_amount
 from aaiti.config import TradingSettings
 from aaiti.execution.broker import (
     Fill,
@@ -26,9 +26,9 @@ from aaiti.execution.broker import (
 )
 from aaiti.execution.costs import CostModel
 from aaiti.market.candles import instrument, split_instrument
-from aaiti.risk.gate import RiskGate, RiskLimits, RiskState
+from aaiti.risk.gate import RiskGate, RiskState
 from aaiti.trading.reconcile import Opening
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 Row = dict[str, Any]  # one warehouse row
 Con = duckdb.DuckDBPyConnection
@@ -53,8 +53,8 @@ def load_book(
     """The account; a new one starts from ``opening`` (a live account's exchange balances)
     or from the configured initial cash."""
     account = cfg.account
-    acct = one(con, load_sql(SQL, "account_get"), [account])
-    start = opening or Opening(cash=number(cfg.initial_cash), positions={})
+    acct = fetch_one(con, load_sql(SQL, "account_get"), [account])
+    start = opening or Opening(cash=plain_amount(cfg.initial_cash), positions={})
     broker = PaperBroker(
         cash=acct[1] if acct else start.cash,
         costs=CostModel(cfg.fee_bps, cfg.slippage_bps),
@@ -201,29 +201,19 @@ def write_book(
             con.register(table, pd.DataFrame(data))
             run(con, load_sql(package, sql))
             con.unregister(table)
-    run(con, load_sql(SQL, "account_upsert"), [cfg.account, number(cfg.initial_cash), cash, now])
-
-
-def limits_from(cfg: TradingSettings) -> RiskLimits:
-    r = cfg.risk
-    return RiskLimits(
-        max_order_notional=number(r.max_order_notional),
-        max_position_notional=number(r.max_position_notional),
-        per_symbol_position_notional=dict(r.position_limits),
-        max_gross_exposure=r.max_gross_exposure,
-        max_daily_loss=r.max_daily_loss,
-        drawdown_warn=r.drawdown_warn,
-        drawdown_halt=r.drawdown_halt,
-        max_consecutive_failures=r.max_consecutive_failures,
+    run(
+        con,
+        load_sql(SQL, "account_upsert"),
+        [cfg.account, plain_amount(cfg.initial_cash), cash, now],
     )
 
 
 def load_gate(con: Con, cfg: TradingSettings) -> RiskGate:
-    return RiskGate(limits_from(cfg), risk_state(con, cfg.account))
+    return RiskGate(cfg.risk, risk_state(con, cfg.account))
 
 
 def risk_state(con: Con, account: str) -> RiskState:
-    row = one(con, load_sql(SQL, "risk_state_get"), [account])
+    row = fetch_one(con, load_sql(SQL, "risk_state_get"), [account])
     if not row:
         return RiskState()
     raw = json.loads(row[0])

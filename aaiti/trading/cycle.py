@@ -27,7 +27,7 @@ from aaiti.books import BookSettingsError, books, by_quote
 from aaiti.config import Settings, TradingSettings
 from aaiti.execution.broker import OPEN_STATES
 from aaiti.execution.core import StreamState, params_of
-from aaiti.execution.session import Session, stream_bars
+from aaiti.execution.session import Session, as_float, stream_bars
 from aaiti.execution.spec import StrategySpec, spec_from_settings
 from aaiti.market.candles import instrument, split_instrument
 from aaiti.market.timeframes import bars_per_year
@@ -53,7 +53,7 @@ from aaiti.trading.sequencing import bars_to_step, new_bars
 from aaiti.trading.stale import alert_blocked_streams
 from aaiti.trading.venue import Cycle, Venue, venue_for
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 if TYPE_CHECKING:
     from aaiti.market.exchange import CcxtOrderClient
@@ -105,7 +105,7 @@ def _refuse_unsplit(warehouse: Warehouse, cfg: TradingSettings) -> None:
     """An account that has traded one currency under its own name is not split into books
     silently: its positions and cash would be left where no cycle looks."""
     with warehouse.writer(purpose=f"books of {cfg.account}") as con:
-        row = one(con, load_sql(SQL, "account_get"), [cfg.account])
+        row = fetch_one(con, load_sql(SQL, "account_get"), [cfg.account])
     if row:
         raise BookSettingsError(
             f"account {cfg.account!r} holds one currency's cash and positions, and the traded "
@@ -126,7 +126,7 @@ def _cycle(
     blocked, said = alert_blocked_streams(con, cfg, timeframe, cx.book.broker)
     cx.report.blocked += blocked
     cx.report.events += said
-    peak = (one(con, load_sql(SQL, "equity_peak"), [cfg.account]) or (None,))[0]
+    peak = (fetch_one(con, load_sql(SQL, "equity_peak"), [cfg.account]) or (None,))[0]
     if peak:
         gate.state.peak_equity = max(gate.state.peak_equity or peak, peak)
     bars = _bars(cx, spec, qualified=qualified)
@@ -199,7 +199,7 @@ def _session(cx: Cycle, spec: StrategySpec, qualified: bool, gate: RiskGate) -> 
         ).fetchall()
     }
     states = {
-        instrument(ex, sym): StreamState(int(p), int(h), _float(st), _float(tg))
+        instrument(ex, sym): StreamState(int(p), int(h), as_float(st), as_float(tg))
         for ex, sym, p, h, st, tg in con.execute(
             load_sql(SQL, "streams_get"), [cfg.account]
         ).fetchall()
@@ -218,11 +218,6 @@ def _session(cx: Cycle, spec: StrategySpec, qualified: bool, gate: RiskGate) -> 
             o.symbol == sym and o.status in OPEN_STATES for o in book.live_orders.values()
         ),
     )
-
-
-def _float(x: Any) -> float:
-    """A warehouse number, NULL as NaN."""
-    return float("nan") if x is None or pd.isna(x) else float(x)
 
 
 def _history_known(history: dict[str, int], cfg: TradingSettings) -> bool:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aaiti.books import BookSettingsError, books, number
-from aaiti.config import Settings, TradingSettings
+from aaiti.books import BookSettingsError, books, plain_amount
+from aaiti.config import RiskSettings, Settings, TradingSettings
 from aaiti.errors import RefusedError
 from aaiti.ops import audit, raise_alert
-from aaiti.risk.gate import RiskGate, RiskLimits
+from aaiti.risk.gate import RiskGate
 from aaiti.trading.book import SQL, Con, load_gate, risk_state, save_risk_state
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, one
+from aaiti.warehouse.sql import fetch_one, load_sql
 
 
 def halt(settings: Settings, *, actor: str, reason: str, warehouse: Warehouse | None = None) -> str:
@@ -28,7 +28,7 @@ def halt(settings: Settings, *, actor: str, reason: str, warehouse: Warehouse | 
         accounts = _halt_accounts(con, cfg)
         for account in accounts:
             state = risk_state(con, account)
-            event = RiskGate(RiskLimits(), state).halt(reason=f"{reason} (by {actor})")
+            event = RiskGate(RiskSettings(), state).halt(reason=f"{reason} (by {actor})")
             save_risk_state(con, account, state, now=now)
             audit(con, actor=actor, action="halt", detail=_audit_line(accounts, account, reason))
             raise_alert(
@@ -61,8 +61,8 @@ def resume(settings: Settings, *, actor: str, warehouse: Warehouse | None = None
     with warehouse.writer(purpose="resume") as con:
         for cfg in parts:
             gate = load_gate(con, cfg)
-            latest = one(con, load_sql(SQL, "latest_equity"), [cfg.account])
-            equity = latest[1] if latest else number(cfg.initial_cash)
+            latest = fetch_one(con, load_sql(SQL, "latest_equity"), [cfg.account])
+            equity = latest[1] if latest else plain_amount(cfg.initial_cash)
             try:
                 event = gate.resume(equity=equity)
             except PermissionError as err:  # audited and committed: raising here rolls back

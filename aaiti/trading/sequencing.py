@@ -16,7 +16,7 @@ from aaiti.market.timeframes import timeframe_ms
 from aaiti.ml.tracking import model_name
 from aaiti.ops import raise_alert
 from aaiti.trading.book import SQL, Con
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,9 @@ def bars_to_step(
     held), the waiting ones said."""
     if bars.empty:
         return bars, []
-    (stepped,) = one(con, load_sql(SQL, "account_stepped"), [cfg.account, timeframe]) or (None,)
+    (stepped,) = fetch_one(con, load_sql(SQL, "account_stepped"), [cfg.account, timeframe]) or (
+        None,
+    )
     bar = pd.Timedelta(milliseconds=timeframe_ms(timeframe))
     since = bars["ts"].min() - cfg.max_wait_bars * bar
     newest = con.execute(
@@ -164,7 +166,8 @@ def _skip_late(
     known = {
         (ex, sym)
         for ex, sym in late[["exchange", "symbol"]].drop_duplicates().itertuples(index=False)
-        if one(con, load_sql(SQL, "cursor_get"), [cfg.account, ex, sym, timeframe]) is not None
+        if fetch_one(con, load_sql(SQL, "cursor_get"), [cfg.account, ex, sym, timeframe])
+        is not None
     }
     sorted_ = sort_late(late, known)
     for (ex, sym), ts in sorted_.cursors.items():

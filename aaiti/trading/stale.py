@@ -30,7 +30,7 @@ from aaiti.market.candles import instrument, split_instrument
 from aaiti.ops import audit, raise_alert
 from aaiti.trading.book import Book, fill_row, ledger_row, load_book, order_row, write_book
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 _SQL = "aaiti.trading"
 
@@ -114,7 +114,9 @@ def close_stale(
         book = load_book(con, cfg, now)
         held = _stale(con, cfg, book, symbol)
         exchange, symbol, qty, mark = held.exchange, held.symbol, held.quantity, held.mark
-        row = one(con, load_sql(_SQL, "cursor_get"), [account, exchange, symbol, cfg.timeframe])
+        row = fetch_one(
+            con, load_sql(_SQL, "cursor_get"), [account, exchange, symbol, cfg.timeframe]
+        )
         bar_ts = pd.Timestamp(row[0]) if row else pd.Timestamp(now)
         broker = book.broker
         side = Side.SELL if qty > 0 else Side.BUY

@@ -48,7 +48,7 @@ from aaiti.trading.reconcile import (
 )
 from aaiti.trading.report import CycleRows, TradingReport, breach_row
 from aaiti.warehouse import Warehouse
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 if TYPE_CHECKING:
     from aaiti.market.exchange import CcxtOrderClient
@@ -185,7 +185,7 @@ class LiveVenue:
             b.symbol: (instrument(b.exchange, b.symbol), float(b.close))
             for b in group.itertuples(index=False)
         }
-        accepted = one(con, load_sql(SQL, "reconcile_accept_pending"), [account])
+        accepted = fetch_one(con, load_sql(SQL, "reconcile_accept_pending"), [account])
         if accepted:
             _adopt(cx, balances, closes, accepted)
         # one live exchange: its balances are per currency, the ledger's per instrument there
@@ -229,7 +229,7 @@ def open_live_account(
     """A live account's first cycle: its cash and positions from the exchange's balances
     (None when the account exists already)."""
     account = cfg.account
-    if one(con, load_sql(SQL, "account_get"), [account]):
+    if fetch_one(con, load_sql(SQL, "account_get"), [account]):
         return None
     closes = con.sql(load_sql(SQL, "latest_closes"), params=[timeframe, cfg.symbols]).fetchall()
     marks = {symbol: close for symbol, close, _ in closes}

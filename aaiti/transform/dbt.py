@@ -15,7 +15,7 @@ from pathlib import Path
 from aaiti.cluster import require
 from aaiti.config import Settings, apply_dbt_environment
 from aaiti.warehouse import Warehouse, writer_lock
-from aaiti.warehouse.sql import load_sql, one, run
+from aaiti.warehouse.sql import fetch_one, load_sql, run
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def _pending_full_refresh(warehouse: Warehouse) -> tuple[int, str | None]:
 
     warehouse.migrate()
     with warehouse.writer(purpose="transform requests") as con:
-        count, reasons = one(con, load_sql("aaiti.transform", "pending_full_refresh"))
+        count, reasons = fetch_one(con, load_sql("aaiti.transform", "pending_full_refresh"))
     return int(count), reasons
 
 

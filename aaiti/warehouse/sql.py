@@ -21,7 +21,7 @@ def run(con, sql: str, params: list | None = None) -> list[tuple]:
     return con.execute(sql, params or []).fetchall()
 
 
-def one(con, sql: str, params: list | None = None) -> tuple | None:
+def fetch_one(con, sql: str, params: list | None = None) -> tuple | None:
     """The first row of a query (or None), with the result consumed (see :func:`run`)."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None

@@ -36,13 +36,13 @@ for account in sorted(positions["account"].unique()) if not positions.empty else
         continue
     gross = pos["market_value"].abs().sum() / eq.iloc[-1]
     st.progress(
-        min(gross / settings.risk_max_gross_exposure, 1.0),
-        text=f"{account}: gross exposure {gross:.2f}× of {settings.risk_max_gross_exposure}×",
+        min(gross / settings.risk.max_gross_exposure, 1.0),
+        text=f"{account}: gross exposure {gross:.2f}× of {settings.risk.max_gross_exposure}×",
     )
     for row in pos.itertuples(index=False):
         value = abs(row.market_value or 0.0)
         currency = quote(row.symbol)  # a book's limit is in its quote currency
-        limit = amount_in(settings.risk_max_position_notional, currency)
+        limit = amount_in(settings.risk.max_position_notional, currency)
         if limit is None:
             st.warning(f"{row.symbol}: {value:,.0f} {currency}; no position limit in {currency}")
             continue

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from aaiti.books import books, number
+from aaiti.books import books, plain_amount
 from aaiti.config import Settings, TradingSettings
 from aaiti.errors import InputError
 from aaiti.market.candles import instrument
@@ -114,7 +114,7 @@ def _load(
         .to_arrow_table()
         .to_pandas()
     )
-    current = float(equity["equity"].iloc[-1]) if len(equity) else number(cfg.initial_cash)
+    current = float(equity["equity"].iloc[-1]) if len(equity) else plain_amount(cfg.initial_cash)
     return RiskInputs(rets, positions, equity, current)
 
 
