@@ -17,7 +17,7 @@ class InputError(UserError, ValueError):
     """What the user gave (an option, a setting, a file) is not accepted."""
 
 
-class StateError(UserError):
+class StateError(UserError, ValueError):
     """The warehouse or the stack is not yet where the command needs it (run a stage
     first, train a model first)."""
 

@@ -68,3 +68,27 @@ def pytest_collection_modifyitems(config, items):
     """Longest modules first, the order within a module kept."""
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.module.__name__.rpartition(".")[2], len(rank)))
+
+
+def drain_prefect_workers() -> None:
+    """Flush this process's Prefect log and event workers while their server still runs,
+    as prefect_test_harness does: a worker left holding events for a stopped server made a
+    later harness's drain wait forever (seen when modules ran in another order)."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        try:
+            result = APILogWorker.instance().drain()
+            if inspect.isawaitable(result):
+                await result
+        except RuntimeError:  # never started
+            pass
+        result = EventsWorker.drain_all()
+        if inspect.isawaitable(result):
+            await result
+
+    run_coro_as_sync(drain())

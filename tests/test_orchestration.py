@@ -19,7 +19,7 @@ from prefect import flow
 
 from aaiti.config import load_settings
 from aaiti.stack import down, pid_file, run_dir, status, up
-from tests.conftest import SAMPLE_DIR
+from tests.conftest import SAMPLE_DIR, drain_prefect_workers
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +67,7 @@ def stack(tmp_path_factory):
             up(settings, repo=REPO, only=["prefect", "serve", "metrics"], timeout_s=180)
             with temporary_settings({PREFECT_API_URL: api}):
                 yield settings, api
+                drain_prefect_workers()  # while the server still answers
         finally:
             down(settings)
 

@@ -162,7 +162,8 @@ import duckdb
 path, deadline = sys.argv[1], time.time() + float(sys.argv[2])
 queries = errors = 0
 last = 0
-while time.time() < deadline:
+give_up = time.time() + 120  # a loaded machine: the writer's first rows may come late
+while time.time() < deadline or (last == 0 and time.time() < give_up):
     try:
         con = duckdb.connect(path, read_only=True)
         n = con.execute("SELECT count(*) FROM raw.ohlcv").fetchone()[0]
@@ -204,7 +205,7 @@ def test_reader_and_writer_processes_never_fail(warehouse, settings):
         text=True,
     )
     w_out, w_err = writer.communicate(timeout=180)
-    r_out, r_err = reader.communicate(timeout=60)
+    r_out, r_err = reader.communicate(timeout=180)
     assert writer.returncode == 0, w_err
     assert "writer done" in w_out
     assert reader.returncode == 0, r_err
