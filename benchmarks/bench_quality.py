@@ -56,7 +56,7 @@ def main() -> dict:
     from aaiti.market.synthetic import generate
     from aaiti.quality import RAW, raw_parameters, run_gates, validator_for
     from aaiti.quality.checks import raw_batch
-    from aaiti.quality.gate import volume_rule
+    from aaiti.quality.verdicts import volume_rule
     from aaiti.warehouse import Warehouse
     from aaiti.warehouse.sql import load_sql
 

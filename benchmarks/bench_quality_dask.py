@@ -2,7 +2,7 @@
 each) against the same run here, in one process (issue 16: the gates on Dask).
 
 40 synthetic 1m streams × 6 days (345,600 rows, one batch): GX's runs go to the workers,
-one per worker thread of about equal rows (``aaiti.quality.gate.parts``), and their
+one per worker thread of about equal rows (``aaiti.quality.gate.balanced_runs``), and their
 results come back to this data folder's GX store. Each variant runs in its own process, on its own warehouse, after
 one untimed warm-up run (GX's checkpoint made, the workers' imports done). The reference
 is the run here, in the same benchmark run: ``cluster_to_here`` below 1 says the spread

@@ -15,7 +15,8 @@ import pytest
 from aaiti.config import load_settings
 from aaiti.market import Stream
 from aaiti.market.store import upsert_candles
-from aaiti.quality.gate import RAW, run_gates, validator_for
+from aaiti.quality.gate import run_gates
+from aaiti.quality.verdicts import RAW, validator_for
 from aaiti.warehouse import Warehouse
 from tests.conftest import REPO
 

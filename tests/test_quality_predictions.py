@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from aaiti.quality.gate import validator_for
 from aaiti.quality.predictions import PredictionsRejectedError, check_predictions
+from aaiti.quality.verdicts import validator_for
 
 
 def batch() -> pd.DataFrame:

@@ -19,9 +19,9 @@ import pandas as pd
 from aaiti.config import Settings
 from aaiti.ml.dataset import model_inputs, one_hot_inputs
 from aaiti.ml.tracking import CHAMPION, ModelInputs, Tracker, VersionInfo, model_name, tracker_for
-from aaiti.quality.gate import validator_for
 from aaiti.quality.gx import GxValidator
 from aaiti.quality.predictions import check_predictions
+from aaiti.quality.verdicts import validator_for
 from aaiti.warehouse import Warehouse
 from aaiti.warehouse.sql import load_sql, run
 
