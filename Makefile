@@ -78,7 +78,7 @@ demo: setup
 # Two workers (the machine's two cores; CI's too), a module per worker at a time: the
 # slowest modules start first (tests/conftest.py), the servers they start are their own.
 test: setup browser
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # The pure cores and the adapters that need no server: the loop while editing.
 FAST_TESTS := tests/test_candles.py tests/test_config.py tests/test_health.py \
