@@ -11,10 +11,12 @@ from tests.conftest import sample_frame
 
 STREAM = Stream("coinbase", "BTC/USD", "4h")
 
+NOW = datetime.now(UTC)  # the tests' clock: "in the future" is after it
+
 
 def test_the_real_sample_is_all_valid():
     frame = sample_frame("coinbase", "BTC-USD", "4h")
-    checked = split_valid(frame, stream=STREAM)
+    checked = split_valid(frame, stream=STREAM, now=NOW)
     assert len(checked.valid) == len(frame) == 20_694
     assert checked.rejected.empty
     pd.testing.assert_frame_equal(
@@ -41,7 +43,7 @@ def test_the_real_sample_is_all_valid():
 def test_each_kind_of_bad_row_is_rejected_with_its_reason(column, value, reason):
     frame = sample_frame("coinbase", "BTC-USD", "4h").head(50).astype({column: object})
     frame.loc[7, column] = value
-    checked = split_valid(frame, stream=STREAM)
+    checked = split_valid(frame, stream=STREAM, now=NOW)
     assert len(checked.valid) == 49
     assert len(checked.rejected) == 1
     assert reason in checked.rejected.loc[0, "reason"]
@@ -66,7 +68,7 @@ def test_repeats_are_dropped_conflicts_rejected_and_order_restored():
     conflict = frame.iloc[[2]].copy()
     conflict["volume"] = 123.0
     shuffled = pd.concat([frame.iloc[::-1], repeat, conflict], ignore_index=True)
-    checked = split_valid(shuffled, stream=STREAM)
+    checked = split_valid(shuffled, stream=STREAM, now=NOW)
     assert checked.duplicates_dropped == 1
     assert checked.valid["ts"].is_monotonic_increasing
     # two different candles for one ts: neither is trusted
@@ -84,7 +86,9 @@ def test_repeats_are_dropped_conflicts_rejected_and_order_restored():
 
 def test_missing_column_is_an_error_naming_it():
     with pytest.raises(ValueError, match="lacks columns \\['volume'\\]"):
-        split_valid(sample_frame("coinbase", "BTC-USD", "4h").drop(columns="volume"), stream=STREAM)
+        split_valid(
+            sample_frame("coinbase", "BTC-USD", "4h").drop(columns="volume"), stream=STREAM, now=NOW
+        )
 
 
 def test_timeframes():

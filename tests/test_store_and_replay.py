@@ -19,9 +19,12 @@ def _stored(warehouse, stream=None) -> pd.DataFrame:
         return con.execute(sql + " ORDER BY ALL").fetch_df()
 
 
+NOW = datetime.now(UTC)  # the tests' clock: "in the future" is after it
+
+
 def test_upsert_is_idempotent_and_counts_what_changed(warehouse):
     frame = sample_frame("coinbase", "ETH-USD", "4h")
-    valid = split_valid(frame, stream=_stream("ETH/USD")).valid
+    valid = split_valid(frame, stream=_stream("ETH/USD"), now=NOW).valid
     with warehouse.writer() as con:
         first = upsert_candles(con, valid.head(1000), batch_id="one")
         second = upsert_candles(con, valid, batch_id="two")
@@ -48,7 +51,9 @@ def _stream(symbol):
 
 
 def test_gaps_found_are_the_real_holes_listed_in_sources_md(warehouse):
-    valid = split_valid(sample_frame("coinbase", "BTC-USD", "4h"), stream=_stream("BTC/USD")).valid
+    valid = split_valid(
+        sample_frame("coinbase", "BTC-USD", "4h"), stream=_stream("BTC/USD"), now=NOW
+    ).valid
     with warehouse.writer() as con:
         upsert_candles(con, valid, batch_id="all")
         gaps = find_gaps(con, stream=_stream("BTC/USD"))

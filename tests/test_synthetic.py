@@ -14,6 +14,8 @@ from aaiti.market.synthetic import GarchT, generate
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
+NOW = datetime.now(UTC)  # the tests' clock: "in the future" is after it
+
 
 def test_stream_is_always_labelled_synthetic(settings):
     src = open_source(settings, source="synthetic")
@@ -31,7 +33,7 @@ def test_same_seed_same_candles_and_candles_are_valid(settings):
     a = next(src.fetch(stream, since=START, until=until))
     b = next(src.fetch(stream, since=datetime(2025, 1, 2, tzinfo=UTC), until=until))
     pd.testing.assert_frame_equal(a.iloc[288:].reset_index(drop=True), b)  # a slice of one path
-    checked = split_valid(a, stream=Stream("synthetic", "ETH/USD", "5m"))
+    checked = split_valid(a, stream=Stream("synthetic", "ETH/USD", "5m"), now=NOW)
     assert checked.rejected.empty and len(checked.valid) == len(a)
 
 

@@ -142,9 +142,7 @@ def _to_utc_ts(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce").astype("datetime64[ms, UTC]")
 
 
-def split_valid(
-    frame: pd.DataFrame, *, stream: Stream, now: datetime | None = None
-) -> CheckedCandles:
+def split_valid(frame: pd.DataFrame, *, stream: Stream, now: datetime) -> CheckedCandles:
     """Separate valid candles of ``stream`` from rows that are not valid candles.
 
     A row is rejected when a price is missing or not positive, high < low, open or close
@@ -152,7 +150,8 @@ def split_valid(
     the timeframe or in the future, or the row names another exchange, symbol or timeframe.
     Exact repeats of a candle are dropped (one kept); two *different* candles for the same
     key are both rejected ("conflicting duplicate"), since nothing says which is right.
-    Out-of-order arrivals are kept, sorted, and named in ``notes``.
+    Out-of-order arrivals are kept, sorted, and named in ``notes``. ``now`` (the caller's
+    clock) is what "in the future" means.
     """
     missing = [c for c in CANDLE_COLUMNS if c not in frame.columns]
     if missing:
@@ -161,7 +160,7 @@ def split_valid(
         return CheckedCandles(empty_candles(), _empty_rejected(), 0)
     raw = frame.loc[:, list(CANDLE_COLUMNS)].reset_index(drop=True)
     out, checks = _typed(raw)
-    checks |= _row_checks(out, stream=stream, now=now or datetime.now(UTC))
+    checks |= _row_checks(out, stream=stream, now=now)
     names = list(checks)
     matrix = np.column_stack([np.asarray(checks[n], dtype=bool) for n in names])
     bad = matrix.any(axis=1)

@@ -334,7 +334,7 @@ class _Run:
         buffered."""
         tally, stream = self.tally, self.stream
         tally.fetched += len(page)
-        checked = split_valid(page, stream=stream, now=now)
+        checked = split_valid(page, stream=stream, now=now or datetime.now(UTC))
         tally.duplicates += checked.duplicates_dropped
         tally.notes.extend(checked.notes)
         if not checked.rejected.empty:
@@ -500,7 +500,7 @@ def fill_gaps(
             continue
         refetched += 1
         pages = list(source.fetch(stream, since=gap.first, until=gap.last + step))
-        valid = [split_valid(p, stream=stream).valid for p in pages]
+        valid = [split_valid(p, stream=stream, now=datetime.now(UTC)).valid for p in pages]
         batch = pd.concat(valid, ignore_index=True) if valid else pd.DataFrame()
         with warehouse.writer(purpose=f"gaps {stream}") as con:
             filled = 0
