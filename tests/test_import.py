@@ -289,3 +289,21 @@ def test_a_freqtrade_folder_with_trades_a_weekly_file_gz_and_one_bad_file(tmp_pa
     streams = set(raw[["symbol", "timeframe"]].itertuples(index=False, name=None))
     assert streams == {("BTC/USDT", "1h"), ("ETH/USDT", "1d")}
     assert len(raw[raw["symbol"] == "ETH/USDT"]) == len(eth)
+
+
+def test_an_ingest_that_stores_nothing_it_fetched_exits_4_and_says_why(tmp_path):
+    """A source whose every row is refused (here a folder whose highs and lows are
+    swapped) is not an "ok" run."""
+    frame = sample_frame("binance", "BTC-USDT", "1h").head(24)
+    folder = tmp_path / "mine" / "kraken" / "BTC-USD"
+    folder.mkdir(parents=True)
+    swapped = frame.rename(columns={"high": "low", "low": "high"})
+    swapped[["ts", *OHLCV]].to_csv(folder / "1h.csv", index=False)
+    since = frame["ts"].min().strftime("%Y-%m-%dT%H:%M")
+    args = ["ingest", "--source", f"files:{tmp_path / 'mine'}", "--exchange", "kraken",
+            "--symbols", "BTC/USD", "--timeframe", "1h", "--since", since,
+            "--no-fill-gaps"]  # fmt: skip
+    result = runner.invoke(app, args, env=_env(tmp_path))
+    assert result.exit_code == 4, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error: ")]
+    assert "none of its 24 row(s) was accepted — 24 quarantined (24 as 'high < low" in line

@@ -148,6 +148,17 @@ def ingest(
             reports.append(report)
         warehouse.publish_snapshot()
         _summary(reports, "aaiti ingest", warehouse)
+        _refuse_if_nothing_landed(reports)
+
+
+def _refuse_if_nothing_landed(reports: list) -> None:
+    """A stream that fetched rows and stored none of them: said, exit 4 (the source gave
+    nothing usable). No new bar at all is not this: a cycle often has none."""
+    nothing = [why for r in reports if (why := r.nothing_accepted())]
+    for why in nothing:
+        print(f"error: {why}", file=sys.stderr)
+    if nothing:
+        raise typer.Exit(EXIT_SOURCE_FAILED)
 
 
 def backfill(
@@ -216,6 +227,7 @@ def backfill(
                 reports.append(replace(report, gaps=gaps))
         warehouse.publish_snapshot()
         _summary(reports, "aaiti backfill", warehouse)
+        _refuse_if_nothing_landed(reports)
 
 
 def import_(
