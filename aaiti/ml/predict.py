@@ -73,7 +73,7 @@ def predict_new(
         log.warning(message)
         return PredictReport(name, None, 0, message)
     booster, inputs = _champion_parts(tracker, champion)
-    streams, features_used = inputs.streams, inputs.features
+    streams = inputs.streams
     data_end = pd.Timestamp(champion.params["data_end"])
     symbols = [s for s in settings.symbols if s in streams]
     with warehouse.writer(purpose=f"predict {name}") as con:
@@ -88,24 +88,7 @@ def predict_new(
         if frame.empty:
             message = f"{name} v{champion.version}: nothing new to score after {data_end}"
             return PredictReport(name, champion.version, 0, message)
-        X = model_inputs(frame, streams=streams, one_hot=one_hot_inputs(features_used))[
-            features_used
-        ]
-        proba = np.asarray(booster.inplace_predict(X), dtype=float)
-        out = pd.DataFrame(
-            {
-                "exchange": frame["exchange"],
-                "symbol": frame["symbol"],
-                "timeframe": frame["timeframe"],
-                "ts": frame["ts"],
-                "model_name": name,
-                "model_version": champion.version,
-                "run_id": champion.run_id,
-                "probability": proba,
-                "signal": (proba > 0.5).astype(int),
-                "predicted_at": datetime.now(UTC),
-            }
-        )
+        out = _scored(frame, booster, inputs, champion, at=datetime.now(UTC))
         check_predictions(
             validator or validator_for(settings, docs=False),
             out,
@@ -122,3 +105,20 @@ def predict_new(
     message = f"{name} v{champion.version}: {len(out)} prediction(s), {out['ts'].min()} → {out['ts'].max()}"
     log.info(message)
     return PredictReport(name, champion.version, len(out), message)
+
+
+def _scored(
+    frame: pd.DataFrame, booster: Any, inputs: ModelInputs, champion: VersionInfo, *, at: datetime
+) -> pd.DataFrame:
+    """The champion's probability for each new feature row, as ``ml.predictions`` rows."""
+    used = inputs.features
+    X = model_inputs(frame, streams=inputs.streams, one_hot=one_hot_inputs(used))[used]
+    proba = np.asarray(booster.inplace_predict(X), dtype=float)
+    return pd.DataFrame(
+        {
+            "exchange": frame["exchange"], "symbol": frame["symbol"],
+            "timeframe": frame["timeframe"], "ts": frame["ts"], "model_name": champion.name,
+            "model_version": champion.version, "run_id": champion.run_id,
+            "probability": proba, "signal": (proba > 0.5).astype(int), "predicted_at": at,
+        }
+    )  # fmt: skip

@@ -186,19 +186,20 @@ def log_run(
         "git_commit": _git_commit(),
     }
     data_start, data_end = str(trained_ts.min()), str(trained_ts.max())
+    params = {
+        **{k: v for k, v in cfg.as_dict().items() if k != "params"},
+        "xgb_params": json.dumps(c.params), "n_streams": len(streams),
+        "n_features": len(ds.feature_names), "data_start": data_start, "data_end": data_end,
+        "training_rows": len(rows), "final_rounds": wf.mean_best_iteration,
+    }  # fmt: skip
+    artifacts = run_artifacts(
+        cfg=cfg, params=c.params, ds=ds, streams=streams, wf=wf, calib=calib, base=c.base,
+        equity=equity, fingerprint=fingerprint,
+    )  # fmt: skip
     info = tracker.log_training(
         name=name,
         booster=booster,
-        params={
-            **{k: v for k, v in cfg.as_dict().items() if k != "params"},
-            "xgb_params": json.dumps(c.params),
-            "n_streams": len(streams),
-            "n_features": len(ds.feature_names),
-            "data_start": data_start,
-            "data_end": data_end,
-            "training_rows": len(rows),
-            "final_rounds": wf.mean_best_iteration,
-        },
+        params=params,
         metrics=metrics,
         fold_metrics=[
             {"fold": f.fold, **{k: float(v) for k, v in f.metrics.as_dict().items()}}
@@ -210,18 +211,7 @@ def log_run(
             "data_end": data_end,
             "timeframe": timeframe,
         },
-        artifacts=run_artifacts(
-            cfg=cfg,
-            params=c.params,
-            ds=ds,
-            streams=streams,
-            wf=wf,
-            calib=calib,
-            base=c.base,
-            equity=equity,
-            fingerprint=fingerprint,
-        )
-        | strategy_artifacts,
+        artifacts=artifacts | strategy_artifacts,
         figures={"feature_importance.png": importance_figure(booster, title=f"{name}: total gain")},
         input_example=ds.X.iloc[rows[-5:]].reset_index(drop=True),
     )

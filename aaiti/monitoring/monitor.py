@@ -183,30 +183,41 @@ def monitor_champion(
             ],
         )  # fmt: skip
         _write_scores(con, drift_run_id, drift)
-        run(
-            con,
-            load_sql(_SQL, "retrain_decision_insert"),
-            [now, name, drift_run_id, decision.retrain, decision.reason],
-        )
+        run(con, load_sql(_SQL, "retrain_decision_insert"),
+            [now, name, drift_run_id, decision.retrain, decision.reason])  # fmt: skip
         if drift.dataset_drift or decision.retrain or (decay is not None and decay > 0):
-            raise_alert(
-                con,
-                source="drift",
-                severity="warning",
-                dedup_key=f"drift:{name}:v{champion.version}",
-                message=(
-                    f"{name} v{champion.version}: {drift.drifted_share:.0%} of features drifted"
-                    f"{'' if current_auc is None else f', live AUC {current_auc:.3f}'}; "
-                    f"{decision.reason} (report {path.name})"
-                ),
-                at=now,
-            )
+            _alert_drift(con, (name, champion.version), drift, decision, current_auc,
+                         report=path.name, now=now)  # fmt: skip
     message = _summary(cfg, name, champion.version, drift, decision, labelled, current_auc)
     log.info(message)
     return MonitorResult(
         name, champion.version, message, drift_run_id, drift, decision, str(path), labelled,
         current_auc, reference_auc,
     )  # fmt: skip
+
+
+def _alert_drift(
+    con: duckdb.DuckDBPyConnection,
+    model: tuple[str, int],  # name, version
+    drift: DriftResult,
+    decision: RetrainDecision,
+    current_auc: float | None,
+    *,
+    report: str,
+    now: datetime,
+) -> None:
+    raise_alert(
+        con,
+        source="drift",
+        severity="warning",
+        dedup_key=f"drift:{model[0]}:v{model[1]}",
+        message=(
+            f"{model[0]} v{model[1]}: {drift.drifted_share:.0%} of features drifted"
+            f"{'' if current_auc is None else f', live AUC {current_auc:.3f}'}; "
+            f"{decision.reason} (report {report})"
+        ),
+        at=now,
+    )
 
 
 @dataclass(frozen=True)

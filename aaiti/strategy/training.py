@@ -67,15 +67,7 @@ def train_and_register(
     cfg = config_for(settings.model, timeframe)
     tracker = tracker or tracker_for(settings)
     name = model_name(timeframe)
-    if features is None:
-        features = load_features(
-            Warehouse.from_settings(settings), timeframe=timeframe, symbols=settings.symbols,
-            last_bars=settings.model.train_bars,
-        )  # fmt: skip
-    if features.empty:
-        raise NoTrainingDataError(
-            f"no gated feature rows for {timeframe} {settings.symbols}: run ingest, validate and transform first"
-        )
+    features = _training_rows(settings, timeframe, features)
     streams = sorted(features["symbol"].unique())
     ds = dataset_for(features, cfg, streams=streams)
     c = candidate(ds, cfg, map_folds)
@@ -107,21 +99,28 @@ def train_and_register(
         same_config=champ_params == c.params,
     )
     return TrainingReport(
-        name,
-        info.version,
-        info.run_id,
-        decision.promoted,
-        decision.reason,
-        {k: float(v) for k, v in c.wf.overall.as_dict().items()},
-        c.base,
-        champion.version if champion else None,
-        data_start,
-        data_end,
-        len(ds.labelled),
-        judged.evaluation.summary(),
-        decision.qualified,
-        decision.qualification,
-    )
+        name, info.version, info.run_id, decision.promoted, decision.reason,
+        {k: float(v) for k, v in c.wf.overall.as_dict().items()}, c.base,
+        champion.version if champion else None, data_start, data_end, len(ds.labelled),
+        judged.evaluation.summary(), decision.qualified, decision.qualification,
+    )  # fmt: skip
+
+
+def _training_rows(
+    settings: Settings, timeframe: str, features: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The gated feature rows to train on (given, or read), or why there are none."""
+    if features is None:
+        features = load_features(
+            Warehouse.from_settings(settings), timeframe=timeframe, symbols=settings.symbols,
+            last_bars=settings.model.train_bars,
+        )  # fmt: skip
+    if features.empty:
+        raise NoTrainingDataError(
+            f"no gated feature rows for {timeframe} {settings.symbols}: run ingest, validate "
+            "and transform first"
+        )
+    return features
 
 
 def strategy_artifacts(judged: Judged) -> dict[str, object]:
