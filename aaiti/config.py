@@ -101,7 +101,113 @@ def positive_amounts(value: PerQuote) -> PerQuote:
 
 
 #: Sections nested in ``Settings`` whose fields are read as ``AAITI_<SECTION>_<NAME>``.
-NESTED = ("risk",)
+NESTED = ("risk", "quality", "supervisor")
+
+
+class QualitySettings(BaseModel):
+    """The quality gates' rules (aaiti.quality.gate).
+
+    Each field is ``AAITI_QUALITY_<NAME>``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_abs_log_return: dict[str, float] = Field(
+        default={
+            "1m": 0.25,
+            "5m": 0.3,
+            "15m": 0.35,
+            "30m": 0.4,
+            "1h": 0.45,
+            "2h": 0.5,
+            "4h": 0.6,
+            "6h": 0.65,
+            "12h": 0.75,
+            "1d": 0.9,
+        },
+        description="Largest |ln(close/previous close)| between consecutive bars, per timeframe.",
+    )
+    max_spike: float = Field(
+        default=0.28,
+        gt=0,
+        description="Largest reverting spike: a close's log distance from both neighbours "
+        "beyond their own distance (a bad print, not a move).",
+    )
+    max_stale_run: int = Field(
+        default=24, ge=2, description="Bars of equal close with zero volume."
+    )
+    max_zero_volume_run: int = Field(default=24, ge=2, description="Consecutive zero-volume bars.")
+    max_gap_hours: float = Field(default=168.0, gt=0, description="Largest hole (a warning).")
+    shift_confirm_bars: int = Field(
+        default=3,
+        ge=1,
+        description="Bars after a jump beyond the return bound that tell a bad print (they "
+        "come back: quarantined) from a new level (they stay: the stream blocks).",
+    )
+    quarantine: bool = Field(
+        default=True, description="Move rows failing critical expectations out of raw.ohlcv."
+    )
+    volume_window: int = Field(
+        default=100,
+        ge=10,
+        description="Previous bars a bar's volume is judged against (log10 space).",
+    )
+    volume_min_factor: float = Field(
+        default=100.0,
+        gt=1,
+        description="A volume outlier is at least this many times the window's median volume.",
+    )
+    max_volume_z: float = Field(
+        default=6.0, gt=0, description="…and more robust deviations (IQR/1.349) above it than this."
+    )
+    max_timeframe_mismatch: float = Field(
+        default=0.01,
+        gt=0,
+        description="Largest |log| difference of a native bar's OHLC from the same bucket "
+        "resampled from a finer native timeframe (beyond it: critical; any: a warning).",
+    )
+    incremental: bool = Field(
+        default=True,
+        description="Validate only new rows plus the window the rules need (off: whole history).",
+    )
+    docs_keep: int = Field(
+        default=50,
+        ge=1,
+        description="GX validation results kept per suite for Data Docs, newest first "
+        "(older ones are pruned so a rebuild does not grow with every run; every verdict "
+        "stays in ops.quality_results).",
+    )
+
+
+class SupervisorSettings(BaseModel):
+    """The stack supervisor's check interval and restart policy (aaiti.supervisor).
+
+    Each field is ``AAITI_SUPERVISOR_<NAME>``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How often the stack's supervisor checks each service.",
+    )
+    backoff_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Wait before restarting a service that died again soon after a restart; "
+        "doubles each time (the first death is restarted at once).",
+    )
+    backoff_max_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="The longest wait between restarts of a crash-looping service.",
+    )
+    stable_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A restarted service that stays up this long is stable again: its next "
+        "death is restarted at once.",
+    )
 
 
 class Settings(BaseSettings):
@@ -196,69 +302,6 @@ class Settings(BaseSettings):
     dbt_target: str = Field("dev", description="dbt target in models_dbt/profiles.yml.")
 
     # --- quality gates (defaults pass the bundled real data; see README) -----------------
-    quality_max_abs_log_return: dict[str, float] = Field(
-        {
-            "1m": 0.25,
-            "5m": 0.3,
-            "15m": 0.35,
-            "30m": 0.4,
-            "1h": 0.45,
-            "2h": 0.5,
-            "4h": 0.6,
-            "6h": 0.65,
-            "12h": 0.75,
-            "1d": 0.9,
-        },
-        description="Largest |ln(close/previous close)| between consecutive bars, per timeframe.",
-    )
-    quality_max_spike: float = Field(
-        0.28,
-        gt=0,
-        description="Largest reverting spike: a close's log distance from both neighbours "
-        "beyond their own distance (a bad print, not a move).",
-    )
-    quality_max_stale_run: int = Field(
-        24, ge=2, description="Bars of equal close with zero volume."
-    )
-    quality_max_zero_volume_run: int = Field(24, ge=2, description="Consecutive zero-volume bars.")
-    quality_max_gap_hours: float = Field(168.0, gt=0, description="Largest hole (a warning).")
-    quality_shift_confirm_bars: int = Field(
-        3,
-        ge=1,
-        description="Bars after a jump beyond the return bound that tell a bad print (they "
-        "come back: quarantined) from a new level (they stay: the stream blocks).",
-    )
-    quality_quarantine: bool = Field(
-        True, description="Move rows failing critical expectations out of raw.ohlcv."
-    )
-    quality_volume_window: int = Field(
-        100, ge=10, description="Previous bars a bar's volume is judged against (log10 space)."
-    )
-    quality_volume_min_factor: float = Field(
-        100.0,
-        gt=1,
-        description="A volume outlier is at least this many times the window's median volume.",
-    )
-    quality_max_volume_z: float = Field(
-        6.0, gt=0, description="…and more robust deviations (IQR/1.349) above it than this."
-    )
-    quality_max_timeframe_mismatch: float = Field(
-        0.01,
-        gt=0,
-        description="Largest |log| difference of a native bar's OHLC from the same bucket "
-        "resampled from a finer native timeframe (beyond it: critical; any: a warning).",
-    )
-    quality_incremental: bool = Field(
-        True,
-        description="Validate only new rows plus the window the rules need (off: whole history).",
-    )
-    quality_docs_keep: int = Field(
-        50,
-        ge=1,
-        description="GX validation results kept per suite for Data Docs, newest first "
-        "(older ones are pruned so a rebuild does not grow with every run; every verdict "
-        "stays in ops.quality_results).",
-    )
 
     # --- models -------------------------------------------------------------------------
     model_horizon: int = Field(1, ge=1, description="Label: direction over this many bars.")
@@ -398,6 +441,14 @@ class Settings(BaseSettings):
         description="Bars the account waits for a traded stream that is behind the others "
         "before stepping on without it (its later-arriving older bars are then skipped).",
     )
+    quality: QualitySettings = Field(
+        default_factory=lambda: QualitySettings(),
+        description="AAITI_QUALITY_<NAME>: see the quality section below.",
+    )
+    supervisor: SupervisorSettings = Field(
+        default_factory=lambda: SupervisorSettings(),
+        description="AAITI_SUPERVISOR_<NAME>: see the supervisor section below.",
+    )
     risk: RiskSettings = Field(
         default_factory=lambda: RiskSettings(),
         description="Pre-trade limits and the kill switch: AAITI_RISK_<NAME>, see the risk "
@@ -535,24 +586,6 @@ class Settings(BaseSettings):
         9108, ge=1, le=65535, description="Port of the Prometheus exporter (make up)."
     )
     bind_host: str = Field("127.0.0.1", description="Where the local stack listens.")
-    supervisor_interval_s: float = Field(
-        2.0, gt=0, le=60, description="How often the stack's supervisor checks each service."
-    )
-    supervisor_backoff_s: float = Field(
-        2.0,
-        gt=0,
-        description="Wait before restarting a service that died again soon after a restart; "
-        "doubles each time (the first death is restarted at once).",
-    )
-    supervisor_backoff_max_s: float = Field(
-        120.0, gt=0, description="The longest wait between restarts of a crash-looping service."
-    )
-    supervisor_stable_s: float = Field(
-        60.0,
-        gt=0,
-        description="A restarted service that stays up this long is stable again: its next "
-        "death is restarted at once.",
-    )
     dashboard_users: Annotated[list[SecretStr], NoDecode] = Field(
         [],
         description="Dashboard logins, name:role:hash separated by spaces (role viewer or "
@@ -633,20 +666,12 @@ class Settings(BaseSettings):
         return ModelSettings.from_settings(self)
 
     @property
-    def quality(self) -> QualitySettings:
-        return QualitySettings.from_settings(self)
-
-    @property
     def monitor(self) -> MonitorSettings:
         return MonitorSettings.from_settings(self)
 
     @property
     def alerts(self) -> AlertSettings:
         return AlertSettings.from_settings(self)
-
-    @property
-    def supervisor(self) -> SupervisorSettings:
-        return SupervisorSettings.from_settings(self)
 
     @property
     def trading(self) -> TradingSettings:
@@ -796,25 +821,6 @@ class ModelSettings(_Section):
     slippage_bps: float
 
 
-class QualitySettings(_Section):
-    """The quality gates' rules (aaiti.quality.gate)."""
-
-    _prefix: ClassVar[str] = "quality_"
-    max_abs_log_return: dict[str, float]
-    max_spike: float
-    max_stale_run: int
-    max_zero_volume_run: int
-    max_gap_hours: float
-    shift_confirm_bars: int
-    quarantine: bool
-    volume_window: int
-    volume_min_factor: float
-    max_volume_z: float
-    max_timeframe_mismatch: float
-    incremental: bool
-    docs_keep: int
-
-
 class MonitorSettings(_Section):
     """Drift, live quality and the retrain trigger (aaiti.monitoring.monitor)."""
 
@@ -854,16 +860,6 @@ class AlertSettings(_Section):
     retry_backoff_s: float
     timeout_s: float
     claim_lease_s: float
-
-
-class SupervisorSettings(_Section):
-    """The stack supervisor's check interval and restart policy (aaiti.supervisor)."""
-
-    _prefix: ClassVar[str] = "supervisor_"
-    interval_s: float
-    backoff_s: float
-    backoff_max_s: float
-    stable_s: float
 
 
 class TradingSettings(_Section):

@@ -549,4 +549,4 @@ def beating(settings: Settings) -> bool:
     if not beat or record is None or state.get("pid") != record["pid"]:
         return False
     age = (datetime.now(UTC) - datetime.fromisoformat(beat)).total_seconds()
-    return age < 3 * settings.supervisor_interval_s + 5
+    return age < 3 * settings.supervisor.interval_s + 5

@@ -241,6 +241,6 @@ def run_forever(settings: Settings, *, repo: Path) -> None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    log.info("supervisor: watching the stack every %.1f s", settings.supervisor_interval_s)
+    log.info("supervisor: watching the stack every %.1f s", settings.supervisor.interval_s)
     supervise(settings, repo=repo, stop=stop)
     log.info("supervisor: stopped")

@@ -49,7 +49,9 @@ def test_a_blocked_stream_stops_its_features_while_the_other_flows(tmp_path):
     settings = load_settings(
         data_dir=tmp_path / "data", sample_dir=SAMPLE_DIR, quality_quarantine=False
     )
-    quarantining = settings.model_copy(update={"quality_quarantine": True})
+    quarantining = settings.model_copy(
+        update={"quality": settings.quality.model_copy(update={"quarantine": True})}
+    )
     wh = Warehouse.from_settings(settings)
     src = SampleSource(SAMPLE_DIR, exchange="coinbase")
     validator = validator_for(settings, docs=False)
@@ -93,7 +95,9 @@ def test_a_blocked_stream_stops_its_features_while_the_other_flows(tmp_path):
     assert first["ETH/USD"].quarantined == 1  # the wick to 0.10, kept out of the features
 
     # the operator turns quarantine on: the bad print leaves, BTC passes and catches up
-    fixed = settings.model_copy(update={"quality_quarantine": True})
+    fixed = settings.model_copy(
+        update={"quality": settings.quality.model_copy(update={"quarantine": True})}
+    )
     verdict = run_gate(wh, fixed.quality, streams["BTC/USD"], checkpoint=RAW, validator=validator)
     assert verdict.passed and verdict.quarantined == 1
     assert build(fixed).success

@@ -146,20 +146,20 @@ def test_every_bundled_file_is_flagged_only_where_justified():
     manifest = pd.read_csv(SAMPLE_DIR / "manifest.csv")
     found = set()
     for r in manifest.itertuples(index=False):
-        bound = s.quality_max_abs_log_return[r.timeframe]
+        bound = s.quality.max_abs_log_return[r.timeframe]
         b = raw_batch(pd.read_parquet(SAMPLE_DIR / r.file), timeframe=r.timeframe, now=NOW,
                       max_move=bound)  # fmt: skip
         rules = {
             "move": b["move_from_accepted"] > bound,
             "shift": b["level_shift"] > 0,
             "pending": b["unconfirmed_jump"] > 0,
-            "spike": b["spike"] > s.quality_max_spike,
+            "spike": b["spike"] > s.quality.max_spike,
             "wick": b["wick_beyond"] > bound,
-            "stale": b["stale_run"] > s.quality_max_stale_run,
-            "frozen": b["frozen_run"] > s.quality_max_stale_run,
-            "zero volume": b["zero_volume_run"] > s.quality_max_zero_volume_run,
+            "stale": b["stale_run"] > s.quality.max_stale_run,
+            "frozen": b["frozen_run"] > s.quality.max_stale_run,
+            "zero volume": b["zero_volume_run"] > s.quality.max_zero_volume_run,
             "wick pending": b["wick_unconfirmed"] > 0,
-            "volume": b["volume_z"] > s.quality_max_volume_z,
+            "volume": b["volume_z"] > s.quality.max_volume_z,
             "volume shift": b["volume_shift"] > 0,
             "volume pending": b["volume_unconfirmed"] > 0,
         }
@@ -263,7 +263,7 @@ def test_the_bundled_native_timeframes_agree_where_one_source_supplies_them():
     from aaiti.config import load_settings
     from tests.conftest import SAMPLE_DIR
 
-    bound = load_settings().quality_max_timeframe_mismatch
+    bound = load_settings().quality.max_timeframe_mismatch
 
     def beyond(sym: str, fine_tf: str, coarse_tf: str) -> tuple[int, int]:
         fine = pd.read_parquet(SAMPLE_DIR / f"coinbase/{sym}/{fine_tf}.parquet")

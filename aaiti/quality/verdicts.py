@@ -105,7 +105,7 @@ def validator_for(settings: Settings, *, docs: bool = True) -> GxValidator:
         expectations_dir=settings.expectations_dir,
         gx_dir=settings.gx_dir,
         docs=docs,
-        keep_results=settings.quality_docs_keep,
+        keep_results=settings.quality.docs_keep,
         dask_address=settings.dask_address,
     )
 

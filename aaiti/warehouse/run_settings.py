@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from aaiti.config import Settings
 from aaiti.warehouse.core import Warehouse
@@ -31,24 +31,31 @@ class RunSettings:
 
 
 def settings_values(settings: Settings) -> dict[str, Any]:
-    """Every setting as JSON values; a secret (or a list of them) only as set/unset."""
+    """Every setting as JSON values, under its variable's name (a nested section's fields
+    as ``<section>_<name>``); a secret (or a list of them) only as set/unset."""
     out: dict[str, Any] = {}
-    for name in sorted(type(settings).model_fields):
-        value = getattr(settings, name)
+    for name, value, annotation in sorted(_flat(settings)):
         if isinstance(value, SecretStr) or (
             isinstance(value, list) and value and isinstance(value[0], SecretStr)
         ):
             out[name] = "set"
-        elif (value is None or value == []) and _is_secret(name, settings):
+        elif (value is None or value == []) and "SecretStr" in annotation:
             out[name] = "unset"
         else:
             out[name] = json.loads(json.dumps(value, default=str))
     return out
 
 
-def _is_secret(name: str, settings: Settings) -> bool:
-    annotation = str(type(settings).model_fields[name].annotation)
-    return "SecretStr" in annotation
+def _flat(model: BaseModel, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(variable name, value, annotation) of each setting, sections' fields included."""
+    out = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out += _flat(value, f"{prefix}{name}_")
+        else:
+            out.append((f"{prefix}{name}", value, str(field.annotation)))
+    return out
 
 
 def compare(previous: dict[str, Any] | None, values: dict[str, Any]) -> RunSettings:
