@@ -101,7 +101,7 @@ def positive_amounts(value: PerQuote) -> PerQuote:
 
 
 #: Sections nested in ``Settings`` whose fields are read as ``AAITI_<SECTION>_<NAME>``.
-NESTED = ("risk", "quality", "supervisor")
+NESTED = ("risk", "quality", "supervisor", "alert")
 
 
 class QualitySettings(BaseModel):
@@ -208,6 +208,69 @@ class SupervisorSettings(BaseModel):
         description="A restarted service that stays up this long is stable again: its next "
         "death is restarted at once.",
     )
+
+
+class AlertSettings(BaseModel):
+    """Channels and delivery rules (aaiti.monitoring.alerts).
+
+    Each field is ``AAITI_ALERT_<NAME>``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    urls: Annotated[list[SecretStr], NoDecode] = Field(
+        default=[],
+        description="Apprise URLs, one per channel, separated by spaces or newlines "
+        "(tgram://, slack://, discord://, mailto://, ntfy://, json://, a Slack or Discord "
+        "webhook URL as it is …; secrets: never logged).",
+    )
+    webhook_url: SecretStr | None = Field(
+        default=None, description="Generic JSON webhook (sent as Apprise's json://)."
+    )
+    slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming webhook.")
+    discord_webhook_url: SecretStr | None = Field(default=None, description="Discord webhook.")
+    smtp_host: str | None = Field(default=None, description="Email alerts through this server.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    smtp_starttls: bool = Field(default=False, description="Use STARTTLS with the SMTP server.")
+    smtp_user: str | None = Field(default=None, description="SMTP user.")
+    smtp_password: SecretStr | None = Field(
+        default=None, description="SMTP password (a secret: never logged)."
+    )
+    email_from: str = Field(default="aaiti@localhost", description="Sender of email alerts.")
+    email_to: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Recipients of email alerts, comma-separated."
+    )
+    min_severity: str = Field(
+        default="warning",
+        pattern="^(info|warning|critical)$",
+        description="Below it: the log only.",
+    )
+    dedup_window_s: float = Field(default=3600.0, ge=0, description="Same key, same channel.")
+    rate_limit_per_hour: int = Field(default=30, ge=1, description="Per channel.")
+    retries: int = Field(default=2, ge=0, le=10, description="Retries of a failed delivery.")
+    retry_backoff_s: float = Field(
+        default=0.5, ge=0, description="First delay between delivery retries."
+    )
+    timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one delivery.")
+    claim_lease_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="A delivery claimed longer ago than this and not done crashed: "
+        "the next delivery takes its alerts over and sends what was not sent.",
+    )
+
+    @field_validator("email_to", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):  # URLs may hold commas (mailto://…?to=a,b): split on space
+            return value.split()
+        return value
 
 
 class Settings(BaseSettings):
@@ -449,6 +512,10 @@ class Settings(BaseSettings):
         default_factory=lambda: SupervisorSettings(),
         description="AAITI_SUPERVISOR_<NAME>: see the supervisor section below.",
     )
+    alert: AlertSettings = Field(
+        default_factory=lambda: AlertSettings(),
+        description="AAITI_ALERT_<NAME>: see the alert section below.",
+    )
     risk: RiskSettings = Field(
         default_factory=lambda: RiskSettings(),
         description="Pre-trade limits and the kill switch: AAITI_RISK_<NAME>, see the risk "
@@ -494,44 +561,6 @@ class Settings(BaseSettings):
     monitor_retrain: bool = Field(True, description="Let drift start the train flow.")
 
     # --- alerts: channels (secrets never logged) and delivery rules ----------------------
-    alert_urls: Annotated[list[SecretStr], NoDecode] = Field(
-        [],
-        description="Apprise URLs, one per channel, separated by spaces or newlines "
-        "(tgram://, slack://, discord://, mailto://, ntfy://, json://, a Slack or Discord "
-        "webhook URL as it is …; secrets: never logged).",
-    )
-    alert_webhook_url: SecretStr | None = Field(
-        None, description="Generic JSON webhook (sent as Apprise's json://)."
-    )
-    alert_slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook.")
-    alert_discord_webhook_url: SecretStr | None = Field(None, description="Discord webhook.")
-    alert_smtp_host: str | None = Field(None, description="Email alerts through this server.")
-    alert_smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port.")
-    alert_smtp_starttls: bool = Field(False, description="Use STARTTLS with the SMTP server.")
-    alert_smtp_user: str | None = Field(None, description="SMTP user.")
-    alert_smtp_password: SecretStr | None = Field(
-        None, description="SMTP password (a secret: never logged)."
-    )
-    alert_email_from: str = Field("aaiti@localhost", description="Sender of email alerts.")
-    alert_email_to: Annotated[list[str], NoDecode] = Field(
-        [], description="Recipients of email alerts, comma-separated."
-    )
-    alert_min_severity: str = Field(
-        "warning", pattern="^(info|warning|critical)$", description="Below it: the log only."
-    )
-    alert_dedup_window_s: float = Field(3600.0, ge=0, description="Same key, same channel.")
-    alert_rate_limit_per_hour: int = Field(30, ge=1, description="Per channel.")
-    alert_retries: int = Field(2, ge=0, le=10, description="Retries of a failed delivery.")
-    alert_retry_backoff_s: float = Field(
-        0.5, ge=0, description="First delay between delivery retries."
-    )
-    alert_timeout_s: float = Field(5.0, gt=0, description="Timeout of one delivery.")
-    alert_claim_lease_s: float = Field(
-        600.0,
-        ge=0,
-        description="A delivery claimed longer ago than this and not done crashed: "
-        "the next delivery takes its alerts over and sends what was not sent.",
-    )
 
     duckdb_memory_limit: str = Field(
         "2GB",
@@ -605,14 +634,14 @@ class Settings(BaseSettings):
         datetime(2025, 1, 1, tzinfo=UTC), description="First candle of every synthetic stream."
     )
 
-    @field_validator("symbols", "alert_email_to", mode="before")
+    @field_validator("symbols", mode="before")
     @classmethod
     def _split_symbols(cls, value: object) -> object:
         if isinstance(value, str):
             return [s.strip() for s in value.split(",") if s.strip()]
         return value
 
-    @field_validator("alert_urls", "dashboard_users", mode="before")
+    @field_validator("dashboard_users", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):  # URLs may hold commas (mailto://…?to=a,b): split on space
@@ -668,10 +697,6 @@ class Settings(BaseSettings):
     @property
     def monitor(self) -> MonitorSettings:
         return MonitorSettings.from_settings(self)
-
-    @property
-    def alerts(self) -> AlertSettings:
-        return AlertSettings.from_settings(self)
 
     @property
     def trading(self) -> TradingSettings:
@@ -836,30 +861,6 @@ class MonitorSettings(_Section):
     retrain: bool
     horizon: int  # the labels live quality is judged on
     dead_zone: float
-
-
-class AlertSettings(_Section):
-    """Channels and delivery rules (aaiti.monitoring.alerts)."""
-
-    _prefix: ClassVar[str] = "alert_"
-    urls: list[SecretStr]
-    webhook_url: SecretStr | None
-    slack_webhook_url: SecretStr | None
-    discord_webhook_url: SecretStr | None
-    smtp_host: str | None
-    smtp_port: int
-    smtp_starttls: bool
-    smtp_user: str | None
-    smtp_password: SecretStr | None
-    email_from: str
-    email_to: list[str]
-    min_severity: str
-    dedup_window_s: float
-    rate_limit_per_hour: int
-    retries: int
-    retry_backoff_s: float
-    timeout_s: float
-    claim_lease_s: float
 
 
 class TradingSettings(_Section):

@@ -106,7 +106,15 @@ def with_channels(settings, receiver, smtp_port=None, **extra):
             "alert_smtp_port": smtp_port,
             "alert_email_to": ["desk@example.org"],
         }
-    return settings.model_copy(update=update)
+    return with_settings(settings, update)
+
+
+def with_settings(settings, update):
+    """``settings`` with ``update`` applied, named as the variables are: the alert
+    section's fields go into the section."""
+    alert = {k.removeprefix("alert_"): v for k, v in update.items() if k.startswith("alert_")}
+    rest = {k: v for k, v in update.items() if not k.startswith("alert_")}
+    return settings.model_copy(update={**rest, "alert": settings.alert.model_copy(update=alert)})
 
 
 def outcomes(settings):
@@ -346,7 +354,7 @@ def test_a_delivery_killed_mid_send_is_taken_over_and_sent_at_least_once(
     ok = f"json://{receiver.url.split('//')[1]}/hook/{TOKEN}"
     s = load_settings(data_dir=settings.data_dir, alert_urls=ok, alert_claim_lease_s=3600.0)
     assert deliver_pending(s, warehouse=warehouse).alerts == 0  # the lease still holds
-    s = s.model_copy(update={"alert_claim_lease_s": 0.0})
+    s = with_settings(s, {"alert_claim_lease_s": 0.0})
     report = deliver_pending(s, warehouse=warehouse)
     # both channels were recorded 'sending' before the sends: both go again
     assert report.alerts == 1 and report.resent == 2 and report.outcomes == {"sent": 2}

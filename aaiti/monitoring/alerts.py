@@ -282,7 +282,7 @@ def deliver_pending(
     raises for a channel."""
     warehouse = warehouse or Warehouse.from_settings(settings)
     _import_spool(spool_path(settings), warehouse)
-    rules = settings.alerts
+    rules = settings.alert
     channels = channels if channels is not None else channels_from(rules)
     secrets = _secrets(rules)
     pending, progress, ledger = _claim(warehouse, rules)
@@ -425,7 +425,7 @@ def notify(
     except Exception as err:  # the alert must still reach a person
         alert = Alert(str(uuid.uuid4()), datetime.now(UTC), source, severity, dedup_key, message)
         log.error("alert outbox out of reach (%s): sending %s directly", err, alert.alert_id)
-        return _send_unrecorded(settings.alerts, spool_path(settings), alert)
+        return _send_unrecorded(settings.alert, spool_path(settings), alert)
     return deliver_pending(settings, warehouse=warehouse)
 
 
