@@ -54,6 +54,7 @@ def test_ingest_prints_a_summary_and_where_to_query(env):
         ),
         (["ingest", "--source", "kraken"], "unknown source 'kraken'; accepted: sample, synthetic"),
         (["backfill", "--since", "2024-01-01", "--until", "2023-01-01"], "must be before --until"),
+        (["validate", "--checkpoint", "nope"], "unknown checkpoint 'nope'; accepted: raw"),
     ],
 )
 def test_bad_input_is_a_clear_error_and_exit_code_2(env, args, message):

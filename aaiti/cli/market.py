@@ -172,8 +172,6 @@ def backfill(
     """Fetch a range of history, then re-fetch the holes inside it."""
     from dataclasses import replace
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from aaiti.market import (
         InvalidRangeError,
         fill_gaps,
@@ -192,14 +190,7 @@ def backfill(
         settings, pairs, warehouse = _context(source, exchange, symbols, timeframe)
         reports = []
         end = until_dt or datetime.now(UTC)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:,.0f} bars"),
-            TimeRemainingColumn(),
-            console=err_console,
-            disable=not err_console.is_terminal,
-        ) as bar:
+        with _progress() as bar:
             for src, stream in pairs:
                 step_s = timeframe_ms(stream.timeframe) / 1000
                 expected = max(1, int((end - since_dt).total_seconds() // step_s))
@@ -212,22 +203,26 @@ def backfill(
                     bar.update(task, completed=min(expected, done))
 
                 report = ingest_stream(
-                    warehouse,
-                    src,
-                    stream,
-                    kind="backfill",
-                    since=since_dt,
-                    until=until_dt,
-                    replay=replay_config(settings, src),
-                    progress=advance,
+                    warehouse, src, stream, kind="backfill", since=since_dt, until=until_dt,
+                    replay=replay_config(settings, src), progress=advance,
                     flush_rows=settings.ingest_flush_rows,
-                )
+                )  # fmt: skip
                 bar.update(task, completed=expected)
                 gaps = fill_gaps(warehouse, src, stream, since=since_dt, until=until_dt)
                 reports.append(replace(report, gaps=gaps))
         warehouse.publish_snapshot()
         _summary(reports, "aaiti backfill", warehouse)
         _refuse_if_nothing_landed(reports)
+
+
+def _progress() -> Any:  # rich's Progress, imported where it is drawn
+    """A progress bar on a terminal; quiet in CI and in flows."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f} bars"),
+        TimeRemainingColumn(), console=err_console, disable=not err_console.is_terminal,
+    )  # fmt: skip
 
 
 def import_(

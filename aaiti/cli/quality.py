@@ -10,6 +10,7 @@ from rich.table import Table
 from aaiti.cli.errors import EXIT_SOURCE_FAILED, cli_errors, parse_when
 from aaiti.cli.market import out
 from aaiti.cli.settings import command_settings
+from aaiti.errors import InputError
 
 
 def validate(
@@ -28,7 +29,7 @@ def validate(
 
     with cli_errors():
         if checkpoint not in (RAW, FEATURES):
-            raise ValueError(f"unknown checkpoint {checkpoint!r}; accepted: {RAW}, {FEATURES}")
+            raise InputError(f"unknown checkpoint {checkpoint!r}; accepted: {RAW}, {FEATURES}")
         settings = command_settings(record="validate")
         warehouse = Warehouse.from_settings(settings)
         validator = validator_for(settings)
@@ -38,41 +39,32 @@ def validate(
             streams = [Stream(exchange, s, timeframe or settings.timeframe) for s in names]
         else:
             streams = gated_streams(settings, warehouse)
-        results = run_gates(
-            warehouse,
-            settings.quality,
-            streams,
-            checkpoint=checkpoint,
-            validator=validator,
-            full=full,
-        )
+        results = run_gates(warehouse, settings.quality, streams, checkpoint=checkpoint,
+                            validator=validator, full=full)  # fmt: skip
         docs = validator.build_docs()
         warehouse.publish_snapshot()
-        table = Table(title=f"quality gate: {checkpoint}")
-        for col in (
-            "stream", "status", "judged", "rows", "critical failures", "warnings", "quarantined"
-        ):  # fmt: skip
-            table.add_column(col)
-        for r in results:
-            table.add_row(
-                str(r.stream),
-                r.status,
-                r.mode,
-                f"{r.attempts[0].rows:,}",
-                "; ".join(
-                    f"{o.description} ×{o.unexpected_count}"
-                    for o in r.attempts[0].critical_failures
-                )
-                or "-",
-                "; ".join(o.description for o in r.final.warnings) or "-",
-                str(r.quarantined),
-            )
-        out.print(table)
+        out.print(_gate_table(results, checkpoint))
         out.print(
             f"results: ops.quality_results · quarantine: raw.ohlcv_quarantine · Data Docs: {docs}"
         )
         if any(not r.passed for r in results):
             raise typer.Exit(EXIT_SOURCE_FAILED)
+
+
+def _gate_table(results: list, checkpoint: str) -> Table:
+    table = Table(title=f"quality gate: {checkpoint}")
+    for col in (
+        "stream", "status", "judged", "rows", "critical failures", "warnings", "quarantined"
+    ):  # fmt: skip
+        table.add_column(col)
+    for r in results:
+        critical = "; ".join(
+            f"{o.description} ×{o.unexpected_count}" for o in r.attempts[0].critical_failures
+        )
+        warnings = "; ".join(o.description for o in r.final.warnings)
+        table.add_row(str(r.stream), r.status, r.mode, f"{r.attempts[0].rows:,}",
+                      critical or "-", warnings or "-", str(r.quarantined))  # fmt: skip
+    return table
 
 
 def release(

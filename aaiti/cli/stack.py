@@ -10,6 +10,7 @@ import typer
 
 from aaiti.cli.errors import cli_errors
 from aaiti.cli.settings import command_settings
+from aaiti.errors import StateError
 
 stack_app = typer.Typer(
     help="The local stack: Prefect server, MLflow UI, dashboard, schedules, metrics."
@@ -111,7 +112,7 @@ def metrics(
         try:
             server, _ = serve_metrics(settings, host=where, port=at)
         except OSError as err:
-            raise ValueError(f"cannot listen on {where}:{at}: {err.strerror or err}") from None
+            raise StateError(f"cannot listen on {where}:{at}: {err.strerror or err}") from None
         typer.echo(f"metrics at http://{where}:{server.server_port}/metrics")
     threading.Event().wait()  # until stopped (make down sends SIGTERM)
 

@@ -167,21 +167,10 @@ def monitor_champion(
             else None
         )
         decision = _decide(con, cfg, name, drift, decay, now)
-        run(
-            con,
-            load_sql(_SQL, "drift_run_insert"),
-            [
-                drift_run_id, now, name, champion.version, champion.run_id,
-                w.reference["ts"].min(), w.reference["ts"].max(),
-                w.current["ts"].min(), w.current["ts"].max(),
-                len(w.reference), len(w.current),
-                cfg.drift_method, cfg.drift_threshold,
-                drift.drifted_share, drift.dataset_drift,
-                drift.prediction.score if drift.prediction else None,
-                drift.prediction.drifted if drift.prediction else None,
-                labelled, current_auc, reference_auc, str(path),
-            ],
-        )  # fmt: skip
+        quality = (labelled, current_auc, reference_auc, str(path))
+        run(con, load_sql(_SQL, "drift_run_insert"),
+            [drift_run_id, now, name, champion.version, champion.run_id,
+             *_drift_run_row(cfg, w, drift), *quality])  # fmt: skip
         _write_scores(con, drift_run_id, drift)
         run(con, load_sql(_SQL, "retrain_decision_insert"),
             [now, name, drift_run_id, decision.retrain, decision.reason])  # fmt: skip
@@ -194,6 +183,17 @@ def monitor_champion(
         name, champion.version, message, drift_run_id, drift, decision, str(path), labelled,
         current_auc, reference_auc,
     )  # fmt: skip
+
+
+def _drift_run_row(cfg: MonitorSettings, w: _Windows, drift: DriftResult) -> list[Any]:
+    """The drift run's windows, method and findings, as ``monitoring.drift_runs`` holds them."""
+    pred = drift.prediction
+    return [
+        w.reference["ts"].min(), w.reference["ts"].max(), w.current["ts"].min(),
+        w.current["ts"].max(), len(w.reference), len(w.current), cfg.drift_method,
+        cfg.drift_threshold, drift.drifted_share, drift.dataset_drift,
+        pred.score if pred else None, pred.drifted if pred else None,
+    ]  # fmt: skip
 
 
 def _alert_drift(

@@ -36,14 +36,41 @@ def strategy_section() -> None:
         return
     role = st.selectbox("Evaluation", evals["role"].tolist())
     ev = evals[evals["role"] == role].iloc[0]
-    pct = lambda x: "–" if x is None or x != x else f"{x:+.1%}"  # noqa: E731
-    num = lambda x: "–" if x is None or x != x else f"{x:.2f}"  # noqa: E731
     st.caption(
         f"Walk-forward out of sample {ev['oos_start']:%Y-%m-%d} → {ev['oos_end']:%Y-%m-%d}, "
         "net of fees and slippage, fills at the next open; portfolio = equal-weight mean of "
         "the streams' per-bar returns, each stream all-in; Sharpe annualised from per-bar "
         "simple returns (ddof 1, rf 0)."
     )
+    _figures(ev)
+    if pd.notna(ev["benchmark_p_value"]):  # evaluations from before the tests have none
+        st.caption(
+            f"Against {str(ev['benchmark']).replace('_', '-')}: Ledoit–Wolf p = "
+            f"{ev['benchmark_p_value']:.3f} (H0: the strategy's Sharpe is not above the "
+            f"benchmark's), Hansen's SPA p = {ev['spa_p_value']:.3f} over "
+            f"{int(ev['candidates'])} candidate(s); it trades only when both are at most "
+            "the configured bar and the deflated Sharpe probability reaches its own."
+        )
+    breakdown_table(json.loads(ev["summary"]).get("breakdowns", {}).get("portfolio", {}))
+    _curve(ev, role)
+
+
+def _curve(ev: pd.Series, role: str) -> None:
+    """The chosen stream's (or the portfolio's) equity, strategy beside buy-and-hold."""
+    curves = data.query("strategy_curves", (ev["evaluation_id"], role))
+    series = st.selectbox("Curve", sorted(curves["series"].unique()))
+    cv = curves[curves["series"] == series]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=cv["ts"], y=cv["strategy"], name="strategy, net of costs"))
+    fig.add_trace(go.Scatter(x=cv["ts"], y=cv["buy_and_hold"], name="buy-and-hold"))
+    fig.update_layout(height=320, yaxis_type="log", margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    st.plotly_chart(fig, width="stretch")
+
+
+def _figures(ev: pd.Series) -> None:
+    """The evaluation's five figures, each beside buy-and-hold's or its context."""
+    pct = lambda x: "–" if x is None or x != x else f"{x:+.1%}"  # noqa: E731
+    num = lambda x: "–" if x is None or x != x else f"{x:.2f}"  # noqa: E731
     c = st.columns(5)
     c[0].metric(
         "Net return",
@@ -65,23 +92,6 @@ def strategy_section() -> None:
     )
     c[3].metric("Deflated Sharpe", num(ev["dsr"]), f"{ev['trials']} trial(s)", delta_color="off")
     c[4].metric("Trades", f"{ev['trades']:,}", f"exposure {ev['exposure']:.0%}", delta_color="off")
-    if pd.notna(ev["benchmark_p_value"]):  # evaluations from before the tests have none
-        st.caption(
-            f"Against {str(ev['benchmark']).replace('_', '-')}: Ledoit–Wolf p = "
-            f"{ev['benchmark_p_value']:.3f} (H0: the strategy's Sharpe is not above the "
-            f"benchmark's), Hansen's SPA p = {ev['spa_p_value']:.3f} over "
-            f"{int(ev['candidates'])} candidate(s); it trades only when both are at most "
-            "the configured bar and the deflated Sharpe probability reaches its own."
-        )
-    breakdown_table(json.loads(ev["summary"]).get("breakdowns", {}).get("portfolio", {}))
-    curves = data.query("strategy_curves", (ev["evaluation_id"], role))
-    series = st.selectbox("Curve", sorted(curves["series"].unique()))
-    cv = curves[curves["series"] == series]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=cv["ts"], y=cv["strategy"], name="strategy, net of costs"))
-    fig.add_trace(go.Scatter(x=cv["ts"], y=cv["buy_and_hold"], name="buy-and-hold"))
-    fig.update_layout(height=320, yaxis_type="log", margin={"l": 10, "r": 10, "t": 10, "b": 10})
-    st.plotly_chart(fig, width="stretch")
 
 
 def breakdown_table(parts: dict) -> None:
