@@ -307,3 +307,17 @@ def test_an_ingest_that_stores_nothing_it_fetched_exits_4_and_says_why(tmp_path)
     assert result.exit_code == 4, result.output
     (line,) = [x for x in result.output.splitlines() if x.startswith("error: ")]
     assert "none of its 24 row(s) was accepted — 24 quarantined (24 as 'high < low" in line
+
+
+def test_a_file_whose_path_names_a_symbol_outside_the_rule_is_refused_alone(tmp_path):
+    """In a folder, a name outside the rule refuses that file, not the folder."""
+    frame = sample_frame("binance", "BTC-USDT", "1h").head(24)
+    for pair in ("BTC-USD", "B@D-USD"):
+        folder = tmp_path / "mine" / "kraken" / pair
+        folder.mkdir(parents=True)
+        frame[["ts", *OHLCV]].to_csv(folder / "1h.csv", index=False)
+    result = runner.invoke(app, ["import", str(tmp_path / "mine")], env=_env(tmp_path))
+    assert result.exit_code == 2, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error: ")]
+    assert "B@D-USD" in line and "symbol 'B@D/USD' is not accepted" in line
+    assert set(_raw(tmp_path)["symbol"]) == {"BTC/USD"}

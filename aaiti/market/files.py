@@ -136,7 +136,7 @@ def survey(path: Path, options: ImportOptions) -> tuple[pd.DataFrame, list[Passe
     for file in sorted(p for p in path.rglob("*") if _format(p)):
         try:
             found = _identify(file, path, options)
-        except FileImportError as err:
+        except InputError as err:  # its path, or a name it gives: refused by name
             found = PassedOver(_relative(file, path), str(err).removeprefix(f"{file}: "), True)
         (passed if isinstance(found, PassedOver) else rows).append(found)
     if not rows:
